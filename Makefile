@@ -1,0 +1,63 @@
+# The two set-up commands (see README.md):
+#   make demo   create .venv, install faice, build the example images offline, run the examples
+#   make test   install the test dependencies, build the test images, run the whole suite
+# Both work on a fresh machine with a running Docker engine and no registry access.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv test-deps system-deps images lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# faice itself (editable, so the checkout is what runs)
+$(VENV)/.faice-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@ $(VENV)/.faice-installed
+
+venv: $(VENV)/.faice-installed
+
+test-deps: $(VENV)/.test-installed
+
+# The images are FROM scratch around Debian's static busybox: no registry needed.
+system-deps:
+	@dpkg -s busybox-static >/dev/null 2>&1 || { \
+		echo "installing Debian's busybox-static (for the offline images)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq busybox-static >/dev/null; }
+
+images: system-deps venv
+	$(BIN)/python scripts/build-images.py
+
+demo: venv images
+	@echo "== faice validate: every example"
+	$(BIN)/faice validate examples/*/red.yml
+	@echo "== faice exec --dry-run: what each batch would run"
+	$(BIN)/faice exec examples/grepwrap/red.yml --dry-run
+	$(BIN)/faice exec examples/seed-grepwrap-red8/red.yml --dry-run
+	$(BIN)/faice exec examples/many-batches/red.yml --dry-run --json
+	@echo "== the dry-run argv, run by hand in the example image"
+	docker run --rm --user "$$(id -u):$$(id -g)" -w /cc/outputs --tmpfs /cc/outputs \
+		-v "$$(pwd)/examples/grepwrap/in.txt:/cc/inputs/text_file/in.txt:ro" \
+		--entrypoint grepwrap faice-example-grepwrap:latest -B 1 QU /cc/inputs/text_file/in.txt
+
+test: test-deps images
+	$(BIN)/ruff check faice tests benchmarks scripts
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: test-deps
+	$(BIN)/ruff check faice tests benchmarks scripts
+
+bench: test-deps images
+	benchmarks/validate.sh
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

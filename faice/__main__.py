@@ -1,0 +1,3 @@
+from faice.cli import main
+
+main()

@@ -1,0 +1,61 @@
+"""Finding the connector for a RED ``connector.command``.
+
+Plugins installed in the ``faice.connectors`` entry-point group come first (the built-ins
+register there too); any other command is looked up on ``PATH`` as a RED Connector CLI 1
+program. A command found in neither is unresolvable on this machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from importlib.metadata import EntryPoint, entry_points
+
+from faice.connectors.base import Connector
+
+GROUP = "faice.connectors"
+
+
+@lru_cache(maxsize=1)
+def plugin_entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=GROUP)}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    command: str
+    plugin: str | None = None  # entry point value, e.g. "faice.connectors.http:HttpConnector"
+    executable: str | None = None  # absolute path of a Connector CLI 1 program
+
+    @property
+    def found(self) -> bool:
+        return self.plugin is not None or self.executable is not None
+
+    def describe(self) -> str:
+        if self.plugin:
+            return f"plugin {self.plugin}"
+        if self.executable:
+            return f"program {self.executable}"
+        return "not found"
+
+
+@cache
+def resolve(command: str) -> Resolution:
+    entry = plugin_entry_points().get(command)
+    if entry is not None:
+        return Resolution(command, plugin=entry.value)
+    return Resolution(command, executable=shutil.which(command))
+
+
+@cache
+def plugin(command: str) -> Connector | None:
+    """The loaded plugin for ``command``, or None when it is not a plugin."""
+    entry = plugin_entry_points().get(command)
+    if entry is None:
+        return None
+    cls = entry.load()
+    instance = cls()
+    if not isinstance(instance, Connector):
+        raise TypeError(f"connector plugin {entry.value} does not implement faice.connectors.Connector")
+    return instance

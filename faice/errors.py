@@ -1,0 +1,47 @@
+"""Errors that end a command with a one-line reason and a documented exit code.
+
+Exit codes (the same for every command):
+
+* 0 -- success
+* 1 -- the experiment ran and a batch failed
+* 2 -- invalid input: a RED file, an option, a missing variable
+* 3 -- the environment is unusable before anything ran (Docker unreachable, image missing)
+* 130 -- interrupted (Ctrl-C, SIGTERM)
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_INVALID = 2
+EXIT_ENVIRONMENT = 3
+EXIT_INTERRUPTED = 130
+
+
+class FaiceError(Exception):
+    """Base class: ``str(error)`` is the one-line reason shown to the user."""
+
+    exit_code = EXIT_FAILED
+
+
+class InvalidInput(FaiceError):
+    exit_code = EXIT_INVALID
+
+
+class LoadError(InvalidInput):
+    """A document that cannot be read or parsed, located as ``FILE[:LINE:COL]: message``."""
+
+    def __init__(self, name: str, message: str, line: int | None = None, column: int | None = None) -> None:
+        self.name = name
+        self.message = message
+        self.line = line
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.name if self.line is None else f"{self.name}:{self.line}:{self.column}"
+        return f"{where}: {self.message}"
+
+
+class EnvironmentUnusable(FaiceError):
+    exit_code = EXIT_ENVIRONMENT

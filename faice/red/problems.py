@@ -1,0 +1,64 @@
+"""Problems found in a document, and how they are located and printed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from faice.red.yamlload import Path
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a document, at a path of keys and list indices."""
+
+    path: Path
+    message: str
+    severity: Severity = "error"
+
+
+@dataclass(frozen=True)
+class LocatedProblem:
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+    severity: Severity
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        label = "warning: " if self.severity == "warning" else ""
+        path = f"{self.path}: " if self.path else ""
+        return f"{where}: {path}{label}{self.message}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+
+
+def format_path(path: Path) -> str:
+    """Render ``("batches", 3, "inputs", "x")`` as ``batches[3].inputs.x``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int) and not isinstance(part, bool):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def locate_problems(source: Any, problems: Iterable[Problem]) -> list[LocatedProblem]:
+    """Attach file, line and column to each problem (one pass over the text for all of them)."""
+    problems = list(problems)
+    if not problems:
+        return []
+    locations = source.locate({p.path for p in problems})
+    located = []
+    for problem in problems:
+        loc = locations[problem.path]
+        located.append(LocatedProblem(source.name, loc.line, loc.column, format_path(problem.path), problem.message, problem.severity))
+    located.sort(key=lambda p: (p.line, p.column))
+    return located

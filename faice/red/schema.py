@@ -1,0 +1,214 @@
+"""faice's JSON Schemas for RED 9, and structural validation against them.
+
+Two engines validate against the same published schema: a validator compiled by
+fastjsonschema answers "valid?" quickly (100,000 batches in well under a second, where
+jsonschema needs about twenty), and jsonschema is only asked for the full list of located,
+readable problems when the answer is no. Compiled code is cached under the user's cache
+directory so that small files do not pay for compilation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path as FsPath
+from typing import Any
+
+from faice.errors import InvalidInput
+from faice.red.problems import Problem
+
+SCHEMA_DIR = FsPath(__file__).with_name("schemas")
+SCHEMA_NAMES = ("red", "red-engine-container-docker", "red-engine-execution-ccfaice", "red-engine-execution-ccagency")
+
+
+def schema_names() -> list[str]:
+    return list(SCHEMA_NAMES)
+
+
+@cache
+def schema_text(name: str) -> str:
+    if name not in SCHEMA_NAMES:
+        raise InvalidInput(f'unknown schema "{name}"; known schemas: {", ".join(SCHEMA_NAMES)} (see "faice schema list")')
+    return (SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8")
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    return json.loads(schema_text(name))
+
+
+def _cache_dir() -> FsPath:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return FsPath(base) / "faice" / "schemas"
+
+
+@cache
+def fast_validator(name: str) -> Callable[[Any], Any]:
+    """A compiled ``validate(data)`` that raises on the first problem, cached on disk."""
+    import fastjsonschema
+
+    text = schema_text(name)
+    digest = hashlib.sha256(f"{fastjsonschema.VERSION}\0{text}".encode()).hexdigest()[:16]
+    module_name = f"faice_schema_{name.replace('-', '_')}_{digest}"
+    path = _cache_dir() / f"{module_name}.py"
+    if not path.exists():
+        code = fastjsonschema.compile_to_code(json.loads(text))
+        entry = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+        assert entry, "fastjsonschema generated no validator"
+        code += f"\n\nvalidate = {entry.group(1)}\n"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(code, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            namespace: dict[str, Any] = {}
+            exec(compile(code, module_name, "exec"), namespace)  # noqa: S102 - code generated from our own schema
+            return namespace["validate"]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.validate
+
+
+def is_valid(name: str, data: Any) -> bool:
+    import fastjsonschema
+
+    try:
+        fast_validator(name)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
+def schema_problems(name: str, data: Any, base: tuple[Any, ...] = ()) -> list[Problem]:
+    """Every structural problem of ``data`` against schema ``name``, paths prefixed by ``base``."""
+    if is_valid(name, data):
+        return []
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(load_schema(name))
+    problems = []
+    for error in validator.iter_errors(data):
+        for path, message in _explain(error):
+            problems.append(Problem(base + path, message))
+    return problems
+
+
+def _explain(error: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Turn a jsonschema error into (path, message) pairs a person can act on."""
+    path = tuple(error.absolute_path)
+    validator = error.validator
+    hide = hides_values(path)
+    if validator in ("anyOf", "oneOf") and error.context:
+        return _explain_alternatives(error, path)
+    if validator == "additionalProperties":
+        extras = _extra_keys(error)
+        if extras:
+            allowed = sorted(error.schema.get("properties", {}))
+            hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+            if error.schema.get("patternProperties"):
+                return [(path + (key,), f'key "{key}" may only use letters, digits, "_" and "-"') for key in extras]
+            return [(path + (key,), f'unknown key "{key}"{hint}') for key in extras]
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return [(path, f'"{missing}" is required here')]
+    if validator is False or error.validator_value is False or validator == "false":
+        return [(path, "not allowed here")]
+    if validator == "const":
+        return [(path, f"must be {json.dumps(error.validator_value)}, not {_show(error.instance, hide)}")]
+    if validator == "enum":
+        choices = ", ".join(json.dumps(v) for v in error.validator_value)
+        return [(path, f"must be one of {choices}, not {_show(error.instance, hide)}")]
+    if validator == "type":
+        return [(path, f"must be {_type_name(error.validator_value)}, not {_kind(error.instance, hide)}")]
+    if validator == "minimum":
+        return [(path, f"must be at least {error.validator_value}, not {_show(error.instance, hide)}")]
+    if validator == "minItems":
+        return [(path, "must not be empty")]
+    if validator == "minLength":
+        return [(path, "must not be an empty string")]
+    return [(path, "does not match the schema" if hide else error.message)]
+
+
+def hides_values(path: tuple[Any, ...]) -> bool:
+    """Values under access/auth blocks or protected keys are credentials: never echo them."""
+    from faice.red.secrets import is_protected_key
+
+    return any(isinstance(p, str) and (p in ("access", "auth") or is_protected_key(p)) for p in path)
+
+
+def _explain_alternatives(error: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+    instance = error.instance
+    if instance is None:
+        return [(path, "null is not allowed here (leave out optional keys instead)")]
+    # A value that names its class is explained by that class's schema alone.
+    if isinstance(instance, dict) and isinstance(instance.get("class"), str):
+        own = [e for e in error.context if e.validator != "type" and _mentions_class(e, instance["class"])]
+        if own:
+            return [item for e in own for item in _explain(e)]
+    # Otherwise show the alternative that got deepest into the value.
+    from jsonschema.exceptions import best_match
+
+    best = best_match(error.context)
+    if best is not None and (best.validator not in ("type",) or len(best.absolute_path) > len(path)):
+        return _explain(best)
+    kinds = sorted({_type_name(e.validator_value) for e in error.context if e.validator == "type"})
+    expected = " or ".join(kinds) if kinds else "one of the allowed forms"
+    return [(path, f"must be {expected}, not {_kind(instance, hides_values(path))}")]
+
+
+def _mentions_class(error: Any, cls: str) -> bool:
+    """Whether the sub-schema behind ``error`` accepts ``class: cls``."""
+    schema = error.schema
+    if isinstance(schema, dict) and "$ref" in schema:
+        return True
+    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
+    klass = props.get("class", {})
+    return klass.get("const") == cls or cls in klass.get("enum", [])
+
+
+def _extra_keys(error: Any) -> list[str]:
+    schema = error.schema
+    props = schema.get("properties", {})
+    patterns = schema.get("patternProperties", {})
+    return [k for k in error.instance if k not in props and not any(re.search(p, str(k)) for p in patterns)]
+
+
+def _type_name(value: Any) -> str:
+    names = {"object": "a mapping", "array": "a list", "string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false", "null": "null"}
+    if isinstance(value, list):
+        return " or ".join(names.get(v, v) for v in value)
+    return names.get(value, str(value))
+
+
+def _kind(instance: Any, hide: bool = False) -> str:
+    if instance is None:
+        return "null"
+    if hide and not isinstance(instance, (list, dict)):
+        return f"a value of type {type(instance).__name__}"
+    if isinstance(instance, bool):
+        return f"the boolean {json.dumps(instance)}"
+    if isinstance(instance, int):
+        return f"the integer {instance}"
+    if isinstance(instance, float):
+        return f"the number {instance}"
+    if isinstance(instance, str):
+        return f"the string {_show(instance)}"
+    if isinstance(instance, list):
+        return "a list"
+    if isinstance(instance, dict):
+        return "a mapping"
+    return type(instance).__name__
+
+
+def _show(value: Any, hide: bool = False) -> str:
+    if hide:
+        return _kind(value, True)
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."

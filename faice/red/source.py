@@ -1,0 +1,152 @@
+"""Reading a RED document from a path, standard input or an http(s) URL.
+
+JSON goes through the C ``json`` decoder (the fastest way to load a large batch file); YAML
+through :mod:`faice.red.yamlload`. The text is kept so that problems can be located later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from faice.errors import LoadError
+from faice.red.yamlload import Location, Path, YamlError, load_yaml, locate
+
+URL_TIMEOUT_SECONDS = 30
+
+
+@dataclass
+class Source:
+    """The text of a document and where it came from."""
+
+    name: str
+    text: str
+    format: str  # "json" or "yaml"
+
+    def locate(self, paths: Iterable[Path]) -> dict[Path, Location]:
+        return locate(self.text, paths)
+
+
+@dataclass
+class Document:
+    """A loaded RED document: plain data plus what loading did to it."""
+
+    source: Source
+    data: dict[str, Any]
+    notices: list[str] = field(default_factory=list)
+    #: retries per batch requested by the file itself (RED 8 ``retryIfFailed``), if any
+    retries: int | None = None
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def display_name(location: str) -> str:
+    return "<stdin>" if location == "-" else location
+
+
+def read_bytes(location: str) -> bytes:
+    """Read raw bytes from a path, ``-`` (stdin) or an http(s) URL."""
+    name = display_name(location)
+    if location == "-":
+        return sys.stdin.buffer.read()
+    if is_url(location):
+        return _fetch(location)
+    path = os.path.expanduser(location)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise LoadError(name, "no such file") from None
+    except IsADirectoryError:
+        raise LoadError(name, "is a directory, not a RED file") from None
+    except PermissionError:
+        raise LoadError(name, "permission denied") from None
+    except OSError as exc:
+        raise LoadError(name, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _fetch(url: str) -> bytes:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"User-Agent": "faice", "Accept": "application/yaml, application/json, text/plain, */*"})
+    try:
+        with urllib.request.urlopen(request, timeout=URL_TIMEOUT_SECONDS) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise LoadError(url, f"cannot fetch: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise LoadError(url, f"cannot fetch: {exc.reason}") from None
+    except (TimeoutError, OSError) as exc:
+        raise LoadError(url, f"cannot fetch: {exc}") from None
+
+
+def decode(name: str, raw: bytes) -> str:
+    """Decode UTF-8 text, rejecting binary data with a reason instead of a traceback."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    if b"\x00" in raw[:8192]:
+        raise LoadError(name, "is a binary file, not YAML or JSON text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LoadError(name, f"is not UTF-8 text (undecodable byte at offset {exc.start})") from None
+    if not text.strip():
+        raise LoadError(name, "is empty")
+    return text
+
+
+def parse(name: str, text: str) -> tuple[Any, str]:
+    """Parse JSON or YAML text; return the data and the format that was read."""
+    stripped = text.lstrip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return json.loads(text, object_pairs_hook=_unique_pairs), "json"
+        except json.JSONDecodeError as exc:
+            json_error = LoadError(name, f"not valid JSON: {exc.msg}", exc.lineno, exc.colno)
+        except _DuplicateKey:
+            json_error = None
+        try:
+            return load_yaml(text), "yaml"
+        except YamlError as exc:
+            if json_error is not None:
+                raise json_error from None
+            raise LoadError(name, exc.message, exc.line, exc.column) from None
+    try:
+        return load_yaml(text), "yaml"
+    except YamlError as exc:
+        raise LoadError(name, exc.message, exc.line, exc.column) from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise _DuplicateKey()
+    return data
+
+
+def read_source(location: str) -> tuple[Source, Any]:
+    """Read and parse a document; return its source and the parsed data (any type)."""
+    name = display_name(location)
+    text = decode(name, read_bytes(location))
+    data, fmt = parse(name, text)
+    return Source(name=name, text=text, format=fmt), data
+
+
+def load_mapping(location: str) -> tuple[Source, dict[str, Any]]:
+    """Read a document that must be a mapping at the top level (RED files, CWL job files)."""
+    source, data = read_source(location)
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else "a single value" if data is not None else "empty"
+        raise LoadError(source.name, f"must be a mapping of keys to values at the top level, but it is {kind}", 1, 1)
+    return source, data

@@ -1,0 +1,151 @@
+"""``{{variables}}``: where they may appear, and filling them.
+
+Variables stand for values that must not be written into a RED file (credentials, hosts of
+the user's own infrastructure). They may only appear inside strings below an ``access`` or
+``auth`` key. A variable under a protected key is protected: prompts hide what is typed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faice.errors import InvalidInput
+from faice.red.secrets import CREDENTIAL_BLOCKS, is_protected_key
+
+ENV_PREFIX = "FAICE_VAR_"
+_TOKEN = re.compile(r"\{\{|\}\}")
+
+
+class VariableSyntaxError(ValueError):
+    pass
+
+
+def split_template(text: str) -> list[tuple[bool, str]]:
+    """Split a string into (is_variable, text) parts; raise on malformed brackets."""
+    parts: list[tuple[bool, str]] = []
+    pos = 0
+    while True:
+        start = text.find("{{", pos)
+        stray = text.find("}}", pos)
+        if stray != -1 and (start == -1 or stray < start):
+            raise VariableSyntaxError('"}}" without a matching "{{"')
+        if start == -1:
+            if pos < len(text):
+                parts.append((False, text[pos:]))
+            return parts
+        end = text.find("}}", start + 2)
+        if end == -1:
+            raise VariableSyntaxError('"{{" without a closing "}}"')
+        name = text[start + 2 : end].strip()
+        if "{" in name or "}" in name:
+            raise VariableSyntaxError("nested or extra brackets in a variable")
+        if not name:
+            raise VariableSyntaxError("a variable needs a name: {{name}}")
+        if start > pos:
+            parts.append((False, text[pos:start]))
+        parts.append((True, name))
+        pos = end + 2
+
+
+def has_brackets(text: str) -> bool:
+    return "{{" in text or "}}" in text
+
+
+@dataclass(frozen=True)
+class VariableUse:
+    name: str
+    path: tuple[Any, ...]
+    protected: bool
+
+
+def variable_uses(data: Any) -> list[VariableUse]:
+    """Every well-formed variable below an access/auth block (others are validation errors)."""
+    uses: list[VariableUse] = []
+
+    def walk(node: Any, path: tuple[Any, ...], allowed: bool, protected: bool) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, path + (key,), allowed or key in CREDENTIAL_BLOCKS, protected or is_protected_key(key))
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, path + (i,), allowed, protected)
+        elif allowed and isinstance(node, str) and has_brackets(node):
+            try:
+                parts = split_template(node)
+            except VariableSyntaxError:
+                return
+            uses.extend(VariableUse(text, path, protected) for is_var, text in parts if is_var)
+
+    walk(data, (), False, False)
+    return uses
+
+
+def substitute(text: str, values: Mapping[str, str]) -> str:
+    return "".join(values[t] if is_var else t for is_var, t in split_template(text))
+
+
+def fill(data: Any, values: Mapping[str, str]) -> Any:
+    """A copy of ``data`` with every variable replaced (values are strings, like upstream)."""
+    if isinstance(data, dict):
+        return {k: fill(v, values) for k, v in data.items()}
+    if isinstance(data, list):
+        return [fill(v, values) for v in data]
+    if isinstance(data, str) and has_brackets(data):
+        return substitute(data, values)
+    return data
+
+
+Prompt = Callable[[str, bool], str]
+
+
+def resolve(
+    uses: list[VariableUse],
+    given: Mapping[str, str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    prompt: Prompt | None = None,
+) -> dict[str, str]:
+    """Values for every used variable: ``--var`` first, then ``FAICE_VAR_<name>``, then the prompt.
+
+    Without a prompt (``--non-interactive``, or no terminal) a missing variable is an error
+    that lists all of them.
+    """
+    environ = os.environ if environ is None else environ
+    names: dict[str, bool] = {}
+    for use in uses:
+        names[use.name] = names.get(use.name, False) or use.protected
+    values: dict[str, str] = {}
+    missing: list[str] = []
+    for name in sorted(names):
+        if name in given:
+            values[name] = given[name]
+        elif ENV_PREFIX + name in environ:
+            values[name] = environ[ENV_PREFIX + name]
+        elif prompt is not None:
+            values[name] = prompt(name, names[name])
+        else:
+            missing.append(name)
+    if missing:
+        listed = ", ".join(missing)
+        raise InvalidInput(
+            f"variables without a value: {listed}; give them with --var NAME=VALUE, "
+            f"{ENV_PREFIX}NAME in the environment, or run interactively to be asked"
+        )
+    return values
+
+
+def iter_brackets(data: Any) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """Every string containing ``{{`` or ``}}`` with its path (used by validation)."""
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend((path + (k,), v) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((path + (i,), v) for i, v in enumerate(node))
+        elif isinstance(node, str) and has_brackets(node):
+            yield path, node

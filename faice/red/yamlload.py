@@ -1,0 +1,268 @@
+"""YAML loading built on ruamel.yaml's event stream (libyaml's C parser via ruamel.yaml.clib).
+
+Composing a node graph first (what ruamel and PyYAML loaders do) costs several times the
+memory of the resulting data on large batch files. Building plain dicts and lists straight
+from parser events keeps the peak close to the size of the data itself. The same event walk,
+run again only when there is something to report, maps document paths to line and column.
+
+Scalars resolve by the YAML 1.2 core schema (what ruamel.yaml, and so upstream faice, uses):
+``yes``/``on`` stay strings, ``True``/``true`` are booleans, ``010`` is the integer 10.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml import events as ev
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+Path = tuple[Any, ...]
+
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INT10 = re.compile(r"^[-+]?[0-9]+$")
+_INT8 = re.compile(r"^0o[0-7]+$")
+_INT16 = re.compile(r"^0x[0-9a-fA-F]+$")
+_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$")
+_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
+_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
+
+_TAG = "tag:yaml.org,2002:"
+
+
+class YamlError(ValueError):
+    """A document that is not well-formed YAML, located at a 1-based line and column."""
+
+    def __init__(self, message: str, line: int = 1, column: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+def _mark(event: Any) -> tuple[int, int]:
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+
+
+def resolve_plain(value: str) -> Any:
+    """Resolve an untagged plain scalar by the YAML 1.2 core schema."""
+    if not value or value[0] in "~nNtTfF0123456789+-.":
+        if _NULL.match(value):
+            return None
+        if value in _BOOL:
+            return _BOOL[value]
+        if _INT10.match(value):
+            return int(value)
+        if _INT8.match(value):
+            return int(value[2:], 8)
+        if _INT16.match(value):
+            return int(value[2:], 16)
+        if _FLOAT.match(value):
+            return float(value)
+        if _INF.match(value):
+            return -math.inf if value[0] == "-" else math.inf
+        if _NAN.match(value):
+            return math.nan
+    return value
+
+
+def _tagged(tag: str, value: str, event: Any) -> Any:
+    name = tag[len(_TAG):] if tag.startswith(_TAG) else None
+    if name == "str":
+        return value
+    if name in ("int", "float", "bool", "null"):
+        resolved = resolve_plain(value)
+        expected = {"int": int, "float": (int, float), "bool": bool, "null": type(None)}[name]
+        if isinstance(resolved, expected) and not (name == "int" and isinstance(resolved, bool)):
+            return float(resolved) if name == "float" else resolved
+        raise YamlError(f"cannot read {value!r} as !!{name}", *_mark(event))
+    raise YamlError(f"unsupported YAML tag {tag!r}", *_mark(event))
+
+
+def _scalar(event: ev.ScalarEvent) -> Any:
+    if event.tag and event.tag != "!":
+        return _tagged(event.tag, event.value, event)
+    return resolve_plain(event.value) if event.implicit[0] else event.value
+
+
+def _events(text: str) -> Iterator[Any]:
+    """Yield parser events, mapping parser errors to a located YamlError."""
+    try:
+        yield from YAML(typ="safe").parse(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        raise YamlError(f"not valid YAML: {exc.problem or exc.context}", line, column) from None
+    except YAMLError as exc:
+        raise YamlError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+class _Mapping:
+    __slots__ = ("data", "key", "has_key", "merges", "key_event")
+
+    def __init__(self) -> None:
+        self.data: dict[Any, Any] = {}
+        self.key: Any = None
+        self.has_key = False
+        self.merges: list[dict[Any, Any]] | None = None
+        self.key_event: Any = None
+
+
+_COLLECTION_ENDS = (ev.AliasEvent, ev.MappingEndEvent, ev.SequenceEndEvent)
+
+
+def load_yaml(text: str) -> Any:
+    """Load the single document in ``text`` into plain dicts, lists and scalars."""
+    stack: list[Any] = []
+    anchors: dict[str, Any] = {}
+    root: Any = None
+    documents = 0
+    Scalar, MapStart, MapEnd = ev.ScalarEvent, ev.MappingStartEvent, ev.MappingEndEvent
+    SeqStart, SeqEnd, Alias = ev.SequenceStartEvent, ev.SequenceEndEvent, ev.AliasEvent
+
+    def add(value: Any, event: Any) -> None:
+        nonlocal root
+        if not stack:
+            root = value
+            return
+        top = stack[-1]
+        if type(top) is list:
+            top.append(value)
+        elif not top.has_key:
+            if isinstance(value, (dict, list)):
+                raise YamlError("mapping keys must be scalars", *_mark(event))
+            top.key, top.has_key, top.key_event = value, True, event
+        else:
+            key = top.key
+            top.has_key = False
+            if key == "<<" and isinstance(event, _COLLECTION_ENDS):
+                _merge_source(top, value, event)
+            elif key in top.data:
+                raise YamlError(f"duplicate key {key!r}", *_mark(top.key_event))
+            else:
+                top.data[key] = value
+
+    for event in _events(text):
+        kind = type(event)
+        if kind is Scalar:
+            value = _scalar(event)
+            if event.anchor:
+                anchors[event.anchor] = value
+            add(value, event)
+        elif kind is MapStart:
+            frame = _Mapping()
+            if event.anchor:
+                anchors[event.anchor] = frame.data
+            stack.append(frame)
+        elif kind is MapEnd:
+            frame = stack.pop()
+            if frame.merges:
+                for source in frame.merges:
+                    for key, value in source.items():
+                        frame.data.setdefault(key, value)
+            add(frame.data, event)
+        elif kind is SeqStart:
+            seq: list[Any] = []
+            if event.anchor:
+                anchors[event.anchor] = seq
+            stack.append(seq)
+        elif kind is SeqEnd:
+            add(stack.pop(), event)
+        elif kind is Alias:
+            if event.anchor not in anchors:
+                raise YamlError(f"unknown alias *{event.anchor}", *_mark(event))
+            add(anchors[event.anchor], event)
+        elif kind is ev.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                raise YamlError("more than one YAML document in the file; a RED file is one document", *_mark(event))
+    return root
+
+
+def _merge_source(frame: _Mapping, value: Any, event: Any) -> None:
+    sources = value if isinstance(value, list) else [value]
+    if not all(isinstance(s, dict) for s in sources):
+        raise YamlError("a merge key '<<' needs a mapping or a list of mappings", *_mark(event))
+    frame.merges = (frame.merges or []) + sources
+
+
+@dataclass(frozen=True)
+class Location:
+    line: int
+    column: int
+
+
+def locate(text: str, paths: Iterable[Path]) -> dict[Path, Location]:
+    """Find line and column of each path (its key for mapping entries), or of its nearest ancestor.
+
+    Paths use str keys and int list indices, as the loaded data does.
+    """
+    wanted = set(paths)
+    prefixes: set[Path] = set()
+    for path in wanted:
+        for i in range(len(path) + 1):
+            prefixes.add(path[:i])
+    found: dict[Path, Location] = {}
+    path: list[Any] = []
+    # One frame per open collection: [kind, next index or pending key, expecting key?]
+    frames: list[list[Any]] = []
+
+    def enter(event: Any) -> None:
+        here = tuple(path)
+        if here in prefixes and here not in found:
+            found[here] = Location(*_mark(event))
+
+    try:
+        for event in _events(text):
+            if isinstance(event, (ev.StreamStartEvent, ev.DocumentStartEvent, ev.DocumentEndEvent, ev.StreamEndEvent)):
+                continue
+            if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+                frames.pop()
+                if path and frames:
+                    path.pop()
+                    _advance(frames[-1])
+                continue
+            if frames:
+                frame = frames[-1]
+                if frame[0] == "map" and frame[2]:
+                    # A mapping key: remember it, and locate the entry at the key.
+                    key = _scalar(event) if isinstance(event, ev.ScalarEvent) else None
+                    frame[1], frame[2] = key, False
+                    path.append(key)
+                    enter(event)
+                    path.pop()
+                    continue
+                path.append(frame[1])
+            enter(event)
+            if isinstance(event, ev.MappingStartEvent):
+                frames.append(["map", None, True])
+            elif isinstance(event, ev.SequenceStartEvent):
+                frames.append(["seq", 0, False])
+            else:
+                if frames:
+                    path.pop()
+                    _advance(frames[-1])
+    except YamlError:
+        pass
+    result: dict[Path, Location] = {}
+    for wanted_path in wanted:
+        for i in range(len(wanted_path), -1, -1):
+            if wanted_path[:i] in found:
+                result[wanted_path] = found[wanted_path[:i]]
+                break
+        else:
+            result[wanted_path] = Location(1, 1)
+    return result
+
+
+def _advance(frame: list[Any]) -> None:
+    if frame[0] == "map":
+        frame[2] = True
+    else:
+        frame[1] += 1
