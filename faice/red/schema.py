@@ -92,21 +92,22 @@ def schema_problems(name: str, data: Any, base: tuple[Any, ...] = ()) -> list[Pr
         return []
     import jsonschema
 
-    validator = jsonschema.Draft7Validator(load_schema(name))
+    schema = load_schema(name)
+    validator = jsonschema.Draft7Validator(schema)
     problems = []
     for error in validator.iter_errors(data):
-        for path, message in _explain(error):
+        for path, message in _explain(error, (data, schema)):
             problems.append(Problem(base + path, message))
     return problems
 
 
-def _explain(error: Any) -> list[tuple[tuple[Any, ...], str]]:
+def _explain(error: Any, root: tuple[Any, Any]) -> list[tuple[tuple[Any, ...], str]]:
     """Turn a jsonschema error into (path, message) pairs a person can act on."""
     path = tuple(error.absolute_path)
     validator = error.validator
     hide = hides_values(path)
     if validator in ("anyOf", "oneOf") and error.context:
-        return _explain_alternatives(error, path)
+        return _explain_alternatives(error, path, root)
     if validator == "additionalProperties":
         extras = _extra_keys(error)
         if extras:
@@ -118,7 +119,16 @@ def _explain(error: Any) -> list[tuple[tuple[Any, ...], str]]:
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return [(path, f'"{missing}" is required here')]
-    if validator is False or error.validator_value is False or validator == "false":
+    if validator is None and error.message.startswith("False schema"):
+        # jsonschema does not say which property a false schema rejected: find it.
+        schema_path = list(error.schema_path)
+        parent = _walk(root[0], path)
+        if schema_path[-1:] == ["properties"] and isinstance(parent, dict):
+            rejected = _walk(root[1], schema_path)
+            keys = [k for k, v in rejected.items() if v is False and k in parent and parent[k] is error.instance] if isinstance(rejected, dict) else []
+            path = path + tuple(keys[:1])
+        if schema_path[:1] == ["then"]:
+            return [(path, 'not allowed together with "batches": each batch has its own inputs and outputs')]
         return [(path, "not allowed here")]
     if validator == "const":
         return [(path, f"must be {json.dumps(error.validator_value)}, not {_show(error.instance, hide)}")]
@@ -143,34 +153,49 @@ def hides_values(path: tuple[Any, ...]) -> bool:
     return any(isinstance(p, str) and (p in ("access", "auth") or is_protected_key(p)) for p in path)
 
 
-def _explain_alternatives(error: Any, path: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], str]]:
+def _explain_alternatives(error: Any, path: tuple[Any, ...], root: tuple[Any, Any]) -> list[tuple[tuple[Any, ...], str]]:
     instance = error.instance
     if instance is None:
         return [(path, "null is not allowed here (leave out optional keys instead)")]
-    # A value that names its class is explained by that class's schema alone.
+    # A value that names its class is explained by the alternatives for that class alone.
     if isinstance(instance, dict) and isinstance(instance.get("class"), str):
-        own = [e for e in error.context if e.validator != "type" and _mentions_class(e, instance["class"])]
+        own = _branches_for_class(error, path)
         if own:
-            return [item for e in own for item in _explain(e)]
+            return [item for e in own for item in _explain(e, root)]
     # Otherwise show the alternative that got deepest into the value.
     from jsonschema.exceptions import best_match
 
     best = best_match(error.context)
     if best is not None and (best.validator not in ("type",) or len(best.absolute_path) > len(path)):
-        return _explain(best)
+        return _explain(best, root)
     kinds = sorted({_type_name(e.validator_value) for e in error.context if e.validator == "type"})
     expected = " or ".join(kinds) if kinds else "one of the allowed forms"
     return [(path, f"must be {expected}, not {_kind(instance, hides_values(path))}")]
 
 
-def _mentions_class(error: Any, cls: str) -> bool:
-    """Whether the sub-schema behind ``error`` accepts ``class: cls``."""
-    schema = error.schema
-    if isinstance(schema, dict) and "$ref" in schema:
-        return True
-    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
-    klass = props.get("class", {})
-    return klass.get("const") == cls or cls in klass.get("enum", [])
+def _walk(node: Any, parts: Any) -> Any:
+    for part in parts:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _branches_for_class(error: Any, path: tuple[Any, ...]) -> list[Any]:
+    """Errors of the alternatives that accept the value's type and its ``class``."""
+    branches: dict[Any, list[Any]] = {}
+    for sub in error.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    chosen = []
+    for errors in branches.values():
+        wrong_type = any(e.validator == "type" and tuple(e.absolute_path) == path for e in errors)
+        wrong_class = any(e.validator in ("const", "enum") and tuple(e.absolute_path) == path + ("class",) for e in errors)
+        if not wrong_type and not wrong_class:
+            chosen.extend(errors)
+    return chosen
 
 
 def _extra_keys(error: Any) -> list[str]:

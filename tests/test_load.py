@@ -1,0 +1,131 @@
+"""Loading: YAML 1.2 scalars, JSON, stdin, URLs, RED 8 migration, and clean errors for junk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from faice.errors import LoadError
+from faice.red.load import load
+from faice.red.yamlload import YamlError, load_yaml, locate
+from tests.redfiles import grepwrap, write
+
+
+def test_yaml_scalars_follow_yaml_1_2_core_schema():
+    data = load_yaml("a: [1, -2, 0o17, 0x1f, 2.5, 1e5, .inf, true, True, yes, on, null, ~, '', '1', !!str 5, !!float 3, 010]\n")
+    assert data["a"] == [1, -2, 15, 31, 2.5, 100000.0, float("inf"), True, True, "yes", "on", None, None, "", "1", "5", 3.0, 10]
+
+
+def test_yaml_anchors_aliases_and_merge_keys():
+    data = load_yaml("base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\nlist: [*b]\n")
+    assert data == {"base": {"x": 1, "y": 2}, "derived": {"y": 3, "x": 1}, "list": [{"x": 1, "y": 2}]}
+
+
+@pytest.mark.parametrize(
+    "text,line,column,message",
+    [
+        ("a: 1\nb: 2\na: 3\n", 3, 1, "duplicate key 'a'"),
+        ("a: [1, 2\n", 2, 1, "not valid YAML"),
+        ("a: 1\n---\nb: 2\n", 2, 1, "more than one YAML document"),
+        ("a: *missing\n", 1, 4, "unknown alias"),
+        ("a: !custom 1\n", 1, 4, "unsupported YAML tag"),
+        ("a: !!int x\n", 1, 4, "cannot read 'x' as !!int"),
+        ("{[1]: 2}\n", 1, 4, "mapping keys must be scalars"),
+    ],
+)
+def test_yaml_errors_are_located(text, line, column, message):
+    with pytest.raises(YamlError) as info:
+        load_yaml(text)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert message in info.value.message
+
+
+def test_locate_finds_keys_values_and_nearest_ancestors():
+    text = "a:\n  b:\n    - x\n    - {c: 1}\nd: 2\n"
+    found = locate(text, [("a", "b", 1, "c"), ("a", "b", 0), ("d",), ("a", "missing", "deep")])
+    assert (found[("a", "b", 1, "c")].line, found[("a", "b", 1, "c")].column) == (4, 8)
+    assert (found[("a", "b", 0)].line, found[("a", "b", 0)].column) == (3, 7)
+    assert (found[("d",)].line, found[("d",)].column) == (5, 1)
+    assert (found[("a", "missing", "deep")].line, found[("a", "missing", "deep")].column) == (1, 1)
+
+
+def test_json_and_yaml_give_the_same_document(tmp_path: Path):
+    data = grepwrap()
+    a = load(str(write(tmp_path / "a.yml", data, "yaml")))
+    b = load(str(write(tmp_path / "b.json", data, "json")))
+    assert a.data == b.data == data
+    assert (a.source.format, b.source.format) == ("yaml", "json")
+
+
+def test_json_duplicate_keys_are_errors(tmp_path: Path):
+    path = tmp_path / "dup.json"
+    path.write_text('{\n  "redVersion": "9",\n  "redVersion": "9"\n}\n')
+    with pytest.raises(LoadError) as info:
+        load(str(path))
+    assert str(info.value) == f"{path}:3:3: duplicate key 'redVersion'"
+
+
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "is empty"),
+        (b"  \n\n", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a binary file"),
+        (b"\xff\xfe\xfd junk", "is not UTF-8 text"),
+        (b"- a\n- b\n", "but it is a list"),
+        (b"just a string\n", "but it is a single value"),
+        (b"redVersion: '7'\n", 'redVersion: "7" is not supported'),
+        (b"redVersion: 9\n", '(quote it: redVersion: "9")'),
+        (b"{\"a\": [1,}\n", "not valid JSON"),
+    ],
+)
+def test_junk_gives_one_clean_error(tmp_path: Path, content: bytes, message: str):
+    path = tmp_path / "junk.yml"
+    path.write_bytes(content)
+    with pytest.raises(LoadError) as info:
+        load(str(path))
+    assert message in str(info.value)
+    assert str(info.value).startswith(str(path))
+
+
+def test_missing_file_and_directory(tmp_path: Path):
+    with pytest.raises(LoadError, match="no such file"):
+        load(str(tmp_path / "nope.yml"))
+    with pytest.raises(LoadError, match="is a directory"):
+        load(str(tmp_path))
+
+
+def test_red8_is_migrated_with_one_notice(tmp_path: Path):
+    data = grepwrap(redVersion="8", execution={"engine": "ccagency", "settings": {"retryIfFailed": True, "batchConcurrencyLimit": 8}})
+    doc = load(str(write(tmp_path / "red8.yml", data)))
+    assert doc.data["redVersion"] == "9"
+    assert doc.data["execution"]["settings"] == {"batchConcurrencyLimit": 8}
+    assert doc.retries == 1
+    assert len(doc.notices) == 1 and "retryIfFailed: true → 1 retry per batch" in doc.notices[0]
+
+
+def test_red8_without_retry_keeps_no_retry_count(tmp_path: Path):
+    doc = load(str(write(tmp_path / "red8.yml", grepwrap(redVersion="8"))))
+    assert doc.retries is None and doc.data["redVersion"] == "9"
+
+
+def test_load_from_url_and_http_errors(http_dir):
+    base, root = http_dir
+    (root / "red.json").write_text(json.dumps(grepwrap()))
+    doc = load(f"{base}/red.json")
+    assert doc.data == grepwrap() and doc.source.name == f"{base}/red.json"
+    with pytest.raises(LoadError, match="HTTP 404"):
+        load(f"{base}/missing.yml")
+
+
+def test_unreachable_url_is_a_clean_error():
+    with pytest.raises(LoadError, match="cannot fetch"):
+        load("http://127.0.0.1:9/red.yml")
+
+
+def test_load_from_stdin(faice):
+    result = faice("validate", "-", input=json.dumps(grepwrap()))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("<stdin>: valid RED 9")
