@@ -96,7 +96,7 @@ def _check_format(fmt: str) -> str:
 
 @app.command()
 def validate(
-    files: list[str] = typer.Argument(..., metavar="FILE...", help="RED files: paths, - for stdin, or http(s) URLs."),
+    files: list[str] = typer.Argument(..., metavar="FILE", help="RED files: paths, - for stdin, or http(s) URLs."),
     as_json: bool = typer.Option(False, "--json", help='Print {"valid", "errors", "warnings"} as JSON instead of lines.'),
 ) -> None:
     """Check RED files without running anything.
@@ -385,19 +385,14 @@ def convert_format(
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI: one-line errors with documented exit codes, tracebacks only with --debug."""
-    import click
-
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
     command = typer.main.get_command(app)
     try:
         code = command.main(args=args, prog_name="faice", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         code = exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         _err("faice: interrupted")
         code = EXIT_INTERRUPTED
     except FaiceError as exc:
@@ -409,11 +404,20 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
         sys.stderr.close()
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback without --debug
-        if debug:
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            code = exc.exit_code  # type: ignore[attr-defined]
+        elif debug:
             raise
-        _err(f"faice: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
-        code = 1
+        else:
+            _err(f"faice: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            code = 1
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors (Typer may vendor its own click, so match by shape, not class)."""
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
 
 
 def _report(exc: FaiceError) -> None:

@@ -27,8 +27,8 @@ def local_file(path: str = "in.txt", **extra: Any) -> dict[str, Any]:
     return {"class": "File", "connector": {"command": "red-connector-local", "access": {"path": path}}, **extra}
 
 
-def http_file(url: str = "http://127.0.0.1:9/in.txt", **extra: Any) -> dict[str, Any]:
-    return {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": url}}, **extra}
+def http_file(url: str = "http://127.0.0.1:9/in.txt", **access: Any) -> dict[str, Any]:
+    return {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": url, **access}}}
 
 
 def grepwrap(**top: Any) -> dict[str, Any]:

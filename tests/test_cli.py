@@ -1,0 +1,295 @@
+"""The faice program as a user runs it: help, exit codes, JSON shapes, variables, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.conftest import EXAMPLES, faice_command
+from tests.redfiles import batches, grepwrap, http_file, local_file, write
+
+SUBCOMMANDS = [
+    [],
+    ["validate"],
+    ["exec"],
+    ["schema"],
+    ["schema", "list"],
+    ["schema", "show"],
+    ["schema", "validate"],
+    ["convert"],
+    ["convert", "batches"],
+    ["convert", "cwl"],
+    ["convert", "format"],
+]
+
+
+@pytest.mark.parametrize("words", SUBCOMMANDS, ids=lambda w: " ".join(w) or "faice")
+def test_every_help_teaches_with_an_example(words, faice):
+    result = faice(*words, "--help")
+    assert result.returncode == 0
+    assert "Usage: faice" in result.stdout
+    assert "Example" in result.stdout or words == ["schema", "list"]
+
+
+def test_version(faice):
+    from faice import __version__
+
+    result = faice("--version")
+    assert (result.returncode, result.stdout.strip()) == (0, f"faice {__version__}")
+
+
+def test_no_arguments_prints_help(faice):
+    result = faice()
+    assert "Usage: faice" in result.stdout + result.stderr
+
+
+def test_usage_errors_exit_2_without_traceback(faice):
+    for args in (["validate"], ["nonsense"], ["exec", "--bogus", "x"], ["convert", "format", "x.yml", "--format", "toml"]):
+        result = faice(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
+def test_validate_json_report_shape(tmp_path: Path, faice):
+    data = grepwrap()
+    data["inputs"]["before_context"] = "x"
+    path = write(tmp_path / "red.yml", data)
+    result = faice("validate", str(path), "--json")
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["valid"] is False
+    assert report["errors"] == [{"path": "inputs.before_context", "line": report["errors"][0]["line"], "column": 3, "message": 'must be an int, not the string "x"'}]
+    assert path.read_text().splitlines()[report["errors"][0]["line"] - 1].strip().startswith("before_context:")
+
+
+def test_validate_lines_for_several_files(tmp_path: Path, faice):
+    good = write(tmp_path / "good.yml", grepwrap())
+    bad_data = grepwrap()
+    bad_data["container"]["settings"]["ram"] = 5
+    bad = write(tmp_path / "bad.yml", bad_data)
+    result = faice("validate", str(good), str(bad))
+    assert result.returncode == 2
+    assert f"{good}: valid RED 9 (1 batch)" in result.stdout
+    assert f"{bad}:" in result.stderr and "container.settings.ram: must be at least 256, not 5" in result.stderr
+    result = faice("validate", str(good), str(bad), "--json")
+    report = json.loads(result.stdout)
+    assert report["valid"] is False and [f["valid"] for f in report["files"]] == [True, False]
+
+
+def test_validate_json_on_unparseable_file(tmp_path: Path, faice):
+    path = tmp_path / "broken.yml"
+    path.write_text("a: [1\n")
+    result = faice("validate", str(path), "--json")
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert report["valid"] is False and report["errors"][0]["line"] == 2
+
+
+def test_warnings_do_not_fail_validation(tmp_path: Path, faice):
+    data = grepwrap()
+    data["inputs"]["text_file"]["connector"]["command"] = "red-connector-ssh"
+    path = write(tmp_path / "red.yml", data)
+    result = faice("validate", str(path))
+    assert result.returncode == 0
+    assert 'warning: connector "red-connector-ssh" is not installed here' in result.stderr
+
+
+# --- exec --dry-run -------------------------------------------------------------------------
+
+
+def agency_red(password_placeholder: str = "{{pw}}") -> dict:
+    data = grepwrap()
+    data["inputs"]["text_file"] = http_file("http://{{host}}/in.txt", auth={"username": "{{user}}", "password": password_placeholder})
+    return data
+
+
+def test_dry_run_json_is_the_only_stdout(tmp_path: Path, faice):
+    path = write(tmp_path / "red.yml", batches([{"query_term": "a b", "text_file": local_file("data/in.txt")}, {"query_term": "c", "text_file": http_file("http://127.0.0.1/x/y.csv"), "after_context": 2}]))
+    result = faice("exec", str(path), "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "batches": [
+            {"index": 0, "image": "faice-test-busybox:latest", "argv": ["grepwrap", "a b", "/cc/inputs/text_file/in.txt"]},
+            {"index": 1, "image": "faice-test-busybox:latest", "argv": ["grepwrap", "-A", "2", "c", "/cc/inputs/text_file/y.csv"]},
+        ]
+    }
+
+
+def test_dry_run_human_output(faice):
+    result = faice("exec", str(EXAMPLES / "grepwrap" / "red.yml"), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "batch 0: image faice-example-grepwrap:latest" in result.stdout
+    assert "argv: grepwrap -B 1 QU /cc/inputs/text_file/in.txt" in result.stdout
+
+
+def test_variables_from_option_environment_and_file(tmp_path: Path, faice):
+    path = write(tmp_path / "red.yml", agency_red())
+    vars_file = tmp_path / "vars.yml"
+    vars_file.write_text("user: alice\n")
+    result = faice("exec", str(path), "--dry-run", "--json", "--var", "host=127.0.0.1", "--vars-file", str(vars_file), env={"FAICE_VAR_pw": "s3cret-pass"})
+    assert result.returncode == 0, result.stderr
+    assert "s3cret-pass" not in result.stdout + result.stderr
+
+
+def test_missing_variables_are_listed_without_prompting(tmp_path: Path, faice):
+    path = write(tmp_path / "red.yml", agency_red())
+    result = faice("exec", str(path), "--dry-run", "--non-interactive", "--var", "host=h")
+    assert result.returncode == 2
+    assert "variables without a value: pw, user" in result.stderr
+
+
+def test_secret_values_are_masked_in_dry_run_output(tmp_path: Path, faice):
+    data = agency_red()
+    data["inputs"]["query_term"] = "hunter2hunter2"
+    path = write(tmp_path / "red.yml", data)
+    for extra in ([], ["--json"]):
+        result = faice("exec", str(path), "--dry-run", *extra, "--var", "host=h", "--var", "user=u", env={"FAICE_VAR_pw": "hunter2hunter2"})
+        assert result.returncode == 0, result.stderr
+        assert "hunter2hunter2" not in result.stdout + result.stderr
+        assert "********" in result.stdout
+
+
+def test_filled_credentials_are_checked_but_never_shown(tmp_path: Path, faice):
+    data = grepwrap()
+    data["inputs"]["text_file"] = http_file("{{url}}")
+    path = write(tmp_path / "red.yml", data)
+    result = faice("exec", str(path), "--dry-run", env={"FAICE_VAR_url": "ftp://secret-host.example/in.txt"})
+    assert result.returncode == 2
+    assert 'access "url" must be an http:// or https:// URL' in result.stderr
+    assert "secret-host" not in result.stderr
+
+
+def _run_in_pty(args: list[str], answers: list[str], timeout: float = 30) -> tuple[int, str]:
+    """Run faice with a real terminal, typing each answer after each prompt; return (code, screen)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # child
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}
+        os.execvpe(faice_command()[0], faice_command() + args, env)
+    screen = b""
+    pending = list(answers)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+            if pending and screen.rstrip().endswith(b":"):
+                time.sleep(0.5)  # a person reads the prompt first; getpass flushes earlier typing
+                os.write(fd, pending.pop(0).encode() + b"\r")
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), screen.decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="pty behaviour")
+def test_prompt_hides_protected_values(tmp_path: Path):
+    data = grepwrap()
+    data["inputs"]["text_file"] = http_file("http://{{host}}/in.txt", auth={"username": "u", "password": "{{pw}}"})
+    path = write(tmp_path / "red.yml", data)
+    code, screen = _run_in_pty(["exec", str(path), "--dry-run", "--json"], ["visible-host", "typed-secret"])
+    assert code == 0, screen
+    assert "host:" in screen and "pw (protected):" in screen
+    assert "visible-host" in screen
+    assert "typed-secret" not in screen
+
+
+# --- schema ---------------------------------------------------------------------------------
+
+
+def test_schema_list_and_show(faice):
+    listed = json.loads(faice("schema", "list", "--format", "json").stdout)
+    assert listed == {"schemas": ["red", "red-engine-container-docker", "red-engine-execution-ccfaice", "red-engine-execution-ccagency"]}
+    for name in listed["schemas"]:
+        result = faice("schema", "show", name, "--format", "json")
+        assert result.returncode == 0
+        jsonschema.Draft7Validator.check_schema(json.loads(result.stdout))
+    assert faice("schema", "show", "red").stdout.startswith("$schema:")
+
+
+def test_schema_show_unknown_name(faice):
+    result = faice("schema", "show", "nope")
+    assert result.returncode == 2
+    assert 'unknown schema "nope"' in result.stderr and "Traceback" not in result.stderr
+
+
+def test_schema_validate(tmp_path: Path, faice):
+    good = write(tmp_path / "settings.yml", {"image": {"url": "x"}, "ram": 512})
+    bad = write(tmp_path / "bad.yml", {"image": {"url": "x"}, "ram": "lots"})
+    assert faice("schema", "validate", "red-engine-container-docker", str(good)).returncode == 0
+    result = faice("schema", "validate", "red-engine-container-docker", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:3:1: ram: must be an integer, not the string \"lots\"" in result.stderr
+    result = faice("schema", "validate", "red", str(bad), "--json")
+    assert json.loads(result.stdout)["valid"] is False
+
+
+# --- convert --------------------------------------------------------------------------------
+
+
+def test_convert_batches_writes_one_valid_file_per_batch(tmp_path: Path, faice):
+    path = write(tmp_path / "red.yml", batches([{"query_term": t, "text_file": local_file()} for t in ("a", "b", "c")]))
+    out = tmp_path / "out"
+    result = faice("convert", "batches", str(path), "--prefix", "run_", "--format", "json", "--outdir", str(out))
+    assert result.returncode == 0, result.stderr
+    files = sorted(out.iterdir())
+    assert [f.name for f in files] == ["run_batch_0.json", "run_batch_1.json", "run_batch_2.json"]
+    for term, file in zip(("a", "b", "c"), files):
+        doc = json.loads(file.read_text())
+        assert "batches" not in doc and doc["inputs"]["query_term"] == term
+        assert faice("validate", str(file)).returncode == 0
+
+
+def test_convert_batches_of_a_single_job_file(tmp_path: Path, faice):
+    path = write(tmp_path / "red.yml", grepwrap())
+    result = faice("convert", "batches", str(path), "--outdir", str(tmp_path / "o"))
+    assert result.returncode == 0
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["faice_batch_0.yml"]
+
+
+def test_convert_refuses_invalid_files_cleanly(tmp_path: Path, faice):
+    data = grepwrap()
+    del data["cli"]
+    path = write(tmp_path / "red.yml", data)
+    for args in (["convert", "batches", str(path)], ["convert", "cwl", str(path)]):
+        result = faice(*args, cwd=tmp_path)
+        assert result.returncode == 2
+        assert '"cli" is required here' in result.stderr and "Traceback" not in result.stderr
+
+
+def test_convert_format_round_trip(tmp_path: Path, faice):
+    data = grepwrap()
+    path = write(tmp_path / "red.yml", data)
+    as_json = faice("convert", "format", str(path), "--format", "json")
+    assert json.loads(as_json.stdout) == data
+    back = faice("convert", "format", "-", "--format", "yaml", input=as_json.stdout)
+    assert back.returncode == 0
+    assert list(json.loads(faice("convert", "format", "-", "--format", "json", input=back.stdout).stdout)) == list(data)
+
+
+def test_convert_cwl_and_job(tmp_path: Path, faice):
+    (tmp_path / "in.txt").write_text("QUery\n")
+    data = grepwrap()
+    data["cli"]["inputs"]["extra"] = {"type": "File?", "inputBinding": {"prefix": "-e"}}
+    data["inputs"]["extra"] = http_file()
+    path = write(tmp_path / "red.yml", data)
+    result = faice("convert", "cwl", str(path), "-o", str(tmp_path / "tool.cwl"), "--job", str(tmp_path / "job.yml"), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert "left out of the job (they need a connector): extra" in result.stderr
+    tool = json.loads((tmp_path / "tool.cwl").read_text())
+    assert tool["class"] == "CommandLineTool" and tool["requirements"] == {"DockerRequirement": {"dockerPull": "faice-test-busybox:latest"}}
+    job = json.loads((tmp_path / "job.yml").read_text())
+    assert job == {"query_term": "QU", "text_file": {"class": "File", "path": str(tmp_path / "in.txt")}, "before_context": 1}
