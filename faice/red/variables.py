@@ -88,13 +88,13 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
     return "".join(values[t] if is_var else t for is_var, t in split_template(text))
 
 
-def fill(data: Any, values: Mapping[str, str]) -> Any:
-    """A copy of ``data`` with every variable replaced (values are strings, like upstream)."""
+def fill(data: Any, values: Mapping[str, str], in_block: bool = False) -> Any:
+    """A copy of ``data`` with every variable in access/auth blocks replaced (values are strings)."""
     if isinstance(data, dict):
-        return {k: fill(v, values) for k, v in data.items()}
+        return {k: fill(v, values, in_block or k in CREDENTIAL_BLOCKS) for k, v in data.items()}
     if isinstance(data, list):
-        return [fill(v, values) for v in data]
-    if isinstance(data, str) and has_brackets(data):
+        return [fill(v, values, in_block) for v in data]
+    if in_block and isinstance(data, str) and has_brackets(data):
         return substitute(data, values)
     return data
 
