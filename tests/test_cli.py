@@ -247,7 +247,7 @@ def test_convert_batches_writes_one_valid_file_per_batch(tmp_path: Path, faice):
     assert result.returncode == 0, result.stderr
     files = sorted(out.iterdir())
     assert [f.name for f in files] == ["run_batch_0.json", "run_batch_1.json", "run_batch_2.json"]
-    for term, file in zip(("a", "b", "c"), files):
+    for term, file in zip(("a", "b", "c"), files, strict=True):
         doc = json.loads(file.read_text())
         assert "batches" not in doc and doc["inputs"]["query_term"] == term
         assert faice("validate", str(file)).returncode == 0
