@@ -200,7 +200,7 @@ def exec_(
     from faice.red.prepare import prepare
     from faice.runner.plan import plan
 
-    prepared = prepare(file, variables=_parse_vars(var, vars_file), prompt=_prompter(non_interactive))
+    prepared = prepare(file, variables=_parse_vars(var, vars_file), prompt=_prompter(non_interactive), connectors_required=True)
     for notice in prepared.doc.notices:
         _err(notice)
     for warning in prepared.warnings:

@@ -293,3 +293,45 @@ def test_convert_cwl_and_job(tmp_path: Path, faice):
     assert tool["class"] == "CommandLineTool" and tool["requirements"] == {"DockerRequirement": {"dockerPull": "faice-test-busybox:latest"}}
     job = json.loads((tmp_path / "job.yml").read_text())
     assert job == {"query_term": "QU", "text_file": {"class": "File", "path": str(tmp_path / "in.txt")}, "before_context": 1}
+
+
+def test_exec_refuses_connectors_that_are_not_installed(tmp_path: Path, faice):
+    data = grepwrap()
+    data["inputs"]["text_file"]["connector"]["command"] = "red-connector-ssh"
+    path = write(tmp_path / "red.yml", data)
+    result = faice("exec", str(path), "--dry-run")
+    assert result.returncode == 2
+    assert 'inputs.text_file.connector.command: connector "red-connector-ssh" is not installed here' in result.stderr
+
+
+JUNK = {
+    "empty.yml": b"",
+    "binary.bin": bytes(range(256)) * 4,
+    "list.yml": b"- 1\n- 2\n",
+    "broken.yml": b"a: [\n",
+    "tabs.yml": b"a:\n\t- b\n",
+    "deep.json": b"[" * 50 + b"]" * 50,
+    "scalar.json": b"42",
+}
+
+
+@pytest.mark.parametrize("name", sorted(JUNK))
+def test_no_command_crashes_on_junk(tmp_path: Path, name: str, faice):
+    path = tmp_path / name
+    path.write_bytes(JUNK[name])
+    commands = [
+        ["validate", str(path)],
+        ["validate", str(path), "--json"],
+        ["exec", str(path), "--dry-run"],
+        ["schema", "validate", "red", str(path)],
+        ["convert", "batches", str(path), "--outdir", str(tmp_path / "o")],
+        ["convert", "cwl", str(path)],
+        ["convert", "format", str(path), "--format", "json"],
+    ]
+    for args in commands:
+        result = faice(*args)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+        assert "internal error" not in result.stderr, (args, result.stderr)
+        if args[:2] != ["convert", "format"] or name not in ("list.yml", "deep.json", "scalar.json"):
+            assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert len(result.stderr.strip().splitlines()) <= 3, (args, result.stderr)

@@ -53,9 +53,10 @@ def _migrate_8_to_9(doc: Document) -> None:
     doc.notices.append(f"{doc.source.name}: notice: migrated RED 8 to RED 9 in memory ({'; '.join(changes)})")
 
 
-def check(doc: Document, *, check_connectors: bool = True) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
+def check(doc: Document, *, check_connectors: bool = True, connectors_required: bool = False) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
     """Validate a loaded document: (errors, warnings), located and sorted by position."""
-    located = locate_problems(doc.source, validate_data(doc.data, check_connectors=check_connectors))
+    problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required)
+    located = locate_problems(doc.source, problems)
     errors = [p for p in located if p.severity == "error"]
     warnings = [p for p in located if p.severity == "warning"]
     return errors, warnings

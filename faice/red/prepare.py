@@ -44,12 +44,9 @@ def prepare(
     warning (``faice exec`` needs every one of them).
     """
     doc = load(location)
-    errors, warnings = check(doc)
-    if connectors_required:
-        errors += [w for w in warnings if "is not installed here" in w.message]
-        warnings = [w for w in warnings if "is not installed here" not in w.message]
+    errors, warnings = check(doc, connectors_required=connectors_required)
     if errors:
-        raise ValidationFailed(sorted(errors, key=lambda p: (p.line, p.column)))
+        raise ValidationFailed(errors)
     values = resolve(variable_uses(doc.data), variables or {}, prompt=prompt)
     data = fill(doc.data, values) if values else doc.data
     masker = Masker(secret_values(data, values.values()))

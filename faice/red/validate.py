@@ -42,8 +42,11 @@ class _Use:
     listing: Any
 
 
-def validate_data(data: dict[str, Any], *, check_connectors: bool = True) -> list[Problem]:
-    """All problems of a RED 9 document (errors and warnings), unlocated."""
+def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False) -> list[Problem]:
+    """All problems of a RED 9 document (errors and warnings), unlocated.
+
+    A connector that cannot be resolved here is a warning, or an error with ``connectors_required``.
+    """
     if _looks_like_cwl(data):
         return [Problem((), "this is a CWL CommandLineTool, not a RED file: a RED file embeds it under cli: (faice convert cwl goes the other way)")]
     problems = _key_problems(data)
@@ -58,7 +61,7 @@ def validate_data(data: dict[str, Any], *, check_connectors: bool = True) -> lis
         for path, inputs, outputs in job_sections(data):
             semantic += _job_problems(path, inputs, outputs, cli_inputs, cli_outputs, uses)
     if check_connectors:
-        semantic += _connector_problems(uses)
+        semantic += _connector_problems(uses, connectors_required)
     owned = {p.path for p in semantic if p.severity == "error"}
     structural = [p for p in schema_problems("red", data) if not _owned(p.path, owned)]
     return _unique(problems + structural + semantic)
@@ -389,7 +392,7 @@ def _listing_problems(path: tuple[Any, ...], listing: list[Any]) -> list[Problem
     return problems
 
 
-def _connector_problems(uses: list[_Use]) -> list[Problem]:
+def _connector_problems(uses: list[_Use], required: bool) -> list[Problem]:
     """Unresolvable commands (one warning each) and built-in plugins' access checks."""
     from faice.connectors import registry
     from faice.red.secrets import strip_protection
@@ -404,7 +407,8 @@ def _connector_problems(uses: list[_Use]) -> list[Problem]:
         if not registry.resolve(command).found:
             if command not in warned:
                 warned.add(command)
-                problems.append(Problem(use.path + ("command",), f'connector "{command}" is not installed here (no faice plugin, not on PATH); faice exec will refuse to run', "warning"))
+                consequence = "install it to run this file" if required else "faice exec will refuse to run"
+                problems.append(Problem(use.path + ("command",), f'connector "{command}" is not installed here (no faice plugin, not on PATH); {consequence}', "error" if required else "warning"))
             continue
         plugin = registry.plugin(command)
         access = use.connector.get("access")
