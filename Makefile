@@ -50,11 +50,11 @@ demo: venv images
 		--entrypoint grepwrap faice-example-grepwrap:latest -B 1 QU /cc/inputs/text_file/in.txt
 
 test: test-deps images
-	$(BIN)/ruff check faice tests benchmarks scripts
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: test-deps
-	$(BIN)/ruff check faice tests benchmarks scripts
+	$(BIN)/ruff check .
 
 bench: test-deps images
 	benchmarks/validate.sh
