@@ -44,10 +44,12 @@ demo: venv images
 	$(BIN)/faice exec examples/grepwrap/red.yml --dry-run
 	$(BIN)/faice exec examples/seed-grepwrap-red8/red.yml --dry-run
 	$(BIN)/faice exec examples/many-batches/red.yml --dry-run --json
-	@echo "== the dry-run argv, run by hand in the example image"
-	docker run --rm --user "$$(id -u):$$(id -g)" -w /cc/outputs --tmpfs /cc/outputs \
+	@echo "== the dry-run argv, run by hand in the example image (faice exec will do this itself)"
+	mkdir -p outputs/demo
+	docker run --rm --user "$$(id -u):$$(id -g)" -w /cc/outputs -v "$$(pwd)/outputs/demo:/cc/outputs" \
 		-v "$$(pwd)/examples/grepwrap/in.txt:/cc/inputs/text_file/in.txt:ro" \
 		--entrypoint grepwrap faice-example-grepwrap:latest -B 1 QU /cc/inputs/text_file/in.txt
+	cat outputs/demo/out.txt
 
 test: test-deps images
 	$(BIN)/ruff check .
