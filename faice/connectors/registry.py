@@ -9,17 +9,31 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from functools import cache, lru_cache
-from importlib.metadata import EntryPoint, entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, PackageNotFoundError, distribution, entry_points
 
 from faice.connectors.base import Connector
 
 GROUP = "faice.connectors"
 
 
-@lru_cache(maxsize=1)
+@cache
+def _own_entry_points() -> dict[str, EntryPoint]:
+    """faice's built-ins, read from faice's own metadata only (scanning every package is slow)."""
+    try:
+        return {ep.name: ep for ep in distribution("faice").entry_points if ep.group == GROUP}
+    except PackageNotFoundError:
+        return {}
+
+
+@cache
 def plugin_entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=GROUP)}
+    """Every installed plugin; a built-in name always means the built-in."""
+    return {**{ep.name: ep for ep in entry_points(group=GROUP)}, **_own_entry_points()}
+
+
+def _entry_point(command: str) -> EntryPoint | None:
+    return _own_entry_points().get(command) or plugin_entry_points().get(command)
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class Resolution:
 
 @cache
 def resolve(command: str) -> Resolution:
-    entry = plugin_entry_points().get(command)
+    entry = _entry_point(command)
     if entry is not None:
         return Resolution(command, plugin=entry.value)
     return Resolution(command, executable=shutil.which(command))
@@ -51,7 +65,7 @@ def resolve(command: str) -> Resolution:
 @cache
 def plugin(command: str) -> Connector | None:
     """The loaded plugin for ``command``, or None when it is not a plugin."""
-    entry = plugin_entry_points().get(command)
+    entry = _entry_point(command)
     if entry is None:
         return None
     cls = entry.load()

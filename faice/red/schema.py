@@ -10,10 +10,11 @@ directory so that small files do not pay for compilation.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
+import marshal
 import os
 import re
+import sys
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path as FsPath
@@ -48,32 +49,34 @@ def _cache_dir() -> FsPath:
 
 @cache
 def fast_validator(name: str) -> Callable[[Any], Any]:
-    """A compiled ``validate(data)`` that raises on the first problem, cached on disk."""
+    """A compiled ``validate(data)`` that raises on the first problem, cached on disk as bytecode."""
     import fastjsonschema
 
     text = schema_text(name)
-    digest = hashlib.sha256(f"{fastjsonschema.VERSION}\0{text}".encode()).hexdigest()[:16]
-    module_name = f"faice_schema_{name.replace('-', '_')}_{digest}"
-    path = _cache_dir() / f"{module_name}.py"
-    if not path.exists():
-        code = fastjsonschema.compile_to_code(json.loads(text))
-        entry = re.search(r"^def (\w+)\(", code, re.MULTILINE)
+    key = f"{fastjsonschema.VERSION}\0{sys.implementation.cache_tag}\0{text}"
+    path = _cache_dir() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.bytecode"
+    try:
+        code = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        source = fastjsonschema.compile_to_code(json.loads(text))
+        entry = re.search(r"^def (\w+)\(", source, re.MULTILINE)
         assert entry, "fastjsonschema generated no validator"
-        code += f"\n\nvalidate = {entry.group(1)}\n"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(code, encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError:
-            namespace: dict[str, Any] = {}
-            exec(compile(code, module_name, "exec"), namespace)  # noqa: S102 - code generated from our own schema
-            return namespace["validate"]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.validate
+        code = compile(f"{source}\n\nvalidate = {entry.group(1)}\n", f"<faice schema {name}>", "exec")
+        _store(path, marshal.dumps(code))
+    namespace: dict[str, Any] = {"__name__": f"faice_schema_{name.replace('-', '_')}"}
+    exec(code, namespace)  # noqa: S102 - code generated from faice's own schema
+    return namespace["validate"]
+
+
+def _store(path: FsPath, data: bytes) -> None:
+    """Write atomically; a cache that cannot be written is only slower, never an error."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def is_valid(name: str, data: Any) -> bool:
