@@ -6,11 +6,34 @@ values must carry their ``path`` (the path inside the container, filled in by pl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from faice.red.model import Cli, CliInput
+
+
+@cache
+def _round_trip_yaml() -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML()  # round-trip, YAML 1.2: how cwltool reads a job file
+
+
+def _float_text(value: float) -> str:
+    """The text cwltool's YAML reader keeps for a float that the job file spells as ``repr(value)``.
+
+    cwltool formats a job float from ruamel's round-trip text, which is not always ``repr``: in
+    exponent form ruamel cuts the mantissa instead of rounding it (``7.200000000000001e-09`` comes back
+    as ``7.200000000000000e-09``). faice asks the same ruamel code so that its argv is cwltool's.
+    """
+    from ruamel.yaml.nodes import ScalarNode
+
+    yaml = _round_trip_yaml()
+    scalar = yaml.constructor.construct_yaml_float(ScalarNode("tag:yaml.org,2002:float", repr(value)))
+    return str(yaml.representer.represent_scalar_float(scalar).value)
 
 
 def render(value: Any) -> str:
@@ -18,8 +41,10 @@ def render(value: Any) -> str:
     if isinstance(value, bool):
         return str(value)  # cwltool joins boolean array items as True/False
     if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)  # .inf/.nan load as plain floats in cwltool: inf, -inf, nan
         # cwltool renders floats read from YAML through Decimal, never in exponent notation.
-        number = Decimal(repr(value))
+        number = Decimal(_float_text(value))
         text = str(number)
         return format(number, "f") if "E" in text else text
     if isinstance(value, dict):
@@ -41,7 +66,8 @@ def argument(binding_input: CliInput, value: Any) -> list[str]:
         if binding.item_separator is not None:
             items = [binding.item_separator.join(render(v) for v in value)]
         else:
-            return ([prefix] if prefix else []) + [render(v) for v in value]
+            # Each item is bound on its own, without a prefix: a boolean item contributes nothing.
+            return ([prefix] if prefix else []) + [render(v) for v in value if not isinstance(v, bool)]
     elif isinstance(value, bool):
         return [prefix] if value and prefix else []
     else:
