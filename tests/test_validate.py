@@ -234,3 +234,10 @@ def test_validation_does_not_modify_the_document():
     before = copy.deepcopy(data)
     validate_data(data)
     assert data == before
+
+
+def test_empty_item_separator_is_a_warning():
+    data = grepwrap()
+    data["cli"]["inputs"]["words"] = {"type": "string[]?", "inputBinding": {"prefix": "-w", "itemSeparator": ""}}
+    assert errors_of(data) == []
+    assert warnings_of(data) == [("cli.inputs.words.inputBinding.itemSeparator", "an empty itemSeparator joins the items with nothing between them (cwltool drops them instead)")]

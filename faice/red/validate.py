@@ -148,7 +148,9 @@ def _cli_problems(cli: dict[str, Any], inputs: dict[str, CwlType | None], output
         if binding.get("separate") is False and "prefix" not in binding:
             problems.append(Problem(path + ("separate",), "separate: false needs a prefix (CWL joins the prefix and the value)"))
         cwl_type = inputs.get(key)
-        if "itemSeparator" in binding and cwl_type is not None and not cwl_type.array:
+        if binding.get("itemSeparator") == "":
+            problems.append(Problem(path + ("itemSeparator",), 'an empty itemSeparator joins the items with nothing between them (cwltool drops them instead)', "warning"))
+        elif "itemSeparator" in binding and cwl_type is not None and not cwl_type.array:
             problems.append(Problem(path + ("itemSeparator",), f"itemSeparator has no effect on the non-array type {cwl_type}", "warning"))
     for key, spec in (cli.get("outputs") or {}).items() if isinstance(cli.get("outputs"), dict) else ():
         glob = (spec.get("outputBinding") or {}).get("glob") if isinstance(spec, dict) and isinstance(spec.get("outputBinding"), dict) else None
