@@ -1,8 +1,9 @@
 """Finding the connector for a RED ``connector.command``.
 
-Plugins installed in the ``faice.connectors`` entry-point group come first (the built-ins
-register there too); any other command is looked up on ``PATH`` as a RED Connector CLI 1
-program. A command found in neither is unresolvable on this machine.
+Plugins are entry points in the ``faice.connectors`` group. faice's built-ins are registered
+there too and always keep their names; a third-party package adds new commands by being
+installed. Any other command is looked up on ``PATH`` as a RED Connector CLI 1 program. A
+command found in neither is unresolvable on this machine.
 """
 
 from __future__ import annotations
