@@ -227,7 +227,10 @@ def exec_(
 
 @schema_app.command("list")
 def schema_list(fmt: str = FormatOption) -> None:
-    """List the schema names (use them with show and validate)."""
+    """List the schema names (use them with show and validate).
+
+    Example: faice schema list --format json
+    """
     from faice.red.dump import dumps
     from faice.red.schema import schema_names
 
