@@ -178,24 +178,39 @@ def _prompter(non_interactive: bool) -> Any:
 def exec_(
     file: str = typer.Argument(..., metavar="FILE", help="RED file: a path, - for stdin, or an http(s) URL."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print only the result as JSON on stdout."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the result document as JSON on stdout."),
+    outdir: Path = typer.Option(Path("outputs"), "--outdir", "-o", help="Where outputs without a connector go (one batch_N folder per batch when there are several)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches run in parallel (default: batchConcurrencyLimit, else the CPU count)."),
+    retries: int | None = typer.Option(None, "--retries", min=0, help="Retries of a failed batch (default: from the RED file, else 0)."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds a batch's container may run before it is killed."),
+    network: str | None = typer.Option(None, "--network", help="Docker network mode for the containers (default: Docker's bridge; 'none' cuts them off)."),
+    disable_pull: bool = typer.Option(False, "--disable-pull", help="Never pull the image; fail (exit 3) when it is not here."),
+    leave_container: bool = typer.Option(False, "--leave-container", help="Keep each batch's stopped container for inspection."),
+    preserve_environment: list[str] = typer.Option([], "--preserve-environment", metavar="VAR", help="Pass this environment variable into the containers (repeatable)."),
+    disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Skip the connectors' own *-validate checks."),
+    gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
     var: list[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users."),
     vars_file: Path | None = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values."),
     non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt: fail listing the variables that have no value."),
 ) -> None:
-    """Run a RED experiment locally (for now: --dry-run shows what would run).
+    """Run a RED experiment locally: every batch in its own Docker container.
 
-    Variables ({{name}} in access/auth blocks) are filled from --var, --vars-file, the
-    environment (FAICE_VAR_name), or asked for (protected ones without echo). Secrets are
-    masked in everything faice prints.
+    Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
+    the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
+    connector are sent; all are checked, measured and recorded (see faice list / show / logs).
+    Variables ({{name}} in access/auth blocks) come from --var, --vars-file, FAICE_VAR_name, or
+    a prompt. Secrets are masked in everything faice prints and never stored.
+
+    Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker or the
+    image unusable, 130 interrupted.
 
     Examples:
 
-      faice exec red.yml --dry-run
+      faice exec red.yml
 
-      faice exec red.yml --dry-run --json --var agency_url=http://127.0.0.1:8080
+      faice exec red.yml --dry-run --json
 
-      FAICE_VAR_password=... faice exec red.yml --dry-run --non-interactive
+      faice exec batches.yml --jobs 4 --retries 1 --timeout 600 --outdir results/
     """
     from faice.red.prepare import prepare
     from faice.runner.plan import plan
@@ -205,21 +220,174 @@ def exec_(
         _err(notice)
     for warning in prepared.warnings:
         _err(str(warning))
-    if not dry_run:
-        raise InvalidInput("running batches in Docker is not available in this version yet; use --dry-run to see what would run")
     mask = prepared.masker
-    plans = plan(prepared.experiment)
-    if as_json:
-        batches = [{"index": p.index, "image": mask(p.image), "argv": [mask(a) for a in p.argv]} for p in plans]
-        typer.echo(json.dumps({"batches": batches}, indent=2))
-        return
-    import shlex
+    if dry_run:
+        plans = plan(prepared.experiment)
+        if as_json:
+            batches = [{"index": p.index, "image": mask(p.image), "argv": [mask(a) for a in p.argv]} for p in plans]
+            typer.echo(json.dumps({"batches": batches}, indent=2))
+            return
+        import shlex
 
-    for p in plans:
-        typer.echo(f"batch {p.index}: image {mask(p.image)}")
-        typer.echo(f"  argv: {mask(shlex.join(p.argv))}")
-        for staged in p.staged:
-            typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} via {staged.connector.command} -> {staged.container_path}")
+        for p in plans:
+            typer.echo(f"batch {p.index}: image {mask(p.image)}")
+            typer.echo(f"  argv: {mask(shlex.join(p.argv))}")
+            for staged in p.staged:
+                typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} via {staged.connector.command} -> {staged.container_path}")
+        return
+    _run(prepared, as_json, outdir, jobs, retries, timeout, network, disable_pull, leave_container, preserve_environment, disable_connector_validation, gpu_ids)
+
+
+def _run(prepared: Any, as_json: bool, outdir: Path, jobs: int | None, retries: int | None, timeout: float | None, network: str | None,
+         disable_pull: bool, leave_container: bool, preserve_environment: list[str], disable_connector_validation: bool, gpu_ids: str | None) -> None:
+    import signal
+
+    from faice.host import cpu_count
+    from faice.runner.batch import RunOptions
+    from faice.runner.execute import execute
+    from faice.state.store import Store
+    from faice.view import Progress, summary_table
+
+    experiment = prepared.experiment
+    options = RunOptions(
+        outdir=outdir.resolve(),
+        jobs=jobs or experiment.batch_concurrency_limit or cpu_count(),
+        retries=retries if retries is not None else (experiment.retries or 0),
+        timeout=timeout,
+        network=network,
+        pull=not disable_pull,
+        leave_container=leave_container,
+        connector_validation=not disable_connector_validation,
+        preserve_environment=list(preserve_environment),
+        gpu_ids=[g.strip() for g in gpu_ids.split(",") if g.strip()] if gpu_ids else None,
+    )
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    store = Store(state.db)
+    live = not as_json and sys.stderr.isatty()
+    with Progress(len(experiment.batches), live) as progress:
+        result = execute(prepared, options, store, progress.event)
+    document = result.to_json()
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        from rich.console import Console
+
+        Console().print(summary_table(document))
+        typer.echo(f"outputs: {result.outdir}")
+    raise typer.Exit({"succeeded": 0, "failed": 1}.get(result.state, EXIT_INTERRUPTED))
+
+
+# --- inspect and control --------------------------------------------------------------------
+
+
+def _store() -> Any:
+    from faice.state.store import Store
+
+    return Store(state.db)
+
+
+@app.command("list")
+def list_(
+    limit: int = typer.Option(50, "--limit", "-n", min=1, help="How many experiments to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List experiments, newest first, with the number of batches in each state.
+
+    Example: faice list -n 10
+    """
+    rows = _store().experiments(limit)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for column in ("experiment", "created", "source", "batches", "succeeded", "failed", "running", "waiting", "cancelled"):
+        table.add_column(column)
+    import time as _time
+
+    for row in rows:
+        s = row["states"]
+        table.add_row(row["id"], _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(row["created_at"])), row["source"], str(row["batch_count"]),
+                      str(s["succeeded"]), str(s["failed"]), str(s["processing"]), str(s["registered"] + s["scheduled"]), str(s["cancelled"]))
+    Console().print(table)
+
+
+@app.command()
+def show(
+    id: str = typer.Argument(..., metavar="ID", help="An experiment id or a batch id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Show an experiment (with its batches) or a batch (with its state history).
+
+    Example: faice show 6751a3c2e4b0a1b2c3d4e5f6 --json
+    """
+    store = _store()
+    experiment = store.experiment(id)
+    if experiment is not None:
+        document: dict[str, Any] = {**experiment, "batches": [_batch_json(b) for b in store.batches(id)]}
+    else:
+        batch = store.batch(id)
+        if batch is None:
+            raise InvalidInput(f'no experiment or batch with id "{id}" in {store.path}')
+        document = {**_batch_json(batch), "history": store.history(id)}
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+        return
+    typer.echo(json.dumps(document, indent=2))
+
+
+def _batch_json(batch: Any) -> dict[str, Any]:
+    return {"batchId": batch.id, "experimentId": batch.experiment_id, "index": batch.index, "state": batch.state, "attempts": batch.attempts,
+            "argv": batch.argv, "exitCode": batch.exit_code, "error": batch.error, "outputs": batch.outputs, "createdAt": batch.created_at, "updatedAt": batch.updated_at}
+
+
+@app.command()
+def logs(
+    batch_id: str = typer.Argument(..., metavar="BATCH_ID"),
+    stderr: bool = typer.Option(False, "--stderr", help="Show the standard error stream instead of standard output."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing while the batch runs."),
+) -> None:
+    """Print what a batch's tool wrote to stdout (or --stderr).
+
+    Example: faice logs 6751a3c2e4b0a1b2c3d4e5f6 --stderr
+    """
+    import time as _time
+
+    from faice.state.store import FINAL_STATES, logs_dir
+
+    store = _store()
+    batch = store.batch(batch_id)
+    if batch is None:
+        raise InvalidInput(f'no batch with id "{batch_id}" in {store.path}')
+    path = logs_dir(store.path) / f"{batch_id}.{'stderr' if stderr else 'stdout'}"
+    while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
+        _time.sleep(0.5)
+        batch = store.batch(batch_id)
+    if not path.exists():
+        raise InvalidInput(f"batch {batch_id} has no captured {'stderr' if stderr else 'stdout'} (state: {batch.state if batch else 'unknown'})")
+    with open(path, "rb") as handle:
+        sys.stdout.buffer.write(handle.read())
+
+
+@app.command()
+def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or a batch id.")) -> None:
+    """Cancel an experiment or a batch, also when it runs in another terminal.
+
+    Batches that have not finished are recorded as cancelled and their containers are killed.
+
+    Example: faice cancel 6751a3c2e4b0a1b2c3d4e5f6
+    """
+    from faice.runner.cancel import cancel_ids
+
+    store = _store()
+    cancelled = cancel_ids(store, id)
+    typer.echo(f"cancelled {cancelled} batch{'es' if cancelled != 1 else ''}")
 
 
 # --- schema ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ implementing :class:`Connector`. Any other command is run as a RED Connector CLI
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,8 +20,21 @@ class ConnectorError(Exception):
     """A connector could not do its job; the message is shown to the user (no secrets in it)."""
 
 
+@dataclass(frozen=True)
+class Context:
+    """What a connector may need besides the access data."""
+
+    #: directory that relative local paths are relative to (the RED file's directory)
+    base_dir: Path
+    #: seconds a single network operation may take
+    timeout: float = 300.0
+
+
 class Connector:
-    """Base class of connector plugins. ``access`` never has protected ``_`` prefixes here."""
+    """Base class of connector plugins. ``access`` never has protected ``_`` prefixes here.
+
+    Methods raise :class:`ConnectorError` with a message fit for the user (no credentials).
+    """
 
     #: the RED ``connector.command`` this plugin answers to
     name: str = ""
@@ -33,16 +47,20 @@ class Connector:
         """The file name an input gets when the RED file names none (None: use the input key)."""
         return None
 
-    def receive_file(self, access: dict[str, Any], destination: Path) -> None:
+    def local_source(self, access: dict[str, Any], context: Context) -> Path | None:
+        """A path on this machine holding the input already, to mount instead of copying."""
+        return None
+
+    def receive_file(self, access: dict[str, Any], destination: Path, context: Context) -> None:
         raise ConnectorError(f"{self.name} cannot receive files")
 
-    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None) -> None:
+    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None, context: Context) -> None:
         raise ConnectorError(f"{self.name} cannot receive directories")
 
-    def send_file(self, access: dict[str, Any], source: Path) -> None:
+    def send_file(self, access: dict[str, Any], source: Path, context: Context) -> None:
         raise ConnectorError(f"{self.name} cannot send files")
 
-    def send_dir(self, access: dict[str, Any], source: Path, listing: list[Any] | None) -> None:
+    def send_dir(self, access: dict[str, Any], source: Path, listing: list[Any] | None, context: Context) -> None:
         raise ConnectorError(f"{self.name} cannot send directories")
 
     def supports(self, direction: Direction, kind: Kind) -> bool:

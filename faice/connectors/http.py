@@ -9,10 +9,13 @@ archive (``archiveFormat``: zip, tar, gztar, bztar, xztar) and unpacking it.
 from __future__ import annotations
 
 import posixpath
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from faice.connectors.base import Connector, Direction, Kind, check_fields
+from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields
 
 METHODS = ("get", "put", "post")
 ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
@@ -46,6 +49,53 @@ def _url_basename(access: dict[str, Any]) -> str | None:
     return name or None
 
 
+def _public_url(url: str) -> str:
+    """The URL without user:password@ and without the query (which may carry tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _request(access: dict[str, Any], method: str, context: Context, url: str | None = None, data: Any = None) -> Any:
+    """One streamed request with the access's auth and TLS settings; errors name the status."""
+    import requests
+
+    url = url or access["url"]
+    auth = None
+    if "auth" in access:
+        kind = str(access["auth"].get("method", "basic")).lower()
+        cls = requests.auth.HTTPDigestAuth if kind == "digest" else requests.auth.HTTPBasicAuth
+        auth = cls(access["auth"]["username"], access["auth"]["password"])
+    try:
+        response = requests.request(method, url, auth=auth, data=data, stream=True, verify=not access.get("disableSSLVerification", False), timeout=(10, context.timeout))
+    except requests.exceptions.SSLError:
+        raise ConnectorError(f"{method} {_public_url(url)}: TLS verification failed (disableSSLVerification: true skips it)") from None
+    except requests.exceptions.ConnectionError as exc:
+        reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
+        raise ConnectorError(f"{method} {_public_url(url)}: {reason}") from None
+    except requests.exceptions.Timeout:
+        raise ConnectorError(f"{method} {_public_url(url)}: timed out") from None
+    if response.status_code >= 400:
+        response.close()
+        raise ConnectorError(f"{method} {_public_url(url)}: HTTP {response.status_code} {response.reason}")
+    return response
+
+
+def _download(access: dict[str, Any], destination: Path, context: Context, url: str | None = None) -> None:
+    method = str(access.get("method", "GET")).upper()
+    with _request(access, method, context, url) as response, open(destination, "wb") as out:
+        for chunk in response.iter_content(chunk_size=1 << 20):
+            out.write(chunk)
+
+
+def _join(url: str, *names: str) -> str:
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/") + "".join("/" + quote(n) for n in names)
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
+
+
 class HttpConnector(Connector):
     name = "red-connector-http"
 
@@ -60,6 +110,28 @@ class HttpConnector(Connector):
     def default_basename(self, access: dict[str, Any]) -> str | None:
         return _url_basename(access)
 
+    def receive_file(self, access: dict[str, Any], destination: Path, context: Context) -> None:
+        _download(access, destination, context)
+
+    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None, context: Context) -> None:
+        if listing is None:
+            raise ConnectorError(f"{self.name} needs a listing to receive a directory")
+        self._fetch_listing(access, destination, listing, context, ())
+
+    def _fetch_listing(self, access: dict[str, Any], destination: Path, listing: list[Any], context: Context, names: tuple[str, ...]) -> None:
+        for entry in listing:
+            here = names + (entry["basename"],)
+            if entry["class"] == "Directory":
+                (destination / entry["basename"]).mkdir(exist_ok=True)
+                self._fetch_listing(access, destination / entry["basename"], entry.get("listing") or [], context, here)
+            else:
+                _download(access, destination / entry["basename"], context, _join(access["url"], *here))
+
+    def send_file(self, access: dict[str, Any], source: Path, context: Context) -> None:
+        method = str(access.get("method", "POST")).upper()
+        with open(source, "rb") as body:
+            _request(access, method, context, data=body).close()
+
 
 class HttpArchiveConnector(Connector):
     name = "red-connector-http-archive"
@@ -71,3 +143,14 @@ class HttpArchiveConnector(Connector):
         if not problems and access["archiveFormat"] not in ARCHIVE_FORMATS:
             problems.append(f'access "archiveFormat" must be one of {", ".join(ARCHIVE_FORMATS)}')
         return problems
+
+    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None, context: Context) -> None:
+        with tempfile.TemporaryDirectory(prefix="faice-archive-") as tmp:
+            archive = Path(tmp) / "archive"
+            _download(access, archive, context)
+            try:
+                shutil.unpack_archive(archive, destination, access["archiveFormat"], filter="data")
+            except TypeError:  # Python < 3.12 without extraction filters
+                shutil.unpack_archive(archive, destination, access["archiveFormat"])
+            except (shutil.ReadError, ValueError, OSError) as exc:
+                raise ConnectorError(f"{_public_url(access['url'])}: cannot unpack as {access['archiveFormat']}: {exc}") from None

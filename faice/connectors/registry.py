@@ -74,3 +74,19 @@ def plugin(command: str) -> Connector | None:
     if not isinstance(instance, Connector):
         raise TypeError(f"connector plugin {entry.value} does not implement faice.connectors.Connector")
     return instance
+
+
+@cache
+def connector(command: str) -> Connector:
+    """The connector that handles ``command``: a plugin, or a Connector CLI 1 program on PATH."""
+    from faice.connectors.base import ConnectorError
+
+    found = plugin(command)
+    if found is not None:
+        return found
+    executable = resolve(command).executable
+    if executable is None:
+        raise ConnectorError(f'connector "{command}" is not installed here (no faice plugin, not on PATH)')
+    from faice.connectors.program import ProgramConnector
+
+    return ProgramConnector(command, executable)

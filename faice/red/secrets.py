@@ -69,3 +69,12 @@ class Masker:
         if isinstance(data, list):
             return [self.mask_data(v) for v in data]
         return data
+
+
+def redact(data: Any, secret: bool = False) -> Any:
+    """A copy safe to store or show: every value inside access/auth blocks and protected keys masked."""
+    if isinstance(data, dict):
+        return {k: redact(v, secret or k in CREDENTIAL_BLOCKS or is_protected_key(k)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v, secret) for v in data]
+    return MASK if secret and data is not None else data

@@ -9,13 +9,13 @@ All problems are collected; none stops the others from being found.
 
 from __future__ import annotations
 
-import os
 import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from faice.host import memory_mib
 from faice.red.model import OUTPUT_TYPES, CwlType, job_sections
 from faice.red.problems import Problem
 from faice.red.schema import schema_problems
@@ -216,7 +216,7 @@ def _engine_problems(data: dict[str, Any]) -> list[Problem]:
             if isinstance(url, str) and url and not IMAGE_REFERENCE.match(url):
                 problems.append(Problem(("container", "settings", "image", "url"), f'"{url}" is not a valid image reference (like "name", "name:tag" or "registry/name:tag")'))
             ram = settings.get("ram")
-            total = _host_memory_mib()
+            total = memory_mib()
             if isinstance(ram, int) and not isinstance(ram, bool) and total and ram > total:
                 problems.append(Problem(("container", "settings", "ram"), f"{ram} MiB is more than this machine's {total} MiB: faice exec cannot run it here", "warning"))
     execution = data.get("execution")
@@ -229,13 +229,6 @@ def _engine_problems(data: dict[str, Any]) -> list[Problem]:
     if "cloud" in data or any(isinstance(b, dict) and "cloud" in b for b in data.get("batches") or [] if isinstance(data.get("batches"), list)):
         problems.append(Problem(("cloud",) if "cloud" in data else ("batches",), "cloud mounts are a CC-Agency feature; faice ignores them", "warning"))
     return problems
-
-
-def _host_memory_mib() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {

@@ -1,0 +1,17 @@
+"""Facts about this machine that validation and scheduling share."""
+
+from __future__ import annotations
+
+import os
+
+
+def memory_mib() -> int | None:
+    """Physical memory in MiB (None when the platform does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

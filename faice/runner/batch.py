@@ -1,0 +1,273 @@
+"""One attempt of one batch: stage in → run the container → find outputs → stage out.
+
+Inputs are delivered by connectors on the host into a private work directory (or, for local
+files, mounted where they are) and mounted read-only at their container paths. The batch's
+output directory on the host is mounted as ``/cc/outputs``, so everything the tool writes
+lands there directly, owned by the user who ran faice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faice.connectors import registry
+from faice.connectors.base import ConnectorError, Context
+from faice.red.model import Connector as ConnectorSpec
+from faice.red.model import Experiment
+from faice.red.paths import OUTPUTS_DIR
+from faice.red.secrets import Masker, strip_protection
+from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT, LABEL_RUN, ContainerSpec, DockerEngine, Mount, invoking_user
+from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
+from faice.runner.plan import BatchPlan
+
+STDERR_TAIL_LINES = 5
+
+
+@dataclass
+class RunOptions:
+    outdir: Path
+    jobs: int
+    retries: int = 0
+    timeout: float | None = None
+    network: str | None = None
+    pull: bool = True
+    leave_container: bool = False
+    connector_validation: bool = True
+    preserve_environment: list[str] = field(default_factory=list)
+    gpu_ids: list[str] | None = None
+    connector_timeout: float = 300.0
+
+
+@dataclass
+class AttemptResult:
+    state: str  # succeeded, failed or cancelled
+    exit_code: int | None = None
+    error: str | None = None
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+Phase = Callable[[str], None]
+
+
+class Cancelled(Exception):
+    pass
+
+
+class BatchRunner:
+    """Runs attempts of batches of one experiment; shared by the scheduler's worker threads."""
+
+    def __init__(self, engine: DockerEngine, experiment: Experiment, options: RunOptions, masker: Masker, base_dir: Path, run_id: str, experiment_id: str, logs: Path) -> None:
+        self.engine = engine
+        self.experiment = experiment
+        self.options = options
+        self.mask = masker
+        self.context = Context(base_dir=base_dir, timeout=options.connector_timeout)
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.logs = logs
+        self.cancelled = threading.Event()
+        self.containers: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def output_dir(self, index: int) -> Path:
+        if len(self.experiment.batches) == 1:
+            return self.options.outdir
+        return self.options.outdir / f"batch_{index}"
+
+    def run(self, plan: BatchPlan, batch_id: str, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
+        work = Path(tempfile.mkdtemp(prefix=f"faice-{batch_id}-"))
+        try:
+            return self._run(plan, batch_id, work, phase, on_container)
+        except Cancelled:
+            return AttemptResult("cancelled", error="cancelled")
+        except ConnectorError as exc:
+            return AttemptResult("failed", error=self.mask(str(exc)))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def _check_cancel(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled()
+
+    def _run(self, plan: BatchPlan, batch_id: str, work: Path, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
+        phase("stage-in")
+        mounts = self._stage_in(plan, work)
+        self._check_cancel()
+        outdir = prepare_output_dir(self.output_dir(plan.index))
+        mounts.append(Mount(outdir, OUTPUTS_DIR, read_only=False))
+        spec = ContainerSpec(
+            image=plan.image,
+            argv=plan.argv,
+            workdir=OUTPUTS_DIR,
+            mounts=mounts,
+            labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id},
+            user=invoking_user(),
+            ram_mib=self.experiment.container.ram,
+            environment={k: os.environ[k] for k in self.options.preserve_environment if k in os.environ},
+            gpu_ids=self.options.gpu_ids,
+            gpu_count=(self.experiment.container.gpus or {}).get("count") if not self.options.gpu_ids else None,
+            network=self.options.network,
+        )
+        phase("run")
+        container = self.engine.create(spec)
+        with self._lock:
+            self.containers[batch_id] = container
+        on_container(container)
+        stdout, stderr = self.logs / f"{batch_id}.stdout", self.logs / f"{batch_id}.stderr"
+        try:
+            if self.cancelled.is_set():
+                raise Cancelled()
+            outcome = self.engine.start_and_wait(container, self.options.timeout, stdout, stderr)
+        finally:
+            with self._lock:
+                self.containers.pop(batch_id, None)
+            if not self.options.leave_container:
+                self.engine.remove(container)
+        self._check_cancel()
+        self._write_streams(outdir, stdout, stderr)
+        if outcome.timed_out:
+            return AttemptResult("failed", outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
+        if outcome.exit_code != 0:
+            reason = f"killed: out of memory (ram limit {self.experiment.container.ram} MiB)" if outcome.oom_killed else f"exit code {outcome.exit_code}"
+            return AttemptResult("failed", outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
+        phase("stage-out")
+        found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
+        if problems:
+            return AttemptResult("failed", 0, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
+        sent_errors = self._stage_out(plan, found)
+        outputs = {k: v.to_json(outdir) for k, v in found.items()}
+        if sent_errors:
+            return AttemptResult("failed", 0, self.mask("; ".join(sent_errors)), outputs)
+        return AttemptResult("succeeded", 0, None, outputs)
+
+    def _stage_in(self, plan: BatchPlan, work: Path) -> list[Mount]:
+        mounts: list[Mount] = []
+        for staged in plan.staged:
+            self._check_cancel()
+            connector = registry.connector(staged.connector.command)
+            access = strip_protection(staged.connector.access)
+            label = staged.key if staged.index is None else f"{staged.key}[{staged.index}]"
+            try:
+                source = connector.local_source(access, self.context)
+                if source is None:
+                    source = work / "inputs" / label.replace("[", "_").replace("]", "") / os.path.basename(staged.container_path)
+                    source.parent.mkdir(parents=True, exist_ok=True)
+                    if staged.kind == "Directory":
+                        source.mkdir()
+                        connector.receive_dir(access, source, staged.listing, self.context)
+                    else:
+                        connector.receive_file(access, source, self.context)
+                _check_received(source, staged.kind, plan.values.get(staged.key), staged.index)
+            except ConnectorError as exc:
+                raise ConnectorError(f'input "{label}" ({staged.connector.command}): {exc}') from None
+            except OSError as exc:
+                raise ConnectorError(f'input "{label}" ({staged.connector.command}): {exc.strerror or exc}') from None
+            mounts.append(Mount(source, staged.container_path))
+        return mounts
+
+    def _stage_out(self, plan: BatchPlan, found: dict[str, Any]) -> list[str]:
+        errors = []
+        batch = self.experiment.batches[plan.index]
+        for key, job_output in batch.outputs.items():
+            output = found.get(key)
+            if output is None or output.path is None or not isinstance(job_output, dict):
+                continue
+            spec = ConnectorSpec.from_data(job_output["connector"])
+            try:
+                connector = registry.connector(spec.command)
+                access = strip_protection(spec.access)
+                if output.cls == "Directory":
+                    connector.send_dir(access, output.path, job_output.get("listing"), self.context)
+                else:
+                    connector.send_file(access, output.path, self.context)
+            except ConnectorError as exc:
+                errors.append(f'output "{key}" ({spec.command}): {exc}')
+            except OSError as exc:
+                errors.append(f'output "{key}" ({spec.command}): {exc.strerror or exc}')
+        return errors
+
+    def _write_streams(self, outdir: Path, stdout: Path, stderr: Path) -> None:
+        for stream, captured in (("stdout", stdout), ("stderr", stderr)):
+            name = stream_file_name(self.experiment.cli, stream)
+            if name:
+                target = outdir / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(captured, target)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            containers = list(self.containers.values())
+        for container in containers:
+            self.engine.kill(container)
+
+
+def prepare_output_dir(path: Path) -> Path:
+    """A fresh, empty output directory; an existing non-empty one is kept under a new name."""
+    if path.exists() and any(path.iterdir()):
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        backup = path.with_name(f"{path.name}.old-{stamp}")
+        n = 1
+        while backup.exists():
+            n += 1
+            backup = path.with_name(f"{path.name}.old-{stamp}-{n}")
+        path.rename(backup)
+    path.mkdir(parents=True, exist_ok=True)
+    user = invoking_user()
+    if os.getuid() == 0 and user != "0:0":
+        uid, gid = (int(x) for x in user.split(":"))
+        os.chown(path, uid, gid)
+    return path
+
+
+def _check_received(path: Path, kind: str, value: Any, index: int | None) -> None:
+    """The delivered input exists, and matches the checksum, size or listing the RED file gives."""
+    if isinstance(value, list) and index is not None:
+        value = value[index]
+    value = value if isinstance(value, dict) else {}
+    if kind == "File":
+        if not path.is_file():
+            raise ConnectorError("the connector did not deliver a file")
+        if "size" in value and path.stat().st_size != value["size"]:
+            raise ConnectorError(f"size is {path.stat().st_size} bytes, the RED file says {value['size']}")
+        if "checksum" in value and sha1_of(path) != value["checksum"]:
+            raise ConnectorError(f"checksum is {sha1_of(path)}, the RED file says {value['checksum']}")
+        return
+    if not path.is_dir():
+        raise ConnectorError("the connector did not deliver a directory")
+    missing = _missing_from_listing(path, value.get("listing") or [], "")
+    if missing:
+        raise ConnectorError(f"missing from the delivered directory: {', '.join(missing[:5])}")
+
+
+def _missing_from_listing(root: Path, listing: list[Any], prefix: str) -> list[str]:
+    missing = []
+    for entry in listing:
+        path = root / entry["basename"]
+        shown = prefix + entry["basename"]
+        if entry["class"] == "Directory":
+            if not path.is_dir():
+                missing.append(shown + "/")
+            else:
+                missing += _missing_from_listing(path, entry.get("listing") or [], shown + "/")
+        elif not path.is_file():
+            missing.append(shown)
+    return missing
+
+
+def _tail(stderr: Path) -> str:
+    try:
+        with open(stderr, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 4096))
+            lines = handle.read().decode(errors="replace").strip().splitlines()[-STDERR_TAIL_LINES:]
+    except OSError:
+        return ""
+    return ("; stderr: " + " | ".join(lines)) if lines else ""

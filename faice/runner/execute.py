@@ -1,0 +1,119 @@
+"""``faice exec``: everything after a RED file is prepared, up to the result document.
+
+Order: plan every batch → check every connector (and run Connector CLI ``*-validate``) →
+reach Docker and the image → register the experiment → run the batches → result. Nothing
+starts a container before all checks passed.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faice.connectors import registry
+from faice.connectors.base import ConnectorError
+from faice.errors import InvalidInput
+from faice.host import memory_mib
+from faice.red.prepare import Prepared
+from faice.red.secrets import redact, strip_protection
+from faice.runner.batch import BatchRunner, RunOptions
+from faice.runner.docker_engine import DockerEngine
+from faice.runner.plan import BatchPlan, plan
+from faice.runner.scheduler import BatchRecord, Event, Scheduler
+from faice.state.store import Store, logs_dir
+
+
+@dataclass
+class ExecResult:
+    experiment_id: str
+    state: str  # succeeded, failed or cancelled
+    records: list[BatchRecord]
+    outdir: Path
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "experimentId": self.experiment_id,
+            "state": self.state,
+            "batches": [
+                {
+                    "batchId": r.batch_id,
+                    "index": r.plan.index,
+                    "state": r.result.state if r.result else "cancelled",
+                    "argv": r.plan.argv,
+                    "exitCode": r.result.exit_code if r.result else None,
+                    "outputs": r.result.outputs if r.result else {},
+                    "error": r.result.error if r.result else "cancelled",
+                    "attempts": r.attempts,
+                }
+                for r in self.records
+            ],
+        }
+
+
+def username() -> str:
+    return os.environ.get("SUDO_USER") or getpass.getuser()
+
+
+def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool) -> None:
+    """Every connector is available, and Connector CLI programs accept their access data."""
+    from faice.connectors.program import ProgramConnector
+
+    problems: list[str] = []
+    seen: set[tuple[str, str, str, str]] = set()
+    uses: list[tuple[str, str, str, dict[str, Any], Any]] = []
+    for p in plans:
+        uses += [(f"batch {p.index} input {s.key}", s.connector.command, s.kind, s.connector.access, s.listing) for s in p.staged]
+        for key, out in prepared.experiment.batches[p.index].outputs.items():
+            uses.append((f"batch {p.index} output {key}", out["connector"]["command"], "Directory" if out["class"] == "Directory" else "File", out["connector"].get("access") or {}, out.get("listing")))
+    for where, command, kind, access, listing in uses:
+        direction = "send" if " output " in where else "receive"
+        try:
+            connector = registry.connector(command)
+            if not connector.supports(direction, kind):  # type: ignore[arg-type]
+                raise ConnectorError(f"{command} cannot {direction} a {kind}")
+            key = (command, direction, kind, repr(access))
+            if remote_validation and isinstance(connector, ProgramConnector) and key not in seen:
+                seen.add(key)
+                connector.validate_remote(strip_protection(access), direction, kind, listing)  # type: ignore[arg-type]
+        except ConnectorError as exc:
+            problems.append(f"{where}: {prepared.masker(str(exc))}")
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise InvalidInput(f"connector check failed before anything ran: {shown}")
+
+
+def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, on_start: Callable[[str, list[BatchRecord]], None] | None = None) -> ExecResult:
+    experiment = prepared.experiment
+    plans = plan(experiment)
+    check_connectors(plans, prepared, options.connector_validation)
+    engine = DockerEngine()
+    on_event(-1, "phase", "pull")
+    engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
+    mask = prepared.masker
+    experiment_id, batch_ids = store.create_experiment(
+        source=prepared.doc.source.name,
+        red=redact(prepared.doc.data),
+        argvs=[[mask(a) for a in p.argv] for p in plans],
+        image=experiment.container.image,
+        engine=experiment.execution.engine if experiment.execution else None,
+        username=username(),
+    )
+    logs = logs_dir(store.path)
+    logs.mkdir(parents=True, exist_ok=True)
+    source = prepared.doc.source.name
+    base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
+    runner = BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs)
+    memory = memory_mib()
+    scheduler = Scheduler(runner, store, jobs=options.jobs, retries=options.retries, memory_mib=memory, on_event=on_event)
+    records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
+    if on_start:
+        on_start(experiment_id, records)
+    scheduler.run(records)
+    states = {r.result.state if r.result else "cancelled" for r in records}
+    state = "cancelled" if scheduler.cancelled.is_set() or "cancelled" in states else "failed" if "failed" in states else "succeeded"
+    return ExecResult(experiment_id, state, records, options.outdir)

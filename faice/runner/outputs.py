@@ -1,0 +1,97 @@
+"""Finding a batch's outputs after the run, by the RED rules.
+
+A glob is relative to the output directory, not recursive, and must match exactly one file (or
+directory); no match is an error for a required output and ``null`` for an optional one. Every
+File output gets its size and sha1 checksum.
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from faice.red.model import Cli, CliOutput
+from faice.red.paths import OUTPUTS_DIR, resolve_references
+
+
+class OutputError(Exception):
+    pass
+
+
+@dataclass
+class FoundOutput:
+    key: str
+    cls: str  # File, Directory, stdout, stderr
+    path: Path | None
+    size: int | None = None
+    checksum: str | None = None
+
+    def to_json(self, outdir: Path) -> dict[str, Any]:
+        return {"class": self.cls, "path": str(self.path) if self.path else None, "size": self.size, "checksum": self.checksum}
+
+
+def stream_file_name(cli: Cli, stream: str) -> str | None:
+    """The file a stdout/stderr stream is written to: cli.stdout/stderr, or named after its output."""
+    named = cli.stdout if stream == "stdout" else cli.stderr
+    if named:
+        return named
+    key = next((o.key for o in cli.outputs if o.type == stream), None)
+    return f"{key}.{stream}" if key else None
+
+
+def sha1_of(path: Path) -> str:
+    digest = hashlib.sha1()  # noqa: S324 - RED checksums are sha1
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha1${digest.hexdigest()}"
+
+
+def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any]) -> FoundOutput:
+    if output.type in ("stdout", "stderr"):
+        name = stream_file_name(cli, output.type)
+        path = outdir / name if name else None
+        if path is None or not path.is_file():
+            raise OutputError(f'output "{output.key}": the {output.type} file was not written')
+        return FoundOutput(output.key, output.type, path, path.stat().st_size, sha1_of(path))
+    try:
+        pattern = resolve_references(output.glob or "", values)
+    except ValueError as exc:
+        raise OutputError(f'output "{output.key}": {exc}') from None
+    want_dir = output.type == "Directory"
+    matches = sorted(m for m in globbing.glob(pattern, root_dir=outdir) if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
+    if not matches:
+        if output.optional:
+            return FoundOutput(output.key, output.type, None)
+        raise OutputError(f'required output "{output.key}": glob "{pattern}" matched no {"directory" if want_dir else "file"} in {OUTPUTS_DIR}')
+    if len(matches) > 1:
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise OutputError(f'output "{output.key}": glob "{pattern}" matched {len(matches)} entries ({shown}); it must match exactly one')
+    path = outdir / matches[0]
+    if want_dir:
+        return FoundOutput(output.key, output.type, path, _tree_size(path))
+    return FoundOutput(output.key, output.type, path, path.stat().st_size, sha1_of(path))
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
+
+
+def _tree_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def find_outputs(cli: Cli, outdir: Path, values: dict[str, Any]) -> tuple[dict[str, FoundOutput], list[str]]:
+    """Every declared output; problems are collected, not raised, so all of them are reported."""
+    found: dict[str, FoundOutput] = {}
+    problems: list[str] = []
+    for output in cli.outputs:
+        try:
+            found[output.key] = find_output(output, cli, outdir, values)
+        except OutputError as exc:
+            problems.append(str(exc))
+    return found, problems

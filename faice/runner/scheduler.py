@@ -1,0 +1,133 @@
+"""Running many batches: in parallel up to ``--jobs``, never above the host's memory, with retries.
+
+Each batch moves through CC-Agency's states (registered → scheduled → processing →
+succeeded | failed | cancelled) and every move is recorded with its reason. A failing batch
+does not stop the others. Cancelling (Ctrl-C, SIGTERM, ``faice cancel``) kills this run's
+containers and records the batches that did not finish as cancelled.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from faice.runner.batch import AttemptResult, BatchRunner
+from faice.runner.plan import BatchPlan
+from faice.state.store import Store
+
+Event = Callable[[int, str, str], None]  # (batch index, phase or state, detail)
+
+
+@dataclass
+class BatchRecord:
+    plan: BatchPlan
+    batch_id: str
+    result: AttemptResult | None = None
+    attempts: int = 0
+
+
+class MemoryBudget:
+    """Batches reserve their ``ram`` before they start; the sum never exceeds the budget."""
+
+    def __init__(self, total_mib: int | None) -> None:
+        self.total = total_mib
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, mib: int | None, cancelled: threading.Event) -> bool:
+        if not self.total or not mib:
+            return not cancelled.is_set()
+        need = min(mib, self.total)
+        with self._cond:
+            while self.used + need > self.total and not cancelled.is_set():
+                self._cond.wait(0.2)
+            if cancelled.is_set():
+                return False
+            self.used += need
+            return True
+
+    def release(self, mib: int | None) -> None:
+        if not self.total or not mib:
+            return
+        with self._cond:
+            self.used -= min(mib, self.total)
+            self._cond.notify_all()
+
+
+class Scheduler:
+    def __init__(self, runner: BatchRunner, store: Store, *, jobs: int, retries: int, memory_mib: int | None, on_event: Event) -> None:
+        self.runner = runner
+        self.store = store
+        self.jobs = max(1, jobs)
+        self.retries = max(0, retries)
+        self.memory = MemoryBudget(memory_mib)
+        self.on_event = on_event
+
+    @property
+    def cancelled(self) -> threading.Event:
+        return self.runner.cancelled
+
+    def run(self, records: list[BatchRecord]) -> list[BatchRecord]:
+        for record in records:
+            self.store.set_state(record.batch_id, "scheduled", f"queued (up to {self.jobs} in parallel)")
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="faice-batch") as pool:
+            futures = [pool.submit(self._run_batch, record) for record in records]
+            while not all(f.done() for f in futures):
+                try:
+                    wait(futures, timeout=0.2)  # short waits keep the main thread responsive to Ctrl-C
+                except KeyboardInterrupt:
+                    self.cancel()  # workers see it, containers are killed; keep waiting for their records
+        return records
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+        self.runner.kill_all()
+
+    def _run_batch(self, record: BatchRecord) -> None:
+        ram = self.runner.experiment.container.ram
+        index = record.plan.index
+        while True:
+            if self._cancelled_elsewhere(record):
+                record.result = AttemptResult("cancelled", error="cancelled")
+                self.on_event(index, "cancelled", "")
+                return
+            if not self.memory.acquire(ram, self.cancelled):
+                self._finish(record, AttemptResult("cancelled", error="cancelled before it started"))
+                return
+            try:
+                record.attempts += 1
+                self.store.set_state(record.batch_id, "processing", f"attempt {record.attempts}", attempts=record.attempts)
+                self.on_event(index, "processing", "")
+                result = self.runner.run(
+                    record.plan,
+                    record.batch_id,
+                    phase=lambda name: self.on_event(index, "phase", name),
+                    on_container=lambda cid: self.store.update(record.batch_id, container=cid),
+                )
+            except Exception as exc:  # noqa: BLE001 - one batch's surprise must not stop the others
+                result = AttemptResult("failed", error=self.runner.mask(f"internal error: {type(exc).__name__}: {exc}"))
+            finally:
+                self.memory.release(ram)
+            if self._cancelled_elsewhere(record):
+                record.result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
+                self.on_event(index, "cancelled", "")
+                return
+            if result.state == "failed" and record.attempts <= self.retries and not self.cancelled.is_set():
+                self.store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error)
+                self.on_event(index, "retry", result.error or "")
+                continue
+            self._finish(record, result)
+            return
+
+    def _cancelled_elsewhere(self, record: BatchRecord) -> bool:
+        """``faice cancel`` (or the API) recorded this batch as cancelled: keep that."""
+        batch = self.store.batch(record.batch_id)
+        return batch is not None and batch.state == "cancelled"
+
+    def _finish(self, record: BatchRecord, result: AttemptResult) -> None:
+        record.result = result
+        reason = {"succeeded": "all outputs found and delivered", "cancelled": "cancelled"}.get(result.state, result.error or "failed")
+        self.store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs)
+        self.on_event(record.plan.index, result.state, result.error or "")

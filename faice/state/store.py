@@ -1,0 +1,214 @@
+"""The SQLite state: experiments, batches and the history of every batch state change.
+
+One file per user (``$FAICE_DB``, ``--db``, or ``$XDG_DATA_HOME/faice/faice.db``), in WAL mode
+so that several ``faice exec`` processes and ``faice serve`` share it. Ids are 24 hex
+characters and batch states are CC-Agency's, so the REST API is a view of this store.
+Secrets are never written here: callers store masked argv and credential-free RED data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+
+
+def data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "faice"
+
+
+def default_db_path() -> Path:
+    return Path(os.environ["FAICE_DB"]) if os.environ.get("FAICE_DB") else data_dir() / "faice.db"
+
+
+def new_id() -> str:
+    """24 hex characters like CC-Agency's ids: creation second first, so ids sort by age."""
+    return f"{int(time.time()):08x}{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    id: str
+    experiment_id: str
+    index: int
+    state: str
+    attempts: int
+    created_at: float
+    updated_at: float
+    argv: list[str]
+    exit_code: int | None
+    error: str | None
+    outputs: dict[str, Any]
+    container: str | None
+    node: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> BatchRow:
+        return cls(
+            id=row["id"], experiment_id=row["experiment_id"], index=row["idx"], state=row["state"],
+            attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
+            argv=json.loads(row["argv"] or "[]"), exit_code=row["exit_code"], error=row["error"],
+            outputs=json.loads(row["outputs"] or "{}"), container=row["container"], node=row["node"],
+        )
+
+
+class Store:
+    """Thread-safe access to the state file (one connection, serialised by a lock)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=30000")
+        if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._create_schema()
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass
+
+    def _create_schema(self) -> None:
+        """Tables and indexes, created with sqlite-utils (only on a new or older file)."""
+        import sqlite_utils
+
+        db = sqlite_utils.Database(self.conn)
+        with self._lock:
+            db["experiments"].create(
+                {"id": str, "created_at": float, "username": str, "source": str, "red": str, "batch_count": int, "image": str, "engine": str, "pid": int, "host": str},
+                pk="id", if_not_exists=True,
+            )
+            db["batches"].create(
+                {"id": str, "experiment_id": str, "idx": int, "state": str, "attempts": int, "created_at": float, "updated_at": float, "node": str,
+                 "argv": str, "exit_code": int, "error": str, "outputs": str, "container": str, "username": str},
+                pk="id", foreign_keys=[("experiment_id", "experiments", "id")], if_not_exists=True,
+            )
+            db["history"].create(
+                {"id": int, "batch_id": str, "experiment_id": str, "time": float, "state": str, "reason": str},
+                pk="id", foreign_keys=[("batch_id", "batches", "id")], if_not_exists=True,
+            )
+            db["experiments"].create_index(["created_at"], if_not_exists=True)
+            db["experiments"].create_index(["username", "created_at"], if_not_exists=True)
+            db["batches"].create_index(["experiment_id", "idx"], unique=True, if_not_exists=True)
+            db["batches"].create_index(["state", "created_at"], if_not_exists=True)
+            db["batches"].create_index(["username", "created_at"], if_not_exists=True)
+            db["batches"].create_index(["created_at"], if_not_exists=True)
+            db["history"].create_index(["batch_id", "time"], if_not_exists=True)
+            self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def create_experiment(self, *, source: str, red: dict[str, Any], argvs: list[list[str]], image: str, engine: str | None, username: str) -> tuple[str, list[str]]:
+        """Register an experiment and its batches (state ``registered``); return their ids."""
+        experiment_id = new_id()
+        now = time.time()
+        batch_ids = [new_id() for _ in argvs]
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO experiments (id, created_at, username, source, red, batch_count, image, engine, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (experiment_id, now, username, source, json.dumps(red), len(argvs), image, engine, os.getpid(), os.uname().nodename),
+            )
+            conn.executemany(
+                "INSERT INTO batches (id, experiment_id, idx, state, attempts, created_at, updated_at, argv, outputs, username) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(bid, experiment_id, i, "registered", 0, now, now, json.dumps(argv), "{}", username) for i, (bid, argv) in enumerate(zip(batch_ids, argvs, strict=True))],
+            )
+            conn.executemany(
+                "INSERT INTO history (batch_id, experiment_id, time, state, reason) VALUES (?,?,?,?,?)",
+                [(bid, experiment_id, now, "registered", "submitted") for bid in batch_ids],
+            )
+        return experiment_id, batch_ids
+
+    def set_state(self, batch_id: str, state: str, reason: str, **fields: Any) -> None:
+        """Move a batch to ``state``, recording why in its history (and any result fields)."""
+        assert state in STATES, state
+        now = time.time()
+        columns = {"state": state, "updated_at": now}
+        for key, value in fields.items():
+            columns[key] = json.dumps(value) if key in ("argv", "outputs") else value
+        assignments = ", ".join(f"{k} = ?" for k in columns)
+        with self.transaction() as conn:
+            row = conn.execute("SELECT experiment_id FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            if row is None:
+                raise KeyError(batch_id)
+            conn.execute(f"UPDATE batches SET {assignments} WHERE id = ?", (*columns.values(), batch_id))
+            conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason) VALUES (?,?,?,?,?)", (batch_id, row["experiment_id"], now, state, reason))
+
+    def update(self, batch_id: str, **fields: Any) -> None:
+        """Change result fields without a state change (container id, attempts)."""
+        columns = {k: (json.dumps(v) if k in ("argv", "outputs") else v) for k, v in fields.items()}
+        with self._lock:
+            self.conn.execute(f"UPDATE batches SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?", (*columns.values(), batch_id))
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def batch(self, batch_id: str) -> BatchRow | None:
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        return BatchRow.from_row(row) if row else None
+
+    def batches(self, experiment_id: str) -> list[BatchRow]:
+        with self._lock:
+            rows = self.conn.execute("SELECT * FROM batches WHERE experiment_id = ? ORDER BY idx", (experiment_id,)).fetchall()
+        return [BatchRow.from_row(r) for r in rows]
+
+    def experiment(self, experiment_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self.conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+        if row is None:
+            return None
+        data = dict(row)
+        data["red"] = json.loads(data["red"])
+        return data
+
+    def experiments(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first, with the number of batches in each state."""
+        with self._lock:
+            rows = self.conn.execute("SELECT id, created_at, username, source, batch_count, image FROM experiments ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+            result = []
+            for row in rows:
+                counts = {s: 0 for s in STATES}
+                for state, n in self.conn.execute("SELECT state, COUNT(*) FROM batches WHERE experiment_id = ? GROUP BY state", (row["id"],)):
+                    counts[state] = n
+                result.append({**dict(row), "states": counts})
+        return result
+
+    def history(self, batch_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self.conn.execute("SELECT time, state, reason FROM history WHERE batch_id = ? ORDER BY id", (batch_id,)).fetchall()
+        return [dict(r) for r in rows]
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+
+def logs_dir(db_path: Path) -> Path:
+    """Captured stdout/stderr live next to the state file: ``logs/<batch id>.stdout|stderr``."""
+    return db_path.parent / "logs"

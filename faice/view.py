@@ -1,0 +1,97 @@
+"""What a person sees while batches run: a live table on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Any
+
+LIVE_ROWS = 15
+
+
+class Progress:
+    """Receives scheduler events (from worker threads) and shows them on stderr."""
+
+    def __init__(self, total: int, live: bool) -> None:
+        self.total = total
+        self.started = time.monotonic()
+        self.state: dict[int, str] = {}
+        self.phase: dict[int, str] = {}
+        self.errors: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._live: Any = None
+        self._live_enabled = live
+
+    def __enter__(self) -> Progress:
+        if self._live_enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=True, get_renderable=self._render)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def event(self, index: int, kind: str, detail: str) -> None:
+        with self._lock:
+            if kind == "phase":
+                self.phase[index] = detail
+            elif kind == "retry":
+                self.state[index] = "retrying"
+                self.errors[index] = detail
+            else:
+                self.state[index] = kind
+                if kind in ("failed", "cancelled"):
+                    self.errors[index] = detail
+        if self._live is None and kind in ("succeeded", "failed", "cancelled", "retry"):
+            word = "retrying" if kind == "retry" else kind
+            tail = f": {detail}" if detail else ""
+            sys.stderr.write(f"batch {index} {word}{tail}\n")
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            states = list(self.state.values())
+        done = states.count("succeeded")
+        failed = states.count("failed")
+        cancelled = states.count("cancelled")
+        running = sum(1 for s in states if s in ("processing", "retrying"))
+        return {"done": done, "failed": failed, "cancelled": cancelled, "running": running, "waiting": self.total - done - failed - cancelled - running}
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        counts = self.counts()
+        elapsed = time.monotonic() - self.started
+        title = (f"{counts['done']}/{self.total} done, {counts['failed']} failed, {counts['running']} running, "
+                 f"{counts['waiting']} waiting — {elapsed:.0f} s")
+        table = Table(title=title, title_justify="left", show_edge=False, expand=False)
+        table.add_column("batch", justify="right")
+        table.add_column("state")
+        table.add_column("phase")
+        with self._lock:
+            active = [i for i, s in sorted(self.state.items()) if s in ("processing", "retrying")]
+            recent_failed = [i for i, s in sorted(self.state.items()) if s == "failed"]
+            rows = (active + recent_failed)[:LIVE_ROWS]
+            for i in rows:
+                table.add_row(str(i), self.state.get(i, ""), self.phase.get(i, "") if self.state.get(i) != "failed" else self.errors.get(i, "")[:80])
+        return table
+
+
+def summary_table(result: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"experiment {result['experimentId']}: {result['state']}", title_justify="left")
+    table.add_column("batch", justify="right")
+    table.add_column("id")
+    table.add_column("state")
+    table.add_column("exit", justify="right")
+    table.add_column("outputs / error")
+    for b in result["batches"]:
+        style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(b["state"], "")
+        detail = b["error"] or ", ".join(f"{k}: {v['path']}" for k, v in b["outputs"].items() if v.get("path")) or "-"
+        table.add_row(str(b["index"]), b["batchId"], f"[{style}]{b['state']}[/{style}]" if style else b["state"], "" if b["exitCode"] is None else str(b["exitCode"]), detail)
+    return table
