@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,82 @@ def docker_image() -> str:
     if not docker_available():
         pytest.fail(f"Docker engine or {TEST_IMAGE} missing: run `make test` (it builds the image offline)")
     return TEST_IMAGE
+
+
+class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
+    """GET serves files; PUT/POST store the body; /status/NNN answers NNN; optional basic auth."""
+
+    server: Any
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature from the stdlib
+        pass
+
+    def _authorised(self) -> bool:
+        expected = self.server.expected_auth
+        if expected is None:
+            return True
+        import base64
+
+        header = self.headers.get("Authorization", "")
+        ok = header == "Basic " + base64.b64encode(f"{expected[0]}:{expected[1]}".encode()).decode()
+        if not ok:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="test"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        return ok
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/status/"):
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self._authorised():
+            super().do_GET()
+
+    def _store_body(self) -> None:
+        if self.path.startswith("/status/"):
+            self.send_response(int(self.path.split("/")[2]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if not self._authorised():
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        target = Path(self.server.root) / self.path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(body)
+        self.server.received.append((self.command, self.path))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_PUT = _store_body
+    do_POST = _store_body
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """A real HTTP server on 127.0.0.1: yields an object with .url, .root, .received, .expected_auth."""
+    root = tmp_path / "http"
+    root.mkdir()
+    handler = functools.partial(_RecordingHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.root = root  # type: ignore[attr-defined]
+    server.received = []  # type: ignore[attr-defined]
+    server.expected_auth = None  # type: ignore[attr-defined]
+    server.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def labelled_containers(label: str = "faice.experiment") -> list[str]:
+    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True, check=True).stdout
+    return out.split()

@@ -1,0 +1,343 @@
+"""faice exec on the real Docker engine, with real connectors, a real HTTP server and a real SQLite file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import EXAMPLES, TEST_IMAGE, labelled_containers, run_faice
+from tests.redfiles import write
+
+pytestmark = pytest.mark.docker
+
+
+def shell_red(script: str, inputs: dict[str, Any] | None = None, cli_inputs: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None, **extra_cli: Any) -> dict[str, Any]:
+    """A RED file whose tool is ``sh -c SCRIPT sh ARGS...`` in the offline test image."""
+    cli: dict[str, Any] = {
+        "cwlVersion": "v1.0",
+        "class": "CommandLineTool",
+        "baseCommand": ["sh", "-c", script, "sh"],
+        "inputs": cli_inputs or {},
+        "outputs": outputs or {},
+        **extra_cli,
+    }
+    return {
+        "redVersion": "9",
+        "cli": cli,
+        "inputs": inputs or {},
+        "container": {"engine": "docker", "settings": {"image": {"url": TEST_IMAGE}, "ram": 256}},
+    }
+
+
+def as_batches(data: dict[str, Any], inputs_list: list[dict[str, Any]]) -> dict[str, Any]:
+    data = dict(data)
+    del data["inputs"]
+    data["batches"] = [{"inputs": i} for i in inputs_list]
+    return data
+
+
+class Run:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp = tmp_path
+        self.db = tmp_path / "state" / "faice.db"
+        self.outdir = tmp_path / "out"
+
+    def __call__(self, data: dict[str, Any] | Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
+        path = data if isinstance(data, Path) else write(self.tmp / "red.yml", data)
+        result = run_faice("--db", str(self.db), "exec", str(path), "--json", "--outdir", str(self.outdir), *args, env=env, cwd=self.tmp, timeout=timeout)
+        try:
+            document = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            document = None
+        return result, document
+
+    def faice(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_faice("--db", str(self.db), *args)
+
+
+@pytest.fixture
+def run(tmp_path: Path, docker_image: str) -> Run:
+    return Run(tmp_path)
+
+
+def sha1(path: Path) -> str:
+    return "sha1$" + hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def test_grepwrap_example_runs_and_is_recorded(run: Run):
+    result, doc = run(EXAMPLES / "grepwrap" / "red.yml")
+    assert result.returncode == 0, result.stderr
+    assert doc is not None and doc["state"] == "succeeded"
+    batch = doc["batches"][0]
+    out = run.outdir / "out.txt"
+    assert batch["outputs"]["out_file"] == {"class": "File", "path": str(out), "size": out.stat().st_size, "checksum": sha1(out)}
+    assert out.read_text().splitlines()[0] == "The QUick brown fox"
+    assert batch["argv"] == ["grepwrap", "-B", "1", "QU", "/cc/inputs/text_file/in.txt"]
+    shown = json.loads(run.faice("show", batch["batchId"], "--json").stdout)
+    assert shown["state"] == "succeeded"
+    assert [h["state"] for h in shown["history"]] == ["registered", "scheduled", "processing", "succeeded"]
+    listed = json.loads(run.faice("list", "--json").stdout)
+    assert listed[0]["id"] == doc["experimentId"] and listed[0]["states"]["succeeded"] == 1
+    assert labelled_containers(f"faice.experiment={doc['experimentId']}") == []
+
+
+def test_failing_batch_does_not_stop_the_others(run: Run):
+    data = as_batches(
+        shell_red('echo "working on $1"; [ "$1" != bad ] || { echo "it broke: $1" >&2; exit 3; }; echo "$1" > result.txt', cli_inputs={"word": {"type": "string", "inputBinding": {"position": 0}}},
+                  outputs={"result": {"type": "File", "outputBinding": {"glob": "result.txt"}}}),
+        [{"word": "good"}, {"word": "bad"}, {"word": "fine"}],
+    )
+    result, doc = run(data, "--jobs", "2")
+    assert result.returncode == 1
+    states = [b["state"] for b in doc["batches"]]
+    assert states == ["succeeded", "failed", "succeeded"]
+    failed = doc["batches"][1]
+    assert failed["exitCode"] == 3
+    assert "exit code 3" in failed["error"] and "it broke: bad" in failed["error"]
+    assert (run.outdir / "batch_2" / "result.txt").read_text() == "fine\n"
+    logs = run.faice("logs", failed["batchId"])
+    assert logs.stdout == "working on bad\n"
+    assert run.faice("logs", failed["batchId"], "--stderr").stdout == "it broke: bad\n"
+
+
+def test_missing_required_and_optional_outputs(run: Run):
+    data = shell_red("touch present.txt", outputs={
+        "present": {"type": "File", "outputBinding": {"glob": "present.txt"}},
+        "maybe": {"type": "File?", "outputBinding": {"glob": "maybe.txt"}},
+    })
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr
+    assert doc["batches"][0]["outputs"]["maybe"]["path"] is None
+    data["cli"]["outputs"]["needed"] = {"type": "File", "outputBinding": {"glob": "needed-*.txt"}}
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert 'required output "needed": glob "needed-*.txt" matched no file' in doc["batches"][0]["error"]
+
+
+def test_ambiguous_glob_is_an_error(run: Run):
+    data = shell_red("touch a.txt b.txt", outputs={"one": {"type": "File", "outputBinding": {"glob": "*.txt"}}})
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert "matched 2 entries (a.txt, b.txt)" in doc["batches"][0]["error"]
+
+
+def test_stdout_and_stderr_outputs(run: Run):
+    data = shell_red("echo to-out; echo to-err >&2", outputs={"o": {"type": "stdout"}, "e": {"type": "stderr"}}, stdout="captured.txt")
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr
+    assert (run.outdir / "captured.txt").read_text() == "to-out\n"
+    assert (run.outdir / "e.stderr").read_text() == "to-err\n"
+    assert doc["batches"][0]["outputs"]["o"]["checksum"] == sha1(run.outdir / "captured.txt")
+
+
+def test_directory_input_and_output_with_local_connector(run: Run, tmp_path: Path):
+    (tmp_path / "data" / "sub").mkdir(parents=True)
+    (tmp_path / "data" / "a.txt").write_text("A")
+    (tmp_path / "data" / "sub" / "b.txt").write_text("BB")
+    data = shell_red(
+        'mkdir -p result && cp -r "$1"/. result/ && ls -R "$1" > listing.txt',
+        inputs={"d": {"class": "Directory", "connector": {"command": "red-connector-local", "access": {"path": "data"}}, "listing": [{"class": "File", "basename": "a.txt"}]}},
+        cli_inputs={"d": {"type": "Directory", "inputBinding": {"position": 0}}},
+        outputs={"result": {"type": "Directory", "outputBinding": {"glob": "result"}}},
+    )
+    data["outputs"] = {"result": {"class": "Directory", "connector": {"command": "red-connector-local", "access": {"path": "sent", "overwrite": True}}}}
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "sent" / "sub" / "b.txt").read_text() == "BB"
+    assert doc["batches"][0]["outputs"]["result"]["size"] == 3
+
+
+def test_listing_checks_what_was_delivered(run: Run, tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    data = shell_red(
+        "true",
+        inputs={"d": {"class": "Directory", "connector": {"command": "red-connector-local", "access": {"path": "data"}}, "listing": [{"class": "File", "basename": "missing.txt"}]}},
+        cli_inputs={"d": {"type": "Directory", "inputBinding": {"position": 0}}},
+    )
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert 'input "d" (red-connector-local): missing from the delivered directory: missing.txt' == doc["batches"][0]["error"]
+
+
+def test_http_connector_in_and_out_with_basic_auth(run: Run, http_server):
+    http_server.expected_auth = ("alice", "pa55-w0rd-xyz")
+    (http_server.root / "in.txt").write_text("hello over http\n")
+    (http_server.root / "tree" / "sub").mkdir(parents=True)
+    (http_server.root / "tree" / "one.txt").write_text("1")
+    (http_server.root / "tree" / "sub" / "two.txt").write_text("22")
+    auth = {"username": "alice", "password": "{{pw}}"}
+    data = shell_red(
+        'tr a-z A-Z < "$1" > upper.txt; cat "$2/sub/two.txt" >> upper.txt',
+        inputs={
+            "f": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": f"{http_server.url}/in.txt", "auth": auth}}},
+            "d": {"class": "Directory", "connector": {"command": "red-connector-http", "access": {"url": f"{http_server.url}/tree", "auth": auth}},
+                  "listing": [{"class": "File", "basename": "one.txt"}, {"class": "Directory", "basename": "sub", "listing": [{"class": "File", "basename": "two.txt"}]}]},
+        },
+        cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}, "d": {"type": "Directory", "inputBinding": {"position": 1}}},
+        outputs={"upper": {"type": "File", "outputBinding": {"glob": "upper.txt"}}},
+    )
+    data["outputs"] = {"upper": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": f"{http_server.url}/results/upper.txt", "method": "PUT", "auth": auth}}}}
+    result, doc = run(data, env={"FAICE_VAR_pw": "pa55-w0rd-xyz"})
+    assert result.returncode == 0, result.stderr
+    assert (http_server.root / "results" / "upper.txt").read_text() == "HELLO OVER HTTP\n22"
+    assert ("PUT", "/results/upper.txt") in http_server.received
+    # The password never reaches the state file, the logs or what faice printed.
+    secret = b"pa55-w0rd-xyz"
+    for path in [run.db, *run.db.parent.rglob("*")]:
+        if path.is_file():
+            assert secret not in path.read_bytes(), path
+    assert "pa55-w0rd-xyz" not in result.stdout + result.stderr
+    red = json.loads(run.faice("show", doc["experimentId"], "--json").stdout)["red"]
+    assert red["inputs"]["f"]["connector"]["access"]["auth"]["password"] == "********"
+
+
+@pytest.mark.parametrize(
+    "url_path,expected",
+    [("/status/404", "HTTP 404 Not Found"), ("/status/500", "HTTP 500 Internal Server Error"), (None, "connection refused")],
+    ids=["404", "500", "refused"],
+)
+def test_http_failures_name_the_reason(run: Run, http_server, url_path, expected):
+    url = f"{http_server.url}{url_path}" if url_path else "http://127.0.0.1:9/in.txt"
+    data = shell_red("cat \"$1\"", inputs={"f": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": url}}}},
+                     cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}})
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert expected in doc["batches"][0]["error"]
+    assert doc["batches"][0]["error"].startswith('input "f" (red-connector-http): GET')
+
+
+def test_sending_to_a_failing_server_fails_the_batch(run: Run, http_server):
+    data = shell_red("echo x > o.txt", outputs={"o": {"type": "File", "outputBinding": {"glob": "o.txt"}}})
+    data["outputs"] = {"o": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": f"{http_server.url}/status/500"}}}}
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert 'output "o" (red-connector-http): POST' in doc["batches"][0]["error"] and "HTTP 500" in doc["batches"][0]["error"]
+    assert (run.outdir / "o.txt").read_text() == "x\n"  # nothing lost: the file stays in the output directory
+
+
+def test_outputs_belong_to_the_invoking_user(run: Run):
+    if os.getuid() != 0:
+        pytest.skip("needs root to pretend to be invoked through sudo")
+    data = shell_red("id -u > uid.txt; echo $HOME > home.txt; touch $HOME/writable", outputs={"uid": {"type": "File", "outputBinding": {"glob": "uid.txt"}}})
+    result, doc = run(data, env={"SUDO_UID": "4321", "SUDO_GID": "4322", "SUDO_USER": "someone"})
+    assert result.returncode == 0, result.stderr
+    out = run.outdir / "uid.txt"
+    assert out.read_text().strip() == "4321"
+    assert (out.stat().st_uid, out.stat().st_gid) == (4321, 4322)
+    assert (run.outdir / "home.txt").read_text().strip() == "/cc/home"
+
+
+def test_container_settings_labels_memory_and_readonly_inputs(run: Run, tmp_path: Path):
+    (tmp_path / "in.txt").write_text("x")
+    data = shell_red('echo changed > "$1" 2> err.txt; echo $? > status.txt',
+                     inputs={"f": {"class": "File", "connector": {"command": "red-connector-local", "access": {"path": "in.txt"}}}},
+                     cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}})
+    data["container"]["settings"]["ram"] = 300
+    result, doc = run(data, "--leave-container")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "in.txt").read_text() == "x"
+    assert (run.outdir / "status.txt").read_text().strip() != "0"
+    containers = labelled_containers(f"faice.batch={doc['batches'][0]['batchId']}")
+    try:
+        assert len(containers) == 1
+        info = json.loads(subprocess.run(["docker", "inspect", containers[0]], capture_output=True, text=True, check=True).stdout)[0]
+        assert info["HostConfig"]["Memory"] == 300 * 1024 * 1024
+        assert info["Config"]["Labels"]["faice.experiment"] == doc["experimentId"]
+        assert info["Config"]["Entrypoint"] == ["sh"]
+        assert info["Config"]["WorkingDir"] == "/cc/outputs"
+        assert any(m["Destination"] == "/cc/inputs/f/in.txt" and not m["RW"] for m in info["Mounts"])
+    finally:
+        subprocess.run(["docker", "rm", "-f", *containers], capture_output=True)
+
+
+def test_timeout_kills_the_container(run: Run):
+    result, doc = run(shell_red("sleep 30"), "--timeout", "1")
+    assert result.returncode == 1
+    assert doc["batches"][0]["error"] == "timed out after 1 s (container killed)"
+    assert labelled_containers(f"faice.experiment={doc['experimentId']}") == []
+
+
+def test_retries_are_recorded(run: Run):
+    result, doc = run(shell_red("exit 7"), "--retries", "1")
+    assert result.returncode == 1
+    batch = doc["batches"][0]
+    assert batch["attempts"] == 2
+    history = json.loads(run.faice("show", batch["batchId"], "--json").stdout)["history"]
+    assert [h["state"] for h in history] == ["registered", "scheduled", "processing", "registered", "processing", "failed"]
+    assert "attempt 1 failed (exit code 7); retrying" in history[3]["reason"]
+
+
+def test_missing_image_with_disable_pull_exits_3(run: Run):
+    data = shell_red("true")
+    data["container"]["settings"]["image"]["url"] = "faice-no-such-image:never"
+    result, doc = run(data, "--disable-pull")
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1] == 'faice: image "faice-no-such-image:never" is not on this machine and --disable-pull forbids pulling it'
+
+
+def test_unreachable_docker_exits_3(run: Run):
+    result, doc = run(shell_red("true"), env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == 3
+    assert "Docker is not reachable" in result.stderr and "Traceback" not in result.stderr
+
+
+def _wait_for(predicate, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def _start(run: Run, data: dict[str, Any], *args: str) -> subprocess.Popen[str]:
+    path = write(run.tmp / "red.yml", data)
+    from tests.conftest import faice_command
+
+    return subprocess.Popen([*faice_command(), "--db", str(run.db), "exec", str(path), "--json", "--outdir", str(run.outdir), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.tmp)
+
+
+def _experiment_id(run: Run) -> str:
+    with sqlite3.connect(run.db) as conn:
+        return conn.execute("SELECT id FROM experiments ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_interrupt_cancels_cleans_up_and_records(run: Run, signal_name: str):
+    import signal
+
+    data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(4)])
+    process = _start(run, data, "--jobs", "2")
+    _wait_for(lambda: run.db.exists() and len(labelled_containers("faice.run")) >= 2)
+    experiment_id = _experiment_id(run)
+    process.send_signal(getattr(signal, signal_name))
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert labelled_containers(f"faice.experiment={experiment_id}") == []
+    doc = json.loads(stdout)
+    assert doc["state"] == "cancelled" and {b["state"] for b in doc["batches"]} == {"cancelled"}
+    shown = json.loads(run.faice("show", experiment_id, "--json").stdout)
+    assert {b["state"] for b in shown["batches"]} == {"cancelled"}
+
+
+def test_cancel_from_another_terminal(run: Run):
+    data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(3)])
+    process = _start(run, data, "--jobs", "1")
+    _wait_for(lambda: run.db.exists() and len(labelled_containers("faice.run")) >= 1)
+    experiment_id = _experiment_id(run)
+    cancelled = run.faice("cancel", experiment_id)
+    assert cancelled.returncode == 0 and cancelled.stdout.strip() == "cancelled 3 batches"
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert labelled_containers(f"faice.experiment={experiment_id}") == []
+    history = json.loads(run.faice("show", json.loads(stdout)["batches"][0]["batchId"], "--json").stdout)["history"]
+    assert history[-1] == {**history[-1], "state": "cancelled", "reason": "cancelled by faice cancel"}
