@@ -20,8 +20,9 @@ $(VENV)/.faice-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+# The test extras, plus a tiny third-party connector plugin that tests discover by entry point.
+$(VENV)/.test-installed: pyproject.toml tests/plugins/faice-connector-memo/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]' ./tests/plugins/faice-connector-memo
 	touch $@ $(VENV)/.faice-installed
 
 venv: $(VENV)/.faice-installed
