@@ -41,16 +41,20 @@ images: system-deps venv
 demo: venv images
 	@echo "== faice validate: every example"
 	$(BIN)/faice validate examples/*/red.yml
-	@echo "== faice exec --dry-run: what each batch would run"
+	@echo "== faice exec --dry-run: what a batch would run"
 	$(BIN)/faice exec examples/grepwrap/red.yml --dry-run
-	$(BIN)/faice exec examples/seed-grepwrap-red8/red.yml --dry-run
-	$(BIN)/faice exec examples/many-batches/red.yml --dry-run --json
-	@echo "== the dry-run argv, run by hand in the example image (faice exec will do this itself)"
-	mkdir -p outputs/demo
-	docker run --rm --user "$$(id -u):$$(id -g)" -w /cc/outputs -v "$$(pwd)/outputs/demo:/cc/outputs" \
-		-v "$$(pwd)/examples/grepwrap/in.txt:/cc/inputs/text_file/in.txt:ro" \
-		--entrypoint grepwrap faice-example-grepwrap:latest -B 1 QU /cc/inputs/text_file/in.txt
-	cat outputs/demo/out.txt
+	@echo "== faice exec: grepwrap with a local input file"
+	$(BIN)/faice exec examples/grepwrap/red.yml --outdir outputs/grepwrap
+	cat outputs/grepwrap/out.txt
+	@echo "== faice exec: 12 batches in parallel"
+	$(BIN)/faice exec examples/many-batches/red.yml --outdir outputs/many-batches
+	@echo "== faice exec: the customer's RED 8 grepwrap, adapted to local data"
+	$(BIN)/faice exec examples/seed-grepwrap-red8/red.yml --outdir outputs/seed-grepwrap-red8
+	cat outputs/seed-grepwrap-out.txt
+	@echo "== faice exec: inputs from and outputs to a loopback HTTP server"
+	FAICE=$(BIN)/faice PYTHON=$(BIN)/python examples/http/run-demo.sh
+	@echo "== what faice recorded"
+	$(BIN)/faice list -n 5
 
 test: test-deps images
 	$(BIN)/ruff check .

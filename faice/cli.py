@@ -246,7 +246,7 @@ def _run(prepared: Any, as_json: bool, outdir: Path, jobs: int | None, retries: 
     from faice.runner.batch import RunOptions
     from faice.runner.execute import execute
     from faice.state.store import Store
-    from faice.view import Progress, summary_table
+    from faice.view import Progress, print_summary
 
     experiment = prepared.experiment
     options = RunOptions(
@@ -274,9 +274,7 @@ def _run(prepared: Any, as_json: bool, outdir: Path, jobs: int | None, retries: 
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        from rich.console import Console
-
-        Console().print(summary_table(document))
+        print_summary(document)
         typer.echo(f"outputs: {result.outdir}")
     raise typer.Exit({"succeeded": 0, "failed": 1}.get(result.state, EXIT_INTERRUPTED))
 
@@ -303,19 +301,17 @@ def list_(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table()
-    for column in ("experiment", "created", "source", "batches", "succeeded", "failed", "running", "waiting", "cancelled"):
-        table.add_column(column)
     import time as _time
 
+    from faice.view import print_table
+
+    table = []
     for row in rows:
         s = row["states"]
-        table.add_row(row["id"], _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(row["created_at"])), row["source"], str(row["batch_count"]),
-                      str(s["succeeded"]), str(s["failed"]), str(s["processing"]), str(s["registered"] + s["scheduled"]), str(s["cancelled"]))
-    Console().print(table)
+        created = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(row["created_at"]))
+        table.append([row["id"], created, str(row["batch_count"]), str(s["succeeded"]), str(s["failed"]), str(s["processing"]),
+                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), row["source"]])
+    print_table(["experiment", "created", "batches", "succeeded", "failed", "running", "waiting", "cancelled", "source"], table)
 
 
 @app.command()
@@ -339,7 +335,29 @@ def show(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    typer.echo(json.dumps(document, indent=2))
+    import time as _time
+
+    from faice.view import print_table
+
+    def when(t: float) -> str:
+        return _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(t))
+
+    if experiment is not None:
+        typer.echo(f"experiment {id} from {experiment['source']} ({experiment['batch_count']} batches, image {experiment['image']}), created {when(experiment['created_at'])}")
+        rows = [[str(b["index"]), b["batchId"], b["state"], str(b["attempts"]), "" if b["exitCode"] is None else str(b["exitCode"]), b["error"] or ""] for b in document["batches"]]
+        print_table(["batch", "id", "state", "attempts", "exit", "error"], rows)
+        return
+    import shlex
+
+    typer.echo(f"batch {id} (#{document['index']} of experiment {document['experimentId']}): {document['state']}, {document['attempts']} attempt(s)")
+    typer.echo(f"argv: {shlex.join(document['argv'])}")
+    if document["exitCode"] is not None:
+        typer.echo(f"exit code: {document['exitCode']}")
+    if document["error"]:
+        typer.echo(f"error: {document['error']}")
+    for key, out in document["outputs"].items():
+        typer.echo(f"output {key}: {out.get('path')} ({out.get('size')} bytes, {out.get('checksum')})")
+    print_table(["time", "state", "reason"], [[when(h["time"]), h["state"], h["reason"]] for h in document["history"]])
 
 
 def _batch_json(batch: Any) -> dict[str, Any]:

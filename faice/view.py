@@ -81,17 +81,29 @@ class Progress:
         return table
 
 
-def summary_table(result: dict[str, Any]) -> Any:
-    from rich.table import Table
+def print_table(columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
+    """A rich table on a terminal; plain aligned text (never truncated) when stdout is a pipe or file."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
 
-    table = Table(title=f"experiment {result['experimentId']}: {result['state']}", title_justify="left")
-    table.add_column("batch", justify="right")
-    table.add_column("id")
-    table.add_column("state")
-    table.add_column("exit", justify="right")
-    table.add_column("outputs / error")
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return
+    if title:
+        print(title)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
+    for row in [columns, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    rows = []
     for b in result["batches"]:
-        style = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(b["state"], "")
         detail = b["error"] or ", ".join(f"{k}: {v['path']}" for k, v in b["outputs"].items() if v.get("path")) or "-"
-        table.add_row(str(b["index"]), b["batchId"], f"[{style}]{b['state']}[/{style}]" if style else b["state"], "" if b["exitCode"] is None else str(b["exitCode"]), detail)
-    return table
+        rows.append([str(b["index"]), b["batchId"], b["state"], "" if b["exitCode"] is None else str(b["exitCode"]), detail])
+    print_table(["batch", "id", "state", "exit", "outputs / error"], rows, title=f"experiment {result['experimentId']}: {result['state']}")

@@ -1,0 +1,55 @@
+"""The runnable examples, run as `make demo` runs them (outputs in a temporary directory)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, run_faice
+
+pytestmark = pytest.mark.docker
+
+
+def _exec(tmp_path: Path, red: Path, *args: str):
+    result = run_faice("--db", str(tmp_path / "faice.db"), "exec", str(red), "--json", "--outdir", str(tmp_path / "out"), *args, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def example_images():
+    subprocess.run([sys.executable, str(EXAMPLES.parent / "scripts" / "build-images.py"), "faice-example-grepwrap"], check=True, capture_output=True)
+
+
+def test_many_batches_example(tmp_path: Path, example_images):
+    doc = _exec(tmp_path, EXAMPLES / "many-batches" / "red.yml")
+    assert len(doc["batches"]) == 12 and {b["state"] for b in doc["batches"]} == {"succeeded"}
+    assert (tmp_path / "out" / "batch_1" / "out.txt").read_text() == "The QUick brown fox\n"
+
+
+def test_seed_red8_example(tmp_path: Path, example_images):
+    doc = _exec(tmp_path, EXAMPLES / "seed-grepwrap-red8" / "red.yml")
+    assert doc["state"] == "succeeded"
+    sent = EXAMPLES.parent / "outputs" / "seed-grepwrap-out.txt"
+    assert sent.read_text() == (tmp_path / "out" / "out.txt").read_text()
+
+
+def test_http_example_against_its_loopback_server(tmp_path: Path, example_images):
+    port_file = tmp_path / "port"
+    server = subprocess.Popen([sys.executable, str(EXAMPLES / "http" / "server.py"), "--root", str(EXAMPLES / "http" / "www"), "--uploads", str(tmp_path / "uploads"), "--port-file", str(port_file)])
+    try:
+        for _ in range(100):
+            if port_file.exists() and port_file.read_text():
+                break
+            time.sleep(0.05)
+        doc = _exec(tmp_path, EXAMPLES / "http" / "red.yml", "--var", f"server=127.0.0.1:{port_file.read_text()}", "--non-interactive")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert doc["batches"][0]["argv"] == ["grepwrap", "-A", "1", "fox", "/cc/inputs/text_file/in.txt"]
+    assert (tmp_path / "uploads" / "results" / "out.txt").read_text() == "The QUick brown fox\njumps over the lazy dog.\n"
