@@ -29,7 +29,7 @@ def example_images():
 def test_many_batches_example(tmp_path: Path, example_images):
     doc = _exec(tmp_path, EXAMPLES / "many-batches" / "red.yml")
     assert len(doc["batches"]) == 12 and {b["state"] for b in doc["batches"]} == {"succeeded"}
-    assert (tmp_path / "out" / "batch_1" / "out.txt").read_text() == "The QUick brown fox\n"
+    assert (tmp_path / "out" / "batch_1" / "out.txt").read_text() == "The QUick brown fox\njumps over the lazy dog.\n"  # fox, -A 1
 
 
 def test_seed_red8_example(tmp_path: Path, example_images):
