@@ -385,6 +385,11 @@ def logs(
         raise InvalidInput(f'no batch with id "{batch_id}" in {store.path}')
     path = logs_dir(store.path) / f"{batch_id}.{'stderr' if stderr else 'stdout'}"
     while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
+        if batch.state == "processing" and batch.container:
+            from faice.runner.docker_engine import DockerEngine
+
+            if DockerEngine().follow_logs(batch.container, stderr=stderr, out=sys.stdout.buffer):
+                return
         _time.sleep(0.5)
         batch = store.batch(batch_id)
     if not path.exists():

@@ -341,3 +341,30 @@ def test_cancel_from_another_terminal(run: Run):
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
     history = json.loads(run.faice("show", json.loads(stdout)["batches"][0]["batchId"], "--json").stdout)["history"]
     assert history[-1] == {**history[-1], "state": "cancelled", "reason": "cancelled by faice cancel"}
+
+
+def test_logs_follow_streams_a_running_batch(run: Run):
+    data = shell_red("for i in 1 2 3; do echo line $i; sleep 1; done")
+    process = _start(run, data)
+    _wait_for(lambda: run.db.exists() and len(labelled_containers("faice.run")) >= 1)
+    with sqlite3.connect(run.db) as conn:
+        batch_id = conn.execute("SELECT id FROM batches").fetchone()[0]
+    followed = run.faice("logs", batch_id, "--follow")
+    process.communicate(timeout=60)
+    assert followed.returncode == 0
+    assert followed.stdout == "line 1\nline 2\nline 3\n"
+
+
+def test_http_archive_connector_receives_a_directory(run: Run, http_server, tmp_path: Path):
+    import tarfile
+
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "a.txt").write_text("archived")
+    with tarfile.open(http_server.root / "tree.tar.gz", "w:gz") as archive:
+        archive.add(tmp_path / "tree" / "a.txt", arcname="a.txt")
+    data = shell_red('cat "$1/a.txt" > got.txt',
+                     inputs={"d": {"class": "Directory", "connector": {"command": "red-connector-http-archive", "access": {"url": f"{http_server.url}/tree.tar.gz", "archiveFormat": "gztar"}}}},
+                     cli_inputs={"d": {"type": "Directory", "inputBinding": {"position": 0}}})
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr
+    assert (run.outdir / "got.txt").read_text() == "archived"

@@ -84,3 +84,4 @@ def test_masker_is_regex_safe_and_prefers_longer_secrets():
 
 def test_strip_protection_removes_leading_underscores():
     assert strip_protection({"auth": {"_username": "u", "_password": "p"}, "url": "x"}) == {"auth": {"username": "u", "password": "p"}, "url": "x"}
+

@@ -113,7 +113,7 @@ class BatchRunner:
             ram_mib=self.experiment.container.ram,
             environment={k: os.environ[k] for k in self.options.preserve_environment if k in os.environ},
             gpu_ids=self.options.gpu_ids,
-            gpu_count=(self.experiment.container.gpus or {}).get("count") if not self.options.gpu_ids else None,
+            gpu_count=None if self.options.gpu_ids else _gpu_count(self.experiment.container.gpus),
             network=self.options.network,
         )
         phase("run")
@@ -207,6 +207,13 @@ class BatchRunner:
             containers = list(self.containers.values())
         for container in containers:
             self.engine.kill(container)
+
+
+def _gpu_count(gpus: dict[str, Any] | None) -> int | None:
+    """``settings.gpus``: ``{count: N}`` or one entry per device (``devices: [{vramMin}]``)."""
+    if not gpus:
+        return None
+    return gpus.get("count") or len(gpus.get("devices") or []) or None
 
 
 def prepare_output_dir(path: Path) -> Path:

@@ -157,6 +157,18 @@ class DockerEngine:
                     handle.write(chunk)
         return ContainerOutcome(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled")), timed_out)
 
+    def follow_logs(self, container: str, *, stderr: bool, out: Any) -> bool:
+        """Stream a running container's output until it ends; False when the container is gone."""
+        from docker.errors import NotFound
+
+        try:
+            for chunk in self.api.logs(container, stdout=not stderr, stderr=stderr, stream=True, follow=True):
+                out.write(chunk)
+                out.flush()
+        except NotFound:
+            return False
+        return True
+
     def kill(self, container: str) -> None:
         from docker.errors import APIError, NotFound
 

@@ -1,0 +1,31 @@
+"""The scheduler's memory budget (pure; the scheduler itself is exercised in test_exec)."""
+
+from __future__ import annotations
+
+import threading
+
+from faice.runner.scheduler import MemoryBudget
+
+
+def test_memory_budget_never_exceeds_the_total():
+    budget = MemoryBudget(1000)
+    cancelled = threading.Event()
+    peak = []
+    lock = threading.Lock()
+
+    def worker():
+        assert budget.acquire(400, cancelled)
+        with lock:
+            peak.append(budget.used)
+        threading.Event().wait(0.05)
+        budget.release(400)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert max(peak) <= 1000 and budget.used == 0
+    cancelled.set()
+    budget.used = 900
+    assert budget.acquire(400, cancelled) is False
