@@ -28,6 +28,10 @@ SUBCOMMANDS = [
     ["convert", "batches"],
     ["convert", "cwl"],
     ["convert", "format"],
+    ["list"],
+    ["show"],
+    ["logs"],
+    ["cancel"],
 ]
 
 

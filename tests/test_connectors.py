@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import labelled_containers
 from tests.test_exec import Run, shell_red
 
 pytestmark = pytest.mark.docker
@@ -103,7 +102,7 @@ def test_unknown_connector_fails_before_anything_runs(tmp_path: Path, docker_ima
     result, doc = run(data, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 2
     assert 'connector "red-connector-fake" is not installed here' in result.stderr
-    assert labelled_containers("faice.run") == []
+    assert json.loads(run.faice("list", "--json").stdout) == []
 
 
 def test_third_party_plugin_is_found_by_entry_point(tmp_path: Path, docker_image: str, faice):

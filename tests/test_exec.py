@@ -306,9 +306,24 @@ def _start(run: Run, data: dict[str, Any], *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.tmp)
 
 
-def _experiment_id(run: Run) -> str:
+def _experiment_id(run: Run) -> str | None:
+    if not run.db.exists():
+        return None
     with sqlite3.connect(run.db) as conn:
-        return conn.execute("SELECT id FROM experiments ORDER BY created_at DESC LIMIT 1").fetchone()[0]
+        row = conn.execute("SELECT id FROM experiments ORDER BY created_at DESC LIMIT 1").fetchone() if _has_tables(conn) else None
+    return row[0] if row else None
+
+
+def _has_tables(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'experiments'").fetchone() is not None
+
+
+def _wait_for_containers(run: Run, count: int) -> str:
+    """Wait until this run's experiment has ``count`` containers; return its id."""
+    _wait_for(lambda: _experiment_id(run) is not None and len(labelled_containers(f"faice.experiment={_experiment_id(run)}")) >= count)
+    experiment_id = _experiment_id(run)
+    assert experiment_id is not None
+    return experiment_id
 
 
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
@@ -317,8 +332,7 @@ def test_interrupt_cancels_cleans_up_and_records(run: Run, signal_name: str):
 
     data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(4)])
     process = _start(run, data, "--jobs", "2")
-    _wait_for(lambda: run.db.exists() and len(labelled_containers("faice.run")) >= 2)
-    experiment_id = _experiment_id(run)
+    experiment_id = _wait_for_containers(run, 2)
     process.send_signal(getattr(signal, signal_name))
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -332,8 +346,7 @@ def test_interrupt_cancels_cleans_up_and_records(run: Run, signal_name: str):
 def test_cancel_from_another_terminal(run: Run):
     data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(3)])
     process = _start(run, data, "--jobs", "1")
-    _wait_for(lambda: run.db.exists() and len(labelled_containers("faice.run")) >= 1)
-    experiment_id = _experiment_id(run)
+    experiment_id = _wait_for_containers(run, 1)
     cancelled = run.faice("cancel", experiment_id)
     assert cancelled.returncode == 0 and cancelled.stdout.strip() == "cancelled 3 batches"
     stdout, stderr = process.communicate(timeout=60)
@@ -346,7 +359,7 @@ def test_cancel_from_another_terminal(run: Run):
 def test_logs_follow_streams_a_running_batch(run: Run):
     data = shell_red("for i in 1 2 3; do echo line $i; sleep 1; done")
     process = _start(run, data)
-    _wait_for(lambda: run.db.exists() and len(labelled_containers("faice.run")) >= 1)
+    _wait_for_containers(run, 1)
     with sqlite3.connect(run.db) as conn:
         batch_id = conn.execute("SELECT id FROM batches").fetchone()[0]
     followed = run.faice("logs", batch_id, "--follow")
