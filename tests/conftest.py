@@ -53,27 +53,6 @@ def reference_examples() -> Path:
     return REFERENCE_EXAMPLES
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature from the stdlib
-        pass
-
-
-@pytest.fixture
-def http_dir(tmp_path: Path):
-    """A real HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (base_url, directory)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def docker_available() -> bool:
     if shutil.which("docker") is None:
         return False

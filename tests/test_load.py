@@ -111,8 +111,8 @@ def test_red8_without_retry_keeps_no_retry_count(tmp_path: Path):
     assert doc.retries is None and doc.data["redVersion"] == "9"
 
 
-def test_load_from_url_and_http_errors(http_dir):
-    base, root = http_dir
+def test_load_from_url_and_http_errors(http_server):
+    base, root = http_server.url, http_server.root
     (root / "red.json").write_text(json.dumps(grepwrap()))
     doc = load(f"{base}/red.json")
     assert doc.data == grepwrap() and doc.source.name == f"{base}/red.json"
