@@ -15,14 +15,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# faice itself (editable, so the checkout is what runs)
+# faice itself, editable so the checkout is what runs ("compat" mode: a plain path entry, no
+# import hook on every start-up)
+COMPAT := --config-settings editable_mode=compat
 $(VENV)/.faice-installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e . $(COMPAT)
 	touch $@
 
 # The test extras, plus a tiny third-party connector plugin that tests discover by entry point.
 $(VENV)/.test-installed: pyproject.toml tests/plugins/faice-connector-memo/pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]' ./tests/plugins/faice-connector-memo
+	$(BIN)/python -m pip install -q -e '.[test]' $(COMPAT)
+	$(BIN)/python -m pip install -q ./tests/plugins/faice-connector-memo
 	touch $@ $(VENV)/.faice-installed
 
 venv: $(VENV)/.faice-installed

@@ -65,3 +65,12 @@ def test_fast_gate_and_jsonschema_agree_on_400_mutated_documents():
         if not reference:
             assert schema_problems("red", data), "an invalid document must yield at least one problem"
     assert disagreements == []
+
+
+def test_builtin_connector_table_matches_the_registered_entry_points():
+    from importlib.metadata import distribution
+
+    from faice.connectors.registry import BUILTINS, GROUP
+
+    registered = {ep.name: ep.value for ep in distribution("faice").entry_points if ep.group == GROUP}
+    assert registered == BUILTINS

@@ -10,6 +10,7 @@ directory so that small files do not pay for compilation.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import marshal
 import os
@@ -50,14 +51,14 @@ def _cache_dir() -> FsPath:
 @cache
 def fast_validator(name: str) -> Callable[[Any], Any]:
     """A compiled ``validate(data)`` that raises on the first problem, cached on disk as bytecode."""
-    import fastjsonschema
-
     text = schema_text(name)
-    key = f"{fastjsonschema.VERSION}\0{sys.implementation.cache_tag}\0{text}"
+    key = f"{_fastjsonschema_stamp()}\0{sys.implementation.cache_tag}\0{text}"
     path = _cache_dir() / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.bytecode"
     try:
         code = marshal.loads(path.read_bytes())
     except (OSError, ValueError, EOFError, TypeError):
+        import fastjsonschema
+
         source = fastjsonschema.compile_to_code(json.loads(text))
         entry = re.search(r"^def (\w+)\(", source, re.MULTILINE)
         assert entry, "fastjsonschema generated no validator"
@@ -66,6 +67,16 @@ def fast_validator(name: str) -> Callable[[Any], Any]:
     namespace: dict[str, Any] = {"__name__": f"faice_schema_{name.replace('-', '_')}"}
     exec(code, namespace)  # noqa: S102 - code generated from faice's own schema
     return namespace["validate"]
+
+
+def _fastjsonschema_stamp() -> str:
+    """Identifies the installed fastjsonschema without importing it (the cache key changes with it)."""
+    spec = importlib.util.find_spec("fastjsonschema")
+    origin = spec.origin if spec and spec.origin else ""
+    try:
+        return f"{origin}:{os.stat(origin).st_mtime_ns}"
+    except OSError:
+        return origin
 
 
 def _store(path: FsPath, data: bytes) -> None:

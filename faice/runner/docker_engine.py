@@ -9,7 +9,6 @@ Every container carries labels naming its experiment, batch and run, so that ``f
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,31 +60,31 @@ def invoking_user() -> str:
 
 
 class DockerEngine:
+    """The engine calls of a batch, with errors turned into faice's one-line reasons."""
+
     def __init__(self) -> None:
-        import docker
-        from docker.errors import DockerException
+        from faice.runner.dockerapi import DockerAPI, DockerError
 
         try:
-            self.api = docker.APIClient(**docker.utils.kwargs_from_env(), timeout=API_TIMEOUT, version="auto")
+            self.api = DockerAPI(timeout=API_TIMEOUT)
             self.api.ping()
-        except DockerException as exc:
-            raise EnvironmentUnusable(f"Docker is not reachable: {_reason(exc)} (is the Docker engine running, and may you use it?)") from None
-        except Exception as exc:  # requests' connection errors
-            raise EnvironmentUnusable(f"Docker is not reachable: {exc}") from None
-        self._lock = threading.Lock()
+        except DockerError as exc:
+            raise EnvironmentUnusable(f"Docker is not reachable: {exc.message}") from None
+        except OSError as exc:
+            raise EnvironmentUnusable(f"Docker is not reachable at {self.api.host if hasattr(self, 'api') else 'DOCKER_HOST'}: {exc.strerror or exc} (is the Docker engine running, and may you use it?)") from None
 
     def has_image(self, image: str) -> bool:
-        from docker.errors import ImageNotFound
+        from faice.runner.dockerapi import NotFound
 
         try:
             self.api.inspect_image(image)
-        except ImageNotFound:
+        except NotFound:
             return False
         return True
 
     def ensure_image(self, image: str, *, pull: bool, auth: dict[str, Any] | None = None) -> bool:
         """Make sure the image is here; return True when it had to be pulled."""
-        from docker.errors import APIError
+        from faice.runner.dockerapi import DockerError
 
         if self.has_image(image):
             return False
@@ -96,101 +95,83 @@ class DockerEngine:
             credentials = {"username": auth.get("username", auth.get("_username")), "password": auth.get("password", auth.get("_password"))}
         repository, tag = _split_tag(image)
         try:
-            for _ in self.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=credentials):
-                pass
-        except APIError as exc:
-            raise EnvironmentUnusable(f'cannot pull image "{image}": {_reason(exc)}') from None
+            self.api.pull(repository, tag, credentials)
+        except (DockerError, OSError) as exc:
+            raise EnvironmentUnusable(f'cannot pull image "{image}": {getattr(exc, "message", exc)}') from None
         if not self.has_image(image):
             raise EnvironmentUnusable(f'cannot pull image "{image}"')
         return True
 
     def create(self, spec: ContainerSpec) -> str:
-        from docker.types import DeviceRequest
-
-        binds = {str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts}
-        device_requests = None
+        memory = spec.ram_mib * 1024 * 1024 if spec.ram_mib else 0
+        host_config: dict[str, Any] = {
+            "Mounts": [{"Type": "bind", "Source": str(m.source), "Target": m.target, "ReadOnly": m.read_only} for m in spec.mounts],
+            "Tmpfs": {HOME_IN_CONTAINER: "rw,exec,mode=1777"},
+        }
+        if memory:
+            host_config["Memory"] = host_config["MemorySwap"] = memory
         if spec.gpu_ids:
-            device_requests = [DeviceRequest(device_ids=spec.gpu_ids, capabilities=[["gpu"]])]
+            host_config["DeviceRequests"] = [{"Driver": "", "DeviceIDs": spec.gpu_ids, "Capabilities": [["gpu"]]}]
         elif spec.gpu_count:
-            device_requests = [DeviceRequest(count=spec.gpu_count, capabilities=[["gpu"]])]
-        memory = f"{spec.ram_mib}m" if spec.ram_mib else None
-        host_config = self.api.create_host_config(
-            binds=binds,
-            mem_limit=memory,
-            memswap_limit=memory,
-            tmpfs={HOME_IN_CONTAINER: "rw,exec,mode=1777"},
-            device_requests=device_requests,
-            network_mode=spec.network,
-            init=False,
-        )
-        environment = {"HOME": HOME_IN_CONTAINER, **spec.environment}
-        created = self.api.create_container(
-            spec.image,
-            command=spec.argv[1:],
-            entrypoint=spec.argv[:1],
-            user=spec.user,
-            working_dir=spec.workdir,
-            environment=environment,
-            labels=spec.labels,
-            host_config=host_config,
-            name=spec.name,
-            network_disabled=False,
-        )
-        return created["Id"]
+            host_config["DeviceRequests"] = [{"Driver": "", "Count": spec.gpu_count, "Capabilities": [["gpu"]]}]
+        if spec.network:
+            host_config["NetworkMode"] = spec.network
+        config = {
+            "Image": spec.image,
+            "Entrypoint": spec.argv[:1],
+            "Cmd": spec.argv[1:],
+            "User": spec.user,
+            "WorkingDir": spec.workdir,
+            "Env": [f"{k}={v}" for k, v in {"HOME": HOME_IN_CONTAINER, **spec.environment}.items()],
+            "Labels": spec.labels,
+            "HostConfig": host_config,
+        }
+        return self.api.create_container(config, spec.name)
 
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
         """Run the created container to its end; its streams are written to ``stdout``/``stderr``."""
-        import requests
-
         self.api.start(container)
         timed_out = False
         try:
-            status = self.api.wait(container, timeout=timeout)
-        except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+            code = self.api.wait(container, timeout)
+        except TimeoutError:
             timed_out = True
             self.kill(container)
-            status = self.api.wait(container, timeout=API_TIMEOUT)
-        state = self.api.inspect_container(container)["State"]
-        for path, which in ((stdout, "stdout"), (stderr, "stderr")):
-            with open(path, "wb") as handle:
-                for chunk in self.api.logs(container, stdout=which == "stdout", stderr=which == "stderr", stream=True):
-                    handle.write(chunk)
-        return ContainerOutcome(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled")), timed_out)
+            code = self.api.wait(container, API_TIMEOUT)
+        oom = bool(self.api.inspect_container(container)["State"].get("OOMKilled"))
+        with open(stdout, "wb") as out, open(stderr, "wb") as err:
+            self.api.logs(container, out, err)
+        return ContainerOutcome(code, oom, timed_out)
 
     def follow_logs(self, container: str, *, stderr: bool, out: Any) -> bool:
         """Stream a running container's output until it ends; False when the container is gone."""
-        from docker.errors import NotFound
+        from faice.runner.dockerapi import NotFound
 
         try:
-            for chunk in self.api.logs(container, stdout=not stderr, stderr=stderr, stream=True, follow=True):
-                out.write(chunk)
-                out.flush()
+            self.api.logs(container, None if stderr else out, out if stderr else None, follow=True)
         except NotFound:
             return False
         return True
 
     def kill(self, container: str) -> None:
-        from docker.errors import APIError, NotFound
+        from faice.runner.dockerapi import DockerError
 
         try:
             self.api.kill(container)
-        except (NotFound, APIError):
-            pass
+        except DockerError:
+            pass  # gone already, or not running any more
 
     def remove(self, container: str) -> None:
-        from docker.errors import APIError, NotFound
+        from faice.runner.dockerapi import DockerError
 
         try:
-            self.api.remove_container(container, force=True, v=True)
-        except NotFound:
-            pass
-        except APIError:
+            self.api.remove(container)
+        except DockerError:
             pass
 
     def containers(self, **labels: str) -> list[str]:
         """Ids of all containers (running or not) carrying these label values."""
-        filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return [c["Id"] for c in self.api.containers(all=True, filters=filters)]
+        return self.api.containers(labels)
 
 
 def _split_tag(image: str) -> tuple[str, str | None]:
@@ -200,11 +181,3 @@ def _split_tag(image: str) -> tuple[str, str | None]:
     if name and "/" not in tag:
         return name, tag
     return image, "latest"
-
-
-def _reason(exc: Exception) -> str:
-    explanation = getattr(exc, "explanation", None)
-    text = explanation if explanation else str(exc)
-    if isinstance(text, bytes):
-        text = text.decode(errors="replace")
-    return str(text).splitlines()[0] if text else type(exc).__name__

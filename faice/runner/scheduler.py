@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from faice.runner.batch import AttemptResult, BatchRunner
@@ -72,11 +71,24 @@ class Scheduler:
     def run(self, records: list[BatchRecord]) -> list[BatchRecord]:
         for record in records:
             self.store.set_state(record.batch_id, "scheduled", f"queued (up to {self.jobs} in parallel)")
-        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="faice-batch") as pool:
-            futures = [pool.submit(self._run_batch, record) for record in records]
-            while not all(f.done() for f in futures):
+        queue = list(reversed(records))
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    record = queue.pop()
+                self._run_batch(record)
+
+        workers = [threading.Thread(target=worker, name=f"faice-batch-{i}", daemon=True) for i in range(min(self.jobs, len(records)))]
+        for thread in workers:
+            thread.start()
+        for thread in workers:
+            while thread.is_alive():
                 try:
-                    wait(futures, timeout=0.2)  # short waits keep the main thread responsive to Ctrl-C
+                    thread.join(0.2)  # short waits keep the main thread responsive to Ctrl-C
                 except KeyboardInterrupt:
                     self.cancel()  # workers see it, containers are killed; keep waiting for their records
         return records

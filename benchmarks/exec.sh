@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of `faice exec` against plain `docker run --rm` (the floor) and cwltool.
+#
+#   benchmarks/exec.sh
+#
+# In one run, each command as a fresh process, wall time of the whole command, medians of 3 runs
+# for the 100-batch case (no warm-up) and 5 runs (after one warm-up) for the single batch:
+#   1. 100 batches of `true N` (a RED file with 100 batches, an int input N at position 0):
+#      faice exec --jobs J                          (J = nproc, or BENCH_JOBS)
+#                              vs  the floor: `docker run --rm IMAGE true N` 100 times via xargs -P J
+#                              vs  cwltool --quiet on the tool of `faice convert cwl` (a
+#                                  DockerRequirement for the same image), one job file per batch,
+#                                  100 runs via xargs -P J
+#   2. one batch with a 1 MB File input (red-connector-local) copied to a File output (glob out.txt):
+#      faice exec              vs  one `docker run --rm` with the same bind mounts (the input
+#                                  read-only at /cc/inputs/f/in.dat, an output directory at
+#                                  /cc/outputs), -w /cc/outputs, --user $(id -u):$(id -g),
+#                                  --entrypoint sh -c 'cp "$1" out.txt'
+# then a table, the ratios with PASS/FAIL against the targets, and a summary block for README.md.
+#
+# Targets: 100 batches faice/floor time <= 1.25; single batch faice/floor time <= 1.6;
+#          faice/cwltool is reported (no target).
+# Checked on every run: faice exits 0 and its JSON says state "succeeded" with every batch
+# succeeded; every docker/cwltool run exits 0 (xargs exits non-zero when one does); the output file
+# of case 2 equals the input. At the end no container labelled faice.experiment may be left that
+# was not there before the benchmark.
+#
+# Only the local offline image faice-test-busybox:latest is used (nothing is pulled); it is built
+# with scripts/build-images.py when it is missing. faice runs with a throwaway --db in the scratch
+# directory, so the user's faice state is not touched.
+#
+# Settings:
+#   FAICE=...          faice under test            (default: .venv/bin/faice of this checkout)
+#   CWLTOOL=...        cwltool                     (default: .venv/bin/cwltool, else cwltool on PATH)
+#   DOCKER=...         docker CLI                  (default: docker on PATH)
+#   BENCH_JOBS         parallelism of all three in case 1 (default: nproc)
+#   BENCH_RUNS_SMALL / BENCH_RUNS_BIG   runs per case (default 5 / 3)
+#   BENCH_BATCHES      batches in case 1 (default 100)
+#   BENCH_CWLTOOL_RUNS cwltool runs per round in case 1 (default: as many as batches; fewer are
+#                      scaled up linearly to the batch count, and the output says so)
+#
+# Exit status: 0 every target met, 1 a target missed, 2 a measured command failed or a check did
+# not hold (the benchmark aborts at once, printing the command and its output: no ratio is made
+# from a failed run) or the set-up is broken. Scratch files live in a mktemp directory that is
+# removed on exit.
+set -euo pipefail
+
+here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+root=$(dirname -- "$here")
+image="faice-test-busybox:latest"
+
+die() {
+	printf 'exec.sh: error: %s\n' "$*" >&2
+	exit 2
+}
+
+# --- faice under test, and the interpreter for the helper (standard library only)
+faice=${FAICE:-$root/.venv/bin/faice}
+[[ -x $faice ]] || die "faice not found at $faice (run 'make venv' first, or set FAICE=/path/to/faice)"
+if [[ -x $root/.venv/bin/python ]]; then
+	py=$root/.venv/bin/python
+else
+	py=$(command -v python3) || die "python3 not found"
+fi
+
+# --- cwltool
+if [[ -n ${CWLTOOL:-} ]]; then
+	cwltool=$CWLTOOL
+elif [[ -x $root/.venv/bin/cwltool ]]; then
+	cwltool=$root/.venv/bin/cwltool
+else
+	cwltool=$(command -v cwltool) || die "cwltool not found (make test-deps installs it into .venv, or set CWLTOOL=...)"
+fi
+[[ -x $cwltool ]] || die "cwltool at $cwltool is not executable"
+
+# --- Docker, and the offline test image (built, never pulled)
+docker=${DOCKER:-$(command -v docker)} || die "docker CLI not found (set DOCKER=...)"
+"$docker" info >/dev/null 2>&1 || die "the Docker engine is not reachable ('$docker info' failed)"
+if ! "$docker" image inspect "$image" >/dev/null 2>&1; then
+	echo "exec.sh: $image is missing; building it offline with scripts/build-images.py" >&2
+	"$py" "$root/scripts/build-images.py" "${image%%:*}" >&2 || die "building $image failed"
+	"$docker" image inspect "$image" >/dev/null 2>&1 || die "$image still missing after building it"
+fi
+
+jobs=${BENCH_JOBS:-$(nproc)}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"
+
+# --- scratch directory, removed however the script ends
+work=$(mktemp -d "${TMPDIR:-/tmp}/faice-exec-bench.XXXXXX")
+trap 'rm -rf -- "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+status=0
+"$py" "$here/exec_bench.py" \
+	--faice "$faice" \
+	--cwltool "$cwltool" \
+	--docker "$docker" \
+	--image "$image" \
+	--jobs "$jobs" \
+	--work "$work" \
+	--batches "${BENCH_BATCHES:-100}" \
+	${BENCH_CWLTOOL_RUNS:+--cwltool-runs "$BENCH_CWLTOOL_RUNS"} \
+	--runs-small "${BENCH_RUNS_SMALL:-5}" \
+	--runs-big "${BENCH_RUNS_BIG:-3}" || status=$?
+
+case $status in
+0) ;;
+1) echo "exec.sh: FAIL: a target was missed (see the ratios above)" >&2 ;;
+*) echo "exec.sh: FAIL: the benchmark did not complete (exit status $status)" >&2 ;;
+esac
+exit "$status"
