@@ -381,3 +381,37 @@ def test_http_archive_connector_receives_a_directory(run: Run, http_server, tmp_
     result, doc = run(data)
     assert result.returncode == 0, result.stderr
     assert (run.outdir / "got.txt").read_text() == "archived"
+
+
+def test_preserved_environment_and_network_mode(run: Run):
+    data = shell_red('echo "$FAICE_TEST_VALUE" > env.txt; ls /sys/class/net > net.txt; env | grep -c FAICE_TEST_SECRET > leaked.txt || true')
+    result, doc = run(data, "--preserve-environment", "FAICE_TEST_VALUE", "--network", "none", env={"FAICE_TEST_VALUE": "kept", "FAICE_TEST_SECRET": "not passed"})
+    assert result.returncode == 0, result.stderr
+    assert (run.outdir / "env.txt").read_text() == "kept\n"
+    assert (run.outdir / "net.txt").read_text().split() == ["lo"]
+    assert (run.outdir / "leaked.txt").read_text().strip() == "0"
+
+
+def test_two_processes_share_the_state_file(run: Run, tmp_path: Path):
+    from tests.conftest import faice_command
+
+    data = as_batches(shell_red("sleep 1; echo $1", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(3)])
+    path = write(tmp_path / "shared.yml", data)
+    processes = [
+        subprocess.Popen([*faice_command(), "--db", str(run.db), "exec", str(path), "--json", "--outdir", str(tmp_path / f"out{i}")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for i in range(2)
+    ]
+    results = [p.communicate(timeout=120) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], results
+    listed = json.loads(run.faice("list", "--json").stdout)
+    assert len(listed) == 2 and all(e["states"]["succeeded"] == 3 for e in listed)
+
+
+def test_live_view_on_a_terminal(run: Run):
+    from tests.test_cli import _run_in_pty
+
+    path = write(run.tmp / "red.yml", as_batches(shell_red("sleep 1"), [{}, {}]))
+    code, screen = _run_in_pty(["--db", str(run.db), "exec", str(path), "--outdir", str(run.outdir)], [], timeout=60)
+    assert code == 0, screen
+    assert "/2 done, " in screen and "waiting" in screen  # the live title: "0/2 done, 0 failed, 2 running, 0 waiting — 1 s"
+    assert "experiment" in screen and screen.count("succeeded") >= 2  # then the summary table
