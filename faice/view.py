@@ -68,6 +68,8 @@ class Progress:
         elapsed = time.monotonic() - self.started
         title = (f"{counts['done']}/{self.total} done, {counts['failed']} failed, {counts['running']} running, "
                  f"{counts['waiting']} waiting — {elapsed:.0f} s")
+        if self.phase.get(-1) == "pull" and not self.state:
+            title += " — checking the image"
         table = Table(title=title, title_justify="left", show_edge=False, expand=False)
         table.add_column("batch", justify="right")
         table.add_column("state")

@@ -104,7 +104,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         username=username(),
     )
     logs = logs_dir(store.path)
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     source = prepared.doc.source.name
     base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
     runner = BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs)
