@@ -235,18 +235,8 @@ def exec_(
             for staged in p.staged:
                 typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} via {staged.connector.command} -> {staged.container_path}")
         return
-    _run(prepared, as_json, outdir, jobs, retries, timeout, network, disable_pull, leave_container, preserve_environment, disable_connector_validation, gpu_ids)
-
-
-def _run(prepared: Any, as_json: bool, outdir: Path, jobs: int | None, retries: int | None, timeout: float | None, network: str | None,
-         disable_pull: bool, leave_container: bool, preserve_environment: list[str], disable_connector_validation: bool, gpu_ids: str | None) -> None:
-    import signal
-
     from faice.host import cpu_count
     from faice.runner.batch import RunOptions
-    from faice.runner.execute import execute
-    from faice.state.store import Store
-    from faice.view import Progress, print_summary
 
     experiment = prepared.experiment
     options = RunOptions(
@@ -261,6 +251,16 @@ def _run(prepared: Any, as_json: bool, outdir: Path, jobs: int | None, retries: 
         preserve_environment=list(preserve_environment),
         gpu_ids=[g.strip() for g in gpu_ids.split(",") if g.strip()] if gpu_ids else None,
     )
+    _run(prepared, options, as_json)
+
+
+def _run(prepared: Any, options: Any, as_json: bool) -> None:
+    """Run the batches with a live view (or plain lines), then print the result; exit by its state."""
+    import signal
+
+    from faice.runner.execute import execute
+    from faice.state.store import Store
+    from faice.view import Progress, print_summary
 
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -268,7 +268,7 @@ def _run(prepared: Any, as_json: bool, outdir: Path, jobs: int | None, retries: 
     signal.signal(signal.SIGTERM, terminate)
     store = Store(state.db)
     live = not as_json and sys.stderr.isatty()
-    with Progress(len(experiment.batches), live) as progress:
+    with Progress(len(prepared.experiment.batches), live) as progress:
         result = execute(prepared, options, store, progress.event)
     document = result.to_json()
     if as_json:
