@@ -222,7 +222,7 @@ def exec_(
         _err(str(warning))
     mask = prepared.masker
     if dry_run:
-        plans = plan(prepared.experiment)
+        plans = plan(prepared.experiment, mask)
         if as_json:
             batches = [{"index": p.index, "image": mask(p.image), "argv": [mask(a) for a in p.argv]} for p in plans]
             typer.echo(json.dumps({"batches": batches}, indent=2))
@@ -276,7 +276,7 @@ def _run(prepared: Any, options: Any, as_json: bool) -> None:
     else:
         print_summary(document)
         typer.echo(f"outputs: {result.outdir}")
-    raise typer.Exit({"succeeded": 0, "failed": 1}.get(result.state, EXIT_INTERRUPTED))
+    raise typer.Exit(EXIT_INTERRUPTED if result.interrupted else {"succeeded": 0, "failed": 1}.get(result.state, EXIT_INTERRUPTED))
 
 
 # --- inspect and control --------------------------------------------------------------------

@@ -39,7 +39,7 @@ DATA = {
 
 def test_variable_uses_know_which_are_protected():
     uses = {(u.name, u.protected) for u in variable_uses(DATA)}
-    assert uses == {("host", False), ("user", False), ("pw", True), ("token", True)}
+    assert uses == {("host", False), ("user", True), ("pw", True), ("token", True)}  # everything in an auth block is asked without echo
 
 
 def test_resolve_order_option_then_environment_then_prompt():
@@ -76,8 +76,8 @@ def test_secret_values_cover_protected_keys_auth_blocks_and_filled_variables():
 
 
 def test_masker_is_regex_safe_and_prefers_longer_secrets():
-    mask = Masker(["a(b", "secret", "secretive", ""])
-    assert mask("x a(b y secretive secret") == f"x {MASK} y {MASK} {MASK}"
+    mask = Masker(["a(b)", "secret", "secretive", "", "run"])
+    assert mask("x a(b) y secretive secret grun") == f"x {MASK} y {MASK} {MASK} grun"  # values under 4 characters are left alone
     assert Masker([])("unchanged") == "unchanged"
     assert mask.mask_data({"k": ["secret", 1]}) == {"k": [MASK, 1]}
 

@@ -77,6 +77,9 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
         raise ConnectorError(f"{method} {_public_url(url)}: {reason}") from None
     except requests.exceptions.Timeout:
         raise ConnectorError(f"{method} {_public_url(url)}: timed out") from None
+    except (requests.exceptions.RequestException, ValueError) as exc:
+        # Never str(exc): requests puts the whole URL, query and credentials included, in it.
+        raise ConnectorError(f"{method} {_public_url(url)}: {type(exc).__name__}") from None
     if response.status_code >= 400:
         response.close()
         raise ConnectorError(f"{method} {_public_url(url)}: HTTP {response.status_code} {response.reason}")
@@ -84,10 +87,15 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
 
 
 def _download(access: dict[str, Any], destination: Path, context: Context, url: str | None = None) -> None:
+    import requests
+
     method = str(access.get("method", "GET")).upper()
     with _request(access, method, context, url) as response, open(destination, "wb") as out:
-        for chunk in response.iter_content(chunk_size=1 << 20):
-            out.write(chunk)
+        try:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise ConnectorError(f"{method} {_public_url(url or access['url'])}: the transfer broke off ({type(exc).__name__})") from None
 
 
 def _join(url: str, *names: str) -> str:

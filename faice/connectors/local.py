@@ -54,7 +54,7 @@ class LocalConnector(Connector):
         assert source is not None
         if not source.is_dir():
             raise ConnectorError(f"{access['path']} is not a directory")
-        shutil.copytree(source, destination, dirs_exist_ok=True)
+        shutil.copytree(source, destination, symlinks=True, dirs_exist_ok=True)
 
     def _target(self, access: dict[str, Any], context: Context) -> Path:
         target = _resolve(access, context)
@@ -74,5 +74,5 @@ class LocalConnector(Connector):
     def send_dir(self, access: dict[str, Any], source: Path, listing: list[Any] | None, context: Context) -> None:
         target = self._target(access, context)
         if target.exists():
-            shutil.rmtree(target) if target.is_dir() else target.unlink()
-        shutil.copytree(source, target)
+            shutil.rmtree(target) if target.is_dir() and not target.is_symlink() else target.unlink()
+        shutil.copytree(source, target, symlinks=True)  # a link the tool made is copied as a link, never followed

@@ -41,7 +41,7 @@ class ProgramConnector(Connector):
 
     def _run(self, args: list[str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run([self.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL)
+            return subprocess.run([self.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL, env=_environment())
         except subprocess.TimeoutExpired:
             raise ConnectorError(f"{self.name} {args[0]} did not finish within {timeout:.0f} s") from None
         except OSError as exc:
@@ -93,6 +93,13 @@ class ProgramConnector(Connector):
 
     def send_dir(self, access: dict[str, Any], source: Path, listing: list[Any] | None, context: Context) -> None:
         self._transfer("send", "Directory", access, source, listing, context)
+
+
+def _environment() -> dict[str, str]:
+    """The connector's environment: faice's own, without the values of other variables."""
+    from faice.red.variables import ENV_PREFIX
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
 
 
 @contextmanager

@@ -52,7 +52,7 @@ def prepare(
     masker = Masker(secret_values(data, values.values()))
     if values:
         # Filled credentials can now be checked by the connectors; never echo them.
-        refilled = [p for p in validate_data(data) if p.severity == "error"]
+        refilled = [p for p in validate_data(data, filled=True) if p.severity == "error"]
         if refilled:
             located = locate_problems(doc.source, refilled)
             raise ValidationFailed([_masked(p, masker) for p in located])

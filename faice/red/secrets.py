@@ -49,11 +49,16 @@ def strip_protection(data: Any) -> Any:
     return data
 
 
+#: Shorter values are not masked: replacing every "run" or "x" would garble all output and, by
+#: where the stars appear, give the value away anyway.
+MIN_MASKED_LENGTH = 4
+
+
 class Masker:
     """Replaces every secret value in a text by ``********`` (longest first, regex-safe)."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        values = sorted({s for s in secrets if s}, key=len, reverse=True)
+        values = sorted({s for s in secrets if s and len(s) >= MIN_MASKED_LENGTH}, key=len, reverse=True)
         self._pattern = re.compile("|".join(re.escape(v) for v in values)) if values else None
 
     def __call__(self, text: str) -> str:

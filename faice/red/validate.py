@@ -42,14 +42,16 @@ class _Use:
     listing: Any
 
 
-def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False) -> list[Problem]:
+def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False, filled: bool = False) -> list[Problem]:
     """All problems of a RED 9 document (errors and warnings), unlocated.
 
     A connector that cannot be resolved here is a warning, or an error with ``connectors_required``.
+    ``filled`` marks a document whose variables were filled in (checked again for the connectors).
     """
     if _looks_like_cwl(data):
         return [Problem((), "this is a CWL CommandLineTool, not a RED file: a RED file embeds it under cli: (faice convert cwl goes the other way)")]
-    problems = _key_problems(data)
+    # Filled values may contain anything, braces included: key and bracket rules were checked before filling.
+    problems = [] if filled else _key_problems(data)
     semantic: list[Problem] = []
     cli = data.get("cli") if isinstance(data.get("cli"), dict) else {}
     cli_inputs, cli_outputs = _cli_types(cli)

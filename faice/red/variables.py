@@ -69,7 +69,7 @@ def variable_uses(data: Any) -> list[VariableUse]:
     def walk(node: Any, path: tuple[Any, ...], allowed: bool, protected: bool) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                walk(value, path + (key,), allowed or key in CREDENTIAL_BLOCKS, protected or is_protected_key(key))
+                walk(value, path + (key,), allowed or key in CREDENTIAL_BLOCKS, protected or is_protected_key(key) or key == "auth")
         elif isinstance(node, list):
             for i, item in enumerate(node):
                 walk(item, path + (i,), allowed, protected)

@@ -52,6 +52,8 @@ class AttemptResult:
     exit_code: int | None = None
     error: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: False when trying again cannot help (the container could not even start)
+    retryable: bool = True
 
 
 Phase = Callable[[str], None]
@@ -64,8 +66,11 @@ class Cancelled(Exception):
 class BatchRunner:
     """Runs attempts of batches of one experiment; shared by the scheduler's worker threads."""
 
-    def __init__(self, engine: DockerEngine, experiment: Experiment, options: RunOptions, masker: Masker, base_dir: Path, run_id: str, experiment_id: str, logs: Path) -> None:
+    def __init__(self, engine: DockerEngine, experiment: Experiment, options: RunOptions, masker: Masker, base_dir: Path, run_id: str, experiment_id: str, logs: Path,
+                 cancelled: threading.Event, cancelled_elsewhere: Callable[[str], bool]) -> None:
         self.engine = engine
+        self.cancelled = cancelled
+        self.cancelled_elsewhere = cancelled_elsewhere
         self.experiment = experiment
         self.options = options
         self.mask = masker
@@ -73,7 +78,6 @@ class BatchRunner:
         self.run_id = run_id
         self.experiment_id = experiment_id
         self.logs = logs
-        self.cancelled = threading.Event()
         self.containers: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -93,14 +97,15 @@ class BatchRunner:
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
-    def _check_cancel(self) -> None:
-        if self.cancelled.is_set():
+    def _check_cancel(self, batch_id: str) -> None:
+        """Stop here when the run was interrupted or this batch was cancelled from elsewhere."""
+        if self.cancelled.is_set() or self.cancelled_elsewhere(batch_id):
             raise Cancelled()
 
     def _run(self, plan: BatchPlan, batch_id: str, work: Path, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         phase("stage-in")
-        mounts = self._stage_in(plan, work)
-        self._check_cancel()
+        mounts = self._stage_in(plan, batch_id, work)
+        self._check_cancel(batch_id)
         outdir = prepare_output_dir(self.output_dir(plan.index))
         mounts.append(Mount(outdir, OUTPUTS_DIR, read_only=False))
         spec = ContainerSpec(
@@ -117,21 +122,27 @@ class BatchRunner:
             network=self.options.network,
         )
         phase("run")
-        container = self.engine.create(spec)
+        from faice.runner.dockerapi import DockerError
+
+        try:
+            container = self.engine.create(spec)
+        except DockerError as exc:
+            return AttemptResult("failed", error=self.mask(f"Docker cannot create the container: {exc.message}"), retryable=False)
         with self._lock:
             self.containers[batch_id] = container
         on_container(container)
         stdout, stderr = self.logs / f"{batch_id}.stdout", self.logs / f"{batch_id}.stderr"
         try:
-            if self.cancelled.is_set():
-                raise Cancelled()
+            self._check_cancel(batch_id)
             outcome = self.engine.start_and_wait(container, self.options.timeout, stdout, stderr)
+        except DockerError as exc:
+            return AttemptResult("failed", error=self.mask(f"Docker cannot start the container: {exc.message}"), retryable=False)
         finally:
             with self._lock:
                 self.containers.pop(batch_id, None)
             if not self.options.leave_container:
                 self.engine.remove(container)
-        self._check_cancel()
+        self._check_cancel(batch_id)
         self._write_streams(outdir, stdout, stderr)
         if outcome.timed_out:
             return AttemptResult("failed", outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
@@ -140,6 +151,7 @@ class BatchRunner:
             return AttemptResult("failed", outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
         phase("stage-out")
         found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
+        self._check_cancel(batch_id)
         if problems:
             return AttemptResult("failed", 0, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
         sent_errors = self._stage_out(plan, found)
@@ -148,10 +160,10 @@ class BatchRunner:
             return AttemptResult("failed", 0, self.mask("; ".join(sent_errors)), outputs)
         return AttemptResult("succeeded", 0, None, outputs)
 
-    def _stage_in(self, plan: BatchPlan, work: Path) -> list[Mount]:
+    def _stage_in(self, plan: BatchPlan, batch_id: str, work: Path) -> list[Mount]:
         mounts: list[Mount] = []
         for staged in plan.staged:
-            self._check_cancel()
+            self._check_cancel(batch_id)
             connector = registry.connector(staged.connector.command)
             access = strip_protection(staged.connector.access)
             label = staged.key if staged.index is None else f"{staged.key}[{staged.index}]"
@@ -195,12 +207,23 @@ class BatchRunner:
         return errors
 
     def _write_streams(self, outdir: Path, stdout: Path, stderr: Path) -> None:
+        """Copy the captured streams to their named files, never through a link the tool planted."""
         for stream, captured in (("stdout", stdout), ("stderr", stderr)):
             name = stream_file_name(self.experiment.cli, stream)
-            if name:
-                target = outdir / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(captured, target)
+            if not name:
+                continue
+            target = outdir / name
+            parent = target.parent
+            if not os.path.realpath(parent).startswith(os.path.realpath(outdir)):
+                raise ConnectorError(f"cli.{stream}: {name} leads out of the output directory (through a link the tool made)")
+            parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink() or target.exists():
+                if target.is_dir() and not target.is_symlink():
+                    raise ConnectorError(f"cli.{stream}: the tool made {name} a directory")
+                target.unlink()
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as out, open(captured, "rb") as source:
+                shutil.copyfileobj(source, out)
 
     def kill_all(self) -> None:
         with self._lock:
@@ -216,9 +239,29 @@ def _gpu_count(gpus: dict[str, Any] | None) -> int | None:
     return gpus.get("count") or len(gpus.get("devices") or []) or None
 
 
+MARKER = ".faice-outputs"
+
+
+def check_output_dir(path: Path) -> None:
+    """Refuse, before anything runs, an output directory faice must not take over.
+
+    faice only ever moves aside a non-empty directory that it made itself (it leaves a marker
+    file in it), so ``--outdir .`` or ``--outdir ~`` can never move your files away.
+    """
+    from faice.errors import InvalidInput
+
+    if path.exists() and not path.is_dir():
+        raise InvalidInput(f"output directory {path} exists and is not a directory")
+    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
+        raise InvalidInput(f"output directory {path} is not empty and was not made by faice; choose another --outdir (or empty it)")
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise InvalidInput(f"cannot write the output directory {path} (no permission on {probe})")
+
+
 def prepare_output_dir(path: Path) -> Path:
-    """A fresh, empty output directory; an existing non-empty one is kept under a new name."""
-    if path.exists() and any(path.iterdir()):
+    """A fresh, empty output directory; an earlier run's one is kept under a new name."""
+    if path.exists() and any(p.name != MARKER for p in path.iterdir()):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         backup = path.with_name(f"{path.name}.old-{stamp}")
         n = 1
@@ -227,6 +270,7 @@ def prepare_output_dir(path: Path) -> Path:
             backup = path.with_name(f"{path.name}.old-{stamp}-{n}")
         path.rename(backup)
     path.mkdir(parents=True, exist_ok=True)
+    (path / MARKER).touch()
     user = invoking_user()
     if os.getuid() == 0 and user != "0:0":
         uid, gid = (int(x) for x in user.split(":"))

@@ -70,7 +70,7 @@ class DockerEngine:
             self.api.ping()
         except DockerError as exc:
             raise EnvironmentUnusable(f"Docker is not reachable: {exc.message}") from None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise EnvironmentUnusable(f"Docker is not reachable at {self.api.host if hasattr(self, 'api') else 'DOCKER_HOST'}: {exc.strerror or exc} (is the Docker engine running, and may you use it?)") from None
 
     def has_image(self, image: str) -> bool:
@@ -158,15 +158,15 @@ class DockerEngine:
 
         try:
             self.api.kill(container)
-        except DockerError:
-            pass  # gone already, or not running any more
+        except (DockerError, OSError):
+            pass  # gone already, or not running any more (a lost engine is reported elsewhere)
 
     def remove(self, container: str) -> None:
         from faice.runner.dockerapi import DockerError
 
         try:
             self.api.remove(container)
-        except DockerError:
+        except (DockerError, OSError):
             pass
 
     def containers(self, **labels: str) -> list[str]:

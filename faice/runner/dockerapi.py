@@ -55,19 +55,29 @@ class _Response:
         self._buffer = b""
 
     def _body(self) -> Iterator[bytes]:
+        """The body; a connection that closes before the body is complete is an error, not an end."""
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
-                size = int(self.stream.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.stream.readline()
+                if not line:
+                    raise OSError("the Docker engine closed the connection mid-answer")
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise OSError(f"garbled answer from the Docker engine: {line[:40]!r}") from None
                 if size == 0:
                     return
-                yield self.stream.read(size)
+                block = self.stream.read(size)
+                if len(block) < size:
+                    raise OSError("the Docker engine closed the connection mid-answer")
+                yield block
                 self.stream.readline()
         elif "content-length" in self.headers:
             remaining = int(self.headers["content-length"])
             while remaining > 0:
                 block = self.stream.read(min(remaining, 1 << 16))
                 if not block:
-                    return
+                    raise OSError("the Docker engine closed the connection mid-answer")
                 remaining -= len(block)
                 yield block
         else:
@@ -148,7 +158,8 @@ class DockerAPI:
             text = response.read().decode(errors="replace")
             response.close()
             try:
-                message = json.loads(text).get("message", text)
+                decoded = json.loads(text)
+                message = decoded.get("message", text) if isinstance(decoded, dict) else text
             except ValueError:
                 message = text
             raise (NotFound if response.status == 404 else DockerError)(response.status, message.strip() or response.reason)
@@ -164,7 +175,10 @@ class DockerAPI:
         if not data.strip():
             return None
         if response.headers.get("content-type", "").startswith("application/json"):
-            return json.loads(data)
+            try:
+                return json.loads(data)
+            except ValueError:
+                raise DockerError(response.status, f"garbled JSON from the Docker engine for {method} {path}") from None
         return data.decode(errors="replace")
 
     # --- the calls faice makes ---------------------------------------------------------------
@@ -200,6 +214,8 @@ class DockerAPI:
             result = self.call("POST", f"/containers/{container}/wait", timeout=timeout)
         except TimeoutError:
             raise TimeoutError(container) from None
+        if not isinstance(result, dict):
+            raise DockerError(0, f"unexpected answer to waiting for the container: {str(result)[:80]}")
         return int(result.get("StatusCode", -1))
 
     def inspect_container(self, container: str) -> Any:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,7 @@ from faice.errors import InvalidInput
 from faice.host import memory_mib
 from faice.red.prepare import Prepared
 from faice.red.secrets import redact, strip_protection
-from faice.runner.batch import BatchRunner, RunOptions
+from faice.runner.batch import BatchRunner, RunOptions, check_output_dir
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
@@ -34,6 +37,8 @@ class ExecResult:
     state: str  # succeeded, failed or cancelled
     records: list[BatchRecord]
     outdir: Path
+    #: Ctrl-C or SIGTERM stopped the run (exit 130)
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,33 +92,75 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
         raise InvalidInput(f"connector check failed before anything ran: {shown}")
 
 
-def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, on_start: Callable[[str, list[BatchRecord]], None] | None = None) -> ExecResult:
+@contextmanager
+def _signals_cancel(cancel: Callable[[], None]) -> Iterator[None]:
+    """While batches run, Ctrl-C and SIGTERM only ask for a cancel; workers record their batches.
+
+    (Raising KeyboardInterrupt in the main thread instead would leave batches unrecorded, and on
+    CPython 3.11 an interrupted Thread.join forgets the thread it was waiting for.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: cancel())
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event) -> ExecResult:
     experiment = prepared.experiment
-    plans = plan(experiment)
+    plans = plan(experiment, prepared.masker)
     check_connectors(plans, prepared, options.connector_validation)
+    for index in range(len(plans)):
+        check_output_dir(_output_dir(options, len(plans), index))
     engine = DockerEngine()
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
-    mask = prepared.masker
-    experiment_id, batch_ids = store.create_experiment(
-        source=prepared.doc.source.name,
-        red=redact(prepared.doc.data),
-        argvs=[[mask(a) for a in p.argv] for p in plans],
-        image=experiment.container.image,
-        engine=experiment.execution.engine if experiment.execution else None,
-        username=username(),
-    )
-    logs = logs_dir(store.path)
-    logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-    source = prepared.doc.source.name
-    base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
-    runner = BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs)
-    memory = memory_mib()
-    scheduler = Scheduler(runner, store, jobs=options.jobs, retries=options.retries, memory_mib=memory, on_event=on_event)
-    records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
-    if on_start:
-        on_start(experiment_id, records)
-    scheduler.run(records)
+    cancelled = threading.Event()
+    runner: list[BatchRunner] = []
+
+    def cancel() -> None:
+        cancelled.set()
+        for r in runner:
+            r.kill_all()
+
+    with _signals_cancel(cancel):
+        mask = prepared.masker
+        experiment_id, batch_ids = store.create_experiment(
+            source=prepared.doc.source.name,
+            red=redact(prepared.doc.data),
+            argvs=[[mask(a) for a in p.argv] for p in plans],
+            image=experiment.container.image,
+            engine=experiment.execution.engine if experiment.execution else None,
+            username=username(),
+        )
+        logs = logs_dir(store.path)
+        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        source = prepared.doc.source.name
+        base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
+
+        def cancelled_elsewhere(batch_id: str) -> bool:
+            batch = store.batch(batch_id)
+            return batch is not None and batch.state == "cancelled"
+
+        runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, cancelled_elsewhere))
+        scheduler = Scheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory_mib=memory_mib(), on_event=on_event)
+        records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
+        scheduler.run(records)
     states = {r.result.state if r.result else "cancelled" for r in records}
-    state = "cancelled" if scheduler.cancelled.is_set() or "cancelled" in states else "failed" if "failed" in states else "succeeded"
-    return ExecResult(experiment_id, state, records, options.outdir)
+    if "failed" in states:
+        state = "failed"
+    elif cancelled.is_set() or "cancelled" in states:
+        state = "cancelled"
+    else:
+        state = "succeeded"
+    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set())
+
+
+def _output_dir(options: RunOptions, batches: int, index: int) -> Path:
+    return options.outdir if batches == 1 else options.outdir / f"batch_{index}"

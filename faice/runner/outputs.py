@@ -55,7 +55,7 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
     if output.type in ("stdout", "stderr"):
         name = stream_file_name(cli, output.type)
         path = outdir / name if name else None
-        if path is None or not path.is_file():
+        if path is None or not path.is_file() or path.is_symlink() or not _inside(outdir, path):
             raise OutputError(f'output "{output.key}": the {output.type} file was not written')
         return FoundOutput(output.key, output.type, path, path.stat().st_size, sha1_of(path))
     try:

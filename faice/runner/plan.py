@@ -13,7 +13,7 @@ from faice.connectors import registry
 from faice.red.cmdline import build_argv
 from faice.red.model import Connector, Experiment
 from faice.red.paths import complete_file_value
-from faice.red.secrets import strip_protection
+from faice.red.secrets import Masker, strip_protection
 
 
 @dataclass(frozen=True)
@@ -37,33 +37,36 @@ class BatchPlan:
     staged: list[StagedInput]
 
 
-def _default_basename(connector: dict[str, Any]) -> str | None:
+def _default_basename(connector: dict[str, Any], mask: Masker | None) -> str | None:
+    """The connector's natural file name, unless it would carry a secret into the container."""
     plugin = registry.plugin(connector.get("command", ""))
     if plugin is None:
         return None
-    return plugin.default_basename(strip_protection(connector.get("access") or {}))
+    name = plugin.default_basename(strip_protection(connector.get("access") or {}))
+    return None if name and mask is not None and mask(name) != name else name
 
 
-def _complete(key: str, value: Any, index: int | None, staged: list[StagedInput]) -> Any:
+def _complete(key: str, value: Any, index: int | None, staged: list[StagedInput], mask: Masker | None) -> Any:
     if not isinstance(value, dict):
         return value
     connector = value.get("connector") or {}
-    completed = complete_file_value(key, value, index, _default_basename(connector))
+    completed = complete_file_value(key, value, index, _default_basename(connector, mask))
     staged.append(StagedInput(key, index, value["class"], Connector.from_data(connector), completed["path"], value.get("listing")))
     return completed
 
 
-def plan_batch(experiment: Experiment, index: int) -> BatchPlan:
+def plan_batch(experiment: Experiment, index: int, mask: Masker | None = None) -> BatchPlan:
     batch = experiment.batches[index]
     staged: list[StagedInput] = []
     values: dict[str, Any] = {}
     for key, value in batch.inputs.items():
         if isinstance(value, list):
-            values[key] = [_complete(key, item, i, staged) for i, item in enumerate(value)]
+            values[key] = [_complete(key, item, i, staged, mask) for i, item in enumerate(value)]
         else:
-            values[key] = _complete(key, value, None, staged)
+            values[key] = _complete(key, value, None, staged, mask)
     return BatchPlan(index, experiment.container.image, build_argv(experiment.cli, values), values, staged)
 
 
-def plan(experiment: Experiment) -> list[BatchPlan]:
-    return [plan_batch(experiment, i) for i in range(len(experiment.batches))]
+def plan(experiment: Experiment, mask: Masker | None = None) -> list[BatchPlan]:
+    """Every batch's plan; with ``mask``, no default file name may contain a secret."""
+    return [plan_batch(experiment, i, mask) for i in range(len(experiment.batches))]

@@ -69,8 +69,8 @@ class Scheduler:
         return self.runner.cancelled
 
     def run(self, records: list[BatchRecord]) -> list[BatchRecord]:
-        for record in records:
-            self.store.set_state(record.batch_id, "scheduled", f"queued (up to {self.jobs} in parallel)")
+        """Run every batch; returns when each one has a recorded result (also after a cancel)."""
+        self.store.set_states([r.batch_id for r in records], "scheduled", f"queued (up to {self.jobs} in parallel)")
         queue = list(reversed(records))
         lock = threading.Lock()
 
@@ -86,11 +86,7 @@ class Scheduler:
         for thread in workers:
             thread.start()
         for thread in workers:
-            while thread.is_alive():
-                try:
-                    thread.join(0.2)  # short waits keep the main thread responsive to Ctrl-C
-                except KeyboardInterrupt:
-                    self.cancel()  # workers see it, containers are killed; keep waiting for their records
+            thread.join()  # signals do not interrupt this: the caller's handlers only call cancel()
         return records
 
     def cancel(self) -> None:
@@ -110,7 +106,10 @@ class Scheduler:
                 return
             try:
                 record.attempts += 1
-                self.store.set_state(record.batch_id, "processing", f"attempt {record.attempts}", attempts=record.attempts)
+                if not self.store.set_state(record.batch_id, "processing", f"attempt {record.attempts}", attempts=record.attempts):
+                    record.result = AttemptResult("cancelled", error="cancelled")
+                    self.on_event(index, "cancelled", "")
+                    return
                 self.on_event(index, "processing", "")
                 result = self.runner.run(
                     record.plan,
@@ -126,7 +125,7 @@ class Scheduler:
                 record.result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
                 self.on_event(index, "cancelled", "")
                 return
-            if result.state == "failed" and record.attempts <= self.retries and not self.cancelled.is_set():
+            if result.state == "failed" and result.retryable and record.attempts <= self.retries and not self.cancelled.is_set():
                 self.store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error)
                 self.on_event(index, "retry", result.error or "")
                 continue
@@ -141,5 +140,7 @@ class Scheduler:
     def _finish(self, record: BatchRecord, result: AttemptResult) -> None:
         record.result = result
         reason = {"succeeded": "all outputs found and delivered", "cancelled": "cancelled"}.get(result.state, result.error or "failed")
-        self.store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs)
+        if not self.store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs):
+            result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
+            record.result = result
         self.on_event(record.plan.index, result.state, result.error or "")

@@ -145,20 +145,34 @@ class Store:
             )
         return experiment_id, batch_ids
 
-    def set_state(self, batch_id: str, state: str, reason: str, **fields: Any) -> None:
-        """Move a batch to ``state``, recording why in its history (and any result fields)."""
+    def set_state(self, batch_id: str, state: str, reason: str, **fields: Any) -> bool:
+        """Move a batch to ``state``, recording why in its history (and any result fields).
+
+        A cancelled batch stays cancelled (``faice cancel`` may have come from another process):
+        then nothing changes and the answer is False.
+        """
+        return self.set_states([batch_id], state, reason, **fields) == 1
+
+    def set_states(self, batch_ids: list[str], state: str, reason: str, **fields: Any) -> int:
+        """``set_state`` for many batches in one transaction; returns how many changed."""
         assert state in STATES, state
         now = time.time()
         columns = {"state": state, "updated_at": now}
         for key, value in fields.items():
             columns[key] = json.dumps(value) if key in ("argv", "outputs") else value
         assignments = ", ".join(f"{k} = ?" for k in columns)
+        changed = 0
         with self.transaction() as conn:
-            row = conn.execute("SELECT experiment_id FROM batches WHERE id = ?", (batch_id,)).fetchone()
-            if row is None:
-                raise KeyError(batch_id)
-            conn.execute(f"UPDATE batches SET {assignments} WHERE id = ?", (*columns.values(), batch_id))
-            conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason) VALUES (?,?,?,?,?)", (batch_id, row["experiment_id"], now, state, reason))
+            for batch_id in batch_ids:
+                row = conn.execute("SELECT experiment_id, state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+                if row is None:
+                    raise KeyError(batch_id)
+                if row["state"] == "cancelled":
+                    continue
+                conn.execute(f"UPDATE batches SET {assignments} WHERE id = ?", (*columns.values(), batch_id))
+                conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason) VALUES (?,?,?,?,?)", (batch_id, row["experiment_id"], now, state, reason))
+                changed += 1
+        return changed
 
     def update(self, batch_id: str, **fields: Any) -> None:
         """Change result fields without a state change (container id, attempts)."""
