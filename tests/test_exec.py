@@ -415,3 +415,49 @@ def test_live_view_on_a_terminal(run: Run):
     assert code == 0, screen
     assert "/2 done, " in screen and "waiting" in screen  # the live title: "0/2 done, 0 failed, 2 running, 0 waiting — 1 s"
     assert "experiment" in screen and screen.count("succeeded") >= 2  # then the summary table
+
+
+def test_a_link_planted_by_the_tool_is_not_followed(run: Run, tmp_path: Path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched\n")
+    data = shell_red(f"ln -s {victim} log.txt; echo written by the tool", stdout="log.txt")
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr
+    assert victim.read_text() == "untouched\n"
+    assert not (run.outdir / "log.txt").is_symlink() and (run.outdir / "log.txt").read_text() == "written by the tool\n"
+
+
+def test_an_output_directory_faice_did_not_make_is_refused(run: Run, tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "notes.txt").write_text("mine")
+    result, doc = run(shell_red("true"), "--outdir", str(project))
+    assert result.returncode == 2
+    assert "is not empty and was not made by faice" in result.stderr
+    assert (project / "notes.txt").read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("project")) == ["project"]
+    # faice's own earlier output is kept aside, not overwritten
+    first, _ = run(shell_red("echo one > one.txt"))
+    second, _ = run(shell_red("echo two > two.txt"))
+    assert first.returncode == second.returncode == 0
+    assert (run.outdir / "two.txt").exists() and not (run.outdir / "one.txt").exists()
+    assert [p for p in run.outdir.parent.iterdir() if p.name.startswith("out.old-")][0].joinpath("one.txt").read_text() == "one\n"
+
+
+def test_a_command_docker_cannot_start_fails_once_with_the_reason(run: Run):
+    data = shell_red("true")
+    data["cli"]["baseCommand"] = ["no-such-program-here"]
+    result, doc = run(data, "--retries", "2")
+    assert result.returncode == 1
+    batch = doc["batches"][0]
+    assert batch["error"].startswith("Docker cannot start the container:") and "no-such-program-here" in batch["error"]
+    assert batch["attempts"] == 1
+
+
+def test_url_credentials_never_reach_errors(run: Run):
+    data = shell_red('cat "$1"', inputs={"f": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": "http://127.0.0.1:99999/data.txt?token=TOPSECRETTOKEN"}}}},
+                     cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}})
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert "TOPSECRETTOKEN" not in result.stdout + result.stderr
+    assert b"TOPSECRETTOKEN" not in run.db.read_bytes()
+    assert doc["batches"][0]["error"] == 'input "f" (red-connector-http): GET http://127.0.0.1:99999/data.txt: InvalidURL'

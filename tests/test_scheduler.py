@@ -29,3 +29,14 @@ def test_memory_budget_never_exceeds_the_total():
     cancelled.set()
     budget.used = 900
     assert budget.acquire(400, cancelled) is False
+
+
+def test_a_cancelled_batch_stays_cancelled(tmp_path):
+    from faice.state.store import Store
+
+    store = Store(tmp_path / "faice.db")
+    _, (batch_id,) = store.create_experiment(source="x", red={}, argvs=[["true"]], image="i", engine=None, username="u")
+    assert store.set_state(batch_id, "cancelled", "cancelled by faice cancel")
+    assert store.set_state(batch_id, "processing", "attempt 1") is False
+    assert store.batch(batch_id).state == "cancelled"
+    assert [h["state"] for h in store.history(batch_id)] == ["registered", "cancelled"]

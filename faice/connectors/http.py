@@ -52,10 +52,7 @@ def _url_basename(access: dict[str, Any]) -> str | None:
 def _public_url(url: str) -> str:
     """The URL without user:password@ and without the query (which may carry tokens)."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _request(access: dict[str, Any], method: str, context: Context, url: str | None = None, data: Any = None) -> Any:
