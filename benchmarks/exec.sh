@@ -45,33 +45,14 @@
 # removed on exit.
 set -euo pipefail
 
+bench_name=exec.sh
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-root=$(dirname -- "$here")
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$here/common.sh"
 image="faice-test-busybox:latest"
 
-die() {
-	printf 'exec.sh: error: %s\n' "$*" >&2
-	exit 2
-}
-
-# --- faice under test, and the interpreter for the helper (standard library only)
-faice=${FAICE:-$root/.venv/bin/faice}
-[[ -x $faice ]] || die "faice not found at $faice (run 'make venv' first, or set FAICE=/path/to/faice)"
-if [[ -x $root/.venv/bin/python ]]; then
-	py=$root/.venv/bin/python
-else
-	py=$(command -v python3) || die "python3 not found"
-fi
-
-# --- cwltool
-if [[ -n ${CWLTOOL:-} ]]; then
-	cwltool=$CWLTOOL
-elif [[ -x $root/.venv/bin/cwltool ]]; then
-	cwltool=$root/.venv/bin/cwltool
-else
-	cwltool=$(command -v cwltool) || die "cwltool not found (make test-deps installs it into .venv, or set CWLTOOL=...)"
-fi
-[[ -x $cwltool ]] || die "cwltool at $cwltool is not executable"
+bench_faice_and_python
+bench_cwltool
 
 # --- Docker, and the offline test image (built, never pulled)
 docker=${DOCKER:-$(command -v docker)} || die "docker CLI not found (set DOCKER=...)"
@@ -85,14 +66,9 @@ fi
 jobs=${BENCH_JOBS:-$(nproc)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"
 
-# --- scratch directory, removed however the script ends
-work=$(mktemp -d "${TMPDIR:-/tmp}/faice-exec-bench.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir faice-exec-bench.XXXXXX
 
-status=0
-"$py" "$here/exec_bench.py" \
+bench_run "$here/exec_bench.py" \
 	--faice "$faice" \
 	--cwltool "$cwltool" \
 	--docker "$docker" \
@@ -100,13 +76,4 @@ status=0
 	--jobs "$jobs" \
 	--work "$work" \
 	--batches "${BENCH_BATCHES:-100}" \
-	${BENCH_CWLTOOL_RUNS:+--cwltool-runs "$BENCH_CWLTOOL_RUNS"} \
-	--runs-small "${BENCH_RUNS_SMALL:-5}" \
-	--runs-big "${BENCH_RUNS_BIG:-3}" || status=$?
-
-case $status in
-0) ;;
-1) echo "exec.sh: FAIL: a target was missed (see the ratios above)" >&2 ;;
-*) echo "exec.sh: FAIL: the benchmark did not complete (exit status $status)" >&2 ;;
-esac
-exit "$status"
+	${BENCH_CWLTOOL_RUNS:+--cwltool-runs "$BENCH_CWLTOOL_RUNS"}

@@ -1,7 +1,8 @@
 """Side-by-side measurements of `faice exec` against plain `docker run --rm` and cwltool.
 
 Called by benchmarks/exec.sh, which finds the programs, makes sure the offline test image exists
-and provides a scratch directory; see there. Standard library only.
+and provides a scratch directory; see there. Standard library only; what it shares with
+validate_bench.py (running, checking and reporting the commands) is in benchlib.py next to it.
 
 Every measured command runs as its own process; its wall time is taken around it (for the xargs
 commands: around xargs and everything it starts). The commands of one case are interleaved round
@@ -19,22 +20,17 @@ import argparse
 import json
 import os
 import platform
-import shutil
-import statistics
-import subprocess
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # benchlib sits next to this file; python -P or PYTHONSAFEPATH leave it out
+    sys.path.insert(0, HERE)
+from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets  # noqa: E402
 
 INPUT_SIZE = 1024 * 1024  # bytes of the File input of the single batch
 INPUT_NAME = "in.dat"
 COPY_SCRIPT = 'cp "$1" out.txt'
-
-
-class BenchError(Exception):
-    """A command failed, a check did not hold or an input could not be prepared: the benchmark is void."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -128,98 +124,6 @@ def invoking_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 
 
-# --------------------------------------------------------------------------- running
-
-Check = Callable[[str, int], None]  # (stdout, run number) -> raise BenchError when wrong
-
-
-@dataclass
-class Command:
-    key: str  # short name, used in ratios and log names
-    label: str  # what the table shows
-    argv: list[str]  # "{run}" in an argument is replaced by the run number
-    check: Check | None = None  # looks at stdout (and files) after a successful exit
-    before: Callable[[int], None] | None = None  # untimed preparation of a run (e.g. an empty output dir)
-    scale: float = 1.0  # wall times are multiplied by this (fewer runs scaled up to the batch count)
-    walls: list[float] = field(default_factory=list)
-    rss_kib: list[int] = field(default_factory=list)
-
-    @property
-    def wall(self) -> float:
-        return statistics.median(self.walls)
-
-    @property
-    def rss_mib(self) -> float:
-        return statistics.median(self.rss_kib) / 1024
-
-
-def program(name: str) -> str:
-    """An absolute path for a program (the commands run in the scratch directory)."""
-    found = os.path.abspath(name) if os.sep in name else shutil.which(name)
-    if not found or not os.access(found, os.X_OK):
-        raise BenchError(f"{name}: not an executable program")
-    return found
-
-
-def _tail(text: str, lines: int = 25) -> str:
-    return "\n".join("    | " + line for line in text.splitlines()[-lines:])
-
-
-def run_checked(cmd: Command, run: int, cwd: Path, logs: Path) -> tuple[float, int]:
-    """Run a command once; return (wall seconds, peak RSS KiB). Raise BenchError unless it succeeded."""
-    argv = [a.replace("{run}", str(run)) for a in cmd.argv]
-    if cmd.before:
-        cmd.before(run)
-    out_log, err_log = logs / f"{cmd.key}-{run}.stdout", logs / f"{cmd.key}-{run}.stderr"
-    with out_log.open("wb") as out, err_log.open("wb") as err:
-        start = time.perf_counter()
-        try:
-            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        except OSError as exc:
-            raise BenchError(f"cannot start {argv[0]}: {exc}") from exc
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    stdout = out_log.read_text(encoding="utf-8", errors="replace")
-    why = f"exit status {code}" if code != 0 else None
-    if why is None and cmd.check is not None:
-        try:
-            cmd.check(stdout, run)
-        except BenchError as exc:
-            why = f"exit status 0, but {exc}"
-    if why is not None:
-        stderr = err_log.read_text(encoding="utf-8", errors="replace")
-        raise BenchError(
-            f"command failed ({why}), run in {cwd}:\n    $ {subprocess.list2cmdline(argv)}\n  stdout:\n{_tail(stdout)}\n  stderr:\n{_tail(stderr)}"
-        )
-    return wall * cmd.scale, usage.ru_maxrss
-
-
-def measure(case: str, commands: list[Command], runs: int, warmup: int, work: Path, logs: Path) -> None:
-    """Run each command warmup + runs times, interleaved; keep the timed rounds."""
-    for round_no in range(warmup + runs):
-        timed = round_no >= warmup
-        for cmd in commands:
-            wall, rss = run_checked(cmd, round_no, work, logs)
-            if timed:
-                cmd.walls.append(wall)
-                cmd.rss_kib.append(rss)
-        tag = f"round {round_no - warmup + 1}/{runs}" if timed else f"warm-up {round_no + 1}/{warmup}"
-        done = "  ".join(f"{c.key} {c.walls[-1]:.2f}s" if timed else c.key for c in commands)
-        print(f"  [{case}] {tag}: {done}", file=sys.stderr, flush=True)
-
-
-def capture(argv: list[str], cwd: Path) -> str:
-    """Output of a short unmeasured command, which must succeed."""
-    try:
-        proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    except OSError as exc:
-        raise BenchError(f"cannot start {argv[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        raise BenchError(f"command failed (exit status {proc.returncode}):\n    $ {subprocess.list2cmdline(argv)}\n{proc.stdout}{proc.stderr}")
-    return (proc.stdout + proc.stderr).strip()
-
-
 # --------------------------------------------------------------------------- checks
 
 
@@ -247,42 +151,6 @@ def same_file(a: Path, b: Path) -> None:
 
 def faice_containers(docker: str, work: Path) -> set[str]:
     return set(capture([docker, "ps", "-aq", "--no-trunc", "--filter", "label=faice.experiment"], work).split())
-
-
-# --------------------------------------------------------------------------- report
-
-
-@dataclass
-class Ratio:
-    name: str
-    num: Command
-    den: Command
-    limit: float | None = None  # target: ratio <= limit
-
-    @property
-    def value(self) -> float:
-        return self.num.wall / self.den.wall
-
-    @property
-    def target(self) -> str:
-        return "-" if self.limit is None else f"<= {self.limit:g}"
-
-    @property
-    def verdict(self) -> str:
-        if self.limit is None:
-            return "info"
-        return "PASS" if self.value <= self.limit else "FAIL"
-
-
-def table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- main
@@ -344,7 +212,7 @@ def main() -> int:
         print(f"faice     {args.faice} ({versions['faice']}), --db {db} (throwaway)")
         print(f"cwltool   {args.cwltool} ({versions['cwltool']})")
         print(f"docker    {args.docker} (engine {versions['docker']}), image {args.image} (local, never pulled)")
-        print(f"machine   {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; parallelism {args.jobs}")
+        print(f"machine   {machine()}; parallelism {args.jobs}")
         print(f"files     {many.name} ({args.batches} batches of `true N`), {copy.name} (one batch, {INPUT_SIZE // 1024} KiB File in and out)")
         print(f"runs      {args.runs_big} for {args.batches} batches (no warm-up), {args.runs_small} for the single batch (+{args.warmup} warm-up); medians")
         if cwl_runs < args.batches:
@@ -458,25 +326,18 @@ def main() -> int:
         return 2
 
     cases = [(f"{args.batches} batches of true", [many_f, many_d, many_c]), ("1 batch, File in/out", [one_f, one_d])]
-    rows = [["case", "command", "runs", "wall s median", "min", "max", "peak RSS MiB median"]]
-    for case, cmds in cases:
-        for c in cmds:
-            rows.append([case, c.label, str(len(c.walls)), f"{c.wall:.3f}", f"{min(c.walls):.3f}", f"{max(c.walls):.3f}", f"{c.rss_mib:.1f}"])
     print()
-    print(table(rows, right={2, 3, 4, 5, 6}))
+    print(commands_table(cases))
     print("(peak RSS: the largest single process; for xargs, the largest of xargs and what it ran)")
 
-    many_floor = Ratio(f"{args.batches} batches: faice / docker run --rm, time", many_f, many_d, 1.25)
+    many_floor = Ratio(f"{args.batches} batches: faice / docker run --rm, time", many_f, many_d, limit=1.25)
     many_cwl = Ratio(f"{args.batches} batches: faice / cwltool, time", many_f, many_c)
-    one_floor = Ratio("1 batch File in/out: faice / docker run --rm, time", one_f, one_d, 1.6)
+    one_floor = Ratio("1 batch File in/out: faice / docker run --rm, time", one_f, one_d, limit=1.6)
     ratios = [many_floor, many_cwl, one_floor]
     print()
-    rrows = [["ratio", "value", "target", "result"]]
-    rrows += [[r.name, f"{r.value:.3f}", r.target, r.verdict] for r in ratios]
-    print(table(rrows, right={1}))
+    print(ratios_table(ratios))
 
     per = lambda c: c.wall / args.batches  # noqa: E731 - seconds per batch
-    failed = [r for r in ratios if r.verdict == "FAIL"]
     scaled = f" ({cwl_runs} runs scaled to {args.batches})" if cwl_runs < args.batches else ""
     print()
     print("== summary (for README.md)")
@@ -494,17 +355,7 @@ def main() -> int:
         f" {many_c.wall:.2f} s{scaled} ({per(many_c):.2f} s/batch) | {many_floor.value:.2f} | {many_cwl.value:.2f} |"
     )
     print(f"| 1 batch, {INPUT_SIZE // 1024 // 1024} MiB File in and out | {one_f.wall:.2f} s | {one_d.wall:.2f} s | | {one_floor.value:.2f} | |")
-    print()
-    print("Targets:")
-    for r in ratios:
-        if r.limit is not None:
-            print(f"- {r.name} {r.target}: {r.value:.2f} {r.verdict}")
-    print()
-    if failed:
-        print(f"exec_bench: {len(failed)} target(s) missed: " + "; ".join(r.name for r in failed), file=sys.stderr)
-        return 1
-    print("All targets met.")
-    return 0
+    return report_targets(ratios, "exec_bench")
 
 
 if __name__ == "__main__":

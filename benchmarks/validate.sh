@@ -32,22 +32,12 @@
 # set-up is broken. Scratch files live in a mktemp directory that is removed on exit.
 set -euo pipefail
 
+bench_name=validate.sh
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
-root=$(dirname -- "$here")
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$here/common.sh"
 
-die() {
-	printf 'validate.sh: error: %s\n' "$*" >&2
-	exit 2
-}
-
-# --- faice under test, and the interpreter for the helper (standard library only)
-faice=${FAICE:-$root/.venv/bin/faice}
-[[ -x $faice ]] || die "faice not found at $faice (run 'make venv' first, or set FAICE=/path/to/faice)"
-if [[ -x $root/.venv/bin/python ]]; then
-	py=$root/.venv/bin/python
-else
-	py=$(command -v python3) || die "python3 not found"
-fi
+bench_faice_and_python
 
 # --- upstream cc-faice 9.3.0, in a throwaway venv
 if [[ -n ${UPSTREAM_VENV:-} ]]; then
@@ -69,35 +59,13 @@ upstream_version=$("$upstream" --version 2>&1) || die "$upstream --version faile
 [[ $upstream_version == 9.3.0 ]] ||
 	die "$upstream is cc-faice '$upstream_version', not 9.3.0 (remove $upstream_venv or set UPSTREAM_VENV)"
 
-# --- cwltool
-if [[ -n ${CWLTOOL:-} ]]; then
-	cwltool=$CWLTOOL
-elif [[ -x $root/.venv/bin/cwltool ]]; then
-	cwltool=$root/.venv/bin/cwltool
-else
-	cwltool=$(command -v cwltool) || die "cwltool not found (make test-deps installs it into .venv, or set CWLTOOL=...)"
-fi
-[[ -x $cwltool ]] || die "cwltool at $cwltool is not executable"
+bench_cwltool
 
-# --- scratch directory, removed however the script ends
-work=$(mktemp -d "${TMPDIR:-/tmp}/faice-bench.XXXXXX")
-trap 'rm -rf -- "$work"' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_workdir faice-bench.XXXXXX
 
-status=0
-"$py" "$here/validate_bench.py" \
+bench_run "$here/validate_bench.py" \
 	--faice "$faice" \
 	--upstream "$upstream" \
 	--cwltool "$cwltool" \
 	--red8 "$root/examples/seed-grepwrap-red8/red.yml" \
-	--work "$work" \
-	--runs-small "${BENCH_RUNS_SMALL:-5}" \
-	--runs-big "${BENCH_RUNS_BIG:-3}" || status=$?
-
-case $status in
-0) ;;
-1) echo "validate.sh: FAIL: a target was missed (see the ratios above)" >&2 ;;
-*) echo "validate.sh: FAIL: the benchmark did not complete (exit status $status)" >&2 ;;
-esac
-exit "$status"
+	--work "$work"

@@ -1,7 +1,8 @@
 """Side-by-side measurements of `faice validate` against upstream cc-faice 9.3.0 and cwltool.
 
 Called by benchmarks/validate.sh, which finds (or sets up) the three programs and a scratch
-directory; see there. Standard library only.
+directory; see there. Standard library only; what it shares with exec_bench.py (running,
+checking and reporting the commands) is in benchlib.py next to it.
 
 Every measured command runs as its own process; its wall time is taken around it and its peak
 resident set size comes from os.wait4 (the child's own rusage, ru_maxrss in KiB on Linux). The
@@ -19,13 +20,13 @@ import argparse
 import os
 import platform
 import re
-import shutil
-import statistics
-import subprocess
 import sys
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:  # benchlib sits next to this file; python -P or PYTHONSAFEPATH leave it out
+    sys.path.insert(0, HERE)
+from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets  # noqa: E402
 
 # the image url of the generated file: any valid reference, nothing is pulled
 BIG_IMAGE = "docker.io/library/busybox:1.36"
@@ -58,10 +59,6 @@ batches:
 """
 
 
-class BenchError(Exception):
-    """A command failed or an input could not be prepared: the benchmark is void."""
-
-
 # --------------------------------------------------------------------------- inputs
 
 
@@ -82,118 +79,7 @@ def make_big(dest: Path, batches: int) -> None:
         f.writelines(f'- inputs:\n    some_string: "batch {i:06d}"\n' for i in range(batches))
 
 
-# --------------------------------------------------------------------------- running
-
-
-@dataclass
-class Command:
-    key: str  # short name, used in ratios
-    label: str  # what the table shows
-    argv: list[str]
-    expect: str | None = None  # regex that must occur in the command's output
-    walls: list[float] = field(default_factory=list)
-    rss_kib: list[int] = field(default_factory=list)
-
-    @property
-    def wall(self) -> float:
-        return statistics.median(self.walls)
-
-    @property
-    def rss_mib(self) -> float:
-        return statistics.median(self.rss_kib) / 1024
-
-
-def program(name: str) -> str:
-    """An absolute path for a program (the commands run in the scratch directory)."""
-    found = os.path.abspath(name) if os.sep in name else shutil.which(name)
-    if not found or not os.access(found, os.X_OK):
-        raise BenchError(f"{name}: not an executable program")
-    return found
-
-
-def run_checked(argv: list[str], cwd: Path, log: Path, expect: str | None = None) -> tuple[float, int]:
-    """Run argv once; return (wall seconds, peak RSS KiB). Raise BenchError unless it succeeded."""
-    with log.open("wb") as out:
-        start = time.perf_counter()
-        try:
-            proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        except OSError as exc:
-            raise BenchError(f"cannot start {argv[0]}: {exc}") from exc
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = code = os.waitstatus_to_exitcode(status)
-    output = log.read_text(encoding="utf-8", errors="replace")
-    if code != 0 or (expect is not None and not re.search(expect, output)):
-        why = f"exit status {code}" if code != 0 else f"exit status 0 but its output lacks /{expect}/"
-        tail = "\n".join("    | " + line for line in output.splitlines()[-25:])
-        raise BenchError(f"command failed ({why}), run in {cwd}:\n    $ {subprocess.list2cmdline(argv)}\n{tail}")
-    return wall, usage.ru_maxrss
-
-
-def measure(case: str, commands: list[Command], runs: int, warmup: int, work: Path) -> None:
-    """Run each command warmup + runs times, interleaved; keep the timed rounds."""
-    for round_no in range(warmup + runs):
-        timed = round_no >= warmup
-        for cmd in commands:
-            wall, rss = run_checked(cmd.argv, work, work / f"{case}-{cmd.key}.log", cmd.expect)
-            if timed:
-                cmd.walls.append(wall)
-                cmd.rss_kib.append(rss)
-        tag = f"round {round_no - warmup + 1}/{runs}" if timed else f"warm-up {round_no + 1}/{warmup}"
-        done = "  ".join(f"{c.key} {c.walls[-1]:.2f}s" if timed else c.key for c in commands)
-        print(f"  [{case}] {tag}: {done}", file=sys.stderr, flush=True)
-
-
-def capture(argv: list[str], cwd: Path) -> str:
-    """Output of a short unmeasured command, which must succeed."""
-    try:
-        proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    except OSError as exc:
-        raise BenchError(f"cannot start {argv[0]}: {exc}") from exc
-    if proc.returncode != 0:
-        raise BenchError(f"command failed (exit status {proc.returncode}):\n    $ {subprocess.list2cmdline(argv)}\n{proc.stdout}{proc.stderr}")
-    return (proc.stdout + proc.stderr).strip()
-
-
 # --------------------------------------------------------------------------- report
-
-
-@dataclass
-class Ratio:
-    name: str
-    num: Command
-    den: Command
-    metric: str  # "time" or "memory"
-    limit: float | None = None  # target: ratio <= limit
-    strict: bool = False  # target: ratio < limit
-
-    @property
-    def value(self) -> float:
-        if self.metric == "time":
-            return self.num.wall / self.den.wall
-        return self.num.rss_mib / self.den.rss_mib
-
-    @property
-    def target(self) -> str:
-        return "-" if self.limit is None else f"{'<' if self.strict else '<='} {self.limit:g}"
-
-    @property
-    def verdict(self) -> str:
-        if self.limit is None:
-            return "info"
-        ok = self.value < self.limit if self.strict else self.value <= self.limit
-        return "PASS" if ok else "FAIL"
-
-
-def table(rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def fmt_cmd(c: Command) -> str:
@@ -244,7 +130,7 @@ def main() -> int:
         print(f"faice     {args.faice} ({versions['faice']})")
         print(f"upstream  {args.upstream} (cc-faice {versions['upstream']})")
         print(f"cwltool   {args.cwltool} ({versions['cwltool']})")
-        print(f"machine   {platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+        print(f"machine   {machine()}")
         print(f"files     {red9.name} ({red9.stat().st_size} B), {big.name} ({big.stat().st_size / 1e6:.1f} MB, {args.batches} batches)")
         print(f"runs      {args.runs_small} per small case (+{args.warmup} warm-up), {args.runs_big} for the {args.batches}-batch file; medians")
         print(flush=True)
@@ -274,12 +160,8 @@ def main() -> int:
         ("grepwrap RED", [small_f8, small_f, small_u, small_c]),
         (f"{args.batches:,} batches", [big_f, big_u]),
     ]
-    rows = [["case", "command", "runs", "wall s median", "min", "max", "peak RSS MiB median"]]
-    for case, cmds in cases:
-        for c in cmds:
-            rows.append([case, c.label, str(len(c.walls)), f"{c.wall:.3f}", f"{min(c.walls):.3f}", f"{max(c.walls):.3f}", f"{c.rss_mib:.1f}"])
     print()
-    print(table(rows, right={2, 3, 4, 5, 6}))
+    print(commands_table(cases))
 
     ver_t = Ratio("--version: faice / upstream, time", ver_f, ver_u, "time")
     ver_m = Ratio("--version: faice / upstream, peak RSS", ver_f, ver_u, "memory")
@@ -292,11 +174,8 @@ def main() -> int:
     big_m = Ratio(f"{args.batches:,} batches: faice / upstream, peak RSS", big_f, big_u, "memory", 0.5)
     ratios = [ver_t, ver_m, small_t, small_c_t, small_m, small_c_m, small8_t, big_t, big_m]
     print()
-    rrows = [["ratio", "value", "target", "result"]]
-    rrows += [[r.name, f"{r.value:.3f}", r.target, r.verdict] for r in ratios]
-    print(table(rrows, right={1}))
+    print(ratios_table(ratios))
 
-    failed = [r for r in ratios if r.verdict == "FAIL"]
     u = f"upstream cc-faice {versions['upstream']}"
     print()
     print("== summary (for README.md)")
@@ -313,17 +192,7 @@ def main() -> int:
     print(
         f"| validate {args.batches:,} batches ({big.stat().st_size / 1e6:.1f} MB) | {fmt_cmd(big_f)} | {fmt_cmd(big_u)} | | {big_t.value:.2f}, {big_m.value:.2f} | |"
     )
-    print()
-    print("Targets:")
-    for r in ratios:
-        if r.limit is not None:
-            print(f"- {r.name} {r.target}: {r.value:.2f} {r.verdict}")
-    print()
-    if failed:
-        print(f"validate_bench: {len(failed)} target(s) missed: " + "; ".join(r.name for r in failed), file=sys.stderr)
-        return 1
-    print("All targets met.")
-    return 0
+    return report_targets(ratios, "validate_bench")
 
 
 if __name__ == "__main__":
