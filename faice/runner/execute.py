@@ -14,7 +14,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from faice.connectors.base import ConnectorError
 from faice.errors import InvalidInput
 from faice.host import memory_mib
 from faice.red.prepare import Prepared
-from faice.red.secrets import redact, strip_protection
+from faice.red.secrets import Masker, redact, strip_protection
 from faice.runner.batch import BatchRunner, RunOptions, check_output_dir
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
@@ -39,6 +39,7 @@ class ExecResult:
     outdir: Path
     #: Ctrl-C or SIGTERM stopped the run (exit 130)
     interrupted: bool = False
+    mask: Masker = field(default_factory=Masker)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,7 +50,7 @@ class ExecResult:
                     "batchId": r.batch_id,
                     "index": r.plan.index,
                     "state": r.result.state if r.result else "cancelled",
-                    "argv": r.plan.argv,
+                    "argv": [self.mask(a) for a in r.plan.argv],
                     "exitCode": r.result.exit_code if r.result else None,
                     "outputs": r.result.outputs if r.result else {},
                     "error": r.result.error if r.result else "cancelled",
@@ -70,13 +71,13 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
 
     problems: list[str] = []
     seen: set[tuple[str, str, str, str]] = set()
-    uses: list[tuple[str, str, str, dict[str, Any], Any]] = []
+    uses: list[tuple[str, str, str, str, dict[str, Any], Any]] = []  # (where, direction, command, kind, access, listing)
     for p in plans:
-        uses += [(f"batch {p.index} input {s.key}", s.connector.command, s.kind, s.connector.access, s.listing) for s in p.staged]
+        uses += [(f"batch {p.index} input {s.key}", "receive", s.connector.command, s.kind, s.connector.access, s.listing) for s in p.staged]
         for key, out in prepared.experiment.batches[p.index].outputs.items():
-            uses.append((f"batch {p.index} output {key}", out["connector"]["command"], "Directory" if out["class"] == "Directory" else "File", out["connector"].get("access") or {}, out.get("listing")))
-    for where, command, kind, access, listing in uses:
-        direction = "send" if " output " in where else "receive"
+            kind = "Directory" if out["class"] == "Directory" else "File"
+            uses.append((f"batch {p.index} output {key}", "send", out["connector"]["command"], kind, out["connector"].get("access") or {}, out.get("listing")))
+    for where, direction, command, kind, access, listing in uses:
         try:
             connector = registry.connector(command)
             if not connector.supports(direction, kind):  # type: ignore[arg-type]
@@ -159,7 +160,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         state = "cancelled"
     else:
         state = "succeeded"
-    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set())
+    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=mask)
 
 
 def _output_dir(options: RunOptions, batches: int, index: int) -> Path:
