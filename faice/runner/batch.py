@@ -82,9 +82,7 @@ class BatchRunner:
         self._lock = threading.Lock()
 
     def output_dir(self, index: int) -> Path:
-        if len(self.experiment.batches) == 1:
-            return self.options.outdir
-        return self.options.outdir / f"batch_{index}"
+        return output_dir(self.options.outdir, len(self.experiment.batches), index)
 
     def run(self, plan: BatchPlan, batch_id: str, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         work = Path(tempfile.mkdtemp(prefix=f"faice-{batch_id}-"))
@@ -240,6 +238,11 @@ def _gpu_count(gpus: dict[str, Any] | None) -> int | None:
 
 
 MARKER = ".faice-outputs"
+
+
+def output_dir(outdir: Path, batches: int, index: int) -> Path:
+    """``OUTDIR`` for a single batch, ``OUTDIR/batch_N`` when there are several."""
+    return outdir if batches == 1 else outdir / f"batch_{index}"
 
 
 def check_output_dir(path: Path) -> None:

@@ -24,7 +24,7 @@ from faice.errors import InvalidInput
 from faice.host import memory_mib
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker, redact, strip_protection
-from faice.runner.batch import BatchRunner, RunOptions, check_output_dir
+from faice.runner.batch import BatchRunner, RunOptions, check_output_dir, output_dir
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
@@ -118,7 +118,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     plans = plan(experiment, prepared.masker)
     check_connectors(plans, prepared, options.connector_validation)
     for index in range(len(plans)):
-        check_output_dir(_output_dir(options, len(plans), index))
+        check_output_dir(output_dir(options.outdir, len(plans), index))
     engine = DockerEngine()
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
@@ -161,7 +161,3 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     else:
         state = "succeeded"
     return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=mask)
-
-
-def _output_dir(options: RunOptions, batches: int, index: int) -> Path:
-    return options.outdir if batches == 1 else options.outdir / f"batch_{index}"
