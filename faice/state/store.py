@@ -8,6 +8,7 @@ Secrets are never written here: callers store masked argv and credential-free RE
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -74,11 +75,16 @@ class Store:
         self._lock = threading.RLock()
         self.conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=30000")
-        if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-            self._create_schema()
+        # Switching to WAL and creating the tables are not covered by SQLite's busy wait: two
+        # processes opening a new file at once would see "database is locked". A file lock
+        # serialises just that step.
+        with open(f"{self.path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._create_schema()
+        self.conn.execute("PRAGMA synchronous=NORMAL")
         try:
             os.chmod(self.path, 0o600)
         except OSError:
