@@ -48,8 +48,16 @@ convert_app = typer.Typer(
     no_args_is_help=True,
     context_settings=CONTEXT,
 )
+users_app = typer.Typer(
+    help="Users of faice serve (stored in the state file, passwords as salted scrypt hashes).\n\n"
+    "Passwords are asked for without echo, or read from standard input with --password-stdin; never an argument.\n\n"
+    "Examples:\n\n  faice users add alice --admin\n\n  printf '%s\\n' \"$PW\" | faice users passwd alice --password-stdin\n\n  faice users list",
+    no_args_is_help=True,
+    context_settings=CONTEXT,
+)
 app.add_typer(schema_app, name="schema")
 app.add_typer(convert_app, name="convert")
+app.add_typer(users_app, name="users")
 
 FormatOption = typer.Option("yaml", "--format", "-f", help="Output format: yaml or json.")
 
@@ -411,6 +419,70 @@ def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or
     store = _store()
     cancelled = cancel_ids(store, id)
     typer.echo(f"cancelled {cancelled} batch{'es' if cancelled != 1 else ''}")
+
+
+# --- users ----------------------------------------------------------------------------------
+
+PasswordStdin = typer.Option(False, "--password-stdin", help="Read the password from the first line of standard input.")
+
+
+def _users() -> Any:
+    from faice.state.users import Users
+
+    return Users(_store())
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not sys.stdin.isatty():
+        raise InvalidInput("no terminal to ask for the password: use --password-stdin")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True, err=True)
+
+
+def _user_call(action: Any) -> None:
+    from faice.state.users import UserError
+
+    try:
+        action()
+    except UserError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+@users_app.command("add")
+def users_add(name: str = typer.Argument(..., help="The user name."), admin: bool = typer.Option(False, "--admin", help="The user sees and cancels everyone's experiments."),
+              password_stdin: bool = PasswordStdin) -> None:
+    """Add a user. Example: faice users add alice --admin"""
+    password = _new_password(password_stdin)
+    _user_call(lambda: _users().add(name, password, admin=admin))
+    typer.echo(f"added {'admin ' if admin else ''}user {name}")
+
+
+@users_app.command("list")
+def users_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List users. Example: faice users list --json"""
+    users = _users().all()
+    if as_json:
+        typer.echo(json.dumps([{"name": u.name, "isAdmin": u.is_admin, "createdAt": u.created_at} for u in users], indent=2))
+        return
+    from faice.view import print_table
+
+    print_table(["user", "admin"], [[u.name, "yes" if u.is_admin else ""] for u in users])
+
+
+@users_app.command("remove")
+def users_remove(name: str = typer.Argument(..., help="The user name.")) -> None:
+    """Remove a user (their tokens stop working at once). Example: faice users remove alice"""
+    _user_call(lambda: _users().remove(name))
+    typer.echo(f"removed user {name}")
+
+
+@users_app.command("passwd")
+def users_passwd(name: str = typer.Argument(..., help="The user name."), password_stdin: bool = PasswordStdin) -> None:
+    """Set a new password (ends the user's tokens). Example: faice users passwd alice"""
+    password = _new_password(password_stdin)
+    _user_call(lambda: _users().set_password(name, password))
+    typer.echo(f"changed the password of {name}")
 
 
 # --- schema ---------------------------------------------------------------------------------

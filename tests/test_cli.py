@@ -32,6 +32,11 @@ SUBCOMMANDS = [
     ["show"],
     ["logs"],
     ["cancel"],
+    ["users"],
+    ["users", "add"],
+    ["users", "list"],
+    ["users", "remove"],
+    ["users", "passwd"],
 ]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
@@ -109,6 +109,11 @@ class Store:
                 {"id": int, "batch_id": str, "experiment_id": str, "time": float, "state": str, "reason": str},
                 pk="id", foreign_keys=[("batch_id", "batches", "id")], if_not_exists=True,
             )
+            db["users"].create({"name": str, "hash": bytes, "salt": bytes, "is_admin": int, "created_at": float}, pk="name", if_not_exists=True)
+            db["tokens"].create({"hash": str, "username": str, "expires_at": float, "created_at": float}, pk="hash", if_not_exists=True)
+            db["login_failures"].create({"id": int, "username": str, "client": str, "time": float}, pk="id", if_not_exists=True)
+            db["tokens"].create_index(["username"], if_not_exists=True)
+            db["login_failures"].create_index(["username", "client", "time"], if_not_exists=True)
             db["experiments"].create_index(["created_at"], if_not_exists=True)
             db["experiments"].create_index(["username", "created_at"], if_not_exists=True)
             db["batches"].create_index(["experiment_id", "idx"], unique=True, if_not_exists=True)

@@ -1,0 +1,133 @@
+"""Users, API tokens and failed-login throttling for ``faice serve``, in the same SQLite file.
+
+Passwords are stored as scrypt hashes with a per-user random salt; tokens are random and stored
+only as their SHA-256 (a stolen state file yields no usable token), each with an expiry.
+Throttling counts failures per *user and client address*: an attacker elsewhere cannot lock a
+user out by failing on purpose (upstream CC-Agency throttled per user name alone).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from faice.state.store import Store
+
+SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
+TOKEN_SECONDS = 12 * 3600
+MAX_FAILURES = 5
+FAILURE_WINDOW_SECONDS = 60
+_DUMMY_SALT = b"faice-dummy-salt"
+
+
+class UserError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    is_admin: bool
+    created_at: float
+
+
+def _hash(password: str, salt: bytes) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, **SCRYPT)  # type: ignore[arg-type]
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_name(name: str) -> None:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
+        raise UserError(f'user name "{name}" must be 1-64 letters, digits, ".", "_" or "-"')
+
+
+class Users:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def add(self, name: str, password: str, *, admin: bool = False) -> User:
+        check_name(name)
+        if len(password) < 8:
+            raise UserError("a password needs at least 8 characters")
+        salt = secrets.token_bytes(16)
+        now = time.time()
+        with self.store.transaction() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
+                raise UserError(f'user "{name}" exists already')
+            conn.execute("INSERT INTO users (name, hash, salt, is_admin, created_at) VALUES (?,?,?,?,?)", (name, _hash(password, salt), salt, int(admin), now))
+        return User(name, admin, now)
+
+    def set_password(self, name: str, password: str) -> None:
+        if len(password) < 8:
+            raise UserError("a password needs at least 8 characters")
+        salt = secrets.token_bytes(16)
+        with self.store.transaction() as conn:
+            changed = conn.execute("UPDATE users SET hash = ?, salt = ? WHERE name = ?", (_hash(password, salt), salt, name)).rowcount
+            if not changed:
+                raise UserError(f'no user "{name}"')
+            conn.execute("DELETE FROM tokens WHERE username = ?", (name,))  # a new password ends old sessions
+
+    def remove(self, name: str) -> None:
+        with self.store.transaction() as conn:
+            if not conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
+                raise UserError(f'no user "{name}"')
+            conn.execute("DELETE FROM tokens WHERE username = ?", (name,))
+
+    def all(self) -> list[User]:
+        with self.store._lock:
+            rows = self.store.conn.execute("SELECT name, is_admin, created_at FROM users ORDER BY name").fetchall()
+        return [User(r["name"], bool(r["is_admin"]), r["created_at"]) for r in rows]
+
+    def get(self, name: str) -> User | None:
+        return next((u for u in self.all() if u.name == name), None)
+
+    def verify_password(self, name: str, password: str) -> User | None:
+        """The user when the password is right; the same work is done for unknown names."""
+        with self.store._lock:
+            row = self.store.conn.execute("SELECT name, hash, salt, is_admin, created_at FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            _hash(password, _DUMMY_SALT)
+            return None
+        if not hmac.compare_digest(_hash(password, row["salt"]), row["hash"]):
+            return None
+        return User(row["name"], bool(row["is_admin"]), row["created_at"])
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    def issue_token(self, name: str, seconds: int = TOKEN_SECONDS) -> tuple[str, float]:
+        """A new random token for ``name`` and its expiry time; only its hash is stored."""
+        token = secrets.token_urlsafe(32)
+        expires = time.time() + seconds
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time(),))
+            conn.execute("INSERT INTO tokens (hash, username, expires_at, created_at) VALUES (?,?,?,?)", (_token_hash(token), name, expires, time.time()))
+        return token, expires
+
+    def verify_token(self, token: str) -> User | None:
+        with self.store._lock:
+            row = self.store.conn.execute(
+                "SELECT u.name, u.is_admin, u.created_at FROM tokens t JOIN users u ON u.name = t.username WHERE t.hash = ? AND t.expires_at > ?",
+                (_token_hash(token), time.time()),
+            ).fetchone()
+        return User(row["name"], bool(row["is_admin"]), row["created_at"]) if row else None
+
+    # --- throttling ---------------------------------------------------------------------------
+
+    def blocked(self, name: str, client: str) -> bool:
+        """Too many recent failures for this user *from this client address*."""
+        since = time.time() - FAILURE_WINDOW_SECONDS
+        with self.store._lock:
+            count = self.store.conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ? AND time > ?", (name, client, since)).fetchone()[0]
+        return count >= MAX_FAILURES
+
+    def record_failure(self, name: str, client: str) -> None:
+        now = time.time()
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE time < ?", (now - FAILURE_WINDOW_SECONDS,))
+            conn.execute("INSERT INTO login_failures (username, client, time) VALUES (?,?,?)", (name, client, now))
