@@ -309,17 +309,9 @@ def list_(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    import time as _time
+    from faice.view import print_experiments
 
-    from faice.view import print_table
-
-    table = []
-    for row in rows:
-        s = row["states"]
-        created = _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(row["created_at"]))
-        table.append([row["id"], created, str(row["batch_count"]), str(s["succeeded"]), str(s["failed"]), str(s["processing"]),
-                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), row["source"]])
-    print_table(["experiment", "created", "batches", "succeeded", "failed", "running", "waiting", "cancelled", "source"], table)
+    print_experiments(rows)
 
 
 @app.command()
@@ -334,43 +326,21 @@ def show(
     store = _store()
     experiment = store.experiment(id)
     if experiment is not None:
-        document: dict[str, Any] = {**experiment, "batches": [_batch_json(b) for b in store.batches(id)]}
+        document: dict[str, Any] = {**experiment, "batches": [b.to_json() for b in store.batches(id)]}
     else:
         batch = store.batch(id)
         if batch is None:
             raise InvalidInput(f'no experiment or batch with id "{id}" in {store.path}')
-        document = {**_batch_json(batch), "history": store.history(id)}
+        document = {**batch.to_json(), "history": store.history(id)}
     if as_json:
         typer.echo(json.dumps(document, indent=2))
         return
-    import time as _time
-
-    from faice.view import print_table
-
-    def when(t: float) -> str:
-        return _time.strftime("%Y-%m-%d %H:%M:%S", _time.localtime(t))
+    from faice.view import print_batch, print_experiment
 
     if experiment is not None:
-        typer.echo(f"experiment {id} from {experiment['source']} ({experiment['batch_count']} batches, image {experiment['image']}), created {when(experiment['created_at'])}")
-        rows = [[str(b["index"]), b["batchId"], b["state"], str(b["attempts"]), "" if b["exitCode"] is None else str(b["exitCode"]), b["error"] or ""] for b in document["batches"]]
-        print_table(["batch", "id", "state", "attempts", "exit", "error"], rows)
-        return
-    import shlex
-
-    typer.echo(f"batch {id} (#{document['index']} of experiment {document['experimentId']}): {document['state']}, {document['attempts']} attempt(s)")
-    typer.echo(f"argv: {shlex.join(document['argv'])}")
-    if document["exitCode"] is not None:
-        typer.echo(f"exit code: {document['exitCode']}")
-    if document["error"]:
-        typer.echo(f"error: {document['error']}")
-    for key, out in document["outputs"].items():
-        typer.echo(f"output {key}: {out.get('path')} ({out.get('size')} bytes, {out.get('checksum')})")
-    print_table(["time", "state", "reason"], [[when(h["time"]), h["state"], h["reason"]] for h in document["history"]])
-
-
-def _batch_json(batch: Any) -> dict[str, Any]:
-    return {"batchId": batch.id, "experimentId": batch.experiment_id, "index": batch.index, "state": batch.state, "attempts": batch.attempts,
-            "argv": batch.argv, "exitCode": batch.exit_code, "error": batch.error, "outputs": batch.outputs, "createdAt": batch.created_at, "updatedAt": batch.updated_at}
+        print_experiment(document)
+    else:
+        print_batch(document)
 
 
 @app.command()

@@ -109,3 +109,39 @@ def print_summary(result: dict[str, Any]) -> None:
         detail = b["error"] or ", ".join(f"{k}: {v['path']}" for k, v in b["outputs"].items() if v.get("path")) or "-"
         rows.append([str(b["index"]), b["batchId"], b["state"], "" if b["exitCode"] is None else str(b["exitCode"]), detail])
     print_table(["batch", "id", "state", "exit", "outputs / error"], rows, title=f"experiment {result['experimentId']}: {result['state']}")
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
+
+
+def print_experiments(rows: list[dict[str, Any]]) -> None:
+    """``faice list``: one line per experiment with its batches per state."""
+    table = []
+    for row in rows:
+        s = row["states"]
+        table.append([row["id"], _when(row["created_at"]), str(row["batch_count"]), str(s["succeeded"]), str(s["failed"]), str(s["processing"]),
+                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), row["source"]])
+    print_table(["experiment", "created", "batches", "succeeded", "failed", "running", "waiting", "cancelled", "source"], table)
+
+
+def print_experiment(document: dict[str, Any]) -> None:
+    """``faice show EXPERIMENT``."""
+    print(f"experiment {document['id']} from {document['source']} ({document['batch_count']} batches, image {document['image']}), created {_when(document['created_at'])}")
+    rows = [[str(b["index"]), b["batchId"], b["state"], str(b["attempts"]), "" if b["exitCode"] is None else str(b["exitCode"]), b["error"] or ""] for b in document["batches"]]
+    print_table(["batch", "id", "state", "attempts", "exit", "error"], rows)
+
+
+def print_batch(document: dict[str, Any]) -> None:
+    """``faice show BATCH``: result, outputs and the history of its states."""
+    import shlex
+
+    print(f"batch {document['batchId']} (#{document['index']} of experiment {document['experimentId']}): {document['state']}, {document['attempts']} attempt(s)")
+    print(f"argv: {shlex.join(document['argv'])}")
+    if document["exitCode"] is not None:
+        print(f"exit code: {document['exitCode']}")
+    if document["error"]:
+        print(f"error: {document['error']}")
+    for key, out in document["outputs"].items():
+        print(f"output {key}: {out.get('path')} ({out.get('size')} bytes, {out.get('checksum')})")
+    print_table(["time", "state", "reason"], [[_when(h["time"]), h["state"], h["reason"]] for h in document["history"]])

@@ -86,6 +86,10 @@ def test_grepwrap_example_runs_and_is_recorded(run: Run):
     assert [h["state"] for h in shown["history"]] == ["registered", "scheduled", "processing", "succeeded"]
     listed = json.loads(run.faice("list", "--json").stdout)
     assert listed[0]["id"] == doc["experimentId"] and listed[0]["states"]["succeeded"] == 1
+    human = run.faice("show", batch["batchId"]).stdout
+    assert "argv: grepwrap -B 1 QU /cc/inputs/text_file/in.txt" in human and "all outputs found and delivered" in human
+    assert batch["batchId"] in run.faice("show", doc["experimentId"]).stdout
+    assert doc["experimentId"] in run.faice("list").stdout
     assert labelled_containers(f"faice.experiment={doc['experimentId']}") == []
 
 

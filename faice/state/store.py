@@ -56,6 +56,10 @@ class BatchRow:
     container: str | None
     node: str | None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"batchId": self.id, "experimentId": self.experiment_id, "index": self.index, "state": self.state, "attempts": self.attempts,
+                "argv": self.argv, "exitCode": self.exit_code, "error": self.error, "outputs": self.outputs, "createdAt": self.created_at, "updatedAt": self.updated_at}
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRow:
         return cls(
