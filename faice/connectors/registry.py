@@ -64,13 +64,6 @@ class Resolution:
     def found(self) -> bool:
         return self.plugin is not None or self.executable is not None
 
-    def describe(self) -> str:
-        if self.plugin:
-            return f"plugin {self.plugin}"
-        if self.executable:
-            return f"program {self.executable}"
-        return "not found"
-
 
 @cache
 def resolve(command: str) -> Resolution:

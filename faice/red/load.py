@@ -9,8 +9,6 @@ from faice.red.problems import LocatedProblem, locate_problems
 from faice.red.source import Document, load_mapping
 from faice.red.validate import validate_data
 
-SUPPORTED_VERSIONS = ("9", "8")
-
 
 def load(location: str) -> Document:
     """Read ``location`` (path, ``-`` or URL); RED 8 comes back migrated, with a notice."""

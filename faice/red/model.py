@@ -99,9 +99,6 @@ class Cli:
             outputs.append(CliOutput(key, text.rstrip("?"), optional, glob))
         return cls(tuple(base_command), tuple(inputs), tuple(outputs), data.get("stdout"), data.get("stderr"))
 
-    def input(self, key: str) -> CliInput | None:
-        return next((i for i in self.inputs if i.key == key), None)
-
 
 @dataclass(frozen=True)
 class Connector:

@@ -8,8 +8,7 @@ the user's own infrastructure). They may only appear inside strings below an ``a
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +16,6 @@ from faice.errors import InvalidInput
 from faice.red.secrets import CREDENTIAL_BLOCKS, is_protected_key
 
 ENV_PREFIX = "FAICE_VAR_"
-_TOKEN = re.compile(r"\{\{|\}\}")
 
 
 class VariableSyntaxError(ValueError):
@@ -136,16 +134,3 @@ def resolve(
             f"{ENV_PREFIX}NAME in the environment, or run interactively to be asked"
         )
     return values
-
-
-def iter_brackets(data: Any) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """Every string containing ``{{`` or ``}}`` with its path (used by validation)."""
-    stack: list[tuple[tuple[Any, ...], Any]] = [((), data)]
-    while stack:
-        path, node = stack.pop()
-        if isinstance(node, dict):
-            stack.extend((path + (k,), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((path + (i,), v) for i, v in enumerate(node))
-        elif isinstance(node, str) and has_brackets(node):
-            yield path, node

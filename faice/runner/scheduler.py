@@ -89,10 +89,6 @@ class Scheduler:
             thread.join()  # signals do not interrupt this: the caller's handlers only call cancel()
         return records
 
-    def cancel(self) -> None:
-        self.cancelled.set()
-        self.runner.kill_all()
-
     def _run_batch(self, record: BatchRecord) -> None:
         ram = self.runner.experiment.container.ram
         index = record.plan.index
