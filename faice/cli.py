@@ -267,14 +267,13 @@ def _run(prepared: Any, options: Any, as_json: bool) -> None:
     import signal
 
     from faice.runner.execute import execute
-    from faice.state.store import Store
     from faice.view import Progress, print_summary
 
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
-    store = Store(state.db)
+    store = _store()
     live = not as_json and sys.stderr.isatty()
     with Progress(len(prepared.experiment.batches), live) as progress:
         result = execute(prepared, options, store, progress.event)
@@ -291,9 +290,13 @@ def _run(prepared: Any, options: Any, as_json: bool) -> None:
 
 
 def _store() -> Any:
+    """The state file, after cleaning up runs whose faice process died (faice/runner/reconcile.py)."""
+    from faice.runner.reconcile import reconcile
     from faice.state.store import Store
 
-    return Store(state.db)
+    store = Store(state.db)
+    reconcile(store)
+    return store
 
 
 @app.command("list")

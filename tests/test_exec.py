@@ -465,3 +465,20 @@ def test_url_credentials_never_reach_errors(run: Run):
     assert "TOPSECRETTOKEN" not in result.stdout + result.stderr
     assert b"TOPSECRETTOKEN" not in run.db.read_bytes()
     assert doc["batches"][0]["error"] == 'input "f" (red-connector-http): GET http://127.0.0.1:99999/data.txt: InvalidURL'
+
+
+def test_a_killed_run_is_cleaned_up_by_the_next_faice_command(run: Run):
+    import signal
+
+    data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(3)])
+    process = _start(run, data, "--jobs", "2")
+    experiment_id = _wait_for_containers(run, 2)
+    process.send_signal(signal.SIGKILL)  # no chance to clean up
+    process.communicate(timeout=30)
+    assert len(labelled_containers(f"faice.experiment={experiment_id}")) == 2
+    listed = json.loads(run.faice("list", "--json").stdout)
+    assert listed[0]["states"]["failed"] == 3
+    assert labelled_containers(f"faice.experiment={experiment_id}") == []
+    batch = json.loads(run.faice("show", experiment_id, "--json").stdout)["batches"][0]
+    history = json.loads(run.faice("show", batch["batchId"], "--json").stdout)["history"]
+    assert history[-1]["reason"] == "the faice process running it ended without recording a result"

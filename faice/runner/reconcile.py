@@ -1,0 +1,55 @@
+"""Clean up after a ``faice exec`` that died without recording its batches (SIGKILL, power loss).
+
+A batch that is not finished while the process that ran it is gone can never finish: it is
+recorded as failed with the reason, and its containers (found by label) are removed.
+"""
+
+from __future__ import annotations
+
+import os
+
+from faice.state.store import FINAL_STATES, STATES, Store
+
+OPEN_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
+
+
+def _alive(pid: int | None, host: str | None) -> bool:
+    if host is not None and host != os.uname().nodename:
+        return True  # another machine's process: not ours to judge
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reconcile(store: Store) -> int:
+    """Fail the unfinished batches of dead runs and remove their containers; return how many."""
+    with store._lock:
+        rows = store.conn.execute(
+            f"SELECT DISTINCT e.id, e.pid, e.host FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ({','.join('?' * len(OPEN_STATES))})",
+            OPEN_STATES,
+        ).fetchall()
+    stale = [row["id"] for row in rows if not _alive(row["pid"], row["host"])]
+    count = 0
+    for experiment_id in stale:
+        unfinished = [b.id for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
+        count += store.set_states(unfinished, "failed", "the faice process running it ended without recording a result")
+        _remove_containers(experiment_id)
+    return count
+
+
+def _remove_containers(experiment_id: str) -> None:
+    from faice.errors import EnvironmentUnusable
+    from faice.runner.docker_engine import LABEL_EXPERIMENT, DockerEngine
+
+    try:
+        engine = DockerEngine()
+    except EnvironmentUnusable:
+        return  # nothing can run without Docker either; the next call will try again
+    for container in engine.containers(**{LABEL_EXPERIMENT: experiment_id}):
+        engine.remove(container)
