@@ -91,22 +91,21 @@ class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
             self.end_headers()
         return ok
 
+    def _answered_status(self) -> bool:
+        """``/status/NNN`` answers NNN with an empty body, for any method."""
+        if not self.path.startswith("/status/"):
+            return False
+        self.send_response(int(self.path.split("/")[2]))
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        return True
+
     def do_GET(self) -> None:
-        if self.path.startswith("/status/"):
-            self.send_response(int(self.path.split("/")[2]))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        if self._authorised():
+        if not self._answered_status() and self._authorised():
             super().do_GET()
 
     def _store_body(self) -> None:
-        if self.path.startswith("/status/"):
-            self.send_response(int(self.path.split("/")[2]))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        if not self._authorised():
+        if self._answered_status() or not self._authorised():
             return
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""

@@ -145,11 +145,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         source = prepared.doc.source.name
         base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
 
-        def cancelled_elsewhere(batch_id: str) -> bool:
-            batch = store.batch(batch_id)
-            return batch is not None and batch.state == "cancelled"
-
-        runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, cancelled_elsewhere))
+        runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, store.is_cancelled))
         scheduler = Scheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory_mib=memory_mib(), on_event=on_event)
         records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
         scheduler.run(records)

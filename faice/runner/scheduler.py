@@ -93,10 +93,6 @@ class Scheduler:
         ram = self.runner.experiment.container.ram
         index = record.plan.index
         while True:
-            if self._cancelled_elsewhere(record):
-                record.result = AttemptResult("cancelled", error="cancelled")
-                self.on_event(index, "cancelled", "")
-                return
             if not self.memory.acquire(ram, self.cancelled):
                 self._finish(record, AttemptResult("cancelled", error="cancelled before it started"))
                 return
@@ -117,21 +113,13 @@ class Scheduler:
                 result = AttemptResult("failed", error=self.runner.mask(f"internal error: {type(exc).__name__}: {exc}"))
             finally:
                 self.memory.release(ram)
-            if self._cancelled_elsewhere(record):
-                record.result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
-                self.on_event(index, "cancelled", "")
-                return
             if result.state == "failed" and result.retryable and record.attempts <= self.retries and not self.cancelled.is_set():
-                self.store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error)
-                self.on_event(index, "retry", result.error or "")
-                continue
+                # set_state refuses to move a batch that was cancelled meanwhile: then it is finished.
+                if self.store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):
+                    self.on_event(index, "retry", result.error or "")
+                    continue
             self._finish(record, result)
             return
-
-    def _cancelled_elsewhere(self, record: BatchRecord) -> bool:
-        """``faice cancel`` (or the API) recorded this batch as cancelled: keep that."""
-        batch = self.store.batch(record.batch_id)
-        return batch is not None and batch.state == "cancelled"
 
     def _finish(self, record: BatchRecord, result: AttemptResult) -> None:
         record.result = result

@@ -202,6 +202,12 @@ class Store:
             row = self.conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
         return BatchRow.from_row(row) if row else None
 
+    def is_cancelled(self, batch_id: str) -> bool:
+        """Whether ``faice cancel`` (maybe in another process) recorded this batch as cancelled."""
+        with self._lock:
+            row = self.conn.execute("SELECT state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+        return row is not None and row["state"] == "cancelled"
+
     def batches(self, experiment_id: str) -> list[BatchRow]:
         with self._lock:
             rows = self.conn.execute("SELECT * FROM batches WHERE experiment_id = ? ORDER BY idx", (experiment_id,)).fetchall()
