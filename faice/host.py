@@ -15,3 +15,8 @@ def memory_mib() -> int | None:
 
 def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def node_name() -> str:
+    """This machine as a CC-Agency node: batches record it, ``GET /nodes`` shows it."""
+    return os.uname().nodename

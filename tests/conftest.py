@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+from tests.redfiles import TEST_IMAGE
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 REFERENCE_EXAMPLES = Path(os.environ.get("FAICE_REFERENCE_EXAMPLES", ROOT.parent / "shared" / "reference" / "examples"))
-TEST_IMAGE = "faice-test-busybox:latest"
 
 
 def faice_command() -> list[str]:

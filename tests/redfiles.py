@@ -9,6 +9,8 @@ from typing import Any
 
 from faice.red.dump import dumps
 
+TEST_IMAGE = "faice-test-busybox:latest"
+
 GREPWRAP_CLI: dict[str, Any] = {
     "cwlVersion": "v1.0",
     "class": "CommandLineTool",
@@ -54,3 +56,28 @@ def batches(inputs_list: list[dict[str, Any]], **top: Any) -> dict[str, Any]:
 def write(path: Path, data: Any, fmt: str = "yaml") -> Path:
     path.write_text(dumps(data, fmt) if fmt in ("yaml", "json") else json.dumps(data), encoding="utf-8")
     return path
+
+
+def shell_red(script: str, inputs: dict[str, Any] | None = None, cli_inputs: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None, **extra_cli: Any) -> dict[str, Any]:
+    """A RED file whose tool is ``sh -c SCRIPT sh ARGS...`` in the offline test image."""
+    cli: dict[str, Any] = {
+        "cwlVersion": "v1.0",
+        "class": "CommandLineTool",
+        "baseCommand": ["sh", "-c", script, "sh"],
+        "inputs": cli_inputs or {},
+        "outputs": outputs or {},
+        **extra_cli,
+    }
+    return {
+        "redVersion": "9",
+        "cli": cli,
+        "inputs": inputs or {},
+        "container": {"engine": "docker", "settings": {"image": {"url": TEST_IMAGE}, "ram": 256}},
+    }
+
+
+def as_batches(data: dict[str, Any], inputs_list: list[dict[str, Any]]) -> dict[str, Any]:
+    data = dict(data)
+    del data["inputs"]
+    data["batches"] = [{"inputs": i} for i in inputs_list]
+    return data

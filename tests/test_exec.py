@@ -13,35 +13,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, TEST_IMAGE, labelled_containers, run_faice
-from tests.redfiles import write
+from tests.conftest import EXAMPLES, labelled_containers, run_faice
+from tests.redfiles import as_batches, shell_red, write
 
 pytestmark = pytest.mark.docker
-
-
-def shell_red(script: str, inputs: dict[str, Any] | None = None, cli_inputs: dict[str, Any] | None = None, outputs: dict[str, Any] | None = None, **extra_cli: Any) -> dict[str, Any]:
-    """A RED file whose tool is ``sh -c SCRIPT sh ARGS...`` in the offline test image."""
-    cli: dict[str, Any] = {
-        "cwlVersion": "v1.0",
-        "class": "CommandLineTool",
-        "baseCommand": ["sh", "-c", script, "sh"],
-        "inputs": cli_inputs or {},
-        "outputs": outputs or {},
-        **extra_cli,
-    }
-    return {
-        "redVersion": "9",
-        "cli": cli,
-        "inputs": inputs or {},
-        "container": {"engine": "docker", "settings": {"image": {"url": TEST_IMAGE}, "ram": 256}},
-    }
-
-
-def as_batches(data: dict[str, Any], inputs_list: list[dict[str, Any]]) -> dict[str, Any]:
-    data = dict(data)
-    del data["inputs"]
-    data["batches"] = [{"inputs": i} for i in inputs_list]
-    return data
 
 
 class Run:

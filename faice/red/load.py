@@ -6,13 +6,21 @@ from typing import Any
 
 from faice.errors import LoadError
 from faice.red.problems import LocatedProblem, locate_problems
-from faice.red.source import Document, load_mapping
+from faice.red.source import Document, Source, load_mapping, mapping_from_text
 from faice.red.validate import validate_data
 
 
 def load(location: str) -> Document:
     """Read ``location`` (path, ``-`` or URL); RED 8 comes back migrated, with a notice."""
-    source, data = load_mapping(location)
+    return _document(*load_mapping(location))
+
+
+def load_text(name: str, text: str) -> Document:
+    """``load`` for a document's text (``POST /red``), located problems naming ``name``."""
+    return _document(*mapping_from_text(name, text))
+
+
+def _document(source: Source, data: dict[str, Any]) -> Document:
     doc = Document(source=source, data=data)
     version = data.get("redVersion")
     if version == "8":

@@ -145,7 +145,18 @@ def read_source(location: str) -> tuple[Source, Any]:
 
 def load_mapping(location: str) -> tuple[Source, dict[str, Any]]:
     """Read a document that must be a mapping at the top level (RED files, CWL job files)."""
-    source, data = read_source(location)
+    return _mapping(*read_source(location))
+
+
+def mapping_from_text(name: str, text: str) -> tuple[Source, dict[str, Any]]:
+    """``load_mapping`` for text that arrived another way (the body of ``POST /red``)."""
+    if not text.strip():
+        raise LoadError(name, "is empty")
+    data, fmt = parse(name, text)
+    return _mapping(Source(name=name, text=text, format=fmt), data)
+
+
+def _mapping(source: Source, data: Any) -> tuple[Source, dict[str, Any]]:
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else "a single value" if data is not None else "empty"
         raise LoadError(source.name, f"must be a mapping of keys to values at the top level, but it is {kind}", 1, 1)

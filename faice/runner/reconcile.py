@@ -28,10 +28,14 @@ def _alive(pid: int | None, host: str | None) -> bool:
 
 
 def reconcile(store: Store) -> int:
-    """Fail the unfinished batches of dead runs and remove their containers; return how many."""
+    """Fail the unfinished batches of dead runs and remove their containers; return how many.
+
+    Experiments of ``faice serve`` are left to the server: it re-queues them when it starts again.
+    """
     with store._lock:
         rows = store.conn.execute(
-            f"SELECT DISTINCT e.id, e.pid, e.host FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ({','.join('?' * len(OPEN_STATES))})",
+            f"SELECT DISTINCT e.id, e.pid, e.host FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ({','.join('?' * len(OPEN_STATES))})"
+            " AND (e.runner IS NULL OR e.runner = 'exec')",
             OPEN_STATES,
         ).fetchall()
     stale = [row["id"] for row in rows if not _alive(row["pid"], row["host"])]
@@ -39,11 +43,11 @@ def reconcile(store: Store) -> int:
     for experiment_id in stale:
         unfinished = [b.id for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
         count += store.set_states(unfinished, "failed", "the faice process running it ended without recording a result")
-        _remove_containers(experiment_id)
+        remove_containers(experiment_id)
     return count
 
 
-def _remove_containers(experiment_id: str) -> None:
+def remove_containers(experiment_id: str) -> None:
     from faice.errors import EnvironmentUnusable
     from faice.runner.docker_engine import LABEL_EXPERIMENT, DockerEngine
 

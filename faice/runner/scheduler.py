@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from faice.host import node_name
 from faice.runner.batch import AttemptResult, BatchRunner
 from faice.runner.plan import BatchPlan
 from faice.state.store import Store
@@ -43,6 +44,17 @@ class MemoryBudget:
             while self.used + need > self.total and not cancelled.is_set():
                 self._cond.wait(0.2)
             if cancelled.is_set():
+                return False
+            self.used += need
+            return True
+
+    def try_acquire(self, mib: int | None) -> bool:
+        """Reserve without waiting (the server's dispatcher decides again on the next wake-up)."""
+        if not self.total or not mib:
+            return True
+        need = min(mib, self.total)
+        with self._cond:
+            if self.used + need > self.total:
                 return False
             self.used += need
             return True
@@ -91,40 +103,57 @@ class Scheduler:
 
     def _run_batch(self, record: BatchRecord) -> None:
         ram = self.runner.experiment.container.ram
-        index = record.plan.index
         while True:
             if not self.memory.acquire(ram, self.cancelled):
-                self._finish(record, AttemptResult("cancelled", error="cancelled before it started"))
+                finish(self.store, record, AttemptResult("cancelled", error="cancelled before it started"), self.on_event)
                 return
             try:
-                record.attempts += 1
-                if not self.store.set_state(record.batch_id, "processing", f"attempt {record.attempts}", attempts=record.attempts):
-                    record.result = AttemptResult("cancelled", error="cancelled")
-                    self.on_event(index, "cancelled", "")
-                    return
-                self.on_event(index, "processing", "")
-                result = self.runner.run(
-                    record.plan,
-                    record.batch_id,
-                    phase=lambda name: self.on_event(index, "phase", name),
-                    on_container=lambda cid: self.store.update(record.batch_id, container=cid),
-                )
-            except Exception as exc:  # noqa: BLE001 - one batch's surprise must not stop the others
-                result = AttemptResult("failed", error=self.runner.mask(f"internal error: {type(exc).__name__}: {exc}"))
+                result = attempt(self.runner, self.store, record, self.on_event)
             finally:
                 self.memory.release(ram)
-            if result.state == "failed" and result.retryable and record.attempts <= self.retries and not self.cancelled.is_set():
-                # set_state refuses to move a batch that was cancelled meanwhile: then it is finished.
-                if self.store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):
-                    self.on_event(index, "retry", result.error or "")
-                    continue
-            self._finish(record, result)
-            return
+            if result is None:
+                return
+            if not (result.state == "failed" and retry(self.store, record, result, self.retries, self.cancelled, self.on_event)):
+                finish(self.store, record, result, self.on_event)
+                return
 
-    def _finish(self, record: BatchRecord, result: AttemptResult) -> None:
+
+def attempt(runner: BatchRunner, store: Store, record: BatchRecord, on_event: Event) -> AttemptResult | None:
+    """Run one attempt of a batch; None when it was cancelled before it could start."""
+    index = record.plan.index
+    record.attempts += 1
+    if not store.set_state(record.batch_id, "processing", f"attempt {record.attempts}", attempts=record.attempts, node=node_name()):
+        record.result = AttemptResult("cancelled", error="cancelled")
+        on_event(index, "cancelled", "")
+        return None
+    on_event(index, "processing", "")
+    try:
+        return runner.run(
+            record.plan,
+            record.batch_id,
+            phase=lambda name: on_event(index, "phase", name),
+            on_container=lambda cid: store.update(record.batch_id, container=cid),
+        )
+    except Exception as exc:  # noqa: BLE001 - one batch's surprise must not stop the others
+        return AttemptResult("failed", error=runner.mask(f"internal error: {type(exc).__name__}: {exc}"))
+
+
+def retry(store: Store, record: BatchRecord, result: AttemptResult, retries: int, cancelled: threading.Event, on_event: Event) -> bool:
+    """Put a failed batch back to ``registered`` when retries remain; whether it was."""
+    if not result.retryable or record.attempts > retries or cancelled.is_set():
+        return False
+    # set_state refuses to move a batch that was cancelled meanwhile: then it is finished.
+    if store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):
+        on_event(record.plan.index, "retry", result.error or "")
+        return True
+    return False
+
+
+def finish(store: Store, record: BatchRecord, result: AttemptResult, on_event: Event) -> None:
+    """Record a batch's final state (a batch cancelled elsewhere meanwhile stays cancelled)."""
+    record.result = result
+    reason = "all outputs found and delivered" if result.state == "succeeded" else result.error or result.state
+    if not store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs):
+        result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
         record.result = result
-        reason = {"succeeded": "all outputs found and delivered", "cancelled": "cancelled"}.get(result.state, result.error or "failed")
-        if not self.store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs):
-            result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
-            record.result = result
-        self.on_event(record.plan.index, result.state, result.error or "")
+    on_event(record.plan.index, result.state, result.error or "")

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
@@ -55,6 +55,7 @@ class BatchRow:
     outputs: dict[str, Any]
     container: str | None
     node: str | None
+    username: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"batchId": self.id, "experimentId": self.experiment_id, "index": self.index, "state": self.state, "attempts": self.attempts,
@@ -66,7 +67,7 @@ class BatchRow:
             id=row["id"], experiment_id=row["experiment_id"], index=row["idx"], state=row["state"],
             attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
             argv=json.loads(row["argv"] or "[]"), exit_code=row["exit_code"], error=row["error"],
-            outputs=json.loads(row["outputs"] or "{}"), container=row["container"], node=row["node"],
+            outputs=json.loads(row["outputs"] or "{}"), container=row["container"], node=row["node"], username=row["username"],
         )
 
 
@@ -95,7 +96,11 @@ class Store:
             pass
 
     def _create_schema(self) -> None:
-        """Tables and indexes, created with sqlite-utils (only on a new or older file)."""
+        """Tables and indexes, created with sqlite-utils (only on a new or older file).
+
+        Every index serves a filter of the REST API (``faice serve``) or of ``faice list``: lists
+        are ordered by (created_at, rowid), so each index ends in created_at (rowid is implicit).
+        """
         import sqlite_utils
 
         db = sqlite_utils.Database(self.conn)
@@ -116,13 +121,23 @@ class Store:
             db["users"].create({"name": str, "hash": bytes, "salt": bytes, "is_admin": int, "created_at": float}, pk="name", if_not_exists=True)
             db["tokens"].create({"hash": str, "username": str, "expires_at": float, "created_at": float}, pk="hash", if_not_exists=True)
             db["login_failures"].create({"id": int, "username": str, "client": str, "time": float}, pk="id", if_not_exists=True)
+            # Version 3 (faice serve): who runs an experiment ("exec" or "serve") and what it needs
+            # to run again after a restart; the node in each history entry; token kinds.
+            for table, column, kind in [("experiments", "runner", str), ("experiments", "ram", int), ("experiments", "retries", int),
+                                        ("experiments", "settings", str), ("experiments", "has_secrets", int),
+                                        ("history", "node", str), ("tokens", "kind", str)]:
+                if column not in db[table].columns_dict:
+                    db[table].add_column(column, kind)
             db["tokens"].create_index(["username"], if_not_exists=True)
             db["login_failures"].create_index(["username", "client", "time"], if_not_exists=True)
             db["experiments"].create_index(["created_at"], if_not_exists=True)
             db["experiments"].create_index(["username", "created_at"], if_not_exists=True)
             db["batches"].create_index(["experiment_id", "idx"], unique=True, if_not_exists=True)
+            db["batches"].create_index(["experiment_id", "created_at"], if_not_exists=True)
             db["batches"].create_index(["state", "created_at"], if_not_exists=True)
             db["batches"].create_index(["username", "created_at"], if_not_exists=True)
+            db["batches"].create_index(["username", "state", "created_at"], if_not_exists=True)
+            db["batches"].create_index(["node", "created_at"], if_not_exists=True)
             db["batches"].create_index(["created_at"], if_not_exists=True)
             db["history"].create_index(["batch_id", "time"], if_not_exists=True)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -140,15 +155,23 @@ class Store:
 
     # --- writing -------------------------------------------------------------------------------
 
-    def create_experiment(self, *, source: str, red: dict[str, Any], argvs: list[list[str]], image: str, engine: str | None, username: str) -> tuple[str, list[str]]:
-        """Register an experiment and its batches (state ``registered``); return their ids."""
+    def create_experiment(self, *, source: str, red: dict[str, Any], argvs: list[list[str]], image: str, engine: str | None, username: str,
+                          ram: int | None = None, runner: str = "exec", retries: int = 0, settings: dict[str, Any] | None = None,
+                          has_secrets: bool = False) -> tuple[str, list[str]]:
+        """Register an experiment and its batches (state ``registered``); return their ids.
+
+        ``red`` must already be redacted. ``has_secrets`` says whether redacting removed anything:
+        only an experiment without secrets can be run again from this record after a restart.
+        """
         experiment_id = new_id()
         now = time.time()
         batch_ids = [new_id() for _ in argvs]
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO experiments (id, created_at, username, source, red, batch_count, image, engine, pid, host) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (experiment_id, now, username, source, json.dumps(red), len(argvs), image, engine, os.getpid(), os.uname().nodename),
+                "INSERT INTO experiments (id, created_at, username, source, red, batch_count, image, engine, pid, host, runner, ram, retries, settings, has_secrets)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (experiment_id, now, username, source, json.dumps(red), len(argvs), image, engine, os.getpid(), os.uname().nodename,
+                 runner, ram, retries, json.dumps(settings or {}), int(has_secrets)),
             )
             conn.executemany(
                 "INSERT INTO batches (id, experiment_id, idx, state, attempts, created_at, updated_at, argv, outputs, username) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -160,16 +183,19 @@ class Store:
             )
         return experiment_id, batch_ids
 
-    def set_state(self, batch_id: str, state: str, reason: str, **fields: Any) -> bool:
+    def set_state(self, batch_id: str, state: str, reason: str, only_from: tuple[str, ...] | None = None, **fields: Any) -> bool:
         """Move a batch to ``state``, recording why in its history (and any result fields).
 
         A cancelled batch stays cancelled (``faice cancel`` may have come from another process):
         then nothing changes and the answer is False.
         """
-        return self.set_states([batch_id], state, reason, **fields) == 1
+        return self.set_states([batch_id], state, reason, only_from, **fields) == 1
 
-    def set_states(self, batch_ids: list[str], state: str, reason: str, **fields: Any) -> int:
-        """``set_state`` for many batches in one transaction; returns how many changed."""
+    def set_states(self, batch_ids: list[str], state: str, reason: str, only_from: tuple[str, ...] | None = None, **fields: Any) -> int:
+        """``set_state`` for many batches in one transaction; returns how many changed.
+
+        With ``only_from``, a batch moves only from one of those states (compare-and-set).
+        """
         assert state in STATES, state
         now = time.time()
         columns = {"state": state, "updated_at": now}
@@ -179,13 +205,15 @@ class Store:
         changed = 0
         with self.transaction() as conn:
             for batch_id in batch_ids:
-                row = conn.execute("SELECT experiment_id, state FROM batches WHERE id = ?", (batch_id,)).fetchone()
+                row = conn.execute("SELECT experiment_id, state, node FROM batches WHERE id = ?", (batch_id,)).fetchone()
                 if row is None:
                     raise KeyError(batch_id)
-                if row["state"] == "cancelled":
+                if row["state"] == "cancelled" or (only_from is not None and row["state"] not in only_from):
                     continue
                 conn.execute(f"UPDATE batches SET {assignments} WHERE id = ?", (*columns.values(), batch_id))
-                conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason) VALUES (?,?,?,?,?)", (batch_id, row["experiment_id"], now, state, reason))
+                node = fields.get("node", row["node"])
+                conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason, node) VALUES (?,?,?,?,?,?)",
+                             (batch_id, row["experiment_id"], now, state, reason, node))
                 changed += 1
         return changed
 
@@ -236,7 +264,7 @@ class Store:
 
     def history(self, batch_id: str) -> list[dict[str, Any]]:
         with self._lock:
-            rows = self.conn.execute("SELECT time, state, reason FROM history WHERE batch_id = ? ORDER BY id", (batch_id,)).fetchall()
+            rows = self.conn.execute("SELECT time, state, reason, node FROM history WHERE batch_id = ? ORDER BY id", (batch_id,)).fetchall()
         return [dict(r) for r in rows]
 
     def close(self) -> None:

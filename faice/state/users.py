@@ -100,22 +100,42 @@ class Users:
 
     # --- tokens -------------------------------------------------------------------------------
 
-    def issue_token(self, name: str, seconds: int = TOKEN_SECONDS) -> tuple[str, float]:
-        """A new random token for ``name`` and its expiry time; only its hash is stored."""
-        token = secrets.token_urlsafe(32)
-        expires = time.time() + seconds
+    def issue_token(self, name: str, seconds: float = TOKEN_SECONDS, kind: str = "access") -> tuple[str, float]:
+        """A new random token for ``name`` and its expiry time; only its hash is stored.
+
+        Kinds: ``access`` (Bearer), ``refresh`` (only for a new access token), ``password``
+        (CC-Agency 8.x ``GET /token``: used in place of the password in Basic auth).
+        """
+        token = secrets.token_hex(24) if kind == "password" else secrets.token_urlsafe(32)
+        now = time.time()
+        expires = now + seconds
         with self.store.transaction() as conn:
-            conn.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time(),))
-            conn.execute("INSERT INTO tokens (hash, username, expires_at, created_at) VALUES (?,?,?,?)", (_token_hash(token), name, expires, time.time()))
+            conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now - 3600,))
+            conn.execute("INSERT INTO tokens (hash, username, expires_at, created_at, kind) VALUES (?,?,?,?,?)", (_token_hash(token), name, expires, now, kind))
         return token, expires
 
-    def verify_token(self, token: str) -> User | None:
+    def verify_token(self, token: str, kind: str = "access") -> User | None:
+        user, _expired = self.check_token(token, kind)
+        return user
+
+    def check_token(self, token: str, kind: str = "access") -> tuple[User | None, bool]:
+        """(the token's user, False), or (None, whether it exists but has expired)."""
         with self.store._lock:
             row = self.store.conn.execute(
-                "SELECT u.name, u.is_admin, u.created_at FROM tokens t JOIN users u ON u.name = t.username WHERE t.hash = ? AND t.expires_at > ?",
-                (_token_hash(token), time.time()),
+                "SELECT u.name, u.is_admin, u.created_at, t.expires_at FROM tokens t JOIN users u ON u.name = t.username WHERE t.hash = ? AND COALESCE(t.kind, 'access') = ?",
+                (_token_hash(token), kind),
             ).fetchone()
-        return User(row["name"], bool(row["is_admin"]), row["created_at"]) if row else None
+        if row is None:
+            return None, False
+        if row["expires_at"] <= time.time():
+            return None, True
+        return User(row["name"], bool(row["is_admin"]), row["created_at"]), False
+
+    def password_hash(self, name: str) -> bytes | None:
+        """The stored hash (a cache of verified passwords is valid only while it is unchanged)."""
+        with self.store._lock:
+            row = self.store.conn.execute("SELECT hash FROM users WHERE name = ?", (name,)).fetchone()
+        return row["hash"] if row else None
 
     # --- throttling ---------------------------------------------------------------------------
 

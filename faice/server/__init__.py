@@ -1,0 +1,1 @@
+"""``faice serve``: CC-Agency's REST API over the local state file and the local runner."""

@@ -1,0 +1,357 @@
+"""CC-Agency's REST API (9.3, plus 8.x ``GET /token``) over the state file, as a FastAPI app.
+
+Paths, query parameters, status codes and JSON shapes are CC-Agency's (see README "faice
+serve" for the documented differences). Errors other than a parameter's 400 are JSON objects
+``{"msg", "status"}`` (CC-Agency answers HTML there); a 400 about a parameter is CC-Agency's
+JSON string ``"400 Bad Request: ..."``; ``POST /red`` answers 400 with every problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from faice import __version__
+from faice.errors import InvalidInput
+from faice.host import cpu_count, memory_mib
+from faice.red.schema import load_schema
+from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
+from faice.server import documents
+from faice.server.auth import REALM, Authenticator, Unauthorized
+from faice.server.nodes import Node
+from faice.server.submission import Rejected, Submission, accept
+from faice.server.worker import Active, Worker
+from faice.state import queries
+from faice.state.store import FINAL_STATES, STATES, Store, logs_dir
+from faice.state.users import User, Users
+
+OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
+MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class Settings:
+    access_seconds: float = 900.0
+    refresh_seconds: float = 12 * 3600.0
+    password_token_seconds: float = 86400.0
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.body = body
+        self.headers = headers
+
+
+def bad_request(message: str) -> ApiError:
+    """CC-Agency's 400: the body is a JSON *string*."""
+    return ApiError(400, message, body=f"400 Bad Request: {message}")
+
+
+def not_found(message: str = "Could not find Object.") -> ApiError:
+    return ApiError(404, message)
+
+
+def str_to_bool(value: str | None) -> bool:
+    """CC-Agency's flag parsing: true, yes, y (any case) or a non-zero integer."""
+    if value is None:
+        return False
+    if value.strip().lower() in ("true", "yes", "y"):
+        return True
+    try:
+        return int(value) != 0
+    except ValueError:
+        return False
+
+
+def object_id(value: str, message: str = "Not a valid BSON ObjectId.") -> str:
+    if not OBJECT_ID.match(value):
+        raise bad_request(message)
+    return value.lower()
+
+
+def integer(name: str, value: str | None, minimum: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer.") from None
+    if number < minimum:
+        raise bad_request(f"{name} cannot be lower than {minimum}.")
+    return number
+
+
+def create_app(store: Store, worker: Worker, settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    users = Users(store)
+    auth = Authenticator(users)
+    node = Node(worker.node)
+    app = FastAPI(
+        title="faice serve: the CC-Agency REST API on this machine",
+        version=__version__,
+        description="CC-Agency 9.3's routes, query parameters and JSON shapes (and 8.x GET /token), "
+        "served from faice's state file; batches run in local Docker containers. "
+        "Protected routes take HTTP Basic credentials or `Authorization: Bearer <access_token>` from POST /login.",
+    )
+    app.state.worker = worker
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        body = exc.body if exc.body is not None else {"msg": exc.message, "status": exc.status}
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"msg": str(exc.detail), "status": exc.status_code}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def unauthorized(exc: Unauthorized) -> ApiError:
+        return ApiError(401, exc.message, headers={"WWW-Authenticate": REALM})
+
+    async def caller(request: Request) -> User:
+        """The authenticated user; a password check runs in a thread (scrypt is slow on purpose)."""
+        try:
+            return await run_in_threadpool(auth.authenticate, request.headers.get("authorization"), client_of(request))
+        except Unauthorized as exc:
+            raise unauthorized(exc) from None
+
+    async def password_caller(request: Request) -> User:
+        """Basic credentials with the real password (``/token`` and ``/login`` never take a token)."""
+        from faice.server.auth import parse_header
+
+        try:
+            credentials = parse_header(request.headers.get("authorization"))
+            if credentials is None or credentials.scheme != "basic":
+                raise Unauthorized("send HTTP Basic credentials (user name and password)")
+            return await run_in_threadpool(auth.basic, credentials.name, credentials.secret, client_of(request), tokens=False)
+        except Unauthorized as exc:
+            raise unauthorized(exc) from None
+
+    def owner(user: User) -> str | None:
+        return None if user.is_admin else user.name
+
+    def own_batch(batch_id: str, user: User, message: str = "Not a valid BSON ObjectId.") -> Any:
+        row = store.batch(object_id(batch_id, message))
+        if row is None or (not user.is_admin and row.username != user.name):
+            raise not_found(f'Could not find batch with id "{batch_id}".' if message == "Not a valid batch ID." else "Could not find Object.")
+        return row
+
+    def own_experiment(experiment_id: str, user: User) -> dict[str, Any]:
+        record = store.experiment(object_id(experiment_id))
+        if record is None or (not user.is_admin and record["username"] != user.name):
+            raise not_found()
+        return record
+
+    def batch_document(row: Any) -> dict[str, Any]:
+        record = store.experiment(row.experiment_id) or {"red": {}}
+        return documents.batch(row, store.history(row.id), record["red"])
+
+    def listing(total: int, body: list[dict[str, Any]]) -> JSONResponse:
+        """A bare JSON array like CC-Agency's, and the number of all matches in X-Total-Count."""
+        return JSONResponse(body, headers={"X-Total-Count": str(total)})
+
+    # --- public -------------------------------------------------------------------------------
+
+    @app.get("/", summary="Hello World (a health check; no authentication)")
+    async def hello() -> dict[str, str]:
+        return {"Hello": "World"}
+
+    @app.get("/schema/red", summary="The RED 9 JSON Schema faice validates against")
+    async def schema_red() -> dict[str, Any]:
+        return load_schema("red")
+
+    @app.get("/schema/engines/container", summary="The settings schema of each container engine")
+    async def schema_container() -> dict[str, Any]:
+        return {"docker": load_schema("red-engine-container-docker")}
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    @app.get("/token", summary="CC-Agency 8.x: a temporary password (use it instead of the password in Basic auth)")
+    async def token(user: User = Depends(password_caller)) -> dict[str, Any]:
+        value, _expires = await run_in_threadpool(users.issue_token, user.name, settings.password_token_seconds, "password")
+        return {"token": value, "validForSeconds": int(settings.password_token_seconds)}
+
+    @app.post("/login", summary="An access token (Bearer) and a refresh token, for Basic credentials")
+    async def login(user: User = Depends(password_caller)) -> dict[str, Any]:
+        access, _ = users.issue_token(user.name, settings.access_seconds, "access")
+        refresh, _ = users.issue_token(user.name, settings.refresh_seconds, "refresh")
+        return {"access_token": access, "refresh_token": refresh, "username": user.name}
+
+    @app.post("/refreshtoken", summary="A new access token, for `Authorization: Bearer <refresh_token>`")
+    async def refresh_token(request: Request) -> dict[str, Any]:
+        from faice.server.auth import parse_header
+
+        try:
+            credentials = parse_header(request.headers.get("authorization"))
+            if credentials is None or credentials.scheme != "bearer":
+                raise Unauthorized("Missing Authorization Header: send the refresh token as a Bearer token")
+            user = auth.bearer(credentials.secret, "refresh")
+        except Unauthorized as exc:
+            raise unauthorized(exc) from None
+        access, _ = users.issue_token(user.name, settings.access_seconds, "access")
+        return {"access_token": access}
+
+    # --- protected ----------------------------------------------------------------------------
+
+    @app.get("/version", summary="The CC-Agency API version served (and faice's own)")
+    async def version(user: User = Depends(caller)) -> dict[str, str]:
+        return {"agencyVersion": documents.AGENCY_API_VERSION, "coreVersion": documents.AGENCY_API_VERSION, "faiceVersion": __version__}
+
+    @app.post(
+        "/red",
+        summary="Register a RED experiment; its batches run here",
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "description": "A RED document (GET /schema/red)"}}}}},
+    )
+    async def post_red(
+        request: Request,
+        disableRetry: str | None = Query(None, description="true/1: a failed batch is not tried again (default: one retry)"),
+        disableConnectorValidation: str | None = Query(None, description="true/1: skip the connectors' own *-validate checks"),
+        user: User = Depends(caller),
+    ) -> dict[str, str]:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > settings.max_body_bytes:
+            raise ApiError(413, f"the RED data is larger than {settings.max_body_bytes} bytes")
+        body = await request.body()
+        if len(body) > settings.max_body_bytes:
+            raise ApiError(413, f"the RED data is larger than {settings.max_body_bytes} bytes")
+        try:
+            submission = await run_in_threadpool(accept, body, admin=user.is_admin, disable_retry=str_to_bool(disableRetry),
+                                                 disable_connector_validation=str_to_bool(disableConnectorValidation))
+            experiment_id = await run_in_threadpool(register, submission, user)
+        except Rejected as exc:
+            raise ApiError(400, exc.message, body={**exc.to_json(), "msg": exc.message, "status": 400}) from None
+        return {"experimentId": experiment_id}
+
+    def register(submission: Submission, user: User) -> str:
+        from faice.runner.execute import check_connectors
+
+        if submission.connector_validation:
+            try:
+                check_connectors(submission.plans, submission, remote_validation=True)  # type: ignore[arg-type]
+            except InvalidInput as exc:
+                raise Rejected(str(exc)) from None
+        experiment = submission.experiment
+        mask = submission.masker
+        experiment_id, _ids = store.create_experiment(
+            source="POST /red", red=submission.redacted, argvs=[[mask(a) for a in p.argv] for p in submission.plans],
+            image=experiment.container.image, engine=experiment.execution.engine if experiment.execution else None, username=user.name,
+            ram=experiment.container.ram, runner="serve", retries=submission.retries, settings=submission.settings, has_secrets=submission.has_secrets,
+        )
+        worker.add(Active(experiment_id, experiment, mask, submission.plans, submission.retries, submission.connector_validation, user.name))
+        return experiment_id
+
+    @app.get("/experiments/count", summary="Count experiments (non-admins: their own)")
+    async def experiments_count(username: str | None = Query(None), user: User = Depends(caller)) -> dict[str, int]:
+        return {"count": queries.count(store, "experiments", queries.Filters(owner=owner(user), username=username))}
+
+    @app.get("/experiments", summary="List experiments, newest first (non-admins: their own)")
+    async def experiments_list(
+        skip: str | None = Query(None, description="integer >= 0"),
+        limit: str | None = Query(None, description="integer >= 1 (default: all)"),
+        ascending: str | None = Query(None, description="true: oldest first"),
+        username: str | None = Query(None),
+        user: User = Depends(caller),
+    ) -> JSONResponse:
+        filters = queries.Filters(owner=owner(user), username=username)
+        rows = queries.rows(store, "experiments", filters, skip=integer("skip", skip, 0) or 0, limit=integer("limit", limit, 1), ascending=str_to_bool(ascending))
+        return listing(queries.count(store, "experiments", filters), [documents.list_experiment(r) for r in rows])
+
+    @app.get("/experiments/{experiment_id}", summary="The full experiment (credentials never included)")
+    async def experiment_get(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
+        record = own_experiment(experiment_id, user)
+        return documents.experiment(record, json.loads(record.get("settings") or "{}"))
+
+    @app.delete("/experiments/{experiment_id}", summary="faice extension: cancel every unfinished batch of an experiment")
+    async def experiment_cancel(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
+        record = own_experiment(experiment_id, user)
+        open_ids = [b.id for b in store.batches(record["id"]) if b.state not in FINAL_STATES]
+        cancelled = store.set_states(open_ids, "cancelled", f"cancelled through the API by {user.name}", only_from=("registered", "scheduled", "processing"))
+        await run_in_threadpool(worker.kill, LABEL_EXPERIMENT, record["id"])
+        return {"experimentId": record["id"], "cancelled": cancelled}
+
+    def batch_filters(user: User, username: str | None, node: str | None, state: str | None, experiment_id: str | None) -> queries.Filters:
+        if state is not None and state not in STATES:
+            raise bad_request(f"Given state is not valid. Must be one of {list(STATES)}.")
+        if experiment_id is not None:
+            experiment_id = object_id(experiment_id, "Experiment is not a valid BSON ObjectId.")
+        return queries.Filters(owner=owner(user), username=username, node=node, state=state, experiment_id=experiment_id)
+
+    @app.get("/batches/count", summary="Count batches (non-admins: their own)")
+    async def batches_count(
+        username: str | None = Query(None), node: str | None = Query(None),
+        state: str | None = Query(None, description=", ".join(STATES)), experimentId: str | None = Query(None),
+        user: User = Depends(caller),
+    ) -> dict[str, int]:
+        return {"count": queries.count(store, "batches", batch_filters(user, username, node, state, experimentId))}
+
+    @app.get("/batches", summary="List batches, newest first (non-admins: their own)")
+    async def batches_list(
+        skip: str | None = Query(None, description="integer >= 0"),
+        limit: str | None = Query(None, description="integer >= 1 (default: all)"),
+        ascending: str | None = Query(None, description="true: oldest first"),
+        username: str | None = Query(None), node: str | None = Query(None),
+        state: str | None = Query(None, description=", ".join(STATES)), experimentId: str | None = Query(None),
+        user: User = Depends(caller),
+    ) -> JSONResponse:
+        filters = batch_filters(user, username, node, state, experimentId)
+        rows = queries.rows(store, "batches", filters, skip=integer("skip", skip, 0) or 0, limit=integer("limit", limit, 1), ascending=str_to_bool(ascending))
+        history = queries.histories(store, [r["id"] for r in rows])
+        return listing(queries.count(store, "batches", filters), [documents.list_batch(r, history[r["id"]]) for r in rows])
+
+    @app.get("/batches/{batch_id}", summary="The full batch with its history")
+    async def batch_get(batch_id: str, user: User = Depends(caller)) -> dict[str, Any]:
+        return batch_document(own_batch(batch_id, user))
+
+    @app.delete("/batches/{batch_id}", summary="Cancel a batch (its container is killed at once); answers the batch")
+    async def batch_cancel(batch_id: str, user: User = Depends(caller)) -> JSONResponse:
+        row = own_batch(batch_id, user)
+        changed = store.set_state(row.id, "cancelled", f"cancelled through the API by {user.name}", only_from=("registered", "scheduled", "processing"))
+        if changed:
+            await run_in_threadpool(worker.kill, LABEL_BATCH, row.id)
+        return JSONResponse(batch_document(store.batch(row.id)), headers={"X-Faice-Cancelled": "true" if changed else "false"})
+
+    @app.get("/batches/{batch_id}/{filename}", summary="What the batch's process wrote to stdout or stderr (text/plain)", response_class=Response)
+    async def batch_stream(batch_id: str, filename: str, user: User = Depends(caller)) -> Response:
+        row = own_batch(batch_id, user, "Not a valid batch ID.")
+        if filename not in ("stdout", "stderr"):
+            raise bad_request(f'Could not transfer "{filename}". Use "stdout" or "stderr" as filename.')
+        path = logs_dir(store.path) / f"{row.id}.{filename}"
+        try:
+            handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+        except OSError:
+            raise not_found(f'Could not find "{filename}" of batch "{row.id}"') from None
+        size = path.stat().st_size
+
+        def chunks() -> Iterator[bytes]:
+            """Exactly the bytes written so far: a running batch's file may still grow."""
+            with handle:
+                left = size
+                while left > 0:
+                    data = handle.read(min(65536, left))
+                    if not data:
+                        return
+                    left -= len(data)
+                    yield data
+
+        return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)})
+
+    @app.get("/nodes", summary="This machine as CC-Agency's one node: cpus, ram (MiB), gpus, running batches")
+    async def nodes(user: User = Depends(caller)) -> list[dict[str, Any]]:
+        current = [b for b in queries.open_batches(store) if user.is_admin or b["username"] == user.name]
+        return [node.document(cpu_count(), memory_mib(), current, await run_in_threadpool(worker.docker_problem))]
+
+    return app

@@ -1,0 +1,105 @@
+"""Who is calling: HTTP Basic (password or a CC-Agency 8.x token) or a Bearer token.
+
+A password check costs a deliberately slow scrypt hash, so a verified password is remembered
+for a few minutes, keyed by a per-process HMAC of the credentials and valid only while the
+stored hash is unchanged (``faice users passwd`` or ``remove`` end it at once). Failed logins
+are throttled per user *and client address*, unknown names included, with one message for
+every failure, so the answers do not reveal which user names exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from faice.state.users import FAILURE_WINDOW_SECONDS, User, Users
+
+CACHE_SECONDS = 300
+CACHE_SIZE = 4096
+REALM = 'Basic realm="Please fill in username and password"'
+
+
+class Unauthorized(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Credentials:
+    scheme: str  # "basic" or "bearer"
+    name: str
+    secret: str
+
+
+def parse_header(header: str | None) -> Credentials | None:
+    """The credentials of an Authorization header; None when there is none."""
+    if not header:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and value:
+        return Credentials("bearer", "", value)
+    if scheme.lower() == "basic" and value:
+        try:
+            decoded = base64.b64decode(value, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("malformed Basic credentials") from None
+        name, sep, password = decoded.partition(":")
+        if not sep:
+            raise Unauthorized("malformed Basic credentials")
+        return Credentials("basic", name, password)
+    raise Unauthorized("unsupported Authorization scheme: use Basic or Bearer")
+
+
+class Authenticator:
+    def __init__(self, users: Users) -> None:
+        self.users = users
+        self._key = secrets.token_bytes(32)
+        self._verified: dict[bytes, tuple[bytes, User, float]] = {}
+
+    def bearer(self, token: str, kind: str = "access") -> User:
+        user, expired = self.users.check_token(token, kind)
+        if user is None:
+            raise Unauthorized("Token has expired" if expired else "invalid or unknown token")
+        return user
+
+    def basic(self, name: str, password: str, client: str, *, tokens: bool = True) -> User:
+        """A user by name and password (or, with ``tokens``, a ``GET /token`` token as password)."""
+        if self.users.blocked(name, client):
+            raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
+        if tokens:
+            user = self.users.verify_token(password, "password")
+            if user is not None and user.name == name:
+                return user
+        user = self._password(name, password)
+        if user is None:
+            self.users.record_failure(name, client)
+            raise Unauthorized("invalid user name or password")
+        return user
+
+    def _password(self, name: str, password: str) -> User | None:
+        stored = self.users.password_hash(name)
+        key = hmac.new(self._key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
+        cached = self._verified.get(key)
+        if stored is not None and cached is not None and hmac.compare_digest(cached[0], stored) and cached[2] > time.monotonic():
+            return cached[1]
+        user = self.users.verify_password(name, password)
+        if user is not None and stored is not None:
+            if len(self._verified) >= CACHE_SIZE:
+                self._verified.clear()
+            self._verified[key] = (stored, user, time.monotonic() + CACHE_SECONDS)
+        return user
+
+    def authenticate(self, header: str | None, client: str) -> User:
+        credentials = parse_header(header)
+        if credentials is None:
+            raise Unauthorized("Unauthorized: send HTTP Basic credentials or a Bearer token")
+        if credentials.scheme == "bearer":
+            return self.bearer(credentials.secret)
+        return self.basic(credentials.name, credentials.secret, client)

@@ -1,0 +1,70 @@
+"""The JSON shapes of CC-Agency's documents, built from the store's rows.
+
+Field names and types follow CC-Agency 9.3 (``_id`` as 24 hex characters, float epoch times,
+``batchesListIndex``, ``history`` entries with ``state``, ``time``, ``node``, ``debugInfo`` and
+``ccagent``). Fields faice adds (``exitCode``, ``error``, ``argv``, ``results``, ``reason``)
+are extensions a CC-Agency client ignores. Credentials never appear: stored RED data is
+redacted before it is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faice.red.model import job_sections
+from faice.state.store import FINAL_STATES, BatchRow
+
+AGENCY_API_VERSION = "9.3.0"
+
+
+def list_experiment(row: dict[str, Any]) -> dict[str, Any]:
+    """CC-Agency's list projection of an experiment."""
+    return {"_id": row["id"], "username": row["username"], "registrationTime": row["created_at"]}
+
+
+def list_batch(row: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
+    """CC-Agency's list projection of a batch (history without debugInfo and ccagent)."""
+    return {
+        "_id": row["id"], "username": row["username"], "registrationTime": row["created_at"], "state": row["state"],
+        "experimentId": row["experiment_id"], "node": row["node"], "batchesListIndex": row["idx"],
+        "history": [{"state": h["state"], "time": h["time"], "node": h["node"]} for h in history],
+    }
+
+
+def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    red = record["red"]
+    doc: dict[str, Any] = {
+        "_id": record["id"], "username": record["username"], "registrationTime": record["created_at"],
+        "redVersion": red.get("redVersion", "9"), "cli": red.get("cli"), "container": red.get("container"),
+        "protectedKeysVoided": True, "batchCount": record["batch_count"],
+    }
+    execution = red.get("execution")
+    if isinstance(execution, dict):
+        kept = {k: v for k, v in (execution.get("settings") or {}).items() if k != "access"}
+        if settings:
+            kept.update({k: v for k, v in settings.items() if v is not None})
+        doc["execution"] = {"engine": execution.get("engine"), "settings": kept}
+    return doc
+
+
+def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> dict[str, Any]:
+    sections = job_sections(red)
+    _path, inputs, outputs = sections[row.index] if row.index < len(sections) else ((), {}, {})
+    cli = red.get("cli") or {}
+    final = row.state in FINAL_STATES
+    return {
+        "_id": row.id, "experimentId": row.experiment_id, "username": row.username, "registrationTime": row.created_at,
+        "batchesListIndex": row.index, "state": row.state, "node": row.node, "attempts": row.attempts,
+        "history": [
+            {"state": h["state"], "time": h["time"], "node": h["node"], "ccagent": None,
+             "debugInfo": h["reason"] if h["state"] in ("failed", "registered") and len(history) > 1 and h is not history[0] else None,
+             "reason": h["reason"]}
+            for h in history
+        ],
+        "inputs": inputs or {}, "outputs": outputs or {},
+        "usedGPUs": None, "mount": False, "protectedKeysVoided": final, "notificationsSent": False,
+        "usedSpecifiedStdout": bool(cli.get("stdout")), "usedSpecifiedStderr": bool(cli.get("stderr")),
+        "cliStdout": cli.get("stdout"), "cliStderr": cli.get("stderr"),
+        "argv": row.argv, "exitCode": row.exit_code, "error": row.error, "results": row.outputs, "updatedAt": row.updated_at,
+    }
+

@@ -1,0 +1,129 @@
+"""Starting and stopping ``faice serve``: one server per state file, a graceful end.
+
+On start: clean up after dead ``faice exec`` runs, re-queue or fail what a previous server left
+unfinished, create the first admin when there are no users (its random password is printed
+once), and listen (127.0.0.1 unless told otherwise). On SIGINT or SIGTERM uvicorn stops taking
+requests, then every running batch is cancelled and recorded and its container killed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from faice.errors import EnvironmentUnusable, InvalidInput
+from faice.state.store import Store
+
+FIRST_ADMIN = "admin"
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    jobs: int = 1
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    access_log: bool = False
+    #: lifetime of access tokens and GET /token tokens (default: 900 s and 86400 s)
+    token_seconds: float | None = None
+    network: str | None = None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _lock(store: Store) -> int:
+    """Hold ``<db>.serve.lock`` while serving: two servers would run the same batches twice."""
+    fd = os.open(f"{store.path}.serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise EnvironmentUnusable(f"another faice serve (pid {other}) uses {store.path}; stop it or use another --db") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EnvironmentUnusable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def first_admin(store: Store, say: Callable[[str], None]) -> None:
+    """With no users at all, create ``admin`` with a random password and show it this once."""
+    from faice.state.users import Users
+
+    users = Users(store)
+    if users.all():
+        return
+    password = secrets.token_urlsafe(18)
+    users.add(FIRST_ADMIN, password, admin=True)
+    say(f'faice serve: created the admin user "{FIRST_ADMIN}" with the password {password}')
+    say("faice serve: it is shown only this once; change it with: faice users passwd admin")
+
+
+def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
+    import uvicorn
+
+    from faice.host import memory_mib
+    from faice.runner.reconcile import reconcile
+    from faice.server.app import Settings, create_app
+    from faice.server.worker import Worker
+
+    if bool(options.ssl_certfile) != bool(options.ssl_keyfile):
+        raise InvalidInput("--ssl-certfile and --ssl-keyfile go together")
+    lock = _lock(store)
+    try:
+        sock = _listen(options.host, options.port)
+        reconcile(store)
+        first_admin(store, say)
+        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network)
+        worker.start()
+        settings = Settings() if options.token_seconds is None else Settings(access_seconds=options.token_seconds, password_token_seconds=options.token_seconds)
+        app = create_app(store, worker, settings)
+        tls = options.ssl_certfile is not None
+        if not is_loopback(options.host) and not tls:
+            say(f"faice serve: warning: listening on {options.host} without TLS: passwords and tokens cross the network in clear text "
+                "(use --ssl-certfile/--ssl-keyfile, or 127.0.0.1 behind a TLS proxy)")
+        port = sock.getsockname()[1]
+        scheme = "https" if tls else "http"
+        shown = f"[{options.host}]" if ":" in options.host else options.host
+        say(f"faice serve: CC-Agency API on {scheme}://{shown}:{port} (docs: /docs), state {store.path}, up to {options.jobs} batches at once")
+        config = uvicorn.Config(app, log_level="info" if options.access_log else "warning", access_log=options.access_log,
+                                ssl_certfile=str(options.ssl_certfile) if tls else None, ssl_keyfile=str(options.ssl_keyfile) if tls else None,
+                                timeout_graceful_shutdown=5)
+        server = uvicorn.Server(config)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            say("faice serve: stopping: cancelling running batches")
+            worker.stop()
+            sock.close()
+        say("faice serve: stopped")
+    finally:
+        os.close(lock)

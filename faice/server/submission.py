@@ -1,0 +1,111 @@
+"""``POST /red``: everything ``faice validate`` checks, plus what CC-Agency itself requires.
+
+CC-Agency stops at the first problem; here every problem is collected so that one answer lists
+them all. The accepted experiment keeps its filled data (credentials included) only in this
+object, in memory; what is stored is redacted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from faice.errors import LoadError
+from faice.red.load import check, load_text
+from faice.red.model import Experiment, experiment_from_data, job_sections
+from faice.red.problems import LocatedProblem, Problem, locate_problems
+from faice.red.secrets import Masker, redact, secret_values
+from faice.red.source import Document
+from faice.red.variables import variable_uses
+from faice.runner.plan import BatchPlan, plan
+
+BODY_NAME = "request body"
+INVALID = "Given RED data is invalid. Consider using the FAICE commandline tools for local validation."
+LOCAL_CONNECTOR = "red-connector-local"
+
+
+class Rejected(Exception):
+    """A 400 answer: a message, and the located problems when there is a document."""
+
+    def __init__(self, message: str, problems: list[LocatedProblem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "problems": [p.to_json() for p in self.problems]}
+
+
+@dataclass
+class Submission:
+    """An accepted RED document, planned and ready to register."""
+
+    doc: Document
+    experiment: Experiment
+    masker: Masker
+    plans: list[BatchPlan]
+    retries: int
+    connector_validation: bool
+    redacted: dict[str, Any] = field(repr=False)
+    has_secrets: bool = False
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """What the experiment record keeps about how it runs (never credentials)."""
+        return {"retryIfFailed": self.retries > 0, "disableConnectorValidation": not self.connector_validation,
+                "batchConcurrencyLimit": self.experiment.batch_concurrency_limit}
+
+
+def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False) -> Submission:
+    """Validate a ``POST /red`` body; raise :class:`Rejected` listing every problem."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Rejected("Did not send RED data as JSON: the body is not UTF-8 text.") from None
+    try:
+        doc = load_text(BODY_NAME, text)
+    except LoadError as exc:
+        raise Rejected(f"Did not send RED data as JSON: {exc}") from None
+    if not doc.data:
+        raise Rejected("Did not send RED data as JSON.")
+    errors, _warnings = check(doc, connectors_required=True)
+    errors += locate_problems(doc.source, agency_problems(doc.data, admin=admin))
+    if errors:
+        masker = Masker(secret_values(doc.data))
+        errors.sort(key=lambda p: (p.line, p.column))
+        raise Rejected(INVALID, [LocatedProblem(p.file, p.line, p.column, p.path, masker(p.message), p.severity) for p in errors])
+    masker = Masker(secret_values(doc.data))
+    experiment = experiment_from_data(doc.data, doc.retries)
+    retries = 0 if disable_retry else (doc.retries if doc.retries is not None else 1)
+    redacted = redact(doc.data)
+    return Submission(doc, experiment, masker, plan(experiment, masker), retries, not disable_connector_validation, redacted, redacted != doc.data)
+
+
+def agency_problems(data: dict[str, Any], *, admin: bool) -> list[Problem]:
+    """CC-Agency's own requirements, and what a shared server must not allow."""
+    problems = []
+    uses = variable_uses(data)
+    for use in uses:
+        problems.append(Problem(use.path, f"{{{{{use.name}}}}} is a variable: fill it in before submitting (faice exec and faice submit ask for variables)"))
+    sections = job_sections(data)
+    for path, _inputs, outputs in sections:
+        if outputs is None:
+            where = "every batch" if path else "RED data"
+            problems.append(Problem(path, f"CC-Agency requires outputs to be defined in {where} (outputs: {{}} is allowed)"))
+    container = data.get("container")
+    settings = container.get("settings") if isinstance(container, dict) else None
+    if isinstance(settings, dict) and "ram" not in settings:
+        problems.append(Problem(("container", "settings"), "CC-Agency requires 'ram' (MiB) in the container settings"))
+    execution = data.get("execution")
+    if isinstance(execution, dict) and execution.get("engine") not in (None, "ccagency"):
+        problems.append(Problem(("execution", "engine"), f'faice serve runs the "ccagency" execution engine, not "{execution.get("engine")}" (or leave execution out)'))
+    if not admin:
+        for path, inputs, outputs in sections:
+            for direction, values in (("inputs", inputs), ("outputs", outputs)):
+                for key, value in (values or {}).items() if isinstance(values, dict) else ():
+                    for i, item in enumerate(value if isinstance(value, list) else [value]):
+                        connector = item.get("connector") if isinstance(item, dict) else None
+                        if isinstance(connector, dict) and connector.get("command") == LOCAL_CONNECTOR:
+                            where = (*path, direction, key, *((i,) if isinstance(value, list) else ()), "connector", "command")
+                            problems.append(Problem(where, f"{LOCAL_CONNECTOR} reads and writes files of the machine faice serve runs on: only admins may use it"))
+    return problems

@@ -1,0 +1,290 @@
+"""The server's scheduler: runs registered batches with the same runner as ``faice exec``.
+
+CC-Agency's rules on one node: batches start first in, first out; an experiment never has more
+than its ``batchConcurrencyLimit`` batches scheduled or processing; all of them together never
+more than ``--jobs``, nor more ``ram`` than this machine has. A failed batch goes back to
+``registered`` while it has retries left. Every move is a compare-and-set in the store, so a
+cancel through the API (or ``faice cancel``) always wins.
+
+Credentials of POSTed experiments live only in :class:`Active` objects, in this process's
+memory; they are dropped when the experiment's last batch ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from faice.errors import FaiceError
+from faice.host import node_name
+from faice.red.model import Experiment, experiment_from_data
+from faice.red.secrets import Masker
+from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
+from faice.runner.plan import BatchPlan, plan
+from faice.runner.reconcile import remove_containers
+from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
+from faice.state.store import FINAL_STATES, Store, logs_dir
+
+log = logging.getLogger("faice.serve")
+OPEN = ("registered", "scheduled", "processing")
+RESTART_REASON = "faice serve stopped while it ran"
+
+
+def _quiet(index: int, what: str, detail: str) -> None:
+    """The runner's progress events: the store records what matters, nothing to show here."""
+
+
+@dataclass
+class Active:
+    """An experiment this server runs, with everything it needs (credentials included) in memory."""
+
+    id: str
+    experiment: Experiment
+    masker: Masker
+    plans: list[BatchPlan]
+    retries: int
+    connector_validation: bool
+    username: str
+    runner: BatchRunner | None = None
+    running: int = 0
+    image_error: str | None = None
+    image_checked: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def limit(self) -> int | None:
+        return self.experiment.batch_concurrency_limit
+
+
+class Worker:
+    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None) -> None:
+        self.store = store
+        self.jobs = max(1, jobs)
+        self.memory = MemoryBudget(memory_mib)
+        self.network = network
+        self.node = node_name()
+        self.active: dict[str, Active] = {}
+        self.running = 0
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="faice-serve-batch")
+        self._thread = threading.Thread(target=self._loop, name="faice-serve-dispatcher", daemon=True)
+        self._engine: Any = None
+        self.outputs_root = store.path.parent / "outputs"
+        self.logs = logs_dir(store.path)
+
+    # --- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.recover()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Cancel and record every running batch, kill its container, wait for the threads."""
+        self.stopping.set()
+        self.wake.set()
+        with self._lock:
+            actives = list(self.active.values())
+        for active in actives:
+            with self.store._lock:
+                running = [r[0] for r in self.store.conn.execute(
+                    "SELECT id FROM batches WHERE experiment_id = ? AND state IN ('scheduled', 'processing')", (active.id,))]
+            self.store.set_states(running, "cancelled", "faice serve was stopped", only_from=("scheduled", "processing"))
+            if active.runner is not None:
+                active.runner.cancelled.set()
+                active.runner.kill_all()
+        if self._thread.is_alive():
+            self._thread.join()
+        self._pool.shutdown(wait=True)
+
+    def engine(self) -> Any:
+        """The Docker engine, reached on first use (the API works without Docker)."""
+        if self._engine is None:
+            from faice.runner.docker_engine import DockerEngine
+
+            self._engine = DockerEngine()
+        return self._engine
+
+    def docker_problem(self) -> str | None:
+        """None while the Docker engine answers, else why not (the next call tries again)."""
+        from faice.runner.dockerapi import DockerError
+
+        try:
+            self.engine().api.ping()
+            return None
+        except FaiceError as exc:
+            problem = str(exc)
+        except (DockerError, OSError) as exc:
+            problem = f"Docker is not reachable: {getattr(exc, 'message', exc)}"
+        self._engine = None
+        return problem
+
+    # --- registering -------------------------------------------------------------------------
+
+    def add(self, active: Active) -> None:
+        with self._lock:
+            self.active[active.id] = active
+        self.wake.set()
+
+    def recover(self) -> None:
+        """After a crash or a stop: re-queue or fail what the last server left unfinished."""
+        with self.store._lock:
+            rows = self.store.conn.execute(
+                "SELECT DISTINCT e.id FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE e.runner = 'serve' AND b.state IN (?,?,?)", OPEN
+            ).fetchall()
+        for (experiment_id,) in rows:
+            record = self.store.experiment(experiment_id)
+            assert record is not None
+            batches = [b for b in self.store.batches(experiment_id) if b.state in OPEN]
+            started = [b for b in batches if b.state != "registered"]
+            if started:
+                try:
+                    remove_containers(experiment_id)
+                except FaiceError:
+                    pass
+            if record["has_secrets"]:
+                self.store.set_states([b.id for b in batches], "failed",
+                                      f"{RESTART_REASON}; its credentials were kept only in that server's memory: submit the experiment again", only_from=OPEN)
+                continue
+            retries = record["retries"] or 0
+            for batch in started:
+                if batch.attempts <= retries:
+                    self.store.set_state(batch.id, "registered", f"{RESTART_REASON} (attempt {batch.attempts}); queued again", only_from=OPEN)
+                else:
+                    self.store.set_state(batch.id, "failed", f"{RESTART_REASON} (attempt {batch.attempts}, no retries left)", only_from=OPEN)
+            experiment = experiment_from_data(record["red"])
+            settings = json.loads(record["settings"] or "{}")
+            self.add(Active(experiment_id, experiment, Masker(), plan(experiment), retries,
+                            not settings.get("disableConnectorValidation"), record["username"]))
+
+    # --- dispatching -------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            self.wake.wait(1.0)
+            self.wake.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self._dispatch()
+            except Exception:  # noqa: BLE001 - the dispatcher must survive to run the next batch
+                log.exception("dispatching batches failed")
+
+    def _candidates(self, free: int) -> list[tuple[Active, Any]]:
+        """Up to ``free`` registered batches, oldest first, of experiments below their limit."""
+        found = []
+        with self._lock:
+            actives = [a for a in self.active.values() if a.limit is None or a.running < a.limit]
+        for active in actives:
+            room = free if active.limit is None else min(free, active.limit - active.running)
+            with self.store._lock:
+                rows = self.store.conn.execute(
+                    "SELECT id, idx, attempts, created_at, rowid FROM batches WHERE experiment_id = ? AND state = 'registered' ORDER BY rowid LIMIT ?",
+                    (active.id, room),
+                ).fetchall()
+            found += [(active, row) for row in rows]
+        found.sort(key=lambda item: (item[1]["created_at"], item[1]["rowid"]))
+        return found[:free]
+
+    def _dispatch(self) -> None:
+        while not self.stopping.is_set():
+            free = self.jobs - self.running
+            if free <= 0:
+                return
+            candidates = self._candidates(free)
+            if not candidates:
+                self._retire_idle()
+                return
+            started = 0
+            for active, row in candidates:
+                if active.limit is not None and active.running >= active.limit:
+                    continue
+                ram = active.experiment.container.ram
+                if not self.memory.try_acquire(ram):
+                    return  # first in, first out: wait until memory is free for this one
+                if not self.store.set_state(row["id"], "scheduled", f"scheduled on node {self.node}", only_from=("registered",), node=self.node):
+                    self.memory.release(ram)
+                    continue
+                with self._lock:
+                    active.running += 1
+                    self.running += 1
+                record = BatchRecord(active.plans[row["idx"]], row["id"], attempts=row["attempts"] or 0)
+                self._pool.submit(self._run, active, record)
+                started += 1
+            if not started:
+                return
+
+    def _run(self, active: Active, record: BatchRecord) -> None:
+        ram = active.experiment.container.ram
+        try:
+            result = self._attempt(active, record)
+            if result is not None and not (result.state == "failed" and retry(self.store, record, result, active.retries, self.stopping, _quiet)):
+                finish(self.store, record, result, _quiet)
+        except Exception:  # noqa: BLE001 - a batch's surprise must not take the server down
+            log.exception("batch %s", record.batch_id)
+            finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"), _quiet)
+        finally:
+            self.memory.release(ram)
+            with self._lock:
+                active.running -= 1
+                self.running -= 1
+            self.wake.set()
+
+    def _attempt(self, active: Active, record: BatchRecord) -> AttemptResult | None:
+        runner = self._runner(active)
+        if active.image_error is not None:
+            return AttemptResult("failed", error=active.image_error, retryable=False)
+        return attempt(runner, self.store, record, _quiet)
+
+    def _runner(self, active: Active) -> BatchRunner:
+        """The experiment's runner, made (and its image pulled) by the first batch that starts."""
+        with active.lock:
+            if active.runner is None:
+                options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network,
+                                     connector_validation=active.connector_validation)
+                try:
+                    engine = self.engine()
+                    engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
+                except FaiceError as exc:
+                    active.image_error = active.masker(str(exc))
+                    engine = None
+                active.runner = BatchRunner(engine, active.experiment, options, active.masker, Path.cwd(), secrets.token_hex(8), active.id, self.logs,
+                                            threading.Event(), self.store.is_cancelled)
+                if self.stopping.is_set():
+                    active.runner.cancelled.set()
+            return active.runner
+
+    def _retire_idle(self) -> None:
+        """Forget experiments whose batches all ended: their credentials leave memory here."""
+        with self._lock:
+            idle = [a for a in self.active.values() if a.running == 0]
+        for active in idle:
+            with self.store._lock:
+                left = self.store.conn.execute(
+                    f"SELECT 1 FROM batches WHERE experiment_id = ? AND state NOT IN ({','.join('?' * len(FINAL_STATES))}) LIMIT 1", (active.id, *FINAL_STATES)
+                ).fetchone()
+            if left is None:
+                with self._lock:
+                    if active.running == 0:
+                        self.active.pop(active.id, None)
+
+    # --- cancelling --------------------------------------------------------------------------
+
+    def kill(self, label: str, value: str) -> None:
+        """Kill the containers of a cancelled batch or experiment, whoever started them."""
+        try:
+            engine = self.engine()
+            for container in engine.containers(**{label: value}):
+                engine.kill(container)
+        except FaiceError:
+            pass  # no Docker, no container to kill
+        self.wake.set()
+

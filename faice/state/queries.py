@@ -1,0 +1,83 @@
+"""The list and count queries of the REST API, on the indexes the store creates.
+
+CC-Agency sorts by registration time only, which leaves batches of one experiment (they share
+it) in no particular order; here ties are broken by rowid, the order they were registered in,
+so paging with skip/limit is stable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from faice.state.store import Store
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Exact-match filters; ``owner`` is the restriction for a non-admin (None for admins)."""
+
+    owner: str | None = None
+    username: str | None = None
+    node: str | None = None
+    state: str | None = None
+    experiment_id: str | None = None
+
+    def where(self, experiments: bool = False) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        columns = [("username", self.owner), ("username", self.username)]
+        if not experiments:
+            columns += [("node", self.node), ("state", self.state), ("experiment_id", self.experiment_id)]
+        for column, value in columns:
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def count(store: Store, table: str, filters: Filters) -> int:
+    where, params = filters.where(experiments=table == "experiments")
+    with store._lock:
+        return store.conn.execute(f"SELECT COUNT(*) FROM {table}{where}", params).fetchone()[0]
+
+
+def rows(store: Store, table: str, filters: Filters, *, skip: int = 0, limit: int | None = None, ascending: bool = False) -> list[dict[str, Any]]:
+    """Rows of ``experiments`` or ``batches`` for a list route: newest first unless ``ascending``."""
+    where, params = filters.where(experiments=table == "experiments")
+    order = "ASC" if ascending else "DESC"
+    columns = "id, username, created_at" if table == "experiments" else "id, username, created_at, state, experiment_id, node, idx"
+    sql = f"SELECT {columns} FROM {table}{where} ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?"
+    with store._lock:
+        return [dict(r) for r in store.conn.execute(sql, [*params, -1 if limit is None else limit, skip])]
+
+
+def histories(store: Store, batch_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The state history of each batch, oldest first, in one query."""
+    result: dict[str, list[dict[str, Any]]] = {b: [] for b in batch_ids}
+    for start in range(0, len(batch_ids), 500):
+        chunk = batch_ids[start:start + 500]
+        with store._lock:
+            found = store.conn.execute(
+                f"SELECT batch_id, state, time, node, reason FROM history WHERE batch_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk
+            ).fetchall()
+        for r in found:
+            result[r["batch_id"]].append(dict(r))
+    return result
+
+
+def open_batches(store: Store) -> list[dict[str, Any]]:
+    """Batches that hold resources on this machine now (scheduled or processing), with their ram."""
+    with store._lock:
+        found = store.conn.execute(
+            "SELECT b.id, b.username, e.ram, e.red FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ('scheduled', 'processing')"
+        ).fetchall()
+    return [{"id": r["id"], "username": r["username"], "ram": r["ram"] if r["ram"] is not None else _ram_of(r["red"])} for r in found]
+
+
+def _ram_of(red: str) -> int | None:
+    """``container.settings.ram`` of a record written before the ram column existed."""
+    try:
+        return json.loads(red)["container"]["settings"].get("ram")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
