@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -98,7 +99,13 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     users = Users(store)
     auth = Authenticator(users)
     node = Node(worker.node)
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(worker.stop)  # before uvicorn returns: nothing is left running
+
     app = FastAPI(
+        lifespan=lifespan,
         title="faice serve: the CC-Agency REST API on this machine",
         version=__version__,
         description="CC-Agency 9.3's routes, query parameters and JSON shapes (and 8.x GET /token), "

@@ -12,6 +12,7 @@ import fcntl
 import ipaddress
 import os
 import secrets
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -74,6 +75,14 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Stopped(Exception):
+    pass
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped()
+
+
 def first_admin(store: Store, say: Callable[[str], None]) -> None:
     """With no users at all, create ``admin`` with a random password and show it this once."""
     from faice.state.users import Users
@@ -118,8 +127,14 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
                                 ssl_certfile=str(options.ssl_certfile) if tls else None, ssl_keyfile=str(options.ssl_keyfile) if tls else None,
                                 timeout_graceful_shutdown=5)
         server = uvicorn.Server(config)
+        # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again with the handlers it
+        # found: these make that a normal end (exit 0) instead of a death by signal.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _stopped)
         try:
             server.run(sockets=[sock])
+        except _Stopped:
+            pass
         finally:
             say("faice serve: stopping: cancelling running batches")
             worker.stop()

@@ -100,12 +100,30 @@ def agency_problems(data: dict[str, Any], *, admin: bool) -> list[Problem]:
     if isinstance(execution, dict) and execution.get("engine") not in (None, "ccagency"):
         problems.append(Problem(("execution", "engine"), f'faice serve runs the "ccagency" execution engine, not "{execution.get("engine")}" (or leave execution out)'))
     if not admin:
-        for path, inputs, outputs in sections:
-            for direction, values in (("inputs", inputs), ("outputs", outputs)):
-                for key, value in (values or {}).items() if isinstance(values, dict) else ():
-                    for i, item in enumerate(value if isinstance(value, list) else [value]):
-                        connector = item.get("connector") if isinstance(item, dict) else None
-                        if isinstance(connector, dict) and connector.get("command") == LOCAL_CONNECTOR:
-                            where = (*path, direction, key, *((i,) if isinstance(value, list) else ()), "connector", "command")
-                            problems.append(Problem(where, f"{LOCAL_CONNECTOR} reads and writes files of the machine faice serve runs on: only admins may use it"))
+        problems += _connector_problems(sections)
+    return problems
+
+
+def _connector_problems(sections: list[tuple[tuple[Any, ...], Any, Any]]) -> list[Problem]:
+    """Connectors a non-admin may not use: they would act on the server's machine as its user.
+
+    ``red-connector-local`` reads and writes the server's files; a Connector CLI program found on
+    ``PATH`` is any program there, run on the host. Plugins (entry points) are the safe set.
+    """
+    from faice.connectors import registry
+
+    problems = []
+    for path, inputs, outputs in sections:
+        for direction, values in (("inputs", inputs), ("outputs", outputs)):
+            for key, value in values.items() if isinstance(values, dict) else ():
+                for i, item in enumerate(value if isinstance(value, list) else [value]):
+                    connector = item.get("connector") if isinstance(item, dict) else None
+                    command = connector.get("command") if isinstance(connector, dict) else None
+                    if not isinstance(command, str):
+                        continue
+                    where = (*path, direction, key, *((i,) if isinstance(value, list) else ()), "connector", "command")
+                    if command == LOCAL_CONNECTOR:
+                        problems.append(Problem(where, f"{LOCAL_CONNECTOR} reads and writes files of the machine faice serve runs on: only admins may use it"))
+                    elif registry.plugin(command) is None:
+                        problems.append(Problem(where, f'"{command}" is not a faice connector plugin: only admins may use Connector CLI programs through faice serve'))
     return problems

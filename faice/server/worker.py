@@ -16,6 +16,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,13 +28,14 @@ from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
 from faice.runner.plan import BatchPlan, plan
-from faice.runner.reconcile import remove_containers
+from faice.runner.reconcile import reconcile, remove_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
 from faice.state.store import FINAL_STATES, Store, logs_dir
 
 log = logging.getLogger("faice.serve")
 OPEN = ("registered", "scheduled", "processing")
 RESTART_REASON = "faice serve stopped while it ran"
+RECONCILE_SECONDS = 30
 
 
 def _quiet(index: int, what: str, detail: str) -> None:
@@ -89,6 +91,8 @@ class Worker:
 
     def stop(self) -> None:
         """Cancel and record every running batch, kill its container, wait for the threads."""
+        if self.stopping.is_set():
+            return
         self.stopping.set()
         self.wake.set()
         with self._lock:
@@ -168,6 +172,7 @@ class Worker:
     # --- dispatching -------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        last_reconcile = time.monotonic()
         while not self.stopping.is_set():
             self.wake.wait(1.0)
             self.wake.clear()
@@ -175,6 +180,9 @@ class Worker:
                 return
             try:
                 self._dispatch()
+                if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
+                    last_reconcile = time.monotonic()
+                    reconcile(self.store)  # a faice exec killed meanwhile: its batches end as failed
             except Exception:  # noqa: BLE001 - the dispatcher must survive to run the next batch
                 log.exception("dispatching batches failed")
 
