@@ -37,6 +37,8 @@ SUBCOMMANDS = [
     ["users", "list"],
     ["users", "remove"],
     ["users", "passwd"],
+    ["serve"],
+    ["submit"],
 ]
 
 

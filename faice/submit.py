@@ -1,0 +1,404 @@
+"""``faice submit``: send a prepared RED file to a CC-Agency (or ``faice serve``) and follow its batches.
+
+The body is the RED 9 data after variables are filled, without ``execution.settings.access``:
+the agency's URL and credentials travel only in the request line and the Authorization header.
+requests and rich are imported where they are used, so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from faice.errors import EXIT_FAILED, EXIT_INTERRUPTED, EnvironmentUnusable, FaiceError, InvalidInput
+from faice.red.secrets import Masker
+
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+USER_ENV = "FAICE_AGENCY_USER"
+PASSWORD_ENV = "FAICE_AGENCY_PASSWORD"
+#: how long a request may take to connect and to answer (seconds)
+TIMEOUT = (10, 60)
+#: polls in a row that may fail to reach the agency while waiting before giving up
+POLL_ATTEMPTS = 10
+LIVE_ROWS = 15
+
+Ask = Callable[[str, bool], str]
+Mask = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+def _access(data: Mapping[str, Any]) -> dict[str, Any]:
+    execution = data.get("execution")
+    settings = execution.get("settings") if isinstance(execution, dict) else None
+    access = settings.get("access") if isinstance(settings, dict) else None
+    return access if isinstance(access, dict) else {}
+
+
+def request_body(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The RED data to send: a copy without ``execution.settings.access`` and RED 8's ``retryIfFailed``.
+
+    ``faice exec`` runs a file whatever its execution engine says; likewise a file written for
+    ``ccfaice`` is sent with engine ``ccagency`` (an agency refuses any other engine), keeping
+    ``batchConcurrencyLimit``.
+    """
+    body = copy.deepcopy(dict(data))
+    execution = body.get("execution")
+    if not isinstance(execution, dict):
+        return body
+    settings = execution.get("settings") if isinstance(execution.get("settings"), dict) else {}
+    settings.pop("access", None)
+    settings.pop("retryIfFailed", None)
+    if execution.get("engine") != "ccagency":
+        settings = {k: v for k, v in settings.items() if k == "batchConcurrencyLimit"}
+        execution["engine"] = "ccagency"
+    execution["settings"] = settings
+    return body
+
+
+def query_params(*, retries: int | None, disable_retry: bool, disable_connector_validation: bool) -> dict[str, str]:
+    """``disableRetry`` and ``disableConnectorValidation`` as 0/1, like upstream faice.
+
+    ``retries`` is what the file asked for (RED 8 ``retryIfFailed``: false → 0, true → 1; None for
+    RED 9): an agency retries a failed batch once unless told not to, so 0 means ``disableRetry=1``.
+    """
+    no_retry = disable_retry or retries == 0
+    return {"disableRetry": "1" if no_retry else "0", "disableConnectorValidation": "1" if disable_connector_validation else "0"}
+
+
+def agency_url(data: Mapping[str, Any], override: str | None, mask: Mask = str) -> str:
+    """``--url``, else ``execution.settings.access.url``, as written (a trailing slash is the client's business)."""
+    url = override or _access(data).get("url")
+    if not url:
+        raise InvalidInput("no agency URL: give --url URL, or set execution.settings.access.url in the RED file")
+    url = str(url).strip()
+    if not url.startswith(("http://", "https://")):
+        raise InvalidInput(mask(f'the agency URL must start with http:// or https://, got "{url}"'))
+    return url
+
+
+def credentials(data: Mapping[str, Any], environ: Mapping[str, str], ask: Ask | None) -> Credentials:
+    """``access.auth`` of the RED file, else FAICE_AGENCY_USER/FAICE_AGENCY_PASSWORD, else ``ask`` (a terminal)."""
+    auth = _access(data).get("auth")
+    if isinstance(auth, dict):
+        username = auth.get("username", auth.get("_username"))
+        password = auth.get("password", auth.get("_password"))
+        if username is not None and password is not None:
+            return Credentials(str(username), str(password))
+    username = environ.get(USER_ENV) or None
+    password = environ.get(PASSWORD_ENV) or None
+    if username is None or password is None:
+        if ask is None:
+            missing = " and ".join(name for name, value in ((USER_ENV, username), (PASSWORD_ENV, password)) if value is None)
+            raise InvalidInput(f"no credentials for the agency: set execution.settings.access.auth in the RED file (with {{{{variables}}}}), or {missing}, or run on a terminal (without --non-interactive) to be asked")
+        username = username or ask("agency username", False)
+        password = password or ask("agency password", True)
+    return Credentials(username, password)
+
+
+def batch_count(data: Mapping[str, Any]) -> int:
+    batches = data.get("batches")
+    return len(batches) if isinstance(batches, list) else 1
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost OS-level reason ("Connection refused") of a requests exception chain."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        if isinstance(current, TimeoutError):
+            return "timed out"
+        linked = (*current.args, getattr(current, "reason", None), current.__cause__, current.__context__)
+        todo.extend(item for item in linked if isinstance(item, BaseException))
+    return type(exc).__name__
+
+
+def _json(response: Any) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _excerpt(text: str, limit: int = 200) -> str:
+    text = " ".join(re.sub(r"<[^>]+>", " ", text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _parse_path(path: str) -> tuple[Any, ...]:
+    """``batches[1].inputs.x`` (faice's own notation) → ``("batches", 1, "inputs", "x")``."""
+    parts: list[Any] = []
+    for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        parts.append(int(index) if index else name)
+    return tuple(parts)
+
+
+def problem_lines(body: Any, source: Any = None) -> list[str]:
+    """What an agency's 400 says, one line each.
+
+    Upstream CC-Agency answers a JSON string; ``faice serve`` answers ``{"message", "problems":
+    [{"path", "line", "column", "message"}]}``. Positions in the body the agency received mean
+    nothing to the user, so with ``source`` (the user's file) each problem is located there.
+    """
+    if isinstance(body, str):
+        return [line for line in body.splitlines() if line.strip()] or ["(no message)"]
+    if not isinstance(body, dict):
+        return [_excerpt(json.dumps(body))] if body is not None else ["(no message)"]
+    message = body.get("message") or body.get("detail") or body.get("msg")
+    lines = [str(message)] if isinstance(message, str) and message else []
+    problems = body.get("problems") if isinstance(body.get("problems"), list) else []
+    located = source.locate({_parse_path(str(p.get("path") or "")) for p in problems if isinstance(p, dict)}) if source is not None and problems else {}
+    for problem in problems:
+        if not isinstance(problem, dict):
+            continue
+        path = str(problem.get("path") or "")
+        where = located.get(_parse_path(path))
+        if where is not None:
+            prefix = f"{source.name}:{where.line}:{where.column}: "
+        elif problem.get("line") is not None:
+            prefix = f"line {problem.get('line')}, column {problem.get('column')}: "
+        else:
+            prefix = ""
+        lines.append(f"{prefix}{path + ': ' if path else ''}{problem.get('message', '')}")
+    return lines or [_excerpt(json.dumps(body))]
+
+
+class AgencyClient:
+    """The few CC-Agency calls faice needs, over one session with HTTP Basic auth."""
+
+    def __init__(self, url: str, creds: Credentials, mask: Mask, source: Any = None) -> None:
+        import requests
+
+        self.url = url.rstrip("/")
+        #: the URL for messages: masked as written, so that a URL filled from {{variables}} stays hidden
+        self.shown_url = mask(url).rstrip("/")
+        self.creds = creds
+        self.mask = mask
+        self.source = source
+        self.session = requests.Session()
+        self.session.auth = (creds.username, creds.password)
+        self.session.headers["User-Agent"] = "faice"
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import requests
+
+        try:
+            return self.session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise EnvironmentUnusable(self.mask(f"cannot reach the agency at {self.shown_url}: {_reason(exc)}")) from None
+
+    def _check(self, response: Any) -> Any:
+        """The JSON of a 200 answer; 401 and 400 are the user's to fix (exit 2), anything else exit 1."""
+        body = _json(response)
+        if response.status_code == 200:
+            return body
+        if response.status_code == 401:
+            said = problem_lines(body)[0] if isinstance(body, (str, dict)) else ""
+            raise InvalidInput(self.mask(f"the agency refused the credentials for {self.creds.username}" + (f" ({said})" if said else "")))
+        if response.status_code == 400:
+            lines = problem_lines(body if body is not None else response.text, self.source)
+            raise InvalidInput(self.mask("\n  ".join(["the agency rejected the request: " + lines[0], *lines[1:]])))
+        raise FaiceError(self.mask(f"the agency answered {response.status_code} {response.reason or ''}".rstrip() + f": {_excerpt(response.text) or '(empty body)'}"))
+
+    def submit(self, body: dict[str, Any], params: Mapping[str, str]) -> str:
+        """POST /red; the new experiment's id."""
+        answer = self._check(self._request("POST", "/red", params=dict(params), json=body))
+        experiment_id = answer.get("experimentId") if isinstance(answer, dict) else None
+        if not isinstance(experiment_id, str):
+            raise FaiceError(self.mask(f"the agency accepted the RED file but sent no experimentId: {_excerpt(json.dumps(answer))}"))
+        return experiment_id
+
+    def batches(self, experiment_id: str) -> list[dict[str, Any]]:
+        """GET /batches of one experiment, oldest first (filtered here too: upstream's tests do the same)."""
+        answer = self._check(self._request("GET", "/batches", params={"experimentId": experiment_id, "ascending": "1"}))
+        if not isinstance(answer, list):
+            raise FaiceError(self.mask(f"the agency sent no list of batches: {_excerpt(json.dumps(answer))}"))
+        return [b for b in answer if isinstance(b, dict) and b.get("experimentId", experiment_id) == experiment_id]
+
+
+@dataclass(frozen=True)
+class BatchState:
+    index: int
+    batch_id: str
+    state: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"batchId": self.batch_id, "index": self.index, "state": self.state}
+
+
+def batch_states(listed: list[dict[str, Any]]) -> list[BatchState]:
+    states = [BatchState(int(b.get("batchesListIndex") or 0), str(b.get("_id") or b.get("batchId") or ""), str(b.get("state") or "")) for b in listed]
+    return sorted(states, key=lambda s: s.index)
+
+
+def outcome(states: list[BatchState]) -> str:
+    """The experiment's state: failed if any batch failed, else cancelled if any was, else succeeded."""
+    kinds = {s.state for s in states}
+    return "failed" if "failed" in kinds else "cancelled" if "cancelled" in kinds else "succeeded"
+
+
+class Display:
+    """Batch states on stderr while waiting: a live table on a terminal, a line per change otherwise."""
+
+    def __init__(self, experiment_id: str, total: int, live: bool) -> None:
+        self.experiment_id = experiment_id
+        self.total = total
+        self.started = time.monotonic()
+        self.states: list[BatchState] = []
+        self._shown: dict[int, str] = {}
+        self._live: Any = None
+        self._live_enabled = live
+
+    def __enter__(self) -> Display:
+        if self._live_enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(stderr=True), refresh_per_second=4, transient=True, get_renderable=self._render)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, states: list[BatchState]) -> None:
+        self.states = states
+        if self._live is not None:
+            return
+        for s in states:
+            if self._shown.get(s.index) != s.state and s.state != "registered":
+                sys.stderr.write(f"batch {s.index}: {s.state}\n")
+                sys.stderr.flush()
+            self._shown[s.index] = s.state
+
+    def _render(self) -> Any:
+        from rich.table import Table
+
+        states = self.states
+        count = {kind: sum(1 for s in states if s.state == kind) for kind in (*FINAL_STATES, "processing")}
+        waiting = self.total - sum(count.values())
+        title = (f"experiment {self.experiment_id}: {count['succeeded']}/{self.total} succeeded, {count['failed']} failed, "
+                 f"{count['processing']} running, {waiting} waiting — {time.monotonic() - self.started:.0f} s")
+        table = Table(title=title, title_justify="left", show_edge=False)
+        table.add_column("batch", justify="right")
+        table.add_column("id")
+        table.add_column("state")
+        for s in [s for s in states if s.state != "succeeded"][:LIVE_ROWS]:
+            table.add_row(str(s.index), s.batch_id, s.state)
+        return table
+
+
+def wait(client: AgencyClient, experiment_id: str, total: int, poll: float, display: Display) -> list[BatchState]:
+    """Poll until every batch of the experiment is in a final state; a few failed polls in a row are tolerated."""
+    failures = 0
+    while True:
+        try:
+            states = batch_states(client.batches(experiment_id))
+            failures = 0
+        except EnvironmentUnusable:
+            failures += 1
+            if failures >= POLL_ATTEMPTS:
+                raise
+            states = display.states
+        display.update(states)
+        if len(states) >= total and all(s.state in FINAL_STATES for s in states):
+            return states
+        time.sleep(poll)
+
+
+def _interrupted_message(url: str, experiment_id: str, states: list[BatchState]) -> str:
+    running = [s for s in states if s.state not in FINAL_STATES]
+    ids = ", ".join(s.batch_id for s in running[:3]) + (", ..." if len(running) > 3 else "")
+    which = f"{len(running)} unfinished batch{'es' if len(running) != 1 else ''} ({ids})" if running else "its batches"
+    return (f"faice: stopped waiting; experiment {experiment_id} keeps running on the agency with {which}.\n"
+            f"  cancel a batch: DELETE {url}/batches/BATCH_ID (on a local faice serve: faice cancel {experiment_id})")
+
+
+def submit(
+    prepared: Any,
+    *,
+    url: str | None,
+    wait_for_batches: bool,
+    poll: float,
+    as_json: bool,
+    disable_retry: bool,
+    disable_connector_validation: bool,
+    ask: Ask | None,
+    environ: Mapping[str, str] = os.environ,
+) -> int:
+    """Send the experiment, print its id, and with ``wait_for_batches`` follow it; the exit code.
+
+    Ctrl-C (or SIGTERM) at any moment after the request went out says what became of the
+    experiment: Typer would otherwise turn the interrupt into a silent exit 130.
+    """
+    import signal
+
+    data = prepared.experiment.raw
+    target = agency_url(data, url, prepared.masker)
+    creds = credentials(data, environ, ask)
+    extra = Masker([creds.password])
+
+    def mask(text: str) -> str:
+        return extra(prepared.masker(text))
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    client = AgencyClient(target, creds, mask, prepared.doc.source)
+    params = query_params(retries=prepared.doc.retries, disable_retry=disable_retry, disable_connector_validation=disable_connector_validation)
+    total = batch_count(data)
+    experiment_id: str | None = None
+    display: Display | None = None
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        experiment_id = client.submit(request_body(data), params)
+        if not wait_for_batches:
+            print(json.dumps({"experimentId": experiment_id}) if as_json else f"experimentId: {experiment_id}", flush=True)
+            return 0
+        display = Display(experiment_id, total, live=not as_json and sys.stderr.isatty())
+        if not as_json:
+            print(f"experimentId: {experiment_id}", flush=True)
+        with display:
+            states = wait(client, experiment_id, total, poll, display)
+    except KeyboardInterrupt:
+        if experiment_id is None:
+            sys.stderr.write(mask(f"faice: interrupted while sending; the agency may have registered the experiment anyway (GET {client.shown_url}/experiments)\n"))
+            return EXIT_INTERRUPTED
+        seen = display.states if display is not None else []
+        sys.stderr.write(mask(_interrupted_message(client.shown_url, experiment_id, seen)) + "\n")
+        if as_json:
+            print(json.dumps({"experimentId": experiment_id, "state": "interrupted", "batches": [s.to_json() for s in seen]}, indent=2))
+        return EXIT_INTERRUPTED
+    state = outcome(states)
+    _print_result(experiment_id, state, states, as_json)
+    failed = [s for s in states if s.state == "failed"]
+    if failed and not as_json:
+        sys.stderr.write(mask(f"why batch {failed[0].index} failed: GET {client.shown_url}/batches/{failed[0].batch_id} (and .../stderr)\n"))
+    return {"succeeded": 0, "failed": EXIT_FAILED}.get(state, EXIT_INTERRUPTED)
+
+
+def _print_result(experiment_id: str, state: str, states: list[BatchState], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"experimentId": experiment_id, "state": state, "batches": [s.to_json() for s in states]}, indent=2))
+        return
+    from faice.view import print_table
+
+    print_table(["batch", "id", "state"], [[str(s.index), s.batch_id, s.state] for s in states], title=f"experiment {experiment_id}: {state}")
