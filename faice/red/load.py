@@ -6,7 +6,7 @@ from typing import Any
 
 from faice.errors import LoadError
 from faice.red.problems import LocatedProblem, locate_problems
-from faice.red.source import Document, Source, load_mapping, mapping_from_text
+from faice.red.source import TOO_DEEP, Document, Source, load_mapping, mapping_from_text
 from faice.red.validate import validate_data
 
 
@@ -61,8 +61,11 @@ def _migrate_8_to_9(doc: Document) -> None:
 
 def check(doc: Document, *, check_connectors: bool = True, connectors_required: bool = False) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
     """Validate a loaded document: (errors, warnings), located and sorted by position."""
-    problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required)
-    located = locate_problems(doc.source, problems)
+    try:
+        problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required)
+        located = locate_problems(doc.source, problems)
+    except RecursionError:
+        return [LocatedProblem(doc.source.name, 1, 1, "", TOO_DEEP, "error")], []
     errors = [p for p in located if p.severity == "error"]
     warnings = [p for p in located if p.severity == "warning"]
     return errors, warnings

@@ -17,6 +17,7 @@ from faice.errors import LoadError
 from faice.red.yamlload import Location, Path, YamlError, load_yaml, locate
 
 URL_TIMEOUT_SECONDS = 30
+TOO_DEEP = "nested too deeply to be a RED document"
 
 
 @dataclass
@@ -104,6 +105,13 @@ def decode(name: str, raw: bytes) -> str:
 
 def parse(name: str, text: str) -> tuple[Any, str]:
     """Parse JSON or YAML text; return the data and the format that was read."""
+    try:
+        return _parse(name, text)
+    except RecursionError:
+        raise LoadError(name, TOO_DEEP, 1, 1) from None
+
+
+def _parse(name: str, text: str) -> tuple[Any, str]:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
         try:

@@ -36,6 +36,7 @@ from faice.state.users import User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_BODY_BYTES = 256 * 1024 * 1024
+MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
 
 @dataclass
@@ -91,6 +92,8 @@ def integer(name: str, value: str | None, minimum: int) -> int | None:
         raise bad_request(f"{name} must be an integer.") from None
     if number < minimum:
         raise bad_request(f"{name} cannot be lower than {minimum}.")
+    if number > MAX_INTEGER:
+        raise bad_request(f"{name} cannot be greater than {MAX_INTEGER}.")
     return number
 
 

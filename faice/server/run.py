@@ -125,7 +125,8 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         say(f"faice serve: CC-Agency API on {scheme}://{shown}:{port} (docs: /docs), state {store.path}, up to {options.jobs} batches at once")
         config = uvicorn.Config(app, log_level="info" if options.access_log else "warning", access_log=options.access_log,
                                 ssl_certfile=str(options.ssl_certfile) if tls else None, ssl_keyfile=str(options.ssl_keyfile) if tls else None,
-                                timeout_graceful_shutdown=5)
+                                timeout_graceful_shutdown=5,
+                                proxy_headers=False)  # X-Forwarded-For from any local client would escape throttling
         server = uvicorn.Server(config)
         # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again with the handlers it
         # found: these make that a normal end (exit 0) instead of a death by signal.

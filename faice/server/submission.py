@@ -15,7 +15,7 @@ from faice.red.load import check, load_text
 from faice.red.model import Experiment, experiment_from_data, job_sections
 from faice.red.problems import LocatedProblem, Problem, locate_problems
 from faice.red.secrets import Masker, redact, secret_values
-from faice.red.source import Document
+from faice.red.source import TOO_DEEP, Document
 from faice.red.variables import variable_uses
 from faice.runner.plan import BatchPlan, plan
 
@@ -59,6 +59,13 @@ class Submission:
 def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False) -> Submission:
     """Validate a ``POST /red`` body; raise :class:`Rejected` listing every problem."""
     try:
+        return _accept(body, admin, disable_retry, disable_connector_validation)
+    except RecursionError:
+        raise Rejected(f"Did not send RED data as JSON: {TOO_DEEP}") from None
+
+
+def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_validation: bool) -> Submission:
+    try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected("Did not send RED data as JSON: the body is not UTF-8 text.") from None
@@ -75,6 +82,9 @@ def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_con
         errors.sort(key=lambda p: (p.line, p.column))
         raise Rejected(INVALID, [LocatedProblem(p.file, p.line, p.column, p.path, masker(p.message), p.severity) for p in errors])
     masker = Masker(secret_values(doc.data))
+    execution = doc.data.get("execution")
+    if isinstance(execution, dict) and isinstance(execution.get("settings"), dict):
+        execution["settings"].pop("access", None)  # the agency's own URL and login: never kept, as in CC-Agency
     experiment = experiment_from_data(doc.data, doc.retries)
     retries = 0 if disable_retry else (doc.retries if doc.retries is not None else 1)
     redacted = redact(doc.data)

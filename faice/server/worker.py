@@ -249,6 +249,8 @@ class Worker:
     def _attempt(self, active: Active, record: BatchRecord) -> AttemptResult | None:
         runner = self._runner(active)
         if active.image_error is not None:
+            record.attempts += 1
+            self.store.update(record.batch_id, attempts=record.attempts)
             return AttemptResult("failed", error=active.image_error, retryable=False)
         return attempt(runner, self.store, record, _quiet)
 

@@ -75,7 +75,7 @@ class Store:
     """Thread-safe access to the state file (one connection, serialised by a lock)."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_db_path()
+        self.path = (Path(path) if path is not None else default_db_path()).absolute()  # outputs and logs live beside it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self.conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)

@@ -1,0 +1,231 @@
+"""A real ``faice serve`` for tests: a subprocess on a free loopback port, with a temporary state file.
+
+Use it from a test module::
+
+    from tests import serve_fixture
+    from tests.serve_fixture import Server, start_server, wait_final
+
+    server = serve_fixture.server  # the module-scoped fixture (an assignment keeps ruff quiet)
+
+    def test_version(server: Server) -> None:
+        assert server.get("/version", user="alice").status_code == 200
+
+The ``server`` fixture (module scope: one server per test module that uses it) has the users
+``admin`` (admin), ``alice`` and ``bob`` (not admins), passwords in ``server.passwords``.
+
+``Server`` gives:
+
+* ``url`` (``http://127.0.0.1:PORT``), ``db`` (the state file's path), ``process`` (the Popen);
+* ``auth(name)``: ``(name, password)`` for requests' ``auth=``;
+* ``get/post/delete(path, user="admin", **kwargs)``: a request with that user's Basic credentials
+  (``user=None``: no credentials); ``request(method, path, user, **kwargs)`` for others;
+* ``stderr()``: what the server printed so far; ``stop()``: SIGTERM, then wait (at most 15 s)
+  and return the exit code (``stop()`` twice is harmless).
+
+For a server of your own (other options, other users, a function scope)::
+
+    with serving(tmp_path, "--token-seconds", "2") as server:   # stops it and asserts exit 0
+        ...
+    server = start_server(tmp_path, "--jobs", "1", users={"carol": ("carol-pass-1", False)})
+    ...
+    finish(server)   # stop, assert exit code 0 (stderr in the failure message)
+
+``wait_final(server, experiment_id, user="admin", timeout=60)`` waits until every batch of the
+experiment is succeeded, failed or cancelled and returns the full batch documents
+(``GET /batches/ID``), ordered by ``batchesListIndex``. ``wait_state(server, batch_id, states)``
+waits until one batch reaches one of ``states`` and returns its document.
+
+Batches run in real Docker containers (image ``faice-test-busybox:latest``, built by make test):
+mark such tests ``@pytest.mark.docker``. ``post_red(server, red, user)`` posts a RED document
+and returns its experimentId (asserting 200).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import faice_command, run_faice
+
+#: name -> (password, is_admin); passwords have at least 8 characters
+DEFAULT_USERS: dict[str, tuple[str, bool]] = {
+    "admin": ("admin-password-1", True),
+    "alice": ("alice-password-1", False),
+    "bob": ("bob-password-1", False),
+}
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+START_SECONDS = 20
+STOP_SECONDS = 15
+LISTENING = re.compile(r"faice serve: CC-Agency API on (https?://\S+?:\d+) ")
+
+
+class Server:
+    """A running ``faice serve`` process and the users it knows."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, db: Path, stderr_path: Path, passwords: dict[str, str]) -> None:
+        self.process = process
+        self.url = url
+        self.db = db
+        self.stderr_path = stderr_path
+        self.passwords = passwords
+        self.exit_code: int | None = None
+
+    def auth(self, name: str = "admin") -> tuple[str, str]:
+        return (name, self.passwords[name])
+
+    def request(self, method: str, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
+        sends_own = "auth" in kwargs or any(k.lower() == "authorization" for k in kwargs.get("headers") or {})
+        if user is not None and not sends_own:
+            kwargs["auth"] = self.auth(user)
+        kwargs.setdefault("timeout", 30)
+        return requests.request(method, self.url + path, **kwargs)
+
+    def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
+        return self.request("GET", path, user, **kwargs)
+
+    def post(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
+        return self.request("POST", path, user, **kwargs)
+
+    def delete(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
+        return self.request("DELETE", path, user, **kwargs)
+
+    def stderr(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self) -> int:
+        """SIGTERM, then wait; the exit code (-9 when it had to be killed after STOP_SECONDS)."""
+        if self.exit_code is not None:
+            return self.exit_code
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+                self.exit_code = -9
+                return self.exit_code
+        self.exit_code = self.process.returncode
+        return self.exit_code
+
+
+def add_users(db: Path, users: dict[str, tuple[str, bool]]) -> None:
+    """Create users with ``faice users add NAME --password-stdin [--admin]``, as an operator would."""
+    for name, (password, admin) in users.items():
+        done = run_faice("--db", str(db), "users", "add", name, "--password-stdin", *(["--admin"] if admin else []), input=password + "\n")
+        assert done.returncode == 0, f"faice users add {name}: {done.stdout}{done.stderr}"
+
+
+def start_server(directory: Path, *args: str, users: dict[str, tuple[str, bool]] | None = None, db: Path | str | None = None,
+                 host: str = "127.0.0.1", jobs: int = 2, cwd: Path | None = None, env: dict[str, str] | None = None) -> Server:
+    """Start ``faice --db DB serve --host HOST --port 0 --jobs N ARGS...`` and wait until ``GET /`` answers.
+
+    ``users`` default to :data:`DEFAULT_USERS` (``{}``: none, so the server creates ``admin``
+    itself); ``db`` defaults to ``directory/faice.db`` (a relative ``db`` is relative to ``cwd``).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    users = DEFAULT_USERS if users is None else users
+    db_arg = str(db) if db is not None else str(directory / "faice.db")
+    db_path = Path(db_arg) if Path(db_arg).is_absolute() else Path(cwd or os.getcwd()) / db_arg
+    if users:
+        add_users(db_path, users)
+    stderr_path = directory / f"serve-{time.monotonic_ns()}.stderr"
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}
+    full_env.update(env or {})
+    command = [*faice_command(), "--db", db_arg, "serve", "--host", host, "--port", "0", "--jobs", str(jobs), *args]
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd, env=full_env)
+    server = Server(process, "", db_path, stderr_path, {name: password for name, (password, _admin) in users.items()})
+    deadline = time.monotonic() + START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"faice serve exited with {process.returncode} before answering:\n{server.stderr()}")
+        if not server.url:
+            found = LISTENING.search(server.stderr())
+            if found:
+                server.url = found.group(1).replace("0.0.0.0", "127.0.0.1")
+        if server.url:
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(server.url + "/", timeout=2).status_code == 200:
+                    created = re.search(r'created the admin user "admin" with the password (\S+)', server.stderr())
+                    if created:
+                        server.passwords.setdefault("admin", created.group(1))
+                    return server
+        time.sleep(0.05)
+    server.stop()
+    pytest.fail(f"faice serve did not answer GET / within {START_SECONDS} s:\n{server.stderr()}")
+
+
+def finish(server: Server) -> None:
+    """Stop the server; fail (showing its stderr) unless it exits 0 within STOP_SECONDS."""
+    code = server.stop()
+    assert code == 0, f"faice serve exited with {code} after SIGTERM (-9: killed after {STOP_SECONDS} s):\n{server.stderr()}"
+
+
+@contextlib.contextmanager
+def serving(directory: Path, *args: str, **kwargs: Any) -> Iterator[Server]:
+    """A server for the ``with`` block; stopped afterwards, and it must exit 0."""
+    server = start_server(directory, *args, **kwargs)
+    try:
+        yield server
+    except BaseException:
+        server.stop()
+        raise
+    finish(server)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One ``faice serve`` per test module: users admin (admin), alice and bob, ``--jobs 2``."""
+    with serving(tmp_path_factory.mktemp("serve")) as running:
+        yield running
+
+
+# --- experiments ------------------------------------------------------------------------------
+
+
+def post_red(server: Server, red: dict[str, Any], user: str = "admin", **params: str) -> str:
+    """POST /red as ``user``; the new experimentId."""
+    response = server.post("/red", user, json=red, params=params)
+    assert response.status_code == 200, f"POST /red: {response.status_code} {response.text}"
+    return response.json()["experimentId"]
+
+
+def wait_final(server: Server, experiment_id: str, user: str = "admin", timeout: float = 60) -> list[dict[str, Any]]:
+    """Wait until every batch of the experiment is final; their full documents by batchesListIndex."""
+    deadline = time.monotonic() + timeout
+    listing: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        response = server.get("/batches", user, params={"experimentId": experiment_id, "ascending": "true"})
+        assert response.status_code == 200, response.text
+        listing = response.json()
+        if listing and all(b["state"] in FINAL_STATES for b in listing):
+            documents = [server.get(f"/batches/{b['_id']}", user).json() for b in listing]
+            return sorted(documents, key=lambda b: b["batchesListIndex"])
+        time.sleep(0.1)
+    pytest.fail(f"batches of {experiment_id} not final after {timeout} s: {[(b['_id'], b['state']) for b in listing]}\n{server.stderr()}")
+
+
+def wait_state(server: Server, batch_id: str, states: tuple[str, ...], user: str = "admin", timeout: float = 30) -> dict[str, Any]:
+    """Wait until a batch is in one of ``states``; its full document."""
+    deadline = time.monotonic() + timeout
+    document: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        document = server.get(f"/batches/{batch_id}", user).json()
+        if document.get("state") in states:
+            return document
+        time.sleep(0.05)
+    pytest.fail(f"batch {batch_id} not {states} after {timeout} s: {document.get('state')}\n{server.stderr()}")
