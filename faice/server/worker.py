@@ -155,15 +155,16 @@ class Worker:
                 except FaiceError:
                     pass
             if record["has_secrets"]:
-                self.store.set_states([b.id for b in batches], "failed",
-                                      f"{RESTART_REASON}; its credentials were kept only in that server's memory: submit the experiment again", only_from=OPEN)
+                reason = f"{RESTART_REASON}; its credentials were kept only in that server's memory: submit the experiment again"
+                self.store.set_states([b.id for b in batches], "failed", reason, only_from=OPEN, error=reason)
                 continue
             retries = record["retries"] or 0
             for batch in started:
                 if batch.attempts <= retries:
                     self.store.set_state(batch.id, "registered", f"{RESTART_REASON} (attempt {batch.attempts}); queued again", only_from=OPEN)
                 else:
-                    self.store.set_state(batch.id, "failed", f"{RESTART_REASON} (attempt {batch.attempts}, no retries left)", only_from=OPEN)
+                    reason = f"{RESTART_REASON} (attempt {batch.attempts}, no retries left)"
+                    self.store.set_state(batch.id, "failed", reason, only_from=OPEN, error=reason)
             experiment = experiment_from_data(record["red"])
             settings = json.loads(record["settings"] or "{}")
             self.add(Active(experiment_id, experiment, Masker(), plan(experiment), retries,

@@ -1,0 +1,143 @@
+"""faice serve over time: a graceful stop, a crash and the restart after it, and faice exec runs seen through the API."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import faice_command, labelled_containers
+from tests.redfiles import as_batches, shell_red, write
+from tests.serve_fixture import DEFAULT_USERS, finish, post_red, serving, start_server, wait_final, wait_state
+
+pytestmark = pytest.mark.docker
+
+
+def agency_red(script: str, batches: int = 1, **top: Any) -> dict[str, Any]:
+    """A RED document CC-Agency accepts: ``sh -c SCRIPT`` in the test image, outputs: {} per batch."""
+    data = as_batches(shell_red(script), [{} for _ in range(batches)])
+    for batch in data["batches"]:
+        batch["outputs"] = {}
+    data.update(top)
+    return data
+
+
+def batch_ids(server: Any, experiment_id: str) -> list[str]:
+    listed = server.get("/batches", params={"experimentId": experiment_id, "ascending": "1"}).json()
+    return [b["_id"] for b in listed]
+
+
+def wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def test_sigterm_cancels_and_records_running_batches_and_leaves_no_container(tmp_path: Path, docker_image: str):
+    with serving(tmp_path, jobs=2) as server:
+        experiment_id = post_red(server, agency_red("sleep 120", batches=3))
+        ids = batch_ids(server, experiment_id)
+        for batch_id in ids[:2]:
+            wait_state(server, batch_id, ("processing",))
+        wait_for(lambda: len(labelled_containers(f"faice.experiment={experiment_id}")) == 2)
+        started = time.monotonic()
+    assert time.monotonic() - started < 15  # serving() asserted exit code 0
+    assert "stopping: cancelling running batches" in server.stderr()
+    assert labelled_containers(f"faice.experiment={experiment_id}") == []
+    states = _states_in_file(server.db, experiment_id)
+    assert states[ids[0]][0] == states[ids[1]][0] == "cancelled"
+    assert states[ids[0]][1] == "faice serve was stopped"
+    assert states[ids[2]][0] == "registered"  # never started: it waits for the next server
+
+
+def _states_in_file(db: Path, experiment_id: str) -> dict[str, tuple[str, str]]:
+    """(state, last reason) of each batch, read from the state file with faice's own store."""
+    from faice.state.store import Store
+
+    store = Store(db)
+    try:
+        return {b.id: (b.state, store.history(b.id)[-1]["reason"]) for b in store.batches(experiment_id)}
+    finally:
+        store.close()
+
+
+def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, docker_image: str):
+    server = start_server(tmp_path, jobs=2)
+    try:
+        resumable = post_red(server, agency_red("sleep 3; echo resumed"))  # one retry by default
+        no_retry = post_red(server, agency_red("sleep 120"), disableRetry="1")
+        for experiment_id in (resumable, no_retry):
+            wait_state(server, batch_ids(server, experiment_id)[0], ("processing",))
+        secret = agency_red("true")
+        secret["batches"][0]["inputs"] = {}
+        secret["batches"][0]["outputs"] = {"out": {"class": "File", "connector": {
+            "command": "red-connector-http", "access": {"url": "http://127.0.0.1:9/x", "auth": {"username": "u", "password": "secret-pw-1"}}}}}
+        secret["cli"]["outputs"] = {"out": {"type": "File", "outputBinding": {"glob": "out.txt"}}}
+        waiting = post_red(server, secret)  # both slots are taken: it stays registered
+        wait_for(lambda: len(labelled_containers(f"faice.experiment={no_retry}")) == 1)
+    finally:
+        server.process.kill()  # no chance to clean up
+        server.process.wait(10)
+    assert labelled_containers(f"faice.experiment={no_retry}"), "the crash left the container running"
+
+    restarted = start_server(tmp_path, db=server.db, users={})
+    restarted.passwords.update(server.passwords)
+    try:
+        wait_for(lambda: labelled_containers(f"faice.experiment={no_retry}") == [])
+        failed = wait_final(restarted, no_retry)[0]
+        assert failed["state"] == "failed"
+        assert failed["error"] == failed["history"][-1]["reason"] == "faice serve stopped while it ran (attempt 1, no retries left)"
+
+        unresumable = wait_final(restarted, waiting)[0]
+        assert unresumable["state"] == "failed"
+        assert "submit the experiment again" in unresumable["error"]
+        assert "secret-pw-1" not in str(unresumable)
+
+        resumed = wait_final(restarted, resumable)[0]
+        assert resumed["state"] == "succeeded", resumed
+        assert resumed["attempts"] == 2
+        assert [h["state"] for h in resumed["history"]][-4:] == ["registered", "scheduled", "processing", "succeeded"]
+        assert "queued again" in resumed["history"][-4]["reason"]
+        assert restarted.get(f"/batches/{resumed['_id']}/stdout").text == "resumed\n"
+    finally:
+        finish(restarted)
+
+
+def test_faice_exec_runs_are_listed_under_the_local_user_and_cancellable_through_the_api(tmp_path: Path, docker_image: str):
+    local = os.environ.get("SUDO_USER") or getpass.getuser()
+    users = {**DEFAULT_USERS, local: ("local-password-1", False)}
+    with serving(tmp_path / "server", users=users) as server:
+        red = write(tmp_path / "red.yml", shell_red("sleep 120"))
+        exec_run = subprocess.Popen([*faice_command(), "--db", str(server.db), "exec", str(red), "--json", "--outdir", str(tmp_path / "out")],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+        try:
+            wait_for(lambda: server.get("/batches", local, params={"state": "processing"}).json() != [])
+            listed = server.get("/experiments", local).json()
+            assert [e["username"] for e in listed] == [local]
+            assert server.get("/experiments/count", "alice").json() == {"count": 0}
+            batch = server.get("/batches", local).json()[0]
+            assert batch["node"] == os.uname().nodename
+            assert [b["batchId"] for b in server.get("/nodes", local).json()[0]["currentBatches"]] == [batch["_id"]]
+
+            started = time.monotonic()
+            answer = server.delete(f"/batches/{batch['_id']}", local)
+            assert answer.status_code == 200
+            assert answer.headers["X-Faice-Cancelled"] == "true"
+            assert answer.json()["state"] == "cancelled"
+            wait_for(lambda: labelled_containers(f"faice.batch={batch['_id']}") == [], timeout=10)
+            assert time.monotonic() - started < 5
+            stdout, stderr = exec_run.communicate(timeout=30)
+        finally:
+            if exec_run.poll() is None:
+                exec_run.kill()
+        assert exec_run.returncode == 130, stderr
+        assert "cancelled" in stdout
+        history = server.get(f"/batches/{batch['_id']}", local).json()["history"]
+        assert history[-1]["state"] == "cancelled"
+        assert history[-1]["reason"] == f"cancelled through the API by {local}"
