@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,12 @@ import pytest
 from faice.errors import InvalidInput
 from faice.red.prepare import prepare
 from faice.submit import agency_url, credentials, problem_lines, query_params, request_body
+from tests import serve_fixture
 from tests.conftest import TEST_IMAGE, faice_command, run_faice
 from tests.redfiles import write
+from tests.serve_fixture import Server, wait_final
 
 PASSWORD = "alice-secret-password"
-BOB_PASSWORD = "bob-secret-password"
 
 
 def red(script: str = 'echo "$1"', values: list[str] | None = None, execution: dict[str, Any] | None = None, version: str = "9") -> dict[str, Any]:
@@ -180,109 +180,49 @@ def test_credentials_are_asked_on_a_terminal_without_echoing_the_password(tmp_pa
 # --- against a real faice serve -------------------------------------------------------------
 
 
-class Agency:
-    """A running ``faice serve`` with users alice and bob."""
-
-    def __init__(self, url: str, db: Path, proc: subprocess.Popen[bytes]) -> None:
-        self.url = url
-        self.db = db
-        self.proc = proc
-
-    def batches(self, experiment_id: str, user: str = "alice", password: str = PASSWORD) -> list[dict[str, Any]]:
-        import requests
-
-        answer = requests.get(f"{self.url}/batches", params={"experimentId": experiment_id}, auth=(user, password), timeout=10)
-        assert answer.status_code == 200, answer.text
-        return answer.json()
-
-    def wait_final(self, experiment_id: str, user: str = "alice", password: str = PASSWORD, timeout: float = 30) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
-        while True:
-            listed = self.batches(experiment_id, user, password)
-            if listed and all(b["state"] in ("succeeded", "failed", "cancelled") for b in listed):
-                return listed
-            assert time.monotonic() < deadline, listed
-            time.sleep(0.2)
-
-
-@pytest.fixture(scope="module")
-def agency(tmp_path_factory: pytest.TempPathFactory, docker_image: str):
-    """``faice serve`` on a free loopback port with a fresh state file; stopped with SIGTERM afterwards."""
-    import requests
-
-    home = tmp_path_factory.mktemp("agency")
-    db = home / "faice.db"
-    for name, password in (("alice", PASSWORD), ("bob", BOB_PASSWORD)):
-        added = run_faice("--db", str(db), "users", "add", name, "--password-stdin", input=password + "\n")
-        assert added.returncode == 0, added.stderr
-    port = closed_port()
-    log = open(home / "serve.log", "wb")
-    proc = subprocess.Popen(faice_command() + ["--db", str(db), "serve", "--host", "127.0.0.1", "--port", str(port), "--jobs", "4"],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=home)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"faice serve exited with {proc.returncode}: {(home / 'serve.log').read_text(errors='replace')[-2000:]}")
-            try:
-                if requests.get(url + "/", timeout=1).json() == {"Hello": "World"}:
-                    break
-            except (requests.RequestException, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"faice serve did not answer GET / within 20 s: {(home / 'serve.log').read_text(errors='replace')[-2000:]}")
-            time.sleep(0.1)
-        yield Agency(url, db, proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+agency = serve_fixture.server  # one faice serve for this module: users admin, alice and bob
 
 
 def submit(tmp_path: Path, data: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return run_faice("submit", str(write(tmp_path / "red.yml", data)), *args, env=env, timeout=60)
 
 
-def vars_file(tmp_path: Path, agency: Agency, user: str = "alice", password: str = PASSWORD) -> str:
+def vars_file(tmp_path: Path, agency: Server, user: str = "alice", password: str | None = None) -> str:
+    password = password or agency.passwords[user]
     path = tmp_path / "vars.yml"
     path.write_text(json.dumps({"agency_url": agency.url, "agency_user": user, "agency_password": password}))
     return str(path)
 
 
 @pytest.mark.docker
-def test_three_batches_succeed_with_credentials_from_variables(tmp_path: Path, agency: Agency):
+def test_three_batches_succeed_with_credentials_from_variables(tmp_path: Path, agency: Server):
     data = red(values=["one", "two", "three"], execution=agency_execution(auth=VARIABLE_AUTH))
     result = submit(tmp_path, data, "--vars-file", vars_file(tmp_path, agency), "--wait", "--poll", "0.2")
     assert result.returncode == 0, result.stderr
     experiment_id = re.match(r"experimentId: ([0-9a-f]{24})\n", result.stdout).group(1)
     assert f"experiment {experiment_id}: succeeded" in result.stdout
     assert result.stdout.count("succeeded") == 4  # the title and three batches
-    listed = agency.batches(experiment_id)
+    listed = agency.get("/batches", "alice", params={"experimentId": experiment_id}).json()
     assert sorted((b["batchesListIndex"], b["state"]) for b in listed) == [(0, "succeeded"), (1, "succeeded"), (2, "succeeded")]
-    assert PASSWORD not in result.stdout + result.stderr and agency.url not in result.stdout + result.stderr
+    assert agency.passwords["alice"] not in result.stdout + result.stderr and agency.url not in result.stdout + result.stderr
 
 
 @pytest.mark.docker
-def test_a_failed_batch_exits_1_and_red8_retry_is_sent_as_a_parameter(tmp_path: Path, agency: Agency):
+def test_a_failed_batch_exits_1_and_red8_retry_is_sent_as_a_parameter(tmp_path: Path, agency: Server):
     data = red('test "$1" != bad', values=["good", "bad", "good"], version="8", execution=agency_execution(agency.url, retryIfFailed=False))
-    result = submit(tmp_path, data, "--wait", "--json", "--poll", "0.2", env={"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": PASSWORD})
+    result = submit(tmp_path, data, "--wait", "--json", "--poll", "0.2", env={"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": agency.passwords["alice"]})
     assert result.returncode == 1, result.stderr
     document = json.loads(result.stdout)
     assert document["state"] == "failed"
     assert [(b["index"], b["state"]) for b in document["batches"]] == [(0, "succeeded"), (1, "failed"), (2, "succeeded")]
     assert all(re.fullmatch(r"[0-9a-f]{24}", b["batchId"]) for b in document["batches"])
     assert "batch 1: failed" in result.stderr
-    failed = next(b for b in agency.batches(document["experimentId"]) if b["batchesListIndex"] == 1)
+    failed = next(b for b in wait_final(agency, document["experimentId"], "alice") if b["batchesListIndex"] == 1)
     assert [h["state"] for h in failed["history"]].count("processing") == 1  # retryIfFailed: false reached the agency as disableRetry=1
 
 
 @pytest.mark.docker
-def test_wrong_password_exits_2_without_showing_it(tmp_path: Path, agency: Agency):
+def test_wrong_password_exits_2_without_showing_it(tmp_path: Path, agency: Server):
     result = submit(tmp_path, red(), "--url", agency.url, env={"FAICE_AGENCY_USER": "bob", "FAICE_AGENCY_PASSWORD": "not-bobs-password"})
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("faice: the agency refused the credentials for bob")
@@ -290,21 +230,21 @@ def test_wrong_password_exits_2_without_showing_it(tmp_path: Path, agency: Agenc
 
 
 @pytest.mark.docker
-def test_submit_without_wait_prints_only_the_id(tmp_path: Path, agency: Agency):
+def test_submit_without_wait_prints_only_the_id(tmp_path: Path, agency: Server):
     data = red(values=["x", "y"], execution=agency_execution(agency.url + "/"))
-    result = submit(tmp_path, data, "--json", "--disable-connector-validation", env={"FAICE_AGENCY_USER": "bob", "FAICE_AGENCY_PASSWORD": BOB_PASSWORD})
+    result = submit(tmp_path, data, "--json", "--disable-connector-validation", env={"FAICE_AGENCY_USER": "bob", "FAICE_AGENCY_PASSWORD": agency.passwords["bob"]})
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert list(document) == ["experimentId"]
-    listed = agency.wait_final(document["experimentId"], "bob", BOB_PASSWORD)
+    listed = wait_final(agency, document["experimentId"], "bob")
     assert sorted((b["batchesListIndex"], b["state"]) for b in listed) == [(0, "succeeded"), (1, "succeeded")]
 
 
 @pytest.mark.docker
-def test_ctrl_c_stops_waiting_but_not_the_batches(tmp_path: Path, agency: Agency):
+def test_ctrl_c_stops_waiting_but_not_the_batches(tmp_path: Path, agency: Server):
     path = write(tmp_path / "red.yml", red("sleep 2", execution=agency_execution(agency.url)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}
-    env.update({"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": PASSWORD})
+    env.update({"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": agency.passwords["alice"]})
     proc = subprocess.Popen(faice_command() + ["submit", str(path), "--wait", "--poll", "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     first = proc.stdout.readline()
     experiment_id = re.match(r"experimentId: ([0-9a-f]{24})$", first.strip()).group(1)
@@ -313,14 +253,14 @@ def test_ctrl_c_stops_waiting_but_not_the_batches(tmp_path: Path, agency: Agency
     assert proc.returncode == 130, err
     assert f"experiment {experiment_id} keeps running on the agency" in err, (out, err)
     assert f"DELETE {agency.url}/batches/" in err and f"faice cancel {experiment_id}" in err
-    assert [b["state"] for b in agency.wait_final(experiment_id)] == ["succeeded"]
+    assert [b["state"] for b in wait_final(agency, experiment_id, "alice")] == ["succeeded"]
 
 
 @pytest.mark.docker
-def test_a_rejected_file_exits_2_with_each_problem_located_in_it(tmp_path: Path, agency: Agency):
+def test_a_rejected_file_exits_2_with_each_problem_located_in_it(tmp_path: Path, agency: Server):
     data = red(values=["a", "b"], execution=agency_execution(agency.url))
     del data["batches"][1]["outputs"]  # fine for faice exec, required by an agency
-    result = submit(tmp_path, data, env={"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": PASSWORD})
+    result = submit(tmp_path, data, env={"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": agency.passwords["alice"]})
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("faice: the agency rejected the request: Given RED data is invalid.")
