@@ -133,11 +133,16 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         return ApiError(401, exc.message, headers={"WWW-Authenticate": REALM})
 
     async def caller(request: Request) -> User:
-        """The authenticated user; a password check runs in a thread (scrypt is slow on purpose)."""
+        """The authenticated user; a password hash runs in a thread (scrypt is slow on purpose)."""
+        header, client = request.headers.get("authorization"), client_of(request)
         try:
-            return await run_in_threadpool(auth.authenticate, request.headers.get("authorization"), client_of(request))
+            user = auth.authenticate(header, client, slow=False)  # tokens and remembered passwords: no thread hop
+            if user is None:
+                user = await run_in_threadpool(auth.authenticate, header, client)
         except Unauthorized as exc:
             raise unauthorized(exc) from None
+        assert user is not None
+        return user
 
     async def password_caller(request: Request) -> User:
         """Basic credentials with the real password (``/token`` and ``/login`` never take a token)."""
@@ -147,9 +152,11 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
             credentials = parse_header(request.headers.get("authorization"))
             if credentials is None or credentials.scheme != "basic":
                 raise Unauthorized("send HTTP Basic credentials (user name and password)")
-            return await run_in_threadpool(auth.basic, credentials.name, credentials.secret, client_of(request), tokens=False)
+            user = await run_in_threadpool(auth.basic, credentials.name, credentials.secret, client_of(request), tokens=False)
         except Unauthorized as exc:
             raise unauthorized(exc) from None
+        assert user is not None
+        return user
 
     def owner(user: User) -> str | None:
         return None if user.is_admin else user.name

@@ -69,37 +69,39 @@ class Authenticator:
             raise Unauthorized("Token has expired" if expired else "invalid or unknown token")
         return user
 
-    def basic(self, name: str, password: str, client: str, *, tokens: bool = True) -> User:
-        """A user by name and password (or, with ``tokens``, a ``GET /token`` token as password)."""
+    def basic(self, name: str, password: str, client: str, *, tokens: bool = True, slow: bool = True) -> User | None:
+        """A user by name and password (or, with ``tokens``, a ``GET /token`` token as password).
+
+        Without ``slow``, None means the answer needs the slow hash (call again in a thread).
+        """
         if self.users.blocked(name, client):
             raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
         if tokens:
             user = self.users.verify_token(password, "password")
             if user is not None and user.name == name:
                 return user
-        user = self._password(name, password)
-        if user is None:
-            self.users.record_failure(name, client)
-            raise Unauthorized("invalid user name or password")
-        return user
-
-    def _password(self, name: str, password: str) -> User | None:
         stored = self.users.password_hash(name)
         key = hmac.new(self._key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
         cached = self._verified.get(key)
         if stored is not None and cached is not None and hmac.compare_digest(cached[0], stored) and cached[2] > time.monotonic():
             return cached[1]
+        if not slow:
+            return None
         user = self.users.verify_password(name, password)
         if user is not None and stored is not None:
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
             self._verified[key] = (stored, user, time.monotonic() + CACHE_SECONDS)
+        if user is None:
+            self.users.record_failure(name, client)
+            raise Unauthorized("invalid user name or password")
         return user
 
-    def authenticate(self, header: str | None, client: str) -> User:
+    def authenticate(self, header: str | None, client: str, *, slow: bool = True) -> User | None:
+        """The caller; without ``slow``, None when only the slow password hash can tell."""
         credentials = parse_header(header)
         if credentials is None:
             raise Unauthorized("Unauthorized: send HTTP Basic credentials or a Bearer token")
         if credentials.scheme == "bearer":
             return self.bearer(credentials.secret)
-        return self.basic(credentials.name, credentials.secret, client)
+        return self.basic(credentials.name, credentials.secret, client, slow=slow)
