@@ -315,7 +315,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     ) -> dict[str, int]:
         return {"count": queries.count(store, "batches", batch_filters(user, username, node, state, experimentId))}
 
-    @app.get("/batches", summary="List batches, newest first (non-admins: their own)")
+    @app.get("/batches", summary="List batches, newest first (non-admins: their own)", response_class=Response)
     async def batches_list(
         skip: str | None = Query(None, description="integer >= 0"),
         limit: str | None = Query(None, description="integer >= 1 (default: all)"),
@@ -323,11 +323,11 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         username: str | None = Query(None), node: str | None = Query(None),
         state: str | None = Query(None, description=", ".join(STATES)), experimentId: str | None = Query(None),
         user: User = Depends(caller),
-    ) -> JSONResponse:
+    ) -> Response:
         filters = batch_filters(user, username, node, state, experimentId)
         rows = queries.rows(store, "batches", filters, skip=integer("skip", skip, 0) or 0, limit=integer("limit", limit, 1), ascending=str_to_bool(ascending))
-        history = queries.histories(store, [r["id"] for r in rows])
-        return listing(queries.count(store, "batches", filters), [documents.list_batch(r, history[r["id"]]) for r in rows])
+        total = queries.count(store, "batches", filters)
+        return Response(documents.list_batches_json(rows), media_type="application/json", headers={"X-Total-Count": str(total)})
 
     @app.get("/batches/{batch_id}", summary="The full batch with its history")
     async def batch_get(batch_id: str, user: User = Depends(caller)) -> dict[str, Any]:

@@ -9,6 +9,7 @@ redacted before it is written.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from faice.red.model import job_sections
@@ -22,13 +23,18 @@ def list_experiment(row: dict[str, Any]) -> dict[str, Any]:
     return {"_id": row["id"], "username": row["username"], "registrationTime": row["created_at"]}
 
 
-def list_batch(row: dict[str, Any], history: list[dict[str, Any]]) -> dict[str, Any]:
-    """CC-Agency's list projection of a batch (history without debugInfo and ccagent)."""
-    return {
-        "_id": row["id"], "username": row["username"], "registrationTime": row["created_at"], "state": row["state"],
-        "experimentId": row["experiment_id"], "node": row["node"], "batchesListIndex": row["idx"],
-        "history": [{"state": h["state"], "time": h["time"], "node": h["node"]} for h in history],
-    }
+def list_batches_json(rows: list[dict[str, Any]]) -> bytes:
+    """CC-Agency's list projection of batches, encoded directly.
+
+    Each row's history is stored as this JSON already (``history_json``), so a page of 100
+    batches is joined as text instead of being decoded and encoded again.
+    """
+    dumps = json.dumps
+    return ("[" + ",".join(
+        f'{{"_id":"{r["id"]}","username":{dumps(r["username"])},"registrationTime":{dumps(r["created_at"])},"state":"{r["state"]}",'
+        f'"experimentId":"{r["experiment_id"]}","node":{dumps(r["node"])},"batchesListIndex":{r["idx"]},"history":{r["history_json"] or "[]"}}}'
+        for r in rows
+    ) + "]").encode()
 
 
 def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None) -> dict[str, Any]:

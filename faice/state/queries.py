@@ -37,33 +37,20 @@ class Filters:
 
 
 def count(store: Store, table: str, filters: Filters) -> int:
+    """How many rows match; remembered until the next write (a filtered count scans its index)."""
     where, params = filters.where(experiments=table == "experiments")
-    with store._lock:
-        return store.conn.execute(f"SELECT COUNT(*) FROM {table}{where}", params).fetchone()[0]
+    sql = f"SELECT COUNT(*) FROM {table}{where}"
+    return store.until_written((sql, *params), lambda: store.conn.execute(sql, params).fetchone()[0])
 
 
 def rows(store: Store, table: str, filters: Filters, *, skip: int = 0, limit: int | None = None, ascending: bool = False) -> list[dict[str, Any]]:
     """Rows of ``experiments`` or ``batches`` for a list route: newest first unless ``ascending``."""
     where, params = filters.where(experiments=table == "experiments")
     order = "ASC" if ascending else "DESC"
-    columns = "id, username, created_at" if table == "experiments" else "id, username, created_at, state, experiment_id, node, idx"
+    columns = "id, username, created_at" if table == "experiments" else "id, username, created_at, state, experiment_id, node, idx, history_json"
     sql = f"SELECT {columns} FROM {table}{where} ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?"
     with store._lock:
         return [dict(r) for r in store.conn.execute(sql, [*params, -1 if limit is None else limit, skip])]
-
-
-def histories(store: Store, batch_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """The state history of each batch, oldest first, in one query."""
-    result: dict[str, list[dict[str, Any]]] = {b: [] for b in batch_ids}
-    for start in range(0, len(batch_ids), 500):
-        chunk = batch_ids[start:start + 500]
-        with store._lock:
-            found = store.conn.execute(
-                f"SELECT batch_id, state, time, node, reason FROM history WHERE batch_id IN ({','.join('?' * len(chunk))}) ORDER BY id", chunk
-            ).fetchall()
-        for r in found:
-            result[r["batch_id"]].append(dict(r))
-    return result
 
 
 def open_batches(store: Store) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +78,7 @@ class Store:
         self.path = (Path(path) if path is not None else default_db_path()).absolute()  # outputs and logs live beside it
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._remembered: dict[Any, tuple[tuple[int, int], Any]] = {}
         self.conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout=30000")
@@ -90,6 +91,10 @@ class Store:
             if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self._create_schema()
         self.conn.execute("PRAGMA synchronous=NORMAL")
+        # faice serve reads lists and counts of 100,000s of batches: keep the indexes in memory
+        # (the 2 MiB default made counts and history lookups evict each other).
+        self.conn.execute("PRAGMA cache_size=-65536")
+        self.conn.execute("PRAGMA mmap_size=268435456")
         try:
             os.chmod(self.path, 0o600)
         except OSError:
@@ -125,9 +130,15 @@ class Store:
             # to run again after a restart; the node in each history entry; token kinds.
             for table, column, kind in [("experiments", "runner", str), ("experiments", "ram", int), ("experiments", "retries", int),
                                         ("experiments", "settings", str), ("experiments", "has_secrets", int),
-                                        ("history", "node", str), ("tokens", "kind", str)]:
+                                        ("history", "node", str), ("tokens", "kind", str), ("batches", "history_json", str)]:
                 if column not in db[table].columns_dict:
                     db[table].add_column(column, kind)
+            # The list projection of each batch's history, kept beside it (GET /batches answers
+            # 100 batches without a join): [{"state", "time", "node"}, ...]
+            self.conn.execute(
+                "UPDATE batches SET history_json = (SELECT json_group_array(json_object('state', h.state, 'time', h.time, 'node', h.node))"
+                " FROM (SELECT * FROM history WHERE batch_id = batches.id ORDER BY id) h) WHERE history_json IS NULL"
+            )
             db["tokens"].create_index(["username"], if_not_exists=True)
             db["login_failures"].create_index(["username", "client", "time"], if_not_exists=True)
             db["experiments"].create_index(["created_at"], if_not_exists=True)
@@ -141,6 +152,23 @@ class Store:
             db["batches"].create_index(["created_at"], if_not_exists=True)
             db["history"].create_index(["batch_id", "time"], if_not_exists=True)
             self.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def until_written(self, key: Any, compute: Callable[[], Any]) -> Any:
+        """``compute()``, remembered until anything is written to the file.
+
+        ``PRAGMA data_version`` changes with every commit of another connection (another
+        process), ``total_changes`` with every row this connection changes: together, any write.
+        """
+        with self._lock:
+            version = (self.conn.execute("PRAGMA data_version").fetchone()[0], self.conn.total_changes)
+            found = self._remembered.get(key)
+            if found is not None and found[0] == version:
+                return found[1]
+            value = compute()
+            if len(self._remembered) >= 256:
+                self._remembered.clear()
+            self._remembered[key] = (version, value)
+            return value
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -173,9 +201,11 @@ class Store:
                 (experiment_id, now, username, source, json.dumps(red), len(argvs), image, engine, os.getpid(), os.uname().nodename,
                  runner, ram, retries, json.dumps(settings or {}), int(has_secrets)),
             )
+            registered = json.dumps([{"state": "registered", "time": now, "node": None}])
             conn.executemany(
-                "INSERT INTO batches (id, experiment_id, idx, state, attempts, created_at, updated_at, argv, outputs, username) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                [(bid, experiment_id, i, "registered", 0, now, now, json.dumps(argv), "{}", username) for i, (bid, argv) in enumerate(zip(batch_ids, argvs, strict=True))],
+                "INSERT INTO batches (id, experiment_id, idx, state, attempts, created_at, updated_at, argv, outputs, username, history_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(bid, experiment_id, i, "registered", 0, now, now, json.dumps(argv), "{}", username, registered)
+                 for i, (bid, argv) in enumerate(zip(batch_ids, argvs, strict=True))],
             )
             conn.executemany(
                 "INSERT INTO history (batch_id, experiment_id, time, state, reason) VALUES (?,?,?,?,?)",
@@ -210,8 +240,10 @@ class Store:
                     raise KeyError(batch_id)
                 if row["state"] == "cancelled" or (only_from is not None and row["state"] not in only_from):
                     continue
-                conn.execute(f"UPDATE batches SET {assignments} WHERE id = ?", (*columns.values(), batch_id))
                 node = fields.get("node", row["node"])
+                entry = json.dumps({"state": state, "time": now, "node": node})  # Python's float text, as in the full document
+                conn.execute(f"UPDATE batches SET {assignments}, history_json = json_insert(COALESCE(history_json, '[]'), '$[#]', json(?)) WHERE id = ?",
+                             (*columns.values(), entry, batch_id))
                 conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason, node) VALUES (?,?,?,?,?,?)",
                              (batch_id, row["experiment_id"], now, state, reason, node))
                 changed += 1
