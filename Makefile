@@ -68,6 +68,8 @@ lint: test-deps
 
 bench: test-deps images
 	benchmarks/validate.sh
+	benchmarks/exec.sh
+	benchmarks/serve.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

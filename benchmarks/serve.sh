@@ -9,8 +9,8 @@
 #      neither the server's reconcile nor its worker touches them), states set with SQL (60 %
 #      succeeded, 20 % failed, 10 % cancelled, 5 % registered, 5 % processing) with a history
 #      entry for every state change (~390,000 history rows);
-#   2. the floor: the SQL of each route (faice/state/queries.py rows() + histories(), or the
-#      COUNT) answered by Python's sqlite3 on the same file, one client;
+#   2. the floor: the SQL of each route (faice/state/queries.py rows(), or a plain COUNT(*)) answered
+#      by Python's sqlite3 on the same file, one client;
 #   3. starts the real server (`faice --db DB serve --host 127.0.0.1 --port 0 --jobs 2`), logs in
 #      (POST /login -> Bearer token) and measures HTTP Basic auth once (cold: scrypt; warm: cached);
 #   4. per route, 1 client and then 16 concurrent clients (closed loop, one keep-alive connection
@@ -20,6 +20,8 @@
 #        GET /batches?limit=100                  GET /batches/count
 #        GET /batches?limit=100&state=succeeded  GET /batches/count?state=failed
 #        GET /batches?experimentId=X&limit=100   GET /experiments/count
+#   4b. the filtered routes again, 16 clients, while another process commits 100 times a second
+#      (informative: shown against the targets, not judged);
 #   5. POST /red of a 10,000-batch RED document (JSON, ?disableRetry=1, batchConcurrencyLimit 1),
 #      each followed at once by DELETE /experiments/ID (so at most a few `true` containers run),
 #      median of BENCH_RUNS_BIG runs;

@@ -37,10 +37,11 @@ class Filters:
 
 
 def count(store: Store, table: str, filters: Filters) -> int:
-    """How many rows match; remembered until the next write (a filtered count scans its index)."""
+    """How many rows match: experiments counted directly, batches from the trigger-kept ``batch_counts``."""
     where, params = filters.where(experiments=table == "experiments")
-    sql = f"SELECT COUNT(*) FROM {table}{where}"
-    return store.until_written((sql, *params), lambda: store.conn.execute(sql, params).fetchone()[0])
+    sql = f"SELECT COUNT(*) FROM experiments{where}" if table == "experiments" else f"SELECT COALESCE(SUM(n), 0) FROM batch_counts{where}"
+    with store._lock:
+        return store.conn.execute(sql, params).fetchone()[0]
 
 
 def rows(store: Store, table: str, filters: Filters, *, skip: int = 0, limit: int | None = None, ascending: bool = False) -> list[dict[str, Any]]:
