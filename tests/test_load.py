@@ -129,3 +129,15 @@ def test_load_from_stdin(faice):
     result = faice("validate", "-", input=json.dumps(grepwrap()))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("<stdin>: valid RED 9")
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a":' * 5000, "doc: " + "[" * 3000 + "]" * 3000], ids=["json-list", "json-map", "yaml"])
+def test_a_document_nested_too_deeply_is_an_error_not_a_crash(tmp_path: Path, text: str):
+    from tests.conftest import run_faice
+
+    path = tmp_path / "deep.yml"
+    path.write_text(text)
+    result = run_faice("validate", str(path))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().endswith("nested too deeply to be a RED document")
+    assert "Traceback" not in result.stderr

@@ -17,3 +17,69 @@ def test_many_processes_can_create_the_same_new_state_file(tmp_path: Path):
         from faice.state.store import Store
 
         assert len(Store(db).experiments()) == 6
+
+
+def _direct_counts(store, filters) -> int:
+    where, params = filters.where()
+    return store.conn.execute(f"SELECT COUNT(*) FROM batches{where}", params).fetchone()[0]
+
+
+FILTERS = [
+    {}, {"state": "registered"}, {"state": "failed"}, {"state": "cancelled"}, {"node": "n1"}, {"owner": "ann"}, {"username": "bo"},
+    {"owner": "ann", "state": "succeeded"}, {"node": "n2", "state": "processing"},
+]
+
+
+def _changed_store(tmp_path: Path):
+    """Two users' experiments whose batches went through every kind of change."""
+    import random
+
+    from faice.state.store import Store
+
+    store = Store(tmp_path / "faice.db")
+    rng = random.Random(7)
+    ids = []
+    for user in ("ann", "bo", "ann"):
+        _, batch_ids = store.create_experiment(source="x", red={}, argvs=[["a"]] * 40, image="i", engine=None, username=user)
+        ids += batch_ids
+    for _ in range(300):
+        batch = rng.choice(ids)
+        state = rng.choice(["scheduled", "processing", "succeeded", "failed", "cancelled", "registered"])
+        store.set_state(batch, state, "test", **({"node": rng.choice(["n1", "n2"])} if rng.random() < 0.5 else {}))
+    return store, ids
+
+
+def test_batch_counts_kept_by_triggers_match_counting_the_batches(tmp_path: Path):
+    from faice.state import queries
+
+    store, _ids = _changed_store(tmp_path)
+    for spec in FILTERS:
+        filters = queries.Filters(**spec)
+        assert queries.count(store, "batches", filters) == _direct_counts(store, filters), spec
+    assert queries.count(store, "batches", queries.Filters(experiment_id="0" * 24)) == 0
+
+
+def test_a_version_2_file_gets_counts_and_history_json_on_opening(tmp_path: Path):
+    import json
+
+    from faice.state import queries
+    from faice.state.store import Store
+
+    store, ids = _changed_store(tmp_path)
+    expected = {b: [{"state": h["state"], "time": h["time"], "node": h["node"]} for h in store.history(b)] for b in ids}
+    store.conn.executescript(
+        "DROP TABLE batch_counts; DROP TRIGGER batch_counts_insert; DROP TRIGGER batch_counts_update; DROP TRIGGER batch_counts_delete;"
+        " UPDATE batches SET history_json = NULL; PRAGMA user_version = 2;"
+    )
+    store.close()
+
+    reopened = Store(tmp_path / "faice.db")
+    for spec in FILTERS:
+        filters = queries.Filters(**spec)
+        assert queries.count(reopened, "batches", filters) == _direct_counts(reopened, filters), spec
+    for batch_id in ids:
+        stored = json.loads(reopened.conn.execute("SELECT history_json FROM batches WHERE id = ?", (batch_id,)).fetchone()[0])
+        assert [(h["state"], h["node"]) for h in stored] == [(h["state"], h["node"]) for h in expected[batch_id]]
+        assert all(abs(a["time"] - b["time"]) < 1e-3 for a, b in zip(stored, expected[batch_id], strict=True))  # SQLite writes 15 digits
+    reopened.set_state(ids[0], "cancelled", "after the upgrade")
+    assert json.loads(reopened.conn.execute("SELECT history_json FROM batches WHERE id = ?", (ids[0],)).fetchone()[0])[-1]["state"] == "cancelled"

@@ -168,11 +168,11 @@ class Store:
             CREATE INDEX batch_counts_state ON batch_counts (state);
             INSERT INTO batch_counts SELECT experiment_id, COALESCE(username, ''), COALESCE(node, ''), state, COUNT(*) FROM batches
                 GROUP BY experiment_id, COALESCE(username, ''), COALESCE(node, ''), state;
-            CREATE TRIGGER batch_counts_insert AFTER INSERT ON batches BEGIN
+            CREATE TRIGGER IF NOT EXISTS batch_counts_insert AFTER INSERT ON batches BEGIN
                 INSERT INTO batch_counts VALUES (NEW.experiment_id, COALESCE(NEW.username, ''), COALESCE(NEW.node, ''), NEW.state, 1)
                     ON CONFLICT DO UPDATE SET n = n + 1;
             END;
-            CREATE TRIGGER batch_counts_update AFTER UPDATE OF state, node, username, experiment_id ON batches
+            CREATE TRIGGER IF NOT EXISTS batch_counts_update AFTER UPDATE OF state, node, username, experiment_id ON batches
                 WHEN OLD.state IS NOT NEW.state OR OLD.node IS NOT NEW.node OR OLD.username IS NOT NEW.username OR OLD.experiment_id IS NOT NEW.experiment_id
             BEGIN
                 UPDATE batch_counts SET n = n - 1 WHERE experiment_id = OLD.experiment_id AND username = COALESCE(OLD.username, '')
@@ -180,7 +180,7 @@ class Store:
                 INSERT INTO batch_counts VALUES (NEW.experiment_id, COALESCE(NEW.username, ''), COALESCE(NEW.node, ''), NEW.state, 1)
                     ON CONFLICT DO UPDATE SET n = n + 1;
             END;
-            CREATE TRIGGER batch_counts_delete AFTER DELETE ON batches BEGIN
+            CREATE TRIGGER IF NOT EXISTS batch_counts_delete AFTER DELETE ON batches BEGIN
                 UPDATE batch_counts SET n = n - 1 WHERE experiment_id = OLD.experiment_id AND username = COALESCE(OLD.username, '')
                     AND node = COALESCE(OLD.node, '') AND state = OLD.state;
             END;
