@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What the benchmark wrappers (validate.sh, exec.sh) share; sourced by them, not run.
+# What the benchmark wrappers (validate.sh, exec.sh, serve.sh) share; sourced by them, not run.
 #
 # The wrapper sets bench_name (its name in messages) and here (its directory) before sourcing this
 # file, and runs under `set -euo pipefail`. This file sets root (the checkout) and defines:
@@ -7,6 +7,8 @@
 #   bench_faice_and_python   sets faice (FAICE, default .venv/bin/faice) and py (the interpreter
 #                            for the helper: .venv/bin/python, else python3)
 #   bench_cwltool            sets cwltool (CWLTOOL, else .venv/bin/cwltool, else cwltool on PATH)
+#   bench_docker_image IMAGE sets docker (DOCKER, else docker on PATH), checks the engine answers and
+#                            builds IMAGE offline with scripts/build-images.py when it is missing
 #   bench_workdir TEMPLATE   sets work to a new mktemp directory ${TMPDIR:-/tmp}/TEMPLATE, removed
 #                            on exit; INT and TERM exit 130 and 143
 #   bench_run HELPER ARG...  runs "$py" HELPER ARG... --runs-small ${BENCH_RUNS_SMALL:-5}
@@ -42,6 +44,18 @@ bench_cwltool() {
 		cwltool=$(command -v cwltool) || die "cwltool not found (make test-deps installs it into .venv, or set CWLTOOL=...)"
 	fi
 	[[ -x $cwltool ]] || die "cwltool at $cwltool is not executable"
+}
+
+# --- Docker, and an offline test image (built, never pulled)
+bench_docker_image() {
+	local image=$1
+	docker=${DOCKER:-$(command -v docker)} || die "docker CLI not found (set DOCKER=...)"
+	"$docker" info >/dev/null 2>&1 || die "the Docker engine is not reachable ('$docker info' failed)"
+	if ! "$docker" image inspect "$image" >/dev/null 2>&1; then
+		echo "$bench_name: $image is missing; building it offline with scripts/build-images.py" >&2
+		"$py" "$root/scripts/build-images.py" "${image%%:*}" >&2 || die "building $image failed"
+		"$docker" image inspect "$image" >/dev/null 2>&1 || die "$image still missing after building it"
+	fi
 }
 
 # --- scratch directory, removed however the script ends

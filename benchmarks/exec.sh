@@ -54,14 +54,7 @@ image="faice-test-busybox:latest"
 bench_faice_and_python
 bench_cwltool
 
-# --- Docker, and the offline test image (built, never pulled)
-docker=${DOCKER:-$(command -v docker)} || die "docker CLI not found (set DOCKER=...)"
-"$docker" info >/dev/null 2>&1 || die "the Docker engine is not reachable ('$docker info' failed)"
-if ! "$docker" image inspect "$image" >/dev/null 2>&1; then
-	echo "exec.sh: $image is missing; building it offline with scripts/build-images.py" >&2
-	"$py" "$root/scripts/build-images.py" "${image%%:*}" >&2 || die "building $image failed"
-	"$docker" image inspect "$image" >/dev/null 2>&1 || die "$image still missing after building it"
-fi
+bench_docker_image "$image"
 
 jobs=${BENCH_JOBS:-$(nproc)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"

@@ -547,20 +547,10 @@ def stop_server(server: Server) -> float:
 
 def post_document(image: str, batches: int) -> bytes:
     """A RED 9 document: `true N S` in the offline image, an int and a string input and `outputs: {}` per batch."""
-    doc = {
-        "redVersion": "9",
-        "cli": {
-            "cwlVersion": "v1.0",
-            "class": "CommandLineTool",
-            "baseCommand": "true",
-            "doc": "Do nothing, successfully.",
-            "inputs": {"n": {"type": "int", "inputBinding": {"position": 0}}, "s": {"type": "string", "inputBinding": {"position": 1}}},
-            "outputs": {},
-        },
-        "container": {"engine": "docker", "settings": {"image": {"url": image}, "ram": 256}},
-        "execution": {"engine": "ccagency", "settings": {"batchConcurrencyLimit": 1}},
-        "batches": [{"inputs": {"n": i, "s": f"batch {i:06d}"}, "outputs": {}} for i in range(batches)],
-    }
+    doc = seed_red(image)
+    doc["cli"]["inputs"]["s"] = {"type": "string", "inputBinding": {"position": 1}}
+    doc["execution"] = {"engine": "ccagency", "settings": {"batchConcurrencyLimit": 1}}
+    doc["batches"] = [{"inputs": {"n": i, "s": f"batch {i:06d}"}, "outputs": {}} for i in range(batches)]
     return json.dumps(doc).encode()
 
 
