@@ -35,7 +35,8 @@ from faice.state.store import FINAL_STATES, STATES, Store, logs_dir
 from faice.state.users import User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
-MAX_BODY_BYTES = 256 * 1024 * 1024
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a 100,000-batch RED file is about 5 MiB
+OPEN = ("registered", "scheduled", "processing")
 MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
 
@@ -98,7 +99,14 @@ def integer(name: str, value: str | None, minimum: int) -> int | None:
 
 
 def create_app(store: Store, worker: Worker, settings: Settings | None = None) -> FastAPI:
+    """The app over ``store`` (the file the worker writes through ``worker.store``).
+
+    Requests use a connection of their own: reads never wait for the worker's lock (WAL lets
+    them read while a 10,000-batch experiment is being inserted); registering one goes through
+    the worker's connection, in a thread.
+    """
     settings = settings or Settings()
+    store = Store(store.path)
     users = Users(store)
     auth = Authenticator(users)
     node = Node(worker.node)
@@ -263,7 +271,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
                 raise Rejected(str(exc)) from None
         experiment = submission.experiment
         mask = submission.masker
-        experiment_id, _ids = store.create_experiment(
+        experiment_id, _ids = worker.store.create_experiment(
             source="POST /red", red=submission.redacted, argvs=[[mask(a) for a in p.argv] for p in submission.plans],
             image=experiment.container.image, engine=experiment.execution.engine if experiment.execution else None, username=user.name,
             ram=experiment.container.ram, runner="serve", retries=submission.retries, settings=submission.settings, has_secrets=submission.has_secrets,
@@ -296,7 +304,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     async def experiment_cancel(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
         record = own_experiment(experiment_id, user)
         open_ids = [b.id for b in store.batches(record["id"]) if b.state not in FINAL_STATES]
-        cancelled = store.set_states(open_ids, "cancelled", f"cancelled through the API by {user.name}", only_from=("registered", "scheduled", "processing"))
+        cancelled = await run_in_threadpool(store.set_states, open_ids, "cancelled", f"cancelled through the API by {user.name}", OPEN)
         await run_in_threadpool(worker.kill, LABEL_EXPERIMENT, record["id"])
         return {"experimentId": record["id"], "cancelled": cancelled}
 
@@ -336,7 +344,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     @app.delete("/batches/{batch_id}", summary="Cancel a batch (its container is killed at once); answers the batch")
     async def batch_cancel(batch_id: str, user: User = Depends(caller)) -> JSONResponse:
         row = own_batch(batch_id, user)
-        changed = store.set_state(row.id, "cancelled", f"cancelled through the API by {user.name}", only_from=("registered", "scheduled", "processing"))
+        changed = await run_in_threadpool(store.set_state, row.id, "cancelled", f"cancelled through the API by {user.name}", OPEN)
         if changed:
             await run_in_threadpool(worker.kill, LABEL_BATCH, row.id)
         return JSONResponse(batch_document(store.batch(row.id)), headers={"X-Faice-Cancelled": "true" if changed else "false"})

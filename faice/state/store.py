@@ -144,6 +144,7 @@ class Store:
             db["experiments"].create_index(["username", "created_at"], if_not_exists=True)
             db["batches"].create_index(["experiment_id", "idx"], unique=True, if_not_exists=True)
             db["batches"].create_index(["experiment_id", "created_at"], if_not_exists=True)
+            db["batches"].create_index(["experiment_id", "state"], if_not_exists=True)  # the server's queue of each experiment
             db["batches"].create_index(["state", "created_at"], if_not_exists=True)
             db["batches"].create_index(["username", "created_at"], if_not_exists=True)
             db["batches"].create_index(["username", "state", "created_at"], if_not_exists=True)
