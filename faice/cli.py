@@ -520,6 +520,7 @@ def serve(
     ssl_certfile: Path | None = typer.Option(None, "--ssl-certfile", exists=True, dir_okay=False, help="Serve HTTPS with this certificate (PEM)."),
     ssl_keyfile: Path | None = typer.Option(None, "--ssl-keyfile", exists=True, dir_okay=False, help="The certificate's private key (PEM)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request on stderr."),
+    max_batches: int = typer.Option(100_000, "--max-batches", min=1, help="Most batches POST /red takes in one experiment."),
 ) -> None:
     """Serve the CC-Agency REST API on this machine; its batches run here in Docker.
 
@@ -547,7 +548,7 @@ def serve(
     from faice.state.store import Store
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-                           access_log=access_log, token_seconds=token_seconds, network=network)
+                           access_log=access_log, token_seconds=token_seconds, network=network, max_batches=max_batches)
     run_server(Store(state.db), options)
 
 

@@ -723,6 +723,17 @@ def test_failed_logins_block_a_user_from_that_address_only(tmp_path: Path) -> No
         unauthorized(fresh.get("/version", "alice"))  # still blocked here
 
 
+def test_parallel_guesses_get_no_more_password_checks_than_sequential_ones(tmp_path: Path) -> None:
+    """Each check is counted as failed before the slow hash runs: in-flight guesses cannot all pass."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with serving(tmp_path) as fresh, ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda i: fresh.get("/version", auth=("alice", f"wrong-password-{i}")), range(40)))
+        checked = [a for a in answers if unauthorized(a)["msg"] == SAME_FAILURE]
+        assert len(checked) == 5, f"{len(checked)} of 40 parallel guesses were checked against the password"
+        assert fresh.get("/version", "bob").status_code == 200
+
+
 def test_a_forwarded_for_header_does_not_escape_throttling(tmp_path: Path) -> None:
     """The client address that throttling counts must not be chosen by the client itself."""
     with serving(tmp_path) as fresh:
@@ -902,3 +913,24 @@ def test_no_operation_answers_a_server_error(server: Server) -> None:
     assert not failures, "\n\n".join(failures)
     assert len(statuses) >= 16 and all(statuses.values()), statuses
     assert 200 in statuses["GET /batches"] and 400 in statuses["POST /red"], statuses
+
+
+def test_one_request_cannot_make_the_server_take_more_than_its_limits(tmp_path: Path) -> None:
+    """A chunked body is counted as it arrives (413 at 64 MiB), and --max-batches caps an experiment."""
+    with serving(tmp_path, "--max-batches", "3") as fresh:
+        sent = 0
+
+        def chunks() -> Any:
+            nonlocal sent
+            while sent < 80 * 2**20:
+                sent += 2**20
+                yield b" " * 2**20
+
+        with contextlib.suppress(requests.ConnectionError):  # the server may close the connection before all is sent
+            response = fresh.post("/red", data=chunks(), headers={"Content-Type": "application/json"})
+            error = error_object(response, 413)
+            assert "larger than 67108864 bytes" in error["msg"]
+        assert fresh.get("/version").status_code == 200
+        too_many = fresh.post("/red", json=red("true", values=["a", "b", "c", "d"]))
+        assert error_object(too_many, 400)["msg"].startswith("4 batches are more than this server takes in one experiment (3;")
+        assert fresh.get("/batches/count").json() == {"count": 0}

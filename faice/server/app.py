@@ -46,6 +46,7 @@ class Settings:
     refresh_seconds: float = 12 * 3600.0
     password_token_seconds: float = 86400.0
     max_body_bytes: int = MAX_BODY_BYTES
+    max_batches: int = 100_000
 
 
 class ApiError(Exception):
@@ -247,15 +248,18 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         disableConnectorValidation: str | None = Query(None, description="true/1: skip the connectors' own *-validate checks"),
         user: User = Depends(caller),
     ) -> dict[str, str]:
+        too_big = ApiError(413, f"the RED data is larger than {settings.max_body_bytes} bytes")
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
-            raise ApiError(413, f"the RED data is larger than {settings.max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise ApiError(413, f"the RED data is larger than {settings.max_body_bytes} bytes")
+            raise too_big
+        body = bytearray()
+        async for chunk in request.stream():  # counted as it arrives: a chunked body has no length
+            body += chunk
+            if len(body) > settings.max_body_bytes:
+                raise too_big
         try:
-            submission = await run_in_threadpool(accept, body, admin=user.is_admin, disable_retry=str_to_bool(disableRetry),
-                                                 disable_connector_validation=str_to_bool(disableConnectorValidation))
+            submission = await run_in_threadpool(accept, bytes(body), admin=user.is_admin, disable_retry=str_to_bool(disableRetry),
+                                                 disable_connector_validation=str_to_bool(disableConnectorValidation), max_batches=settings.max_batches)
             experiment_id = await run_in_threadpool(register, submission, user)
         except Rejected as exc:
             raise ApiError(400, exc.message, body={**exc.to_json(), "msg": exc.message, "status": 400}) from None
@@ -276,7 +280,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
             image=experiment.container.image, engine=experiment.execution.engine if experiment.execution else None, username=user.name,
             ram=experiment.container.ram, runner="serve", retries=submission.retries, settings=submission.settings, has_secrets=submission.has_secrets,
         )
-        worker.add(Active(experiment_id, experiment, mask, submission.plans, submission.retries, submission.connector_validation, user.name))
+        worker.add(Active(experiment_id, experiment, mask, submission.retries, submission.connector_validation, user.name))
         return experiment_id
 
     @app.get("/experiments/count", summary="Count experiments (non-admins: their own)")

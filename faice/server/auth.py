@@ -87,14 +87,17 @@ class Authenticator:
             return cached[1]
         if not slow:
             return None
+        attempt = self.users.reserve_attempt(name, client)
+        if attempt is None:
+            raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
         user = self.users.verify_password(name, password)
-        if user is not None and stored is not None:
+        if user is None:
+            raise Unauthorized("invalid user name or password")  # the reserved attempt stays: a failure
+        self.users.release_attempt(attempt)
+        if stored is not None:
             if len(self._verified) >= CACHE_SIZE:
                 self._verified.clear()
             self._verified[key] = (stored, user, time.monotonic() + CACHE_SECONDS)
-        if user is None:
-            self.users.record_failure(name, client)
-            raise Unauthorized("invalid user name or password")
         return user
 
     def authenticate(self, header: str | None, client: str, *, slow: bool = True) -> User | None:

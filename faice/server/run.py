@@ -36,6 +36,7 @@ class ServeOptions:
     #: lifetime of access tokens and GET /token tokens (default: 900 s and 86400 s)
     token_seconds: float | None = None
     network: str | None = None
+    max_batches: int = 100_000
 
 
 def is_loopback(host: str) -> bool:
@@ -116,7 +117,9 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         first_admin(store, say)
         worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network)
         worker.start()
-        settings = Settings() if options.token_seconds is None else Settings(access_seconds=options.token_seconds, password_token_seconds=options.token_seconds)
+        settings = Settings(max_batches=options.max_batches)
+        if options.token_seconds is not None:
+            settings.access_seconds = settings.password_token_seconds = options.token_seconds
         app = create_app(store, worker, settings)
         tls = options.ssl_certfile is not None
         if not is_loopback(options.host) and not tls:

@@ -56,15 +56,15 @@ class Submission:
                 "batchConcurrencyLimit": self.experiment.batch_concurrency_limit}
 
 
-def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False) -> Submission:
+def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False, max_batches: int = 100_000) -> Submission:
     """Validate a ``POST /red`` body; raise :class:`Rejected` listing every problem."""
     try:
-        return _accept(body, admin, disable_retry, disable_connector_validation)
+        return _accept(body, admin, disable_retry, disable_connector_validation, max_batches)
     except RecursionError:
         raise Rejected(f"Did not send RED data as JSON: {TOO_DEEP}") from None
 
 
-def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_validation: bool) -> Submission:
+def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_validation: bool, max_batches: int) -> Submission:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -75,6 +75,9 @@ def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_val
         raise Rejected(f"Did not send RED data as JSON: {exc}") from None
     if not doc.data:
         raise Rejected("Did not send RED data as JSON.")
+    batches = doc.data.get("batches")
+    if isinstance(batches, list) and len(batches) > max_batches:
+        raise Rejected(f"{len(batches)} batches are more than this server takes in one experiment ({max_batches}; faice serve --max-batches)")
     errors, _warnings = check(doc, connectors_required=True)
     errors += locate_problems(doc.source, agency_problems(doc.data, admin=admin))
     if errors:

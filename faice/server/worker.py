@@ -27,7 +27,7 @@ from faice.host import node_name
 from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
-from faice.runner.plan import BatchPlan, plan
+from faice.runner.plan import plan_batch
 from faice.runner.reconcile import reconcile, remove_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
 from faice.state.store import FINAL_STATES, Store, logs_dir
@@ -49,7 +49,6 @@ class Active:
     id: str
     experiment: Experiment
     masker: Masker
-    plans: list[BatchPlan]
     retries: int
     connector_validation: bool
     username: str
@@ -167,8 +166,7 @@ class Worker:
                     self.store.set_state(batch.id, "failed", reason, only_from=OPEN, error=reason)
             experiment = experiment_from_data(record["red"])
             settings = json.loads(record["settings"] or "{}")
-            self.add(Active(experiment_id, experiment, Masker(), plan(experiment), retries,
-                            not settings.get("disableConnectorValidation"), record["username"]))
+            self.add(Active(experiment_id, experiment, Masker(), retries, not settings.get("disableConnectorValidation"), record["username"]))
 
     # --- dispatching -------------------------------------------------------------------------
 
@@ -225,7 +223,8 @@ class Worker:
                 with self._lock:
                     active.running += 1
                     self.running += 1
-                record = BatchRecord(active.plans[row["idx"]], row["id"], attempts=row["attempts"] or 0)
+                # planned now, not kept from POST /red: 100,000 plans would sit in memory for hours
+                record = BatchRecord(plan_batch(active.experiment, row["idx"], active.masker), row["id"], attempts=row["attempts"] or 0)
                 self._pool.submit(self._run, active, record)
                 started += 1
             if not started:

@@ -147,7 +147,23 @@ class Users:
         return count >= MAX_FAILURES
 
     def record_failure(self, name: str, client: str) -> None:
+        self.reserve_attempt(name, client, limit=None)
+
+    def reserve_attempt(self, name: str, client: str, limit: int | None = MAX_FAILURES) -> int | None:
+        """Count a password check as failed *before* it runs; None when this client is blocked.
+
+        Checked and recorded in one transaction, so parallel guesses cannot all pass the check
+        while the slow hash runs; :meth:`release_attempt` takes a successful one back.
+        """
         now = time.time()
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM login_failures WHERE time < ?", (now - FAILURE_WINDOW_SECONDS,))
-            conn.execute("INSERT INTO login_failures (username, client, time) VALUES (?,?,?)", (name, client, now))
+            if limit is not None:
+                count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ?", (name, client)).fetchone()[0]
+                if count >= limit:
+                    return None
+            return conn.execute("INSERT INTO login_failures (username, client, time) VALUES (?,?,?)", (name, client, now)).lastrowid
+
+    def release_attempt(self, attempt: int) -> None:
+        with self.store.transaction() as conn:
+            conn.execute("DELETE FROM login_failures WHERE id = ?", (attempt,))
