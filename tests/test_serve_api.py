@@ -934,3 +934,19 @@ def test_one_request_cannot_make_the_server_take_more_than_its_limits(tmp_path: 
         too_many = fresh.post("/red", json=red("true", values=["a", "b", "c", "d"]))
         assert error_object(too_many, 400)["msg"].startswith("4 batches are more than this server takes in one experiment (3;")
         assert fresh.get("/batches/count").json() == {"count": 0}
+
+
+@pytest.mark.docker
+def test_only_admins_connectors_reach_this_machine(server: Server, http_server: Any, docker_image: str) -> None:
+    """Connectors run on the server's machine: a non-admin's may reach only the public internet."""
+    (http_server.root / "in.txt").write_text("local data\n")
+    data = shell_red("cat \"$1\"", cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}}, inputs={"f": {
+        "class": "File", "connector": {"command": "red-connector-http", "access": {"url": http_server.url + "/in.txt"}}}})
+    data["outputs"] = {}
+    refused = wait_final(server, post_red(server, data, "alice"), "alice")[0]
+    assert refused["state"] == "failed"
+    assert "private network; through faice serve only admins may reach those" in refused["error"]
+    assert http_server.received == []
+    allowed = wait_final(server, post_red(server, data, "admin"))[0]
+    assert allowed["state"] == "succeeded", allowed["error"]
+    assert server.get(f"/batches/{allowed['_id']}/stdout").text == "local data\n"

@@ -28,6 +28,10 @@ class Context:
     base_dir: Path
     #: seconds a single network operation may take
     timeout: float = 300.0
+    #: reach only hosts on the public internet, with no credentials or proxies of this machine
+    #: (.netrc, environment) and no redirects: for non-admin users of faice serve, whose
+    #: connectors run on the server's machine
+    public_network_only: bool = False
 
 
 class Connector:

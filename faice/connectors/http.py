@@ -65,8 +65,13 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
         kind = str(access["auth"].get("method", "basic")).lower()
         cls = requests.auth.HTTPDigestAuth if kind == "digest" else requests.auth.HTTPBasicAuth
         auth = cls(access["auth"]["username"], access["auth"]["password"])
+    session = requests.Session()
+    if context.public_network_only:
+        _check_public(url, method)
+        session.trust_env = False  # no .netrc of the server's user, no proxies of its environment
     try:
-        response = requests.request(method, url, auth=auth, data=data, stream=True, verify=not access.get("disableSSLVerification", False), timeout=(10, context.timeout))
+        response = session.request(method, url, auth=auth, data=data, stream=True, verify=not access.get("disableSSLVerification", False),
+                                   timeout=(10, context.timeout), allow_redirects=not context.public_network_only)
     except requests.exceptions.SSLError:
         raise ConnectorError(f"{method} {_public_url(url)}: TLS verification failed (disableSSLVerification: true skips it)") from None
     except requests.exceptions.ConnectionError as exc:
@@ -77,10 +82,26 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
     except (requests.exceptions.RequestException, ValueError) as exc:
         # Never str(exc): requests puts the whole URL, query and credentials included, in it.
         raise ConnectorError(f"{method} {_public_url(url)}: {type(exc).__name__}") from None
-    if response.status_code >= 400:
+    if response.status_code >= 400 or (context.public_network_only and response.is_redirect):
         response.close()
-        raise ConnectorError(f"{method} {_public_url(url)}: HTTP {response.status_code} {response.reason}")
+        raise ConnectorError(f"{method} {_public_url(url)}: HTTP {response.status_code} {response.reason}"
+                             + (" (redirects are not followed for this user)" if response.is_redirect else ""))
     return response
+
+
+def _check_public(url: str, method: str) -> None:
+    """Refuse a host that is, or resolves to, this machine or a private or link-local network."""
+    import ipaddress
+    import socket
+
+    parts = urlsplit(url)
+    try:
+        found = socket.getaddrinfo(parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80), proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise ConnectorError(f"{method} {_public_url(url)}: cannot resolve the host") from None
+    for *_rest, address in found:
+        if not ipaddress.ip_address(address[0].split("%")[0]).is_global:
+            raise ConnectorError(f"{method} {_public_url(url)}: the host is this machine or on a private network; through faice serve only admins may reach those")
 
 
 def _download(access: dict[str, Any], destination: Path, context: Context, url: str | None = None) -> None:

@@ -44,6 +44,8 @@ class RunOptions:
     preserve_environment: list[str] = field(default_factory=list)
     gpu_ids: list[str] | None = None
     connector_timeout: float = 300.0
+    #: connectors reach only the public internet (faice serve, for non-admin users)
+    public_network_only: bool = False
 
 
 @dataclass
@@ -74,7 +76,7 @@ class BatchRunner:
         self.experiment = experiment
         self.options = options
         self.mask = masker
-        self.context = Context(base_dir=base_dir, timeout=options.connector_timeout)
+        self.context = Context(base_dir=base_dir, timeout=options.connector_timeout, public_network_only=options.public_network_only)
         self.run_id = run_id
         self.experiment_id = experiment_id
         self.logs = logs

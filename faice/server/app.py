@@ -280,7 +280,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
             image=experiment.container.image, engine=experiment.execution.engine if experiment.execution else None, username=user.name,
             ram=experiment.container.ram, runner="serve", retries=submission.retries, settings=submission.settings, has_secrets=submission.has_secrets,
         )
-        worker.add(Active(experiment_id, experiment, mask, submission.retries, submission.connector_validation, user.name))
+        worker.add(Active(experiment_id, experiment, mask, submission.retries, submission.connector_validation, user.name, admin=user.is_admin))
         return experiment_id
 
     @app.get("/experiments/count", summary="Count experiments (non-admins: their own)")

@@ -52,6 +52,8 @@ class Active:
     retries: int
     connector_validation: bool
     username: str
+    #: an admin's connectors may reach this machine and its networks; others' only the internet
+    admin: bool = False
     runner: BatchRunner | None = None
     running: int = 0
     image_error: str | None = None
@@ -139,6 +141,9 @@ class Worker:
 
     def recover(self) -> None:
         """After a crash or a stop: re-queue or fail what the last server left unfinished."""
+        from faice.state.users import Users
+
+        users = Users(self.store)
         with self.store._lock:
             rows = self.store.conn.execute(
                 "SELECT DISTINCT e.id FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE e.runner = 'serve' AND b.state IN (?,?,?)", OPEN
@@ -166,7 +171,9 @@ class Worker:
                     self.store.set_state(batch.id, "failed", reason, only_from=OPEN, error=reason)
             experiment = experiment_from_data(record["red"])
             settings = json.loads(record["settings"] or "{}")
-            self.add(Active(experiment_id, experiment, Masker(), retries, not settings.get("disableConnectorValidation"), record["username"]))
+            owner = users.get(record["username"])
+            self.add(Active(experiment_id, experiment, Masker(), retries, not settings.get("disableConnectorValidation"), record["username"],
+                            admin=owner is not None and owner.is_admin))
 
     # --- dispatching -------------------------------------------------------------------------
 
@@ -259,7 +266,7 @@ class Worker:
         with active.lock:
             if active.runner is None:
                 options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network,
-                                     connector_validation=active.connector_validation)
+                                     connector_validation=active.connector_validation, public_network_only=not active.admin)
                 try:
                     engine = self.engine()
                     engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
