@@ -20,3 +20,15 @@ def cpu_count() -> int:
 def node_name() -> str:
     """This machine as a CC-Agency node: batches record it, ``GET /nodes`` shows it."""
     return os.uname().nodename
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from faice.errors import EXIT_FAILED, EXIT_INTERRUPTED, EnvironmentUnusable, FaiceError, InvalidInput
+from faice.host import is_loopback
 from faice.red.secrets import Masker
 
 FINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -362,6 +364,9 @@ def submit(
     def terminate(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
+    host = urlsplit(target).hostname or ""
+    if target.startswith("http://") and not is_loopback(host):
+        sys.stderr.write(mask(f"faice: warning: the password for {target} crosses the network unencrypted (http://); use https:// if the agency offers it\n"))
     client = AgencyClient(target, creds, mask, prepared.doc.source)
     params = query_params(retries=prepared.doc.retries, disable_retry=disable_retry, disable_connector_validation=disable_connector_validation)
     total = batch_count(data)

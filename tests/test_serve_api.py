@@ -673,13 +673,13 @@ def test_admin_sees_everyone_and_filters_by_user(server: Server, finished: Finis
 
 
 def test_tokens_expire(tmp_path: Path) -> None:
-    with serving(tmp_path, "--token-seconds", "2") as short:
+    with serving(tmp_path, "--token-seconds", "4") as short:
         tokens = login(short, "alice")
         password_token = short.get("/token", "alice").json()
-        assert password_token["validForSeconds"] == 2
+        assert password_token["validForSeconds"] == 4
         assert short.get("/version", headers=bearer(tokens["access_token"])).status_code == 200
         assert short.get("/version", auth=("alice", password_token["token"])).status_code == 200
-        time.sleep(3)
+        time.sleep(5)
         expired = unauthorized(short.get("/version", headers=bearer(tokens["access_token"])))
         assert expired["msg"] == "Token has expired"
         unauthorized(short.get("/version", auth=("alice", password_token["token"])))

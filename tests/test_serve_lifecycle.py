@@ -70,7 +70,7 @@ def _states_in_file(db: Path, experiment_id: str) -> dict[str, tuple[str, str]]:
 def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, docker_image: str):
     server = start_server(tmp_path, jobs=2)
     try:
-        resumable = post_red(server, agency_red("sleep 3; echo resumed"))  # one retry by default
+        resumable = post_red(server, agency_red("sleep 12; echo resumed"))  # one retry by default; long enough to be killed mid-run
         no_retry = post_red(server, agency_red("sleep 120"), disableRetry="1")
         for experiment_id in (resumable, no_retry):
             wait_state(server, batch_ids(server, experiment_id)[0], ("processing",))
@@ -81,6 +81,7 @@ def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, dock
         secret["cli"]["outputs"] = {"out": {"type": "File", "outputBinding": {"glob": "out.txt"}}}
         waiting = post_red(server, secret)  # both slots are taken: it stays registered
         wait_for(lambda: len(labelled_containers(f"faice.experiment={no_retry}")) == 1)
+        assert server.get(f"/batches/{batch_ids(server, resumable)[0]}").json()["state"] == "processing", "too slow: it ended before the crash"
     finally:
         server.process.kill()  # no chance to clean up
         server.process.wait(10)
@@ -99,7 +100,7 @@ def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, dock
         assert "submit the experiment again" in unresumable["error"]
         assert "secret-pw-1" not in str(unresumable)
 
-        resumed = wait_final(restarted, resumable)[0]
+        resumed = wait_final(restarted, resumable, timeout=90)[0]
         assert resumed["state"] == "succeeded", resumed
         assert resumed["attempts"] == 2
         assert [h["state"] for h in resumed["history"]][-4:] == ["registered", "scheduled", "processing", "succeeded"]
@@ -141,3 +142,17 @@ def test_faice_exec_runs_are_listed_under_the_local_user_and_cancellable_through
         history = server.get(f"/batches/{batch['_id']}", local).json()["history"]
         assert history[-1]["state"] == "cancelled"
         assert history[-1]["reason"] == f"cancelled through the API by {local}"
+
+
+def test_without_docker_batches_wait_instead_of_failing(tmp_path: Path):
+    """Started before the Docker engine (at boot, say): batches wait for it; /nodes says offline."""
+    with serving(tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}) as server:
+        experiment_id = post_red(server, agency_red("true"))
+        batch_id = batch_ids(server, experiment_id)[0]
+        wait_for(lambda: any(h["reason"].startswith("waiting: Docker is not reachable") for h in server.get(f"/batches/{batch_id}").json()["history"]))
+        document = server.get(f"/batches/{batch_id}").json()
+        assert document["state"] in ("registered", "scheduled")
+        assert "failed" not in [h["state"] for h in document["history"]]
+        node = server.get("/nodes").json()[0]
+        assert node["state"] == "offline" and "Docker is not reachable" in node["history"][-1]["debugInfo"]
+        assert server.delete(f"/batches/{batch_id}").json()["state"] == "cancelled"

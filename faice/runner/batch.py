@@ -276,11 +276,16 @@ def prepare_output_dir(path: Path) -> Path:
         path.rename(backup)
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).touch()
+    give_to_invoking_user(path)
+    return path
+
+
+def give_to_invoking_user(path: Path) -> None:
+    """Under sudo, a directory faice makes belongs to the user who ran sudo, not to root."""
     user = invoking_user()
     if os.getuid() == 0 and user != "0:0":
         uid, gid = (int(x) for x in user.split(":"))
         os.chown(path, uid, gid)
-    return path
 
 
 def _check_received(path: Path, kind: str, value: Any, index: int | None) -> None:

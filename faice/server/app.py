@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +37,7 @@ from faice.state.users import User, Users
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 100,000-batch RED file is about 5 MiB
 OPEN = ("registered", "scheduled", "processing")
+SMALL_PAGE = 1000
 MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
 
@@ -100,14 +101,12 @@ def integer(name: str, value: str | None, minimum: int) -> int | None:
 
 
 def create_app(store: Store, worker: Worker, settings: Settings | None = None) -> FastAPI:
-    """The app over ``store`` (the file the worker writes through ``worker.store``).
+    """The app over ``store``, which the worker shares (each thread has its own connection).
 
-    Requests use a connection of their own: reads never wait for the worker's lock (WAL lets
-    them read while a 10,000-batch experiment is being inserted); registering one goes through
-    the worker's connection, in a thread.
+    Whatever may wait for SQLite's write lock (registering, cancelling, tokens, long lists) runs
+    in a thread, so that the event loop goes on answering while a big experiment is inserted.
     """
     settings = settings or Settings()
-    store = Store(store.path)
     users = Users(store)
     auth = Authenticator(users)
     node = Node(worker.node)
@@ -190,6 +189,11 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         """A bare JSON array like CC-Agency's, and the number of all matches in X-Total-Count."""
         return JSONResponse(body, headers={"X-Total-Count": str(total)})
 
+    async def off_loop(limit: int | None, answer: Callable[[], Response]) -> Response:
+        """A page of up to 1,000 is answered at once; a longer list (CC-Agency has no default
+        limit) is built in a thread, so that it does not hold up every other request."""
+        return answer() if limit is not None and limit <= SMALL_PAGE else await run_in_threadpool(answer)
+
     # --- public -------------------------------------------------------------------------------
 
     @app.get("/", summary="Hello World (a health check; no authentication)")
@@ -213,8 +217,8 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     @app.post("/login", summary="An access token (Bearer) and a refresh token, for Basic credentials")
     async def login(user: User = Depends(password_caller)) -> dict[str, Any]:
-        access, _ = users.issue_token(user.name, settings.access_seconds, "access")
-        refresh, _ = users.issue_token(user.name, settings.refresh_seconds, "refresh")
+        access, _ = await run_in_threadpool(users.issue_token, user.name, settings.access_seconds, "access")
+        refresh, _ = await run_in_threadpool(users.issue_token, user.name, settings.refresh_seconds, "refresh")
         return {"access_token": access, "refresh_token": refresh, "username": user.name}
 
     @app.post("/refreshtoken", summary="A new access token, for `Authorization: Bearer <refresh_token>`")
@@ -228,7 +232,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
             user = auth.bearer(credentials.secret, "refresh")
         except Unauthorized as exc:
             raise unauthorized(exc) from None
-        access, _ = users.issue_token(user.name, settings.access_seconds, "access")
+        access, _ = await run_in_threadpool(users.issue_token, user.name, settings.access_seconds, "access")
         return {"access_token": access}
 
     # --- protected ----------------------------------------------------------------------------
@@ -275,7 +279,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
                 raise Rejected(str(exc)) from None
         experiment = submission.experiment
         mask = submission.masker
-        experiment_id, _ids = worker.store.create_experiment(
+        experiment_id, _ids = store.create_experiment(
             source="POST /red", red=submission.redacted, argvs=[[mask(a) for a in p.argv] for p in submission.plans],
             image=experiment.container.image, engine=experiment.execution.engine if experiment.execution else None, username=user.name,
             ram=experiment.container.ram, runner="serve", retries=submission.retries, settings=submission.settings, has_secrets=submission.has_secrets,
@@ -296,8 +300,13 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         user: User = Depends(caller),
     ) -> JSONResponse:
         filters = queries.Filters(owner=owner(user), username=username)
-        rows = queries.rows(store, "experiments", filters, skip=integer("skip", skip, 0) or 0, limit=integer("limit", limit, 1), ascending=str_to_bool(ascending))
-        return listing(queries.count(store, "experiments", filters), [documents.list_experiment(r) for r in rows])
+        page = (integer("skip", skip, 0) or 0, integer("limit", limit, 1), str_to_bool(ascending))
+
+        def answer() -> JSONResponse:
+            rows = queries.rows(store, "experiments", filters, skip=page[0], limit=page[1], ascending=page[2])
+            return listing(queries.count(store, "experiments", filters), [documents.list_experiment(r) for r in rows])
+
+        return await off_loop(page[1], answer)
 
     @app.get("/experiments/{experiment_id}", summary="The full experiment (credentials never included)")
     async def experiment_get(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
@@ -337,9 +346,14 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         user: User = Depends(caller),
     ) -> Response:
         filters = batch_filters(user, username, node, state, experimentId)
-        rows = queries.rows(store, "batches", filters, skip=integer("skip", skip, 0) or 0, limit=integer("limit", limit, 1), ascending=str_to_bool(ascending))
-        total = queries.count(store, "batches", filters)
-        return Response(documents.list_batches_json(rows), media_type="application/json", headers={"X-Total-Count": str(total)})
+        page = (integer("skip", skip, 0) or 0, integer("limit", limit, 1), str_to_bool(ascending))
+
+        def answer() -> Response:
+            rows = queries.rows(store, "batches", filters, skip=page[0], limit=page[1], ascending=page[2])
+            total = queries.count(store, "batches", filters)
+            return Response(documents.list_batches_json(rows), media_type="application/json", headers={"X-Total-Count": str(total)})
+
+        return await off_loop(page[1], answer)
 
     @app.get("/batches/{batch_id}", summary="The full batch with its history")
     async def batch_get(batch_id: str, user: User = Depends(caller)) -> dict[str, Any]:
@@ -366,7 +380,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         size = path.stat().st_size
 
         def chunks() -> Iterator[bytes]:
-            """Exactly the bytes written so far: a running batch's file may still grow."""
+            """Exactly the bytes there were when the answer began (a retry may rewrite the file)."""
             with handle:
                 left = size
                 while left > 0:

@@ -9,7 +9,6 @@ requests, then every running batch is cancelled and recorded and its container k
 from __future__ import annotations
 
 import fcntl
-import ipaddress
 import os
 import secrets
 import signal
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from faice.errors import EnvironmentUnusable, InvalidInput
+from faice.host import is_loopback
 from faice.state.store import Store
 
 FIRST_ADMIN = "admin"
@@ -37,15 +37,6 @@ class ServeOptions:
     token_seconds: float | None = None
     network: str | None = None
     max_batches: int = 100_000
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _lock(store: Store) -> int:

@@ -26,7 +26,7 @@ from faice.errors import FaiceError
 from faice.host import node_name
 from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
-from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
+from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_invoking_user
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import reconcile, remove_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
@@ -36,6 +36,7 @@ log = logging.getLogger("faice.serve")
 OPEN = ("registered", "scheduled", "processing")
 RESTART_REASON = "faice serve stopped while it ran"
 RECONCILE_SECONDS = 30
+DOCKER_RETRY_SECONDS = 5
 
 
 def _quiet(index: int, what: str, detail: str) -> None:
@@ -80,6 +81,7 @@ class Worker:
         self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="faice-serve-batch")
         self._thread = threading.Thread(target=self._loop, name="faice-serve-dispatcher", daemon=True)
         self._engine: Any = None
+        self.docker_down_until = 0.0
         self.outputs_root = store.path.parent / "outputs"
         self.logs = logs_dir(store.path)
 
@@ -87,6 +89,8 @@ class Worker:
 
     def start(self) -> None:
         self.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.outputs_root.mkdir(mode=0o700, parents=True, exist_ok=True)  # one user's outputs are not another's to read
+        give_to_invoking_user(self.outputs_root)
         self.recover()
         self._thread.start()
 
@@ -209,6 +213,8 @@ class Worker:
         return found[:free]
 
     def _dispatch(self) -> None:
+        if time.monotonic() < self.docker_down_until:
+            return
         while not self.stopping.is_set():
             free = self.jobs - self.running
             if free <= 0:
@@ -251,9 +257,16 @@ class Worker:
             with self._lock:
                 active.running -= 1
                 self.running -= 1
+            self._retire_if_done(active)
             self.wake.set()
 
     def _attempt(self, active: Active, record: BatchRecord) -> AttemptResult | None:
+        problem = self.docker_problem()
+        if problem is not None:
+            # Docker is down (or not up yet, right after boot): wait for it, do not fail the batch.
+            self.docker_down_until = time.monotonic() + DOCKER_RETRY_SECONDS
+            self.store.set_state(record.batch_id, "registered", f"waiting: {problem}", only_from=("scheduled",))
+            return None
         runner = self._runner(active)
         if active.image_error is not None:
             record.attempts += 1
@@ -280,18 +293,21 @@ class Worker:
             return active.runner
 
     def _retire_idle(self) -> None:
-        """Forget experiments whose batches all ended: their credentials leave memory here."""
         with self._lock:
             idle = [a for a in self.active.values() if a.running == 0]
         for active in idle:
-            with self.store._lock:
-                left = self.store.conn.execute(
-                    f"SELECT 1 FROM batches WHERE experiment_id = ? AND state NOT IN ({','.join('?' * len(FINAL_STATES))}) LIMIT 1", (active.id, *FINAL_STATES)
-                ).fetchone()
-            if left is None:
-                with self._lock:
-                    if active.running == 0:
-                        self.active.pop(active.id, None)
+            self._retire_if_done(active)
+
+    def _retire_if_done(self, active: Active) -> None:
+        """Forget an experiment whose batches all ended: its credentials leave memory here."""
+        with self.store._lock:
+            left = self.store.conn.execute(
+                f"SELECT 1 FROM batches WHERE experiment_id = ? AND state NOT IN ({','.join('?' * len(FINAL_STATES))}) LIMIT 1", (active.id, *FINAL_STATES)
+            ).fetchone()
+        if left is None:
+            with self._lock:
+                if active.running == 0:
+                    self.active.pop(active.id, None)
 
     # --- cancelling --------------------------------------------------------------------------
 

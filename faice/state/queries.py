@@ -39,6 +39,8 @@ class Filters:
 def count(store: Store, table: str, filters: Filters) -> int:
     """How many rows match: experiments counted directly, batches from the trigger-kept ``batch_counts``."""
     where, params = filters.where(experiments=table == "experiments")
+    if table == "batches" and "" in params:
+        return 0  # batch_counts stores a missing node as "": no batch has an empty name or node
     sql = f"SELECT COUNT(*) FROM experiments{where}" if table == "experiments" else f"SELECT COALESCE(SUM(n), 0) FROM batch_counts{where}"
     with store._lock:
         return store.conn.execute(sql, params).fetchone()[0]

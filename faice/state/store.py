@@ -21,7 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faice.errors import EnvironmentUnusable
+
 SCHEMA_VERSION = 3
+MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
 STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
 
@@ -72,32 +75,54 @@ class BatchRow:
 
 
 class Store:
-    """Thread-safe access to the state file (one connection, serialised by a lock)."""
+    """Thread-safe access to the state file: one connection per thread.
+
+    A thread that waits for SQLite's write lock (another process, or another thread inserting
+    100,000 batches) holds up only itself: readers go on, as WAL allows. ``_lock`` is kept per
+    thread too, for the callers that group several statements on ``conn``.
+    """
 
     def __init__(self, path: Path | str | None = None) -> None:
         self.path = (Path(path) if path is not None else default_db_path()).absolute()  # outputs and logs live beside it
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.RLock()
-        self.conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout=30000")
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise EnvironmentUnusable(f"faice needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; Python here has {sqlite3.sqlite_version}")
+        self._local = threading.local()  # a thread's connection closes when the thread ends
+        conn = self.conn
         # Switching to WAL and creating the tables are not covered by SQLite's busy wait: two
         # processes opening a new file at once would see "database is locked". A file lock
         # serialises just that step.
         with open(f"{self.path}.lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            if self.conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            conn.execute("PRAGMA journal_mode=WAL")
+            if conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self._create_schema()
-        self.conn.execute("PRAGMA synchronous=NORMAL")
-        # faice serve reads lists and counts of 100,000s of batches: keep the indexes in memory
-        # (the 2 MiB default made counts and history lookups evict each other).
-        self.conn.execute("PRAGMA cache_size=-65536")
-        self.conn.execute("PRAGMA mmap_size=268435456")
         try:
             os.chmod(self.path, 0o600)
         except OSError:
             pass
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # faice serve reads lists and counts of 100,000s of batches: keep the indexes in
+            # memory (the 2 MiB default made counts and history lookups evict each other).
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA mmap_size=268435456")
+            self._local.conn = conn
+            self._local.lock = threading.RLock()
+        return conn
+
+    @property
+    def _lock(self) -> threading.RLock:
+        self.conn  # noqa: B018 - opens this thread's connection and lock
+        return self._local.lock
 
     def _create_schema(self) -> None:
         """Tables and indexes, created with sqlite-utils (only on a new or older file).
@@ -161,9 +186,17 @@ class Store:
         scanning an index of 100,000s, however often the batches change. (A missing node is
         stored as "", so that the primary key can tell the rows apart.)
         """
-        if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'batch_counts'").fetchone():
+        present = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE name LIKE 'batch_counts%'")}
+        if {"batch_counts", "batch_counts_insert", "batch_counts_update", "batch_counts_delete"} <= present:
             return
+        # one transaction: a crash half-way leaves nothing behind, and no other process can
+        # change a batch between counting and the triggers taking over
         self.conn.executescript("""
+            BEGIN IMMEDIATE;
+            DROP TRIGGER IF EXISTS batch_counts_insert;
+            DROP TRIGGER IF EXISTS batch_counts_update;
+            DROP TRIGGER IF EXISTS batch_counts_delete;
+            DROP TABLE IF EXISTS batch_counts;
             CREATE TABLE batch_counts (experiment_id TEXT NOT NULL, username TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL,
                                        n INTEGER NOT NULL, PRIMARY KEY (experiment_id, username, node, state)) WITHOUT ROWID;
             CREATE INDEX batch_counts_state ON batch_counts (state);
@@ -171,7 +204,7 @@ class Store:
                 GROUP BY experiment_id, COALESCE(username, ''), COALESCE(node, ''), state;
             CREATE TRIGGER IF NOT EXISTS batch_counts_insert AFTER INSERT ON batches BEGIN
                 INSERT INTO batch_counts VALUES (NEW.experiment_id, COALESCE(NEW.username, ''), COALESCE(NEW.node, ''), NEW.state, 1)
-                    ON CONFLICT DO UPDATE SET n = n + 1;
+                    ON CONFLICT (experiment_id, username, node, state) DO UPDATE SET n = n + 1;
             END;
             CREATE TRIGGER IF NOT EXISTS batch_counts_update AFTER UPDATE OF state, node, username, experiment_id ON batches
                 WHEN OLD.state IS NOT NEW.state OR OLD.node IS NOT NEW.node OR OLD.username IS NOT NEW.username OR OLD.experiment_id IS NOT NEW.experiment_id
@@ -179,12 +212,13 @@ class Store:
                 UPDATE batch_counts SET n = n - 1 WHERE experiment_id = OLD.experiment_id AND username = COALESCE(OLD.username, '')
                     AND node = COALESCE(OLD.node, '') AND state = OLD.state;
                 INSERT INTO batch_counts VALUES (NEW.experiment_id, COALESCE(NEW.username, ''), COALESCE(NEW.node, ''), NEW.state, 1)
-                    ON CONFLICT DO UPDATE SET n = n + 1;
+                    ON CONFLICT (experiment_id, username, node, state) DO UPDATE SET n = n + 1;
             END;
             CREATE TRIGGER IF NOT EXISTS batch_counts_delete AFTER DELETE ON batches BEGIN
                 UPDATE batch_counts SET n = n - 1 WHERE experiment_id = OLD.experiment_id AND username = COALESCE(OLD.username, '')
                     AND node = COALESCE(OLD.node, '') AND state = OLD.state;
             END;
+            COMMIT;
         """)
 
     @contextmanager
@@ -317,8 +351,11 @@ class Store:
         return [dict(r) for r in rows]
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        """Close this thread's connection (other threads' close when those threads end)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
 
 def logs_dir(db_path: Path) -> Path:
