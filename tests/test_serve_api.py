@@ -950,3 +950,15 @@ def test_only_admins_connectors_reach_this_machine(server: Server, http_server: 
     allowed = wait_final(server, post_red(server, data, "admin"))[0]
     assert allowed["state"] == "succeeded", allowed["error"]
     assert server.get(f"/batches/{allowed['_id']}/stdout").text == "local data\n"
+
+
+def test_openapi_lists_every_cc_agency_route_and_docs_are_served(server: Server) -> None:
+    schema = server.get("/openapi.json", user=None).json()
+    routes = {(method.upper(), path) for path, item in schema["paths"].items() for method in item}
+    expected = {("GET", "/"), ("GET", "/version"), ("GET", "/token"), ("POST", "/login"), ("POST", "/refreshtoken"), ("POST", "/red"),
+                ("GET", "/experiments/count"), ("GET", "/experiments"), ("GET", "/experiments/{experiment_id}"), ("DELETE", "/experiments/{experiment_id}"),
+                ("GET", "/batches/count"), ("GET", "/batches"), ("GET", "/batches/{batch_id}"), ("DELETE", "/batches/{batch_id}"),
+                ("GET", "/batches/{batch_id}/{filename}"), ("GET", "/nodes"), ("GET", "/schema/red"), ("GET", "/schema/engines/container")}
+    assert expected <= routes, expected - routes
+    docs = server.get("/docs", user=None)
+    assert docs.status_code == 200 and "/openapi.json" in docs.text
