@@ -128,3 +128,34 @@ def test_access_file_permissions_are_private(tmp_path: Path):
     with _json_file({"password": "x"}, "faice-test-") as path:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert not os.path.exists(path)
+
+
+def test_public_network_only_checks_the_address_actually_connected_to(http_server, tmp_path: Path):
+    """A URL that another parser reads as a public host still cannot reach this machine."""
+    from faice.connectors.base import ConnectorError, Context
+    from faice.connectors.http import PRIVATE, HttpConnector
+
+    (http_server.root / "secret.txt").write_text("local only\n")
+    context = Context(base_dir=tmp_path, timeout=10, public_network_only=True)
+    port = http_server.url.rsplit(":", 1)[1]
+    for url in (f"{http_server.url}/secret.txt", f"http://127.0.0.1:{port}\\@1.1.1.1/secret.txt", f"http://[::ffff:127.0.0.1]:{port}/secret.txt"):
+        with pytest.raises(ConnectorError, match=PRIVATE):
+            HttpConnector().receive_file({"url": url}, tmp_path / "got.txt", context)
+    assert http_server.received == []
+    assert 'must not contain backslashes' in " ".join(HttpConnector().validate({"url": f"http://127.0.0.1:{port}\\@1.1.1.1/"}, "receive", "File"))
+    HttpConnector().receive_file({"url": f"{http_server.url}/secret.txt"}, tmp_path / "got.txt", Context(base_dir=tmp_path, timeout=10))
+    assert (tmp_path / "got.txt").read_text() == "local only\n"  # faice exec and admins: unchanged
+
+
+def test_the_connection_guard_refuses_loopback_even_when_the_name_looked_public(http_server):
+    """DNS may answer differently the second time: the guard looks at the socket, not the name."""
+    import requests
+
+    from faice.connectors import http as http_connector
+
+    session = requests.Session()
+    session.trust_env = False
+    session.mount("http://", http_connector._public_only_adapter())
+    with pytest.raises(requests.exceptions.ConnectionError, match=http_connector.PRIVATE):
+        session.get(http_server.url + "/anything", timeout=10)
+    assert http_server.received == []

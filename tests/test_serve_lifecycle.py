@@ -149,10 +149,10 @@ def test_without_docker_batches_wait_instead_of_failing(tmp_path: Path):
     with serving(tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}) as server:
         experiment_id = post_red(server, agency_red("true"))
         batch_id = batch_ids(server, experiment_id)[0]
-        wait_for(lambda: any(h["reason"].startswith("waiting: Docker is not reachable") for h in server.get(f"/batches/{batch_id}").json()["history"]))
+        time.sleep(3)  # a few dispatcher rounds: nothing may happen to the batch while Docker is away
         document = server.get(f"/batches/{batch_id}").json()
-        assert document["state"] in ("registered", "scheduled")
-        assert "failed" not in [h["state"] for h in document["history"]]
+        assert document["state"] == "registered"
+        assert [h["state"] for h in document["history"]] == ["registered"]
         node = server.get("/nodes").json()[0]
         assert node["state"] == "offline" and "Docker is not reachable" in node["history"][-1]["debugInfo"]
         assert server.delete(f"/batches/{batch_id}").json()["state"] == "cancelled"

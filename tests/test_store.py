@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 
 def test_many_processes_can_create_the_same_new_state_file(tmp_path: Path):
     for round_ in range(3):
@@ -59,7 +61,8 @@ def test_batch_counts_kept_by_triggers_match_counting_the_batches(tmp_path: Path
     assert queries.count(store, "batches", queries.Filters(experiment_id="0" * 24)) == 0
 
 
-def test_a_version_2_file_gets_counts_and_history_json_on_opening(tmp_path: Path):
+@pytest.mark.parametrize("version", [2, 3])
+def test_an_older_file_gets_counts_and_history_json_on_opening(tmp_path: Path, version: int):
     import json
 
     from faice.state import queries
@@ -69,7 +72,7 @@ def test_a_version_2_file_gets_counts_and_history_json_on_opening(tmp_path: Path
     expected = {b: [{"state": h["state"], "time": h["time"], "node": h["node"]} for h in store.history(b)] for b in ids}
     store.conn.executescript(
         "DROP TABLE batch_counts; DROP TRIGGER batch_counts_insert; DROP TRIGGER batch_counts_update; DROP TRIGGER batch_counts_delete;"
-        " UPDATE batches SET history_json = NULL; PRAGMA user_version = 2;"
+        f" ALTER TABLE batches DROP COLUMN history_json; PRAGMA user_version = {version};"
     )
     store.close()
 

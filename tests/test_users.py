@@ -70,3 +70,35 @@ def test_users_command_reads_passwords_only_from_stdin_or_a_prompt(tmp_path: Pat
     assert Users(Store(tmp_path / "faice.db")).verify_password("alice", "new-s3cret") is not None
     assert faice("--db", db, "users", "remove", "alice").returncode == 0
     assert json.loads(faice("--db", db, "users", "list", "--json").stdout) == []
+
+
+def test_parallel_right_passwords_are_never_refused_and_cost_one_hash(tmp_path):
+    """Counting checks before they run must not turn a burst of correct logins into a lock-out."""
+    import threading
+
+    from faice.server.auth import Authenticator, Unauthorized
+    from faice.state.store import Store
+    from faice.state.users import Users
+
+    users = Users(Store(tmp_path / "faice.db"))
+    users.add("alice", "alice-password-1")
+    hashes = []
+    original = users.verify_password
+    users.verify_password = lambda name, password: hashes.append(name) or original(name, password)  # type: ignore[method-assign]
+    auth = Authenticator(users)
+    answers: list[str] = []
+
+    def login() -> None:
+        try:
+            answers.append(auth.basic("alice", "alice-password-1", "127.0.0.1").name)
+        except Unauthorized as exc:
+            answers.append(exc.message)
+
+    threads = [threading.Thread(target=login) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == ["alice"] * 12
+    assert len(hashes) == 1
+    assert not users.blocked("alice", "127.0.0.1")

@@ -8,6 +8,7 @@ archive (``archiveFormat``: zip, tar, gztar, bztar, xztar) and unpacking it.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 import shutil
 import tempfile
@@ -18,6 +19,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields
 
 METHODS = ("get", "put", "post")
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 
 
@@ -31,6 +33,8 @@ def _http_problems(access: Any, extra: dict[str, Any] | None = None) -> list[str
         return problems
     if urlsplit(access["url"]).scheme not in ("http", "https") and "{{" not in access["url"]:
         problems.append('access "url" must be an http:// or https:// URL')
+    elif any(c == "\\" or c.isspace() or ord(c) < 32 for c in access["url"]):
+        problems.append('access "url" must not contain backslashes, spaces or control characters (percent-encode them)')
     if "method" in access and access["method"].lower() not in METHODS:
         problems.append('access "method" must be GET, PUT or POST')
     if "auth" in access:
@@ -69,12 +73,17 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
     if context.public_network_only:
         _check_public(url, method)
         session.trust_env = False  # no .netrc of the server's user, no proxies of its environment
+        adapter = _public_only_adapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
     try:
         response = session.request(method, url, auth=auth, data=data, stream=True, verify=not access.get("disableSSLVerification", False),
                                    timeout=(10, context.timeout), allow_redirects=not context.public_network_only)
     except requests.exceptions.SSLError:
         raise ConnectorError(f"{method} {_public_url(url)}: TLS verification failed (disableSSLVerification: true skips it)") from None
     except requests.exceptions.ConnectionError as exc:
+        if PRIVATE in str(exc):
+            raise ConnectorError(f"{method} {_public_url(url)}: {PRIVATE}; through faice serve only admins may reach those") from None
         reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
         raise ConnectorError(f"{method} {_public_url(url)}: {reason}") from None
     except requests.exceptions.Timeout:
@@ -89,9 +98,57 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
     return response
 
 
+PRIVATE = "the host is this machine or on a private network"
+
+
+def _is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
+        if embedded is not None:
+            return embedded.is_global
+    return ip.is_global
+
+
+def _public_only_adapter() -> Any:
+    """A requests adapter whose connections refuse, right after connecting and before sending
+    anything, a peer that is not on the public internet: the address actually connected to is
+    checked, whatever the URL parser or a second DNS answer made of the host."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Checked:
+        def _new_conn(self) -> Any:
+            sock = super()._new_conn()  # type: ignore[misc]
+            if not _is_public(sock.getpeername()[0]):
+                sock.close()
+                raise OSError(PRIVATE)
+            return sock
+
+    class Http(Checked, HTTPConnection):
+        pass
+
+    class Https(Checked, HTTPSConnection):
+        pass
+
+    class HttpPool(HTTPConnectionPool):
+        ConnectionCls = Http
+
+    class HttpsPool(HTTPSConnectionPool):
+        ConnectionCls = Https
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": HttpPool, "https": HttpsPool}
+
+    return Adapter()
+
+
 def _check_public(url: str, method: str) -> None:
-    """Refuse a host that is, or resolves to, this machine or a private or link-local network."""
-    import ipaddress
+    """Refuse at once a host that resolves to this machine or a private or link-local network
+    (the clear message; the adapter above is the guarantee)."""
     import socket
 
     parts = urlsplit(url)
@@ -100,8 +157,8 @@ def _check_public(url: str, method: str) -> None:
     except (socket.gaierror, UnicodeError):
         raise ConnectorError(f"{method} {_public_url(url)}: cannot resolve the host") from None
     for *_rest, address in found:
-        if not ipaddress.ip_address(address[0].split("%")[0]).is_global:
-            raise ConnectorError(f"{method} {_public_url(url)}: the host is this machine or on a private network; through faice serve only admins may reach those")
+        if not _is_public(address[0]):
+            raise ConnectorError(f"{method} {_public_url(url)}: {PRIVATE}; through faice serve only admins may reach those")
 
 
 def _download(access: dict[str, Any], destination: Path, context: Context, url: str | None = None) -> None:

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -62,6 +63,8 @@ class Authenticator:
         self.users = users
         self._key = secrets.token_bytes(32)
         self._verified: dict[bytes, tuple[bytes, User, float]] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def bearer(self, token: str, kind: str = "access") -> User:
         user, expired = self.users.check_token(token, kind)
@@ -87,18 +90,34 @@ class Authenticator:
             return cached[1]
         if not slow:
             return None
-        attempt = self.users.reserve_attempt(name, client)
-        if attempt is None:
-            raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
-        user = self.users.verify_password(name, password)
-        if user is None:
-            raise Unauthorized("invalid user name or password")  # the reserved attempt stays: a failure
-        self.users.release_attempt(attempt)
-        if stored is not None:
-            if len(self._verified) >= CACHE_SIZE:
-                self._verified.clear()
-            self._verified[key] = (stored, user, time.monotonic() + CACHE_SECONDS)
-        return user
+        # One slow check at a time per user and client: parallel guesses wait their turn (and
+        # are counted), parallel right passwords cost one hash and then find it remembered.
+        with self._checking(name, client):
+            cached = self._verified.get(key)
+            if stored is not None and cached is not None and hmac.compare_digest(cached[0], stored) and cached[2] > time.monotonic():
+                return cached[1]
+            attempt = self.users.reserve_attempt(name, client)
+            if attempt is None:
+                raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
+            try:
+                user = self.users.verify_password(name, password)
+            except BaseException:
+                self.users.release_attempt(attempt)  # not a failed login: the check itself broke
+                raise
+            if user is None:
+                raise Unauthorized("invalid user name or password")  # the reserved attempt stays: a failure
+            self.users.release_attempt(attempt)
+            if stored is not None:
+                if len(self._verified) >= CACHE_SIZE:
+                    self._verified.clear()
+                self._verified[key] = (stored, user, time.monotonic() + CACHE_SECONDS)
+            return user
+
+    def _checking(self, name: str, client: str) -> threading.Lock:
+        with self._locks_lock:
+            if len(self._locks) >= CACHE_SIZE:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            return self._locks.setdefault((name, client), threading.Lock())
 
     def authenticate(self, header: str | None, client: str, *, slow: bool = True) -> User | None:
         """The caller; without ``slow``, None when only the slow password hash can tell."""

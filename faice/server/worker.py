@@ -215,6 +215,10 @@ class Worker:
     def _dispatch(self) -> None:
         if time.monotonic() < self.docker_down_until:
             return
+        if self._candidates(1) and self.docker_problem() is not None:
+            # Docker is down (or not up yet, right after boot): the batches wait, unchanged.
+            self.docker_down_until = time.monotonic() + DOCKER_RETRY_SECONDS
+            return
         while not self.stopping.is_set():
             free = self.jobs - self.running
             if free <= 0:
@@ -233,11 +237,16 @@ class Worker:
                 if not self.store.set_state(row["id"], "scheduled", f"scheduled on node {self.node}", only_from=("registered",), node=self.node):
                     self.memory.release(ram)
                     continue
+                try:
+                    # planned now, not kept from POST /red: 100,000 plans would sit in memory for hours
+                    record = BatchRecord(plan_batch(active.experiment, row["idx"], active.masker), row["id"], attempts=row["attempts"] or 0)
+                except Exception as exc:  # noqa: BLE001 - it planned at POST /red; if not now, this batch fails, not the server
+                    self.memory.release(ram)
+                    self.store.set_state(row["id"], "failed", active.masker(f"cannot plan the batch: {exc}"), only_from=("scheduled",))
+                    continue
                 with self._lock:
                     active.running += 1
                     self.running += 1
-                # planned now, not kept from POST /red: 100,000 plans would sit in memory for hours
-                record = BatchRecord(plan_batch(active.experiment, row["idx"], active.masker), row["id"], attempts=row["attempts"] or 0)
                 self._pool.submit(self._run, active, record)
                 started += 1
             if not started:
@@ -261,12 +270,6 @@ class Worker:
             self.wake.set()
 
     def _attempt(self, active: Active, record: BatchRecord) -> AttemptResult | None:
-        problem = self.docker_problem()
-        if problem is not None:
-            # Docker is down (or not up yet, right after boot): wait for it, do not fail the batch.
-            self.docker_down_until = time.monotonic() + DOCKER_RETRY_SECONDS
-            self.store.set_state(record.batch_id, "registered", f"waiting: {problem}", only_from=("scheduled",))
-            return None
         runner = self._runner(active)
         if active.image_error is not None:
             record.attempts += 1

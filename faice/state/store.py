@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 
 from faice.errors import EnvironmentUnusable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
 STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -87,7 +88,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise EnvironmentUnusable(f"faice needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; Python here has {sqlite3.sqlite_version}")
-        self._local = threading.local()  # a thread's connection closes when the thread ends
+        self._local = threading.local()
+        self._opened: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._opened_lock = threading.Lock()
         conn = self.conn
         # Switching to WAL and creating the tables are not covered by SQLite's busy wait: two
         # processes opening a new file at once would see "database is locked". A file lock
@@ -117,6 +120,15 @@ class Store:
             conn.execute("PRAGMA mmap_size=268435456")
             self._local.conn = conn
             self._local.lock = threading.RLock()
+            with self._opened_lock:
+                # Threads come and go (a server's thread pool): close what ended threads left open.
+                alive = []
+                for thread, other in self._opened:
+                    if thread() is not None and thread().is_alive():  # type: ignore[union-attr]
+                        alive.append((thread, other))
+                    else:
+                        other.close()
+                self._opened = [*alive, (weakref.ref(threading.current_thread()), conn)]
         return conn
 
     @property
@@ -150,7 +162,7 @@ class Store:
             db["users"].create({"name": str, "hash": bytes, "salt": bytes, "is_admin": int, "created_at": float}, pk="name", if_not_exists=True)
             db["tokens"].create({"hash": str, "username": str, "expires_at": float, "created_at": float}, pk="hash", if_not_exists=True)
             db["login_failures"].create({"id": int, "username": str, "client": str, "time": float}, pk="id", if_not_exists=True)
-            # Version 3 (faice serve): who runs an experiment ("exec" or "serve") and what it needs
+            # Versions 3 and 4 (faice serve): who runs an experiment ("exec" or "serve") and what it needs
             # to run again after a restart; the node in each history entry; token kinds.
             for table, column, kind in [("experiments", "runner", str), ("experiments", "ram", int), ("experiments", "retries", int),
                                         ("experiments", "settings", str), ("experiments", "has_secrets", int),
@@ -351,11 +363,12 @@ class Store:
         return [dict(r) for r in rows]
 
     def close(self) -> None:
-        """Close this thread's connection (other threads' close when those threads end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Close every thread's connection (a thread that uses the store again opens a new one)."""
+        with self._opened_lock:
+            for _thread, conn in self._opened:
+                conn.close()
+            self._opened = []
+        self._local = threading.local()
 
 
 def logs_dir(db_path: Path) -> Path:
