@@ -26,7 +26,7 @@ from faice.host import cpu_count, memory_mib
 from faice.red.schema import load_schema
 from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
 from faice.server import documents
-from faice.server.auth import REALM, Authenticator, Unauthorized
+from faice.server.auth import REALM, Authenticator, Unauthorized, parse_header
 from faice.server.nodes import Node
 from faice.server.submission import Rejected, Submission, accept
 from faice.server.worker import Active, Worker
@@ -110,6 +110,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     users = Users(store)
     auth = Authenticator(users)
     node = Node(worker.node)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
@@ -123,7 +124,6 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         "served from faice's state file; batches run in local Docker containers. "
         "Protected routes take HTTP Basic credentials or `Authorization: Bearer <access_token>` from POST /login.",
     )
-    app.state.worker = worker
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -154,8 +154,6 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     async def password_caller(request: Request) -> User:
         """Basic credentials with the real password (``/token`` and ``/login`` never take a token)."""
-        from faice.server.auth import parse_header
-
         try:
             credentials = parse_header(request.headers.get("authorization"))
             if credentials is None or credentials.scheme != "basic":
@@ -223,8 +221,6 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     @app.post("/refreshtoken", summary="A new access token, for `Authorization: Bearer <refresh_token>`")
     async def refresh_token(request: Request) -> dict[str, Any]:
-        from faice.server.auth import parse_header
-
         try:
             credentials = parse_header(request.headers.get("authorization"))
             if credentials is None or credentials.scheme != "bearer":

@@ -62,10 +62,11 @@ def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> 
         "_id": row.id, "experimentId": row.experiment_id, "username": row.username, "registrationTime": row.created_at,
         "batchesListIndex": row.index, "state": row.state, "node": row.node, "attempts": row.attempts,
         "history": [
+            # CC-Agency's debugInfo says why a batch failed or went back to the queue; faice's
+            # reason (an extension) says why for every entry.
             {"state": h["state"], "time": h["time"], "node": h["node"], "ccagent": None,
-             "debugInfo": h["reason"] if h["state"] in ("failed", "registered") and len(history) > 1 and h is not history[0] else None,
-             "reason": h["reason"]}
-            for h in history
+             "debugInfo": h["reason"] if i > 0 and h["state"] in ("failed", "registered") else None, "reason": h["reason"]}
+            for i, h in enumerate(history)
         ],
         "inputs": inputs or {}, "outputs": outputs or {},
         "usedGPUs": None, "mount": False, "protectedKeysVoided": final, "notificationsSent": False,
