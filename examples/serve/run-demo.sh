@@ -2,8 +2,9 @@
 # faice serve and faice submit: a one-node CC-Agency on loopback, which this script starts (with
 # a throwaway state file and an admin user) and always stops.
 set -euo pipefail
-cd "$(dirname "$0")"
-faice=$(realpath "${FAICE:-../../.venv/bin/faice}")
+here=$(cd "$(dirname "$0")" && pwd)
+faice=$(realpath "${FAICE:-$here/../../.venv/bin/faice}")
+cd "$here"
 work=$(mktemp -d)
 db=$work/faice.db
 password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
