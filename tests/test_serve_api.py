@@ -915,14 +915,23 @@ def test_no_operation_answers_a_server_error(server: Server) -> None:
     assert 200 in statuses["GET /batches"] and 400 in statuses["POST /red"], statuses
 
 
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
 def test_one_request_cannot_make_the_server_take_more_than_its_limits(tmp_path: Path) -> None:
-    """A chunked body is counted as it arrives (413 at 64 MiB), and --max-batches caps an experiment."""
+    """A chunked body is counted as it arrives (413 at 64 MiB, 300 MiB sent), and --max-batches caps an experiment."""
     with serving(tmp_path, "--max-batches", "3") as fresh:
+        peak_before = peak_rss_mib(fresh.process.pid)
         sent = 0
 
         def chunks() -> Any:
             nonlocal sent
-            while sent < 80 * 2**20:
+            while sent < 300 * 2**20:
                 sent += 2**20
                 yield b" " * 2**20
 
@@ -931,6 +940,8 @@ def test_one_request_cannot_make_the_server_take_more_than_its_limits(tmp_path: 
             error = error_object(response, 413)
             assert "larger than 67108864 bytes" in error["msg"]
         assert fresh.get("/version").status_code == 200
+        # at most the 64 MiB it may take (and a copy), never the 300 MiB that were sent
+        assert peak_rss_mib(fresh.process.pid) - peak_before < 160, "the server kept reading past its 64 MiB limit"
         too_many = fresh.post("/red", json=red("true", values=["a", "b", "c", "d"]))
         assert error_object(too_many, 400)["msg"].startswith("4 batches are more than this server takes in one experiment (3;")
         assert fresh.get("/batches/count").json() == {"count": 0}
