@@ -7,7 +7,7 @@ from typing import Any
 from faice.errors import LoadError
 from faice.red.problems import LocatedProblem, locate_problems
 from faice.red.source import TOO_DEEP, Document, Source, load_mapping, mapping_from_text
-from faice.red.validate import validate_data
+from faice.red.validate import ConnectorPolicy, validate_data
 
 
 def load(location: str) -> Document:
@@ -59,10 +59,11 @@ def _migrate_8_to_9(doc: Document) -> None:
     doc.notices.append(f"{doc.source.name}: notice: migrated RED 8 to RED 9 in memory ({'; '.join(changes)})")
 
 
-def check(doc: Document, *, check_connectors: bool = True, connectors_required: bool = False) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
+def check(doc: Document, *, check_connectors: bool = True, connectors_required: bool = False,
+          connector_policy: ConnectorPolicy | None = None) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
     """Validate a loaded document: (errors, warnings), located and sorted by position."""
     try:
-        problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required)
+        problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required, connector_policy=connector_policy)
         located = locate_problems(doc.source, problems)
     except RecursionError:
         return [LocatedProblem(doc.source.name, 1, 1, "", TOO_DEEP, "error")], []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ FILE_ATTRIBUTES = ("basename", "nameroot", "nameext", "dirname", "path", "size",
 IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$")
 
 
+ConnectorPolicy = Callable[[str], "str | None"]
+
+
 @dataclass
 class _Use:
     """A connector used somewhere in the job: checked once per command and per access."""
@@ -42,10 +45,12 @@ class _Use:
     listing: Any
 
 
-def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False, filled: bool = False) -> list[Problem]:
+def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False, filled: bool = False,
+                  connector_policy: ConnectorPolicy | None = None) -> list[Problem]:
     """All problems of a RED 9 document (errors and warnings), unlocated.
 
     A connector that cannot be resolved here is a warning, or an error with ``connectors_required``.
+    ``connector_policy`` may refuse a connector command: it returns why, or None (faice serve).
     ``filled`` marks a document whose variables were filled in (checked again for the connectors).
     """
     if _looks_like_cwl(data):
@@ -63,7 +68,7 @@ def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connec
         for path, inputs, outputs in job_sections(data):
             semantic += _job_problems(path, inputs, outputs, cli_inputs, cli_outputs, uses)
     if check_connectors:
-        semantic += _connector_problems(uses, connectors_required)
+        semantic += _connector_problems(uses, connectors_required, connector_policy)
     owned = {p.path for p in semantic if p.severity == "error"}
     structural = [p for p in schema_problems("red", data) if not _owned(p.path, owned)]
     return _unique(problems + structural + semantic)
@@ -389,8 +394,8 @@ def _listing_problems(path: tuple[Any, ...], listing: list[Any]) -> list[Problem
     return problems
 
 
-def _connector_problems(uses: list[_Use], required: bool) -> list[Problem]:
-    """Unresolvable commands (one warning each) and built-in plugins' access checks."""
+def _connector_problems(uses: list[_Use], required: bool, policy: ConnectorPolicy | None = None) -> list[Problem]:
+    """Refused and unresolvable commands (one warning each) and built-in plugins' access checks."""
     from faice.connectors import registry
     from faice.red.secrets import strip_protection
 
@@ -400,6 +405,10 @@ def _connector_problems(uses: list[_Use], required: bool) -> list[Problem]:
     for use in uses:
         command = use.connector.get("command")
         if not isinstance(command, str) or not command:
+            continue
+        refused = policy(command) if policy is not None else None
+        if refused:
+            problems.append(Problem(use.path + ("command",), refused))
             continue
         if not registry.resolve(command).found:
             if command not in warned:

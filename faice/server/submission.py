@@ -78,13 +78,12 @@ def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_val
     batches = doc.data.get("batches")
     if isinstance(batches, list) and len(batches) > max_batches:
         raise Rejected(f"{len(batches)} batches are more than this server takes in one experiment ({max_batches}; faice serve --max-batches)")
-    errors, _warnings = check(doc, connectors_required=True)
-    errors += locate_problems(doc.source, agency_problems(doc.data, admin=admin))
+    errors, _warnings = check(doc, connectors_required=True, connector_policy=None if admin else non_admin_connector)
+    errors += locate_problems(doc.source, agency_problems(doc.data))
+    masker = Masker(secret_values(doc.data))
     if errors:
-        masker = Masker(secret_values(doc.data))
         errors.sort(key=lambda p: (p.line, p.column))
         raise Rejected(INVALID, [LocatedProblem(p.file, p.line, p.column, p.path, masker(p.message), p.severity) for p in errors])
-    masker = Masker(secret_values(doc.data))
     execution = doc.data.get("execution")
     if isinstance(execution, dict) and isinstance(execution.get("settings"), dict):
         execution["settings"].pop("access", None)  # the agency's own URL and login: never kept, as in CC-Agency
@@ -94,8 +93,8 @@ def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_val
     return Submission(doc, experiment, masker, plan(experiment, masker), retries, not disable_connector_validation, redacted, redacted != doc.data)
 
 
-def agency_problems(data: dict[str, Any], *, admin: bool) -> list[Problem]:
-    """CC-Agency's own requirements, and what a shared server must not allow."""
+def agency_problems(data: dict[str, Any]) -> list[Problem]:
+    """CC-Agency's own requirements."""
     problems = []
     uses = variable_uses(data)
     for use in uses:
@@ -112,31 +111,19 @@ def agency_problems(data: dict[str, Any], *, admin: bool) -> list[Problem]:
     execution = data.get("execution")
     if isinstance(execution, dict) and execution.get("engine") not in (None, "ccagency"):
         problems.append(Problem(("execution", "engine"), f'faice serve runs the "ccagency" execution engine, not "{execution.get("engine")}" (or leave execution out)'))
-    if not admin:
-        problems += _connector_problems(sections)
     return problems
 
 
-def _connector_problems(sections: list[tuple[tuple[Any, ...], Any, Any]]) -> list[Problem]:
-    """Connectors a non-admin may not use: they would act on the server's machine as its user.
+def non_admin_connector(command: str) -> str | None:
+    """Why a non-admin may not use ``command``: it would act on the server's machine as its user.
 
     ``red-connector-local`` reads and writes the server's files; a Connector CLI program found on
     ``PATH`` is any program there, run on the host. Plugins (entry points) are the safe set.
     """
     from faice.connectors import registry
 
-    problems = []
-    for path, inputs, outputs in sections:
-        for direction, values in (("inputs", inputs), ("outputs", outputs)):
-            for key, value in values.items() if isinstance(values, dict) else ():
-                for i, item in enumerate(value if isinstance(value, list) else [value]):
-                    connector = item.get("connector") if isinstance(item, dict) else None
-                    command = connector.get("command") if isinstance(connector, dict) else None
-                    if not isinstance(command, str):
-                        continue
-                    where = (*path, direction, key, *((i,) if isinstance(value, list) else ()), "connector", "command")
-                    if command == LOCAL_CONNECTOR:
-                        problems.append(Problem(where, f"{LOCAL_CONNECTOR} reads and writes files of the machine faice serve runs on: only admins may use it"))
-                    elif registry.plugin(command) is None:
-                        problems.append(Problem(where, f'"{command}" is not a faice connector plugin: only admins may use Connector CLI programs through faice serve'))
-    return problems
+    if command == LOCAL_CONNECTOR:
+        return f"{LOCAL_CONNECTOR} reads and writes files of the machine faice serve runs on: only admins may use it"
+    if registry.plugin(command) is None:
+        return f'"{command}" is not a faice connector plugin: only admins may use Connector CLI programs through faice serve'
+    return None
