@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from faice.errors import EXIT_FAILED, EXIT_INTERRUPTED, EnvironmentUnusable, FaiceError, InvalidInput
 from faice.host import is_loopback
 from faice.red.secrets import Masker
+from faice.state.store import FINAL_STATES
 
-FINAL_STATES = ("succeeded", "failed", "cancelled")
 USER_ENV = "FAICE_AGENCY_USER"
 PASSWORD_ENV = "FAICE_AGENCY_PASSWORD"
 #: how long a request may take to connect and to answer (seconds)

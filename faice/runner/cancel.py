@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from faice.errors import InvalidInput
 from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
-from faice.state.store import FINAL_STATES, Store
+from faice.state.store import OPEN_STATES, Store
 
 
 def cancel_ids(store: Store, id: str, reason: str = "cancelled by faice cancel") -> int:
@@ -20,13 +20,17 @@ def cancel_ids(store: Store, id: str, reason: str = "cancelled by faice cancel")
         if batch is None:
             raise InvalidInput(f'no experiment or batch with id "{id}" in {store.path}')
         batches, label = [batch], LABEL_BATCH
-    unfinished = [b for b in batches if b.state not in FINAL_STATES]
-    for batch in unfinished:
-        store.set_state(batch.id, "cancelled", reason)
+    unfinished = [b for b in batches if b.state in OPEN_STATES]
+    store.set_states([b.id for b in unfinished], "cancelled", reason, only_from=OPEN_STATES)
     if any(b.state == "processing" for b in unfinished):
-        from faice.runner.docker_engine import DockerEngine
-
-        engine = DockerEngine()
-        for container in engine.containers(**{label: id}):
-            engine.kill(container)
+        kill_labelled(label, id)
     return len(unfinished)
+
+
+def kill_labelled(label: str, value: str) -> None:
+    """Kill the containers labelled ``label=value``, whoever started them (raises without Docker)."""
+    from faice.runner.docker_engine import DockerEngine
+
+    engine = DockerEngine()
+    for container in engine.containers(**{label: value}):
+        engine.kill(container)

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import os
 
-from faice.state.store import FINAL_STATES, STATES, Store
-
-OPEN_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
+from faice.state.store import FINAL_STATES, OPEN_STATES, Store
 
 
 def _alive(pid: int | None, host: str | None) -> bool:

@@ -21,9 +21,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faice import __version__
-from faice.errors import InvalidInput
+from faice.errors import FaiceError, InvalidInput
 from faice.host import cpu_count, memory_mib
 from faice.red.schema import load_schema
+from faice.runner.cancel import kill_labelled
 from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
 from faice.server import documents
 from faice.server.auth import REALM, Authenticator, Unauthorized, parse_header
@@ -31,12 +32,11 @@ from faice.server.nodes import Node
 from faice.server.submission import Rejected, Submission, accept
 from faice.server.worker import Active, Worker
 from faice.state import queries
-from faice.state.store import FINAL_STATES, STATES, Store, logs_dir
+from faice.state.store import OPEN_STATES, STATES, Store, logs_dir
 from faice.state.users import User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 100,000-batch RED file is about 5 MiB
-OPEN = ("registered", "scheduled", "processing")
 SMALL_PAGE = 1000
 MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
@@ -66,6 +66,14 @@ def bad_request(message: str) -> ApiError:
 
 def not_found(message: str = "Could not find Object.") -> ApiError:
     return ApiError(404, message)
+
+
+def kill_quietly(label: str, value: str) -> None:
+    """Kill a cancelled batch's or experiment's containers; without Docker there are none to kill."""
+    try:
+        kill_labelled(label, value)
+    except FaiceError:
+        pass
 
 
 def str_to_bool(value: str | None) -> bool:
@@ -312,9 +320,9 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     @app.delete("/experiments/{experiment_id}", summary="faice extension: cancel every unfinished batch of an experiment")
     async def experiment_cancel(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
         record = own_experiment(experiment_id, user)
-        open_ids = [b.id for b in store.batches(record["id"]) if b.state not in FINAL_STATES]
-        cancelled = await run_in_threadpool(store.set_states, open_ids, "cancelled", f"cancelled through the API by {user.name}", OPEN)
-        await run_in_threadpool(worker.kill, LABEL_EXPERIMENT, record["id"])
+        open_ids = [b.id for b in store.batches(record["id"]) if b.state in OPEN_STATES]
+        cancelled = await run_in_threadpool(store.set_states, open_ids, "cancelled", f"cancelled through the API by {user.name}", OPEN_STATES)
+        await run_in_threadpool(kill_quietly, LABEL_EXPERIMENT, record["id"])
         return {"experimentId": record["id"], "cancelled": cancelled}
 
     def batch_filters(user: User, username: str | None, node: str | None, state: str | None, experiment_id: str | None) -> queries.Filters:
@@ -358,9 +366,9 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     @app.delete("/batches/{batch_id}", summary="Cancel a batch (its container is killed at once); answers the batch")
     async def batch_cancel(batch_id: str, user: User = Depends(caller)) -> JSONResponse:
         row = own_batch(batch_id, user)
-        changed = await run_in_threadpool(store.set_state, row.id, "cancelled", f"cancelled through the API by {user.name}", OPEN)
+        changed = await run_in_threadpool(store.set_state, row.id, "cancelled", f"cancelled through the API by {user.name}", OPEN_STATES)
         if changed:
-            await run_in_threadpool(worker.kill, LABEL_BATCH, row.id)
+            await run_in_threadpool(kill_quietly, LABEL_BATCH, row.id)
         return JSONResponse(batch_document(store.batch(row.id)), headers={"X-Faice-Cancelled": "true" if changed else "false"})
 
     @app.get("/batches/{batch_id}/{filename}", summary="What the batch's process wrote to stdout or stderr (text/plain)", response_class=Response)

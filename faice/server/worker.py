@@ -30,10 +30,9 @@ from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_i
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import reconcile, remove_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
-from faice.state.store import FINAL_STATES, Store, logs_dir
+from faice.state.store import FINAL_STATES, OPEN_STATES, Store, logs_dir
 
 log = logging.getLogger("faice.serve")
-OPEN = ("registered", "scheduled", "processing")
 RESTART_REASON = "faice serve stopped while it ran"
 RECONCILE_SECONDS = 30
 DOCKER_RETRY_SECONDS = 5
@@ -150,12 +149,12 @@ class Worker:
         users = Users(self.store)
         with self.store._lock:
             rows = self.store.conn.execute(
-                "SELECT DISTINCT e.id FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE e.runner = 'serve' AND b.state IN (?,?,?)", OPEN
+                "SELECT DISTINCT e.id FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE e.runner = 'serve' AND b.state IN (?,?,?)", OPEN_STATES
             ).fetchall()
         for (experiment_id,) in rows:
             record = self.store.experiment(experiment_id)
             assert record is not None
-            batches = [b for b in self.store.batches(experiment_id) if b.state in OPEN]
+            batches = [b for b in self.store.batches(experiment_id) if b.state in OPEN_STATES]
             started = [b for b in batches if b.state != "registered"]
             if started:
                 try:
@@ -164,15 +163,15 @@ class Worker:
                     pass
             if record["has_secrets"]:
                 reason = f"{RESTART_REASON}; its credentials were kept only in that server's memory: submit the experiment again"
-                self.store.set_states([b.id for b in batches], "failed", reason, only_from=OPEN, error=reason)
+                self.store.set_states([b.id for b in batches], "failed", reason, only_from=OPEN_STATES, error=reason)
                 continue
             retries = record["retries"] or 0
             for batch in started:
                 if batch.attempts <= retries:
-                    self.store.set_state(batch.id, "registered", f"{RESTART_REASON} (attempt {batch.attempts}); queued again", only_from=OPEN)
+                    self.store.set_state(batch.id, "registered", f"{RESTART_REASON} (attempt {batch.attempts}); queued again", only_from=OPEN_STATES)
                 else:
                     reason = f"{RESTART_REASON} (attempt {batch.attempts}, no retries left)"
-                    self.store.set_state(batch.id, "failed", reason, only_from=OPEN, error=reason)
+                    self.store.set_state(batch.id, "failed", reason, only_from=OPEN_STATES, error=reason)
             experiment = experiment_from_data(record["red"])
             settings = json.loads(record["settings"] or "{}")
             owner = users.get(record["username"])
@@ -311,16 +310,3 @@ class Worker:
             with self._lock:
                 if active.running == 0:
                     self.active.pop(active.id, None)
-
-    # --- cancelling --------------------------------------------------------------------------
-
-    def kill(self, label: str, value: str) -> None:
-        """Kill the containers of a cancelled batch or experiment, whoever started them."""
-        try:
-            engine = self.engine()
-            for container in engine.containers(**{label: value}):
-                engine.kill(container)
-        except FaiceError:
-            pass  # no Docker, no container to kill
-        self.wake.set()
-

@@ -28,6 +28,7 @@ SCHEMA_VERSION = 4
 MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
 STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+OPEN_STATES = tuple(s for s in STATES if s not in FINAL_STATES)
 
 
 def data_dir() -> Path:
