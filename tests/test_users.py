@@ -52,7 +52,7 @@ def test_tokens_are_stored_hashed_expire_and_end_with_the_password(users: Users,
 
 def test_throttling_is_per_user_and_client(users: Users, monkeypatch):
     for _ in range(MAX_FAILURES):
-        users.record_failure("alice", "10.0.0.66")
+        users.reserve_attempt("alice", "10.0.0.66")  # a check counted as failed
     assert users.blocked("alice", "10.0.0.66")
     assert not users.blocked("alice", "127.0.0.1")  # the real alice, elsewhere, is not locked out
     later = time.time() + FAILURE_WINDOW_SECONDS + 1

@@ -108,6 +108,19 @@ def integer(name: str, value: str | None, minimum: int) -> int | None:
     return number
 
 
+@dataclass(frozen=True)
+class Page:
+    """The paging parameters of a list route, checked as CC-Agency documents them."""
+
+    skip: int
+    limit: int | None
+    ascending: bool
+
+    @classmethod
+    def parse(cls, skip: str | None, limit: str | None, ascending: str | None) -> Page:
+        return cls(integer("skip", skip, 0) or 0, integer("limit", limit, 1), str_to_bool(ascending))
+
+
 def create_app(store: Store, worker: Worker, settings: Settings | None = None) -> FastAPI:
     """The app over ``store``, which the worker shares (each thread has its own connection).
 
@@ -195,10 +208,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         """A bare JSON array like CC-Agency's, and the number of all matches in X-Total-Count."""
         return JSONResponse(body, headers={"X-Total-Count": str(total)})
 
-    async def off_loop(limit: int | None, answer: Callable[[], Response]) -> Response:
+    async def off_loop(page: Page, answer: Callable[[], Response]) -> Response:
         """A page of up to 1,000 is answered at once; a longer list (CC-Agency has no default
         limit) is built in a thread, so that it does not hold up every other request."""
-        return answer() if limit is not None and limit <= SMALL_PAGE else await run_in_threadpool(answer)
+        return answer() if page.limit is not None and page.limit <= SMALL_PAGE else await run_in_threadpool(answer)
 
     # --- public -------------------------------------------------------------------------------
 
@@ -304,13 +317,13 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         user: User = Depends(caller),
     ) -> JSONResponse:
         filters = queries.Filters(owner=owner(user), username=username)
-        page = (integer("skip", skip, 0) or 0, integer("limit", limit, 1), str_to_bool(ascending))
+        page = Page.parse(skip, limit, ascending)
 
         def answer() -> JSONResponse:
-            rows = queries.rows(store, "experiments", filters, skip=page[0], limit=page[1], ascending=page[2])
+            rows = queries.rows(store, "experiments", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
             return listing(queries.count(store, "experiments", filters), [documents.list_experiment(r) for r in rows])
 
-        return await off_loop(page[1], answer)
+        return await off_loop(page, answer)
 
     @app.get("/experiments/{experiment_id}", summary="The full experiment (credentials never included)")
     async def experiment_get(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
@@ -350,14 +363,14 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         user: User = Depends(caller),
     ) -> Response:
         filters = batch_filters(user, username, node, state, experimentId)
-        page = (integer("skip", skip, 0) or 0, integer("limit", limit, 1), str_to_bool(ascending))
+        page = Page.parse(skip, limit, ascending)
 
         def answer() -> Response:
-            rows = queries.rows(store, "batches", filters, skip=page[0], limit=page[1], ascending=page[2])
+            rows = queries.rows(store, "batches", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
             total = queries.count(store, "batches", filters)
             return Response(documents.list_batches_json(rows), media_type="application/json", headers={"X-Total-Count": str(total)})
 
-        return await off_loop(page[1], answer)
+        return await off_loop(page, answer)
 
     @app.get("/batches/{batch_id}", summary="The full batch with its history")
     async def batch_get(batch_id: str, user: User = Depends(caller)) -> dict[str, Any]:

@@ -85,17 +85,17 @@ class Authenticator:
                 return user
         stored = self.users.password_hash(name)
         key = hmac.new(self._key, f"{name}\0{password}".encode(), hashlib.sha256).digest()
-        cached = self._verified.get(key)
-        if stored is not None and cached is not None and hmac.compare_digest(cached[0], stored) and cached[2] > time.monotonic():
-            return cached[1]
+        remembered = self._remembered(key, stored)
+        if remembered is not None:
+            return remembered
         if not slow:
             return None
         # One slow check at a time per user and client: parallel guesses wait their turn (and
         # are counted), parallel right passwords cost one hash and then find it remembered.
         with self._checking(name, client):
-            cached = self._verified.get(key)
-            if stored is not None and cached is not None and hmac.compare_digest(cached[0], stored) and cached[2] > time.monotonic():
-                return cached[1]
+            remembered = self._remembered(key, stored)  # a parallel request may have just checked it
+            if remembered is not None:
+                return remembered
             attempt = self.users.reserve_attempt(name, client)
             if attempt is None:
                 raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
@@ -112,6 +112,13 @@ class Authenticator:
                     self._verified.clear()
                 self._verified[key] = (stored, user, time.monotonic() + CACHE_SECONDS)
             return user
+
+    def _remembered(self, key: bytes, stored: bytes | None) -> User | None:
+        """The user of a password verified lately, while the stored hash is still the same."""
+        cached = self._verified.get(key)
+        if stored is not None and cached is not None and hmac.compare_digest(cached[0], stored) and cached[2] > time.monotonic():
+            return cached[1]
+        return None
 
     def _checking(self, name: str, client: str) -> threading.Lock:
         with self._locks_lock:

@@ -146,9 +146,6 @@ class Users:
             count = self.store.conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ? AND time > ?", (name, client, since)).fetchone()[0]
         return count >= MAX_FAILURES
 
-    def record_failure(self, name: str, client: str) -> None:
-        self.reserve_attempt(name, client, limit=None)
-
     def reserve_attempt(self, name: str, client: str, limit: int | None = MAX_FAILURES) -> int | None:
         """Count a password check as failed *before* it runs; None when this client is blocked.
 
