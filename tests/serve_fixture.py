@@ -56,6 +56,7 @@ import pytest
 import requests
 
 from tests.conftest import faice_command, run_faice
+from tests.redfiles import as_batches, shell_red
 
 #: name -> (password, is_admin); passwords have at least 8 characters
 DEFAULT_USERS: dict[str, tuple[str, bool]] = {
@@ -195,6 +196,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 # --- experiments ------------------------------------------------------------------------------
+
+
+def agency_red(script: str, values: list[str] | None = None, **top: Any) -> dict[str, Any]:
+    """``sh -c SCRIPT sh VALUE`` in the test image: one batch, or one batch per value; ``outputs: {}`` everywhere."""
+    if values is None:
+        data = shell_red(script)
+        data["outputs"] = {}
+    else:
+        data = as_batches(shell_red(script, cli_inputs={"value": {"type": "string", "inputBinding": {"position": 0}}}), [{"value": v} for v in values])
+        for batch in data["batches"]:
+            batch["outputs"] = {}
+    data.update(top)
+    return data
 
 
 def post_red(server: Server, red: dict[str, Any], user: str = "admin", **params: str) -> str:

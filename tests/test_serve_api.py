@@ -25,8 +25,9 @@ from requests.adapters import HTTPAdapter
 
 from tests import serve_fixture
 from tests.conftest import ROOT, labelled_containers
-from tests.redfiles import as_batches, shell_red
+from tests.redfiles import shell_red
 from tests.serve_fixture import Server, post_red, serving, wait_final, wait_state
+from tests.serve_fixture import agency_red as red
 
 server = serve_fixture.server  # the module-scoped faice serve (users admin, alice, bob)
 
@@ -43,19 +44,6 @@ PROTECTED = [
     ("GET", "/batches/count"), ("GET", "/batches"), ("GET", f"/batches/{UNKNOWN}"), ("DELETE", f"/batches/{UNKNOWN}"),
     ("GET", f"/batches/{UNKNOWN}/stdout"), ("GET", "/nodes"),
 ]
-
-
-def red(script: str, values: list[str] | None = None, **top: Any) -> dict[str, Any]:
-    """``sh -c SCRIPT sh VALUE`` in the test image: one batch, or one batch per value; ``outputs: {}`` everywhere."""
-    if values is None:
-        data = shell_red(script)
-        data["outputs"] = {}
-    else:
-        data = as_batches(shell_red(script, cli_inputs={"value": {"type": "string", "inputBinding": {"position": 0}}}), [{"value": v} for v in values])
-        for batch in data["batches"]:
-            batch["outputs"] = {}
-    data.update(top)
-    return data
 
 
 def bad_request(response: requests.Response, message: str) -> None:

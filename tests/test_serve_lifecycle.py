@@ -12,19 +12,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import faice_command, labelled_containers
-from tests.redfiles import as_batches, shell_red, write
-from tests.serve_fixture import DEFAULT_USERS, finish, post_red, serving, start_server, wait_final, wait_state
+from tests.redfiles import shell_red, write
+from tests.serve_fixture import DEFAULT_USERS, agency_red, finish, post_red, serving, start_server, wait_final, wait_state
 
 pytestmark = pytest.mark.docker
-
-
-def agency_red(script: str, batches: int = 1, **top: Any) -> dict[str, Any]:
-    """A RED document CC-Agency accepts: ``sh -c SCRIPT`` in the test image, outputs: {} per batch."""
-    data = as_batches(shell_red(script), [{} for _ in range(batches)])
-    for batch in data["batches"]:
-        batch["outputs"] = {}
-    data.update(top)
-    return data
 
 
 def batch_ids(server: Any, experiment_id: str) -> list[str]:
@@ -41,7 +32,7 @@ def wait_for(predicate: Any, timeout: float = 30) -> None:
 
 def test_sigterm_cancels_and_records_running_batches_and_leaves_no_container(tmp_path: Path, docker_image: str):
     with serving(tmp_path, jobs=2) as server:
-        experiment_id = post_red(server, agency_red("sleep 120", batches=3))
+        experiment_id = post_red(server, agency_red("sleep 120", values=["a", "b", "c"]))
         ids = batch_ids(server, experiment_id)
         for batch_id in ids[:2]:
             wait_state(server, batch_id, ("processing",))
@@ -74,8 +65,7 @@ def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, dock
         no_retry = post_red(server, agency_red("sleep 120"), disableRetry="1")
         for experiment_id in (resumable, no_retry):
             wait_state(server, batch_ids(server, experiment_id)[0], ("processing",))
-        secret = agency_red("true")
-        secret["batches"][0]["inputs"] = {}
+        secret = agency_red("true", values=["x"])
         secret["batches"][0]["outputs"] = {"out": {"class": "File", "connector": {
             "command": "red-connector-http", "access": {"url": "http://127.0.0.1:9/x", "auth": {"username": "u", "password": "secret-pw-1"}}}}}
         secret["cli"]["outputs"] = {"out": {"type": "File", "outputBinding": {"glob": "out.txt"}}}

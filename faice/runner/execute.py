@@ -139,6 +139,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
             image=experiment.container.image,
             engine=experiment.execution.engine if experiment.execution else None,
             username=username(),
+            ram=experiment.container.ram,
         )
         logs = logs_dir(store.path)
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)

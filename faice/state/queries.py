@@ -66,7 +66,7 @@ def open_batches(store: Store) -> list[dict[str, Any]]:
 
 
 def _ram_of(red: str) -> int | None:
-    """``container.settings.ram`` of a record written before the ram column existed."""
+    """``container.settings.ram`` of a record written before the ram column existed (schema < 3)."""
     try:
         return json.loads(red)["container"]["settings"].get("ram")
     except (ValueError, KeyError, TypeError, AttributeError):
