@@ -196,6 +196,7 @@ def exec_(
     leave_container: bool = typer.Option(False, "--leave-container", help="Keep each batch's stopped container for inspection."),
     preserve_environment: list[str] = typer.Option([], "--preserve-environment", metavar="VAR", help="Pass this environment variable into the containers (repeatable)."),
     disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Skip the connectors' own *-validate checks."),
+    no_mount: bool = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing)."),
     gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
     var: list[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users."),
     vars_file: Path | None = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values."),
@@ -241,12 +242,17 @@ def exec_(
             typer.echo(f"batch {p.index}: image {mask(p.image)}")
             typer.echo(f"  argv: {mask(shlex.join(p.argv))}")
             for staged in p.staged:
-                typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} via {staged.connector.command} -> {staged.container_path}")
+                how = "mounted" if staged.connector.mount and not no_mount else "via"
+                typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
         return
     from faice.host import cpu_count
     from faice.runner.batch import RunOptions
+    from faice.runner.execute import no_mount_notice
 
     experiment = prepared.experiment
+    notice = no_mount_notice(experiment) if no_mount else None
+    if notice:
+        _err(f"{prepared.doc.source.name}: notice: {notice}")
     options = RunOptions(
         outdir=outdir.resolve(),
         jobs=jobs or experiment.batch_concurrency_limit or cpu_count(),
@@ -258,6 +264,7 @@ def exec_(
         connector_validation=not disable_connector_validation,
         preserve_environment=list(preserve_environment),
         gpu_ids=[g.strip() for g in gpu_ids.split(",") if g.strip()] if gpu_ids else None,
+        mount=not no_mount,
     )
     _run(prepared, options, as_json)
 
@@ -521,6 +528,7 @@ def serve(
     ssl_keyfile: Path | None = typer.Option(None, "--ssl-keyfile", exists=True, dir_okay=False, help="The certificate's private key (PEM)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request on stderr."),
     max_batches: int = typer.Option(100_000, "--max-batches", min=1, help="Most batches POST /red takes in one experiment."),
+    no_mount: bool = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing)."),
 ) -> None:
     """Serve the CC-Agency REST API on this machine; its batches run here in Docker.
 
@@ -548,7 +556,8 @@ def serve(
     from faice.state.store import Store
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-                           access_log=access_log, token_seconds=token_seconds, network=network, max_batches=max_batches)
+                           access_log=access_log, token_seconds=token_seconds, network=network, max_batches=max_batches,
+                           mount=not no_mount)
     run_server(Store(state.db), options)
 
 

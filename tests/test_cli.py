@@ -106,11 +106,11 @@ def test_validate_json_on_unparseable_file(tmp_path: Path, faice):
 
 def test_warnings_do_not_fail_validation(tmp_path: Path, faice):
     data = grepwrap()
-    data["inputs"]["text_file"]["connector"]["command"] = "red-connector-ssh"
+    data["inputs"]["text_file"]["connector"]["command"] = "red-connector-xnat"
     path = write(tmp_path / "red.yml", data)
     result = faice("validate", str(path))
     assert result.returncode == 0
-    assert 'warning: connector "red-connector-ssh" is not installed here' in result.stderr
+    assert 'warning: connector "red-connector-xnat" is not installed here' in result.stderr
 
 
 # --- exec --dry-run -------------------------------------------------------------------------
@@ -308,11 +308,11 @@ def test_convert_cwl_and_job(tmp_path: Path, faice):
 
 def test_exec_refuses_connectors_that_are_not_installed(tmp_path: Path, faice):
     data = grepwrap()
-    data["inputs"]["text_file"]["connector"]["command"] = "red-connector-ssh"
+    data["inputs"]["text_file"]["connector"]["command"] = "red-connector-xnat"
     path = write(tmp_path / "red.yml", data)
     result = faice("exec", str(path), "--dry-run")
     assert result.returncode == 2
-    assert 'inputs.text_file.connector.command: connector "red-connector-ssh" is not installed here' in result.stderr
+    assert 'inputs.text_file.connector.command: connector "red-connector-xnat" is not installed here' in result.stderr
 
 
 JUNK = {

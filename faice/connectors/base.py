@@ -8,11 +8,13 @@ implementing :class:`Connector`. Any other command is run as a RED Connector CLI
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-Direction = Literal["receive", "send"]
+#: ``mount``: an input Directory with ``mount: true``, made available in place instead of copied
+Direction = Literal["receive", "send", "mount"]
 Kind = Literal["File", "Directory"]
 
 
@@ -32,6 +34,10 @@ class Context:
     #: (.netrc, environment) and no redirects: for non-admin users of faice serve, whose
     #: connectors run on the server's machine
     public_network_only: bool = False
+    #: set when the run is cancelled: a long transfer may stop early (raising ConnectorError)
+    cancelled: threading.Event | None = None
+    #: "uid:gid" of the user the container runs as (who a mount must present its files to)
+    owner: str | None = None
 
 
 class Connector:
@@ -67,10 +73,23 @@ class Connector:
     def send_dir(self, access: dict[str, Any], source: Path, listing: list[Any] | None, context: Context) -> None:
         raise ConnectorError(f"{self.name} cannot send directories")
 
+    def mount_dir(self, access: dict[str, Any], mountpoint: Path, context: Context) -> None:
+        """Make the remote directory appear at the existing, empty ``mountpoint`` (on this machine)."""
+        raise ConnectorError(f"{self.name} cannot mount directories")
+
+    def umount_dir(self, mountpoint: Path) -> None:
+        """Undo :meth:`mount_dir`; faice checks afterwards and detaches what is still mounted."""
+
+    def mount_unavailable(self) -> str | None:
+        """Why this machine cannot mount for this connector now (None: it can), said before anything runs."""
+        return None
+
     def supports(self, direction: Direction, kind: Kind) -> bool:
-        method = {("receive", "File"): "receive_file", ("receive", "Directory"): "receive_dir",
-                  ("send", "File"): "send_file", ("send", "Directory"): "send_dir"}[(direction, kind)]
-        return getattr(type(self), method) is not getattr(Connector, method)
+        """Whether this connector implements the use; data already on this machine mounts where it is."""
+        methods = {("receive", "File"): ("receive_file",), ("receive", "Directory"): ("receive_dir",),
+                   ("send", "File"): ("send_file",), ("send", "Directory"): ("send_dir",),
+                   ("mount", "Directory"): ("mount_dir", "local_source")}.get((direction, kind), ())
+        return any(getattr(type(self), method) is not getattr(Connector, method) for method in methods)
 
 
 def check_fields(access: Any, required: dict[str, type | tuple[type, ...]], optional: dict[str, type | tuple[type, ...]]) -> list[str]:
@@ -87,3 +106,20 @@ def check_fields(access: Any, required: dict[str, type | tuple[type, ...]], opti
             names = "/".join(t.__name__ for t in expected) if isinstance(expected, tuple) else expected.__name__
             problems.append(f'access "{key}" must be of type {names}')
     return problems
+
+
+def port_problems(access: dict[str, Any], field: str = "port") -> list[str]:
+    """A TCP port given as an integer or, as filled ``{{variables}}`` are, a string of digits."""
+    if field not in access:
+        return []
+    value = access[field]
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or (isinstance(value, str) and not value.isdigit()):
+        return [f'access "{field}" must be a port number (an integer, or a string of digits)']
+    if not 0 < int(value) < 65536:
+        return [f'access "{field}" must be between 1 and 65535']
+    return []
+
+
+def port_of(access: dict[str, Any], default: int, field: str = "port") -> int:
+    """The port of access data that passed :func:`port_problems`."""
+    return int(access.get(field, default))

@@ -8,19 +8,17 @@ archive (``archiveFormat``: zip, tar, gztar, bztar, xztar) and unpacking it.
 
 from __future__ import annotations
 
-import ipaddress
 import posixpath
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
+from faice.connectors.archive import ARCHIVE_FORMATS, unpack
 from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields
+from faice.connectors.network import PRIVATE, REFUSED, check_peer, is_public
 
 METHODS = ("get", "put", "post")
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 
 
 def _http_problems(access: Any, extra: dict[str, Any] | None = None) -> list[str]:
@@ -83,7 +81,7 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
         raise ConnectorError(f"{method} {_public_url(url)}: TLS verification failed (disableSSLVerification: true skips it)") from None
     except requests.exceptions.ConnectionError as exc:
         if PRIVATE in str(exc):
-            raise ConnectorError(f"{method} {_public_url(url)}: {PRIVATE}; through faice serve only admins may reach those") from None
+            raise ConnectorError(f"{method} {_public_url(url)}: {REFUSED}") from None
         reason = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
         raise ConnectorError(f"{method} {_public_url(url)}: {reason}") from None
     except requests.exceptions.Timeout:
@@ -98,18 +96,6 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
     return response
 
 
-PRIVATE = "the host is this machine or on a private network"
-
-
-def _is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
-        if embedded is not None:
-            return embedded.is_global
-    return ip.is_global
-
-
 def _public_only_adapter() -> Any:
     """A requests adapter whose connections refuse, right after connecting and before sending
     anything, a peer that is not on the public internet: the address actually connected to is
@@ -121,9 +107,7 @@ def _public_only_adapter() -> Any:
     class Checked:
         def _new_conn(self) -> Any:
             sock = super()._new_conn()  # type: ignore[misc]
-            if not _is_public(sock.getpeername()[0]):
-                sock.close()
-                raise OSError(PRIVATE)
+            check_peer(sock)
             return sock
 
     class Http(Checked, HTTPConnection):
@@ -157,8 +141,8 @@ def _check_public(url: str, method: str) -> None:
     except (socket.gaierror, UnicodeError):
         raise ConnectorError(f"{method} {_public_url(url)}: cannot resolve the host") from None
     for *_rest, address in found:
-        if not _is_public(address[0]):
-            raise ConnectorError(f"{method} {_public_url(url)}: {PRIVATE}; through faice serve only admins may reach those")
+        if not is_public(address[0]):
+            raise ConnectorError(f"{method} {_public_url(url)}: {REFUSED}")
 
 
 def _download(access: dict[str, Any], destination: Path, context: Context, url: str | None = None) -> None:
@@ -231,9 +215,4 @@ class HttpArchiveConnector(Connector):
         with tempfile.TemporaryDirectory(prefix="faice-archive-") as tmp:
             archive = Path(tmp) / "archive"
             _download(access, archive, context)
-            try:
-                shutil.unpack_archive(archive, destination, access["archiveFormat"], filter="data")
-            except TypeError:  # Python < 3.12 without extraction filters
-                shutil.unpack_archive(archive, destination, access["archiveFormat"])
-            except (shutil.ReadError, ValueError, OSError) as exc:
-                raise ConnectorError(f"{_public_url(access['url'])}: cannot unpack as {access['archiveFormat']}: {exc}") from None
+            unpack(archive, destination, access["archiveFormat"], _public_url(access["url"]))

@@ -19,7 +19,8 @@ from typing import Any
 from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind
 
 ACCEPTED_CLI_VERSIONS = ("1", "0.1")
-SUBCOMMAND = {("receive", "File"): "receive-file", ("receive", "Directory"): "receive-dir", ("send", "File"): "send-file", ("send", "Directory"): "send-dir"}
+SUBCOMMAND = {("receive", "File"): "receive-file", ("receive", "Directory"): "receive-dir", ("send", "File"): "send-file", ("send", "Directory"): "send-dir",
+              ("mount", "Directory"): "mount-dir"}
 
 
 @contextmanager
@@ -69,7 +70,7 @@ class ProgramConnector(Connector):
         """The program's own ``*-validate`` subcommand (run before any container starts)."""
         self.check_version()
         action = SUBCOMMAND[(direction, kind)] + "-validate"
-        with _json_file(access, "faice-access-") as access_file, _listing_arg(listing) as extra:
+        with _json_file(access, "faice-access-") as access_file, _listing_arg(None if direction == "mount" else listing) as extra:
             result = self._run([action, access_file, *extra], timeout)
         if result.returncode != 0:
             raise self._fail(action, result)
@@ -93,6 +94,15 @@ class ProgramConnector(Connector):
 
     def send_dir(self, access: dict[str, Any], source: Path, listing: list[Any] | None, context: Context) -> None:
         self._transfer("send", "Directory", access, source, listing, context)
+
+    def mount_dir(self, access: dict[str, Any], mountpoint: Path, context: Context) -> None:
+        """``mount-dir`` runs on this machine too: the program mounts here, faice binds it into the container."""
+        self._transfer("mount", "Directory", access, mountpoint, None, context)
+
+    def umount_dir(self, mountpoint: Path) -> None:
+        result = self._run(["umount-dir", str(mountpoint)], 60, cwd=mountpoint.parent)
+        if result.returncode != 0:
+            raise self._fail("umount-dir", result)
 
 
 def _environment() -> dict[str, str]:

@@ -24,6 +24,9 @@ BUILTINS = {
     "red-connector-http": "faice.connectors.http:HttpConnector",
     "red-connector-http-archive": "faice.connectors.http:HttpArchiveConnector",
     "red-connector-local": "faice.connectors.local:LocalConnector",
+    "red-connector-ssh": "faice.connectors.ssh:SshConnector",
+    "red-connector-ftp": "faice.connectors.ftp:FtpConnector",
+    "red-connector-ftp-archive": "faice.connectors.ftp:FtpArchiveConnector",
 }
 
 

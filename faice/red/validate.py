@@ -344,7 +344,8 @@ def _input_value_problems(path: tuple[Any, ...], cwl_type: CwlType, value: Any, 
 def _file_input_problems(path: tuple[Any, ...], kind: str, value: dict[str, Any], uses: list[_Use]) -> list[Problem]:
     connector = value.get("connector")
     if isinstance(connector, dict):
-        uses.append(_Use(path + ("connector",), connector, "receive", kind, value.get("listing")))
+        direction = "mount" if connector.get("mount") is True and kind == "Directory" else "receive"
+        uses.append(_Use(path + ("connector",), connector, direction, kind, value.get("listing")))
     return _object_problems(path, value, kind, sending=False)
 
 
@@ -400,7 +401,7 @@ def _connector_problems(uses: list[_Use], required: bool, policy: ConnectorPolic
     from faice.red.secrets import strip_protection
 
     problems: list[Problem] = []
-    warned: set[str] = set()
+    warned: set[Any] = set()
     checked: dict[tuple[str, str, str, str, bool], list[str]] = {}
     for use in uses:
         command = use.connector.get("command")
@@ -417,12 +418,18 @@ def _connector_problems(uses: list[_Use], required: bool, policy: ConnectorPolic
                 problems.append(Problem(use.path + ("command",), f'connector "{command}" is not installed here (no faice plugin, not on PATH); {consequence}', "error" if required else "warning"))
             continue
         plugin = registry.plugin(command)
+        direction = use.direction
+        if plugin is not None and direction == "mount" and not plugin.supports("mount", "Directory"):
+            if (command, "mount") not in warned:
+                warned.add((command, "mount"))
+                problems.append(Problem(use.path + ("mount",), f"{command} cannot mount directories; faice exec --no-mount copies the directory instead", "warning"))
+            direction = "receive"
         access = use.connector.get("access")
         if plugin is None or not isinstance(access, dict) or _has_variables(access):
             continue
-        key = (command, use.direction, use.kind, repr(sorted(access.items(), key=str)), use.listing is None)
+        key = (command, direction, use.kind, repr(sorted(access.items(), key=str)), use.listing is None)
         if key not in checked:
-            checked[key] = plugin.validate(strip_protection(access), use.direction, use.kind, use.listing)  # type: ignore[arg-type]
+            checked[key] = plugin.validate(strip_protection(access), direction, use.kind, use.listing)  # type: ignore[arg-type]
         problems += [Problem(use.path + ("access",), f"{command}: {message}") for message in checked[key]]
     return problems
 

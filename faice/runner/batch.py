@@ -25,6 +25,7 @@ from faice.red.model import Experiment
 from faice.red.paths import OUTPUTS_DIR
 from faice.red.secrets import Masker, strip_protection
 from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT, LABEL_RUN, ContainerSpec, DockerEngine, Mount, invoking_user
+from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
 
@@ -46,6 +47,8 @@ class RunOptions:
     connector_timeout: float = 300.0
     #: connectors reach only the public internet (faice serve, for non-admin users)
     public_network_only: bool = False
+    #: honour ``mount: true``; False (``--no-mount``) copies those directories instead
+    mount: bool = True
 
 
 @dataclass
@@ -76,7 +79,8 @@ class BatchRunner:
         self.experiment = experiment
         self.options = options
         self.mask = masker
-        self.context = Context(base_dir=base_dir, timeout=options.connector_timeout, public_network_only=options.public_network_only)
+        self.context = Context(base_dir=base_dir, timeout=options.connector_timeout, public_network_only=options.public_network_only,
+                               cancelled=cancelled, owner=invoking_user())
         self.run_id = run_id
         self.experiment_id = experiment_id
         self.logs = logs
@@ -88,23 +92,28 @@ class BatchRunner:
 
     def run(self, plan: BatchPlan, batch_id: str, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         work = Path(tempfile.mkdtemp(prefix=f"faice-{batch_id}-"))
+        mounted = Mounted(self.experiment_id, batch_id)
         try:
-            return self._run(plan, batch_id, work, phase, on_container)
+            result = self._run(plan, batch_id, work, mounted, phase, on_container)
         except Cancelled:
-            return AttemptResult("cancelled", error="cancelled")
+            result = AttemptResult("cancelled", error="cancelled")
         except ConnectorError as exc:
-            return AttemptResult("failed", error=self.mask(str(exc)))
+            result = AttemptResult("failed", error=self.mask(str(exc)))
         finally:
+            problems = mounted.release()  # before the work directory goes: never delete through a mount
             shutil.rmtree(work, ignore_errors=True)
+        if problems and result.state == "succeeded":
+            return AttemptResult("failed", 0, self.mask("; ".join(problems)), result.outputs)
+        return result
 
     def _check_cancel(self, batch_id: str) -> None:
         """Stop here when the run was interrupted or this batch was cancelled from elsewhere."""
         if self.cancelled.is_set() or self.cancelled_elsewhere(batch_id):
             raise Cancelled()
 
-    def _run(self, plan: BatchPlan, batch_id: str, work: Path, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
+    def _run(self, plan: BatchPlan, batch_id: str, work: Path, mounted: Mounted, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         phase("stage-in")
-        mounts = self._stage_in(plan, batch_id, work)
+        mounts = self._stage_in(plan, batch_id, work, mounted)
         self._check_cancel(batch_id)
         outdir = prepare_output_dir(self.output_dir(plan.index))
         mounts.append(Mount(outdir, OUTPUTS_DIR, read_only=False))
@@ -160,16 +169,22 @@ class BatchRunner:
             return AttemptResult("failed", 0, self.mask("; ".join(sent_errors)), outputs)
         return AttemptResult("succeeded", 0, None, outputs)
 
-    def _stage_in(self, plan: BatchPlan, batch_id: str, work: Path) -> list[Mount]:
+    def _stage_in(self, plan: BatchPlan, batch_id: str, work: Path, mounted: Mounted) -> list[Mount]:
         mounts: list[Mount] = []
         for staged in plan.staged:
             self._check_cancel(batch_id)
             connector = registry.connector(staged.connector.command)
             access = strip_protection(staged.connector.access)
             label = staged.key if staged.index is None else f"{staged.key}[{staged.index}]"
+            mount = staged.connector.mount and self.options.mount
+            writable = mount and access.get("writable") is True
             try:
                 source = connector.local_source(access, self.context)
-                if source is None:
+                if source is None and mount:
+                    source = mounted.mountpoint(label)
+                    connector.mount_dir(access, source, self.context)
+                    mounted.add(connector, source)
+                elif source is None:
                     source = work / "inputs" / label.replace("[", "_").replace("]", "") / os.path.basename(staged.container_path)
                     source.parent.mkdir(parents=True, exist_ok=True)
                     if staged.kind == "Directory":
@@ -179,10 +194,11 @@ class BatchRunner:
                         connector.receive_file(access, source, self.context)
                 _check_received(source, staged.kind, plan.values.get(staged.key), staged.index)
             except ConnectorError as exc:
+                self._check_cancel(batch_id)
                 raise ConnectorError(f'input "{label}" ({staged.connector.command}): {exc}') from None
             except OSError as exc:
                 raise ConnectorError(f'input "{label}" ({staged.connector.command}): {exc.strerror or exc}') from None
-            mounts.append(Mount(source, staged.container_path))
+            mounts.append(Mount(source, staged.container_path, read_only=not writable))
         return mounts
 
     def _stage_out(self, plan: BatchPlan, found: dict[str, Any]) -> list[str]:

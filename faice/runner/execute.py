@@ -20,8 +20,9 @@ from typing import Any
 
 from faice.connectors import registry
 from faice.connectors.base import ConnectorError
-from faice.errors import InvalidInput
+from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.host import memory_mib
+from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker, redact, strip_protection
 from faice.runner.batch import BatchRunner, RunOptions, check_output_dir, output_dir
@@ -65,15 +66,18 @@ def username() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool) -> None:
-    """Every connector is available, and Connector CLI programs accept their access data."""
+def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool, mount: bool = True) -> None:
+    """Every connector is available and can do what the file asks of it, mounts included, on this
+    machine; Connector CLI programs accept their access data. Raises before anything runs."""
     from faice.connectors.program import ProgramConnector
 
     problems: list[str] = []
+    unusable: dict[str, str] = {}
     seen: set[tuple[str, str, str, str]] = set()
     uses: list[tuple[str, str, str, str, dict[str, Any], Any]] = []  # (where, direction, command, kind, access, listing)
     for p in plans:
-        uses += [(f"batch {p.index} input {s.key}", "receive", s.connector.command, s.kind, s.connector.access, s.listing) for s in p.staged]
+        uses += [(f"batch {p.index} input {s.key}", "mount" if s.connector.mount and mount else "receive", s.connector.command, s.kind, s.connector.access, s.listing)
+                 for s in p.staged]
         for key, out in prepared.experiment.batches[p.index].outputs.items():
             kind = "Directory" if out["class"] == "Directory" else "File"
             uses.append((f"batch {p.index} output {key}", "send", out["connector"]["command"], kind, out["connector"].get("access") or {}, out.get("listing")))
@@ -81,16 +85,35 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
         try:
             connector = registry.connector(command)
             if not connector.supports(direction, kind):  # type: ignore[arg-type]
-                raise ConnectorError(f"{command} cannot {direction} a {kind}")
+                hint = "; run with --no-mount to copy it instead" if direction == "mount" else ""
+                raise ConnectorError(f"{command} cannot {direction} a {kind}{hint}")
+            if direction == "mount" and command not in unusable:
+                reason = connector.mount_unavailable()
+                if reason:
+                    unusable[command] = f"{where} ({command}): {reason}"
             key = (command, direction, kind, repr(access))
             if remote_validation and isinstance(connector, ProgramConnector) and key not in seen:
                 seen.add(key)
                 connector.validate_remote(strip_protection(access), direction, kind, listing)  # type: ignore[arg-type]
         except ConnectorError as exc:
             problems.append(f"{where}: {prepared.masker(str(exc))}")
+    if unusable:
+        raise EnvironmentUnusable(f"cannot mount before anything ran: {'; '.join(unusable.values())}")
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InvalidInput(f"connector check failed before anything ran: {shown}")
+
+
+def no_mount_notice(experiment: Experiment) -> str | None:
+    """What ``--no-mount`` changes for this file, or None when it asks for no mount."""
+    mounts = [value["connector"] for batch in experiment.batches for values in batch.inputs.values()
+              for value in (values if isinstance(values, list) else [values])
+              if isinstance(value, dict) and isinstance(value.get("connector"), dict) and value["connector"].get("mount") is True]
+    if not mounts:
+        return None
+    writable = sum(1 for c in mounts if (c.get("access") or {}).get("writable") is True)
+    tail = f"; {writable} of them writable: what the tool changes there stays in the copy and is not sent back" if writable else ""
+    return f"--no-mount: {len(mounts)} director{'y' if len(mounts) == 1 else 'ies'} marked mount: true {'is' if len(mounts) == 1 else 'are'} copied in instead{tail}"
 
 
 @contextmanager
@@ -116,7 +139,7 @@ def _signals_cancel(cancel: Callable[[], None]) -> Iterator[None]:
 def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event) -> ExecResult:
     experiment = prepared.experiment
     plans = plan(experiment, prepared.masker)
-    check_connectors(plans, prepared, options.connector_validation)
+    check_connectors(plans, prepared, options.connector_validation, options.mount)
     for index in range(len(plans)):
         check_output_dir(output_dir(options.outdir, len(plans), index))
     engine = DockerEngine()

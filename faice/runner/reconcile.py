@@ -1,7 +1,8 @@
 """Clean up after a ``faice exec`` that died without recording its batches (SIGKILL, power loss).
 
 A batch that is not finished while the process that ran it is gone can never finish: it is
-recorded as failed with the reason, and its containers (found by label) are removed.
+recorded as failed with the reason, its containers (found by label) are removed, and the
+directories it had mounted (found by name) are unmounted.
 """
 
 from __future__ import annotations
@@ -41,17 +42,20 @@ def reconcile(store: Store) -> int:
     for experiment_id in stale:
         unfinished = [b.id for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
         count += store.set_states(unfinished, "failed", "the faice process running it ended without recording a result")
-        remove_containers(experiment_id)
+        clean_up_after(experiment_id)
     return count
 
 
-def remove_containers(experiment_id: str) -> None:
+def clean_up_after(experiment_id: str) -> None:
+    """Remove what a dead run of the experiment left: its containers, then its mounts."""
     from faice.errors import EnvironmentUnusable
     from faice.runner.docker_engine import LABEL_EXPERIMENT, DockerEngine
+    from faice.runner.mounts import remove_leftovers
 
     try:
         engine = DockerEngine()
     except EnvironmentUnusable:
-        return  # nothing can run without Docker either; the next call will try again
-    for container in engine.containers(**{LABEL_EXPERIMENT: experiment_id}):
+        engine = None  # nothing can run without Docker either; the next call will try again
+    for container in engine.containers(**{LABEL_EXPERIMENT: experiment_id}) if engine else []:
         engine.remove(container)
+    remove_leftovers(experiment_id)

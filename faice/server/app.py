@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from faice import __version__
-from faice.errors import FaiceError, InvalidInput
+from faice.errors import FaiceError
 from faice.host import cpu_count, memory_mib
 from faice.red.schema import load_schema
 from faice.runner.cancel import kill_labelled
@@ -289,11 +289,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     def register(submission: Submission, user: User) -> str:
         from faice.runner.execute import check_connectors
 
-        if submission.connector_validation:
-            try:
-                check_connectors(submission.plans, submission, remote_validation=True)  # type: ignore[arg-type]
-            except InvalidInput as exc:
-                raise Rejected(str(exc)) from None
+        try:
+            check_connectors(submission.plans, submission, remote_validation=submission.connector_validation, mount=worker.mount)  # type: ignore[arg-type]
+        except FaiceError as exc:
+            raise Rejected(str(exc)) from None
         experiment = submission.experiment
         mask = submission.masker
         experiment_id, _ids = store.create_experiment(

@@ -37,6 +37,8 @@ class ServeOptions:
     token_seconds: float | None = None
     network: str | None = None
     max_batches: int = 100_000
+    #: honour ``mount: true`` (False: copy those directories instead)
+    mount: bool = True
 
 
 def _lock(store: Store) -> int:
@@ -106,7 +108,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         sock = _listen(options.host, options.port)
         reconcile(store)
         first_admin(store, say)
-        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network)
+        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network, mount=options.mount)
         worker.start()
         settings = Settings(max_batches=options.max_batches)
         if options.token_seconds is not None:

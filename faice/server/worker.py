@@ -28,7 +28,7 @@ from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_invoking_user
 from faice.runner.plan import plan_batch
-from faice.runner.reconcile import reconcile, remove_containers
+from faice.runner.reconcile import clean_up_after, reconcile
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
 from faice.state.store import FINAL_STATES, OPEN_STATES, Store, logs_dir
 
@@ -66,11 +66,13 @@ class Active:
 
 
 class Worker:
-    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None) -> None:
+    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None, mount: bool = True) -> None:
         self.store = store
         self.jobs = max(1, jobs)
         self.memory = MemoryBudget(memory_mib)
         self.network = network
+        #: honour ``mount: true`` (False: ``faice serve --no-mount`` copies those directories)
+        self.mount = mount
         self.node = node_name()
         self.active: dict[str, Active] = {}
         self.running = 0
@@ -158,7 +160,7 @@ class Worker:
             started = [b for b in batches if b.state != "registered"]
             if started:
                 try:
-                    remove_containers(experiment_id)
+                    clean_up_after(experiment_id)
                 except FaiceError:
                     pass
             if record["has_secrets"]:
@@ -281,7 +283,7 @@ class Worker:
         with active.lock:
             if active.runner is None:
                 options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network,
-                                     connector_validation=active.connector_validation, public_network_only=not active.admin)
+                                     connector_validation=active.connector_validation, public_network_only=not active.admin, mount=self.mount)
                 try:
                     engine = self.engine()
                     engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)

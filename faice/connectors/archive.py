@@ -1,0 +1,79 @@
+"""Unpacking a received archive into an input directory, refusing members that would escape it.
+
+Shared by the ``*-archive`` connectors. Every member is checked before anything is written: an
+absolute path, a ``..`` component, a link (symbolic or hard) or a device is refused, naming the
+member, and the directory stays empty.
+"""
+
+from __future__ import annotations
+
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+from faice.connectors.base import ConnectorError
+
+ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
+TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
+
+
+def _path_problem(name: str) -> str | None:
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return "has an absolute path"
+    if ".." in name.replace("\\", "/").split("/"):
+        return "has a .. component"
+    if "\0" in name:
+        return "has a NUL character in its name"
+    return None
+
+
+def _tar_problem(member: tarfile.TarInfo) -> str | None:
+    problem = _path_problem(member.name)
+    if problem:
+        return problem
+    if member.issym() or member.islnk():
+        return f"is a link (to {member.linkname!r})"
+    if not (member.isfile() or member.isdir()):
+        return "is a device, pipe or other special file"
+    return None
+
+
+def _zip_problem(info: zipfile.ZipInfo) -> str | None:
+    problem = _path_problem(info.filename)
+    if problem:
+        return problem
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    return None
+
+
+def unpack(archive: Path, destination: Path, archive_format: str, where: str) -> None:
+    """Unpack ``archive`` into the existing directory ``destination``; ``where`` names the source in errors."""
+    try:
+        if archive_format == "zip":
+            with zipfile.ZipFile(archive) as handle:
+                members = handle.infolist()
+                _refuse(where, [(m.filename, _zip_problem(m)) for m in members])
+                handle.extractall(destination)
+            return
+        with tarfile.open(archive, TAR_MODES[archive_format]) as handle:
+            members = handle.getmembers()
+            _refuse(where, [(m.name, _tar_problem(m)) for m in members])
+            if hasattr(tarfile, "data_filter"):
+                handle.extractall(destination, filter="data")
+            else:  # Python without extraction filters: the checks above already refused every link
+                handle.extractall(destination)
+    except ConnectorError:
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise ConnectorError(f"{where}: cannot unpack as {archive_format}: {reason}") from None
+
+
+def _refuse(where: str, checked: list[tuple[str, str | None]]) -> None:
+    bad = [(name, problem) for name, problem in checked if problem]
+    if bad:
+        name, problem = bad[0]
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise ConnectorError(f"{where}: archive member {name!r} {problem}{more}; nothing was unpacked")

@@ -1,0 +1,32 @@
+"""Which peers a connector may talk to: for non-admin users of ``faice serve`` only the public internet.
+
+Connectors run on the server's machine, so a user's RED file must not reach the server itself or
+its private networks through them. The check is made on the address a socket actually connected
+to, whatever a URL parser or a second DNS answer made of the host name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+PRIVATE = "the host is this machine or on a private network"
+REFUSED = f"{PRIVATE}; through faice serve only admins may reach those"
+
+
+def is_public(address: str) -> bool:
+    """Whether an IP address (v4 or v6, v4 embedded in v6 included) is on the public internet."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF) if ip in NAT64 else None)
+        if embedded is not None:
+            return embedded.is_global
+    return ip.is_global
+
+
+def check_peer(sock: object) -> None:
+    """Raise OSError(PRIVATE) when a connected socket's peer is not public (the socket is closed)."""
+    peer = sock.getpeername()[0]  # type: ignore[attr-defined]
+    if not is_public(peer):
+        sock.close()  # type: ignore[attr-defined]
+        raise OSError(PRIVATE)
