@@ -32,11 +32,15 @@ venv: $(VENV)/.faice-installed
 
 test-deps: $(VENV)/.test-installed
 
-# The images are FROM scratch around Debian's static busybox: no registry needed.
+# The images are FROM scratch around Debian's static busybox: no registry needed. sshfs (with
+# fuse3) mounts ssh directories for `mount: true`; the tests and the ssh demo start OpenSSH's sshd.
+SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client
 system-deps:
-	@dpkg -s busybox-static >/dev/null 2>&1 || { \
-		echo "installing Debian's busybox-static (for the offline images)"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq busybox-static >/dev/null; }
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian's" $$missing; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 images: system-deps venv
 	$(BIN)/python scripts/build-images.py

@@ -145,3 +145,27 @@ def http_server(tmp_path: Path):
 def labelled_containers(label: str = "faice.experiment") -> list[str]:
     out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True, check=True).stdout
     return out.split()
+
+
+@pytest.fixture(scope="session")
+def sshd():
+    """OpenSSH's sshd on 127.0.0.1 for the whole session (tests/servers.py)."""
+    from tests.servers import start_sshd, stop_sshd
+
+    server = start_sshd()
+    try:
+        yield server
+    finally:
+        stop_sshd(server)
+
+
+@pytest.fixture
+def ftpd(tmp_path: Path):
+    """A pyftpdlib FTP server on 127.0.0.1 serving tmp_path/ftp (tests/servers.py)."""
+    from tests.servers import start_ftpd
+
+    server = start_ftpd(tmp_path / "ftp")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -60,6 +60,9 @@ def run(make: Callable[[], Awaitable[T]], cancelled: threading.Event | None = No
     async def wrapped() -> T:
         return await make()
 
+    if cancelled is not None and cancelled.is_set():
+        raise ConnectorError("cancelled")
+
     future = asyncio.run_coroutine_threadsafe(wrapped(), _event_loop())
     while True:
         try:
@@ -221,8 +224,9 @@ def _client_keys(access: SshAccess) -> list[Any] | None:
         return None
     try:
         return [asyncssh.import_private_key(access.private_key, access.passphrase)]
-    except asyncssh.KeyEncryptionError:
-        raise SshError(f"{access.where()}: the passphrase does not decrypt privateKey") from None
+    except asyncssh.KeyEncryptionError as exc:
+        reason = "the passphrase does not decrypt privateKey" if "passphrase" in str(exc).lower() else f"cannot decrypt privateKey: {exc}"
+        raise SshError(f"{access.where()}: {reason}") from None
     except asyncssh.KeyImportError as exc:
         if "passphrase" in str(exc).lower():
             raise SshError(f"{access.where()}: privateKey is encrypted: auth needs its passphrase") from None

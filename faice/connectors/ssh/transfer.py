@@ -56,14 +56,14 @@ async def require(sftp: Any, access: SshAccess, directory: bool) -> None:
 
 async def receive_file(sftp: Any, access: SshAccess, destination: Path) -> None:
     await require(sftp, access, directory=False)
-    await _guard(access, access.path, sftp.get(access.path, str(destination)))
+    await _guard(access, access.path, sftp.get(access.path, str(destination), follow_symlinks=True))
 
 
 async def receive_dir(sftp: Any, access: SshAccess, destination: Path, listing: list[Any] | None) -> None:
     await require(sftp, access, directory=True)
     files: list[tuple[str, Path]] = []
     await _collect(sftp, access, access.path, destination, listing, files, 0)
-    await _bounded(access, [(remote, lambda r=remote, loc=loc: sftp.get(r, str(loc))) for remote, loc in files])
+    await _bounded(access, [(remote, lambda r=remote, loc=loc: sftp.get(r, str(loc), follow_symlinks=True)) for remote, loc in files])
 
 
 async def _collect(sftp: Any, access: SshAccess, remote: str, local: Path, listing: list[Any] | None, files: list[tuple[str, Path]], depth: int) -> None:
