@@ -76,6 +76,7 @@ bench: test-deps images
 	benchmarks/validate.sh
 	benchmarks/exec.sh
 	benchmarks/serve.sh
+	benchmarks/connectors.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs
