@@ -153,7 +153,7 @@ def main() -> int:
 
         many_f = Command("faice-many", f"faice stage-in ({args.batches} batches, --jobs {args.jobs})",
                          [py, str(stage_in), str(work / "many.json"), "--jobs", str(args.jobs), "--work", str(got)], expect=f"staged {args.batches} inputs", before=clear)
-        script = f'for f in "$@"; do scp {" ".join(ssh_options)} "{user}@127.0.0.1:$f" "{got}/" || exit 1; done'
+        script = f'for f in "$@"; do {scp} {" ".join(ssh_options)} "{user}@127.0.0.1:$f" "{got}/" || exit 1; done'
         many_s = Command("scp-many", f"{args.batches} sequential scp", ["sh", "-c", script, "sh", *map(str, smalls)], before=clear,
                          check=lambda out, run: [size_is(got / p.name, SMALL) for p in smalls] and None)
         measure("many", [many_f, many_s], args.runs_small, 1, work)
