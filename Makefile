@@ -60,6 +60,8 @@ demo: venv images
 	cat outputs/seed-grepwrap-out.txt
 	@echo "== faice exec: inputs from and outputs to a loopback HTTP server"
 	FAICE=$(BIN)/faice PYTHON=$(BIN)/python examples/http/run-demo.sh
+	@echo "== faice exec: an input over SFTP, a directory mounted with sshfs, the output uploaded (loopback sshd)"
+	FAICE=$(BIN)/faice examples/ssh/run-demo.sh
 	@echo "== faice serve + faice submit: a one-node CC-Agency on loopback"
 	FAICE=$(BIN)/faice examples/serve/run-demo.sh
 	@echo "== what faice recorded"

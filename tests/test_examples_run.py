@@ -53,3 +53,17 @@ def test_http_example_against_its_loopback_server(tmp_path: Path, example_images
         server.wait(timeout=10)
     assert doc["batches"][0]["argv"] == ["grepwrap", "-A", "1", "fox", "/cc/inputs/text_file/in.txt"]
     assert (tmp_path / "uploads" / "results" / "out.txt").read_text() == "The QUick brown fox\njumps over the lazy dog.\n"
+
+
+def test_ssh_example_against_its_loopback_sshd(tmp_path: Path, example_images):
+    """make demo's ssh part: a file over SFTP, the corpus mounted with sshfs, the result uploaded."""
+    from tests.conftest import faice_command
+
+    env = {"FAICE": faice_command()[0], "FAICE_DB": str(tmp_path / "faice.db"), "PATH": f"{Path(sys.executable).parent}:/usr/sbin:/usr/bin:/bin"}
+    done = subprocess.run([str(EXAMPLES / "ssh" / "run-demo.sh")], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "--no-mount" not in done.stdout  # this machine mounts
+    uploaded = done.stdout.split("matches.txt:\n", 1)[1]
+    assert uploaded == "The quick brown fox\nA fox is not a dog.\n/cc/inputs/corpus/corpus/aesop.txt:2\n/cc/inputs/corpus/corpus/grimm.txt:2\n"
+    listed = json.loads(run_faice("--db", str(tmp_path / "faice.db"), "list", "--json").stdout)
+    assert listed[0]["states"] == {**listed[0]["states"], "succeeded": 1}
