@@ -207,11 +207,14 @@ def exec_(
     Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
     the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
     connector are sent; all are checked, measured and recorded (see faice list / show / logs).
+    Directories with mount: true are mounted from their server (ssh: sshfs) and always unmounted
+    afterwards; --no-mount copies them instead. SSH host keys are trusted on first use and
+    remembered in ~/.local/share/faice/known_hosts; a changed key is an error.
     Variables ({{name}} in access/auth blocks) come from --var, --vars-file, FAICE_VAR_name, or
     a prompt. Secrets are masked in everything faice prints and never stored.
 
-    Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker or the
-    image unusable, 130 interrupted.
+    Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker, the
+    image or mounting unusable, 130 interrupted.
 
     Examples:
 
