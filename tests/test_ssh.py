@@ -210,6 +210,10 @@ def test_public_network_only_refuses_this_machine_before_connecting(sshd, tmp_pa
     with pytest.raises(ConnectorError, match=PRIVATE):
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path, public_network_only=True))
     assert sshd.log.read_text(errors="replace").count("Connection from") == before
+    ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))  # an admin's run opens the shared connection ...
+    with pytest.raises(ConnectorError, match=PRIVATE):  # ... which a public-only user must not ride on
+        ssh.receive_file(sshd.access(str(remote)), tmp_path / "y.txt", context(tmp_path, public_network_only=True))
+    assert not (tmp_path / "y.txt").exists()
 
 
 # --- host keys -----------------------------------------------------------------------------------

@@ -220,3 +220,26 @@ def test_a_connector_that_cannot_mount_says_so(run: Run, http_server, tmp_path: 
     assert "batch 0 input d: red-connector-http cannot mount a Directory; run with --no-mount to copy it instead" in result.stderr
     result, _doc = run(data, "--no-mount")
     assert result.returncode == 0, result.stderr
+
+
+def test_faice_serve_runs_ssh_inputs_and_mounts_for_admins_and_keeps_others_off_this_machine(tmp_path: Path, sshd, docker_image: str):
+    from tests.serve_fixture import post_red, serving, wait_final
+
+    sshd.put("s1/tree/a.txt", "A\n")
+    sshd.put("s1/in.txt", "in\n")
+    data = shell_red('cat "$1" "$2/a.txt"; grep -c " /cc/inputs/d/tree fuse.sshfs " /proc/mounts',
+                     inputs={"f": ssh_value(sshd, sshd.root / "s1/in.txt"), "d": ssh_value(sshd, sshd.root / "s1/tree", "Directory", mount=True)},
+                     cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}, "d": {"type": "Directory", "inputBinding": {"position": 1}}})
+    data["outputs"] = {}
+    text = json.dumps(data).replace("{{ssh_port}}", str(sshd.port)).replace("{{ssh_password}}", sshd.password)  # POST /red takes filled files only
+    with serving(tmp_path / "serve", env={"XDG_DATA_HOME": str(tmp_path / "data")}) as server:
+        allowed = wait_final(server, post_red(server, json.loads(text), "admin"))[0]
+        assert allowed["state"] == "succeeded", allowed["error"]
+        assert server.get(f"/batches/{allowed['_id']}/stdout").text == "in\nA\n1\n"
+        connections = sshd.log.read_text(errors="replace").count("Connection from")
+        refused = wait_final(server, post_red(server, json.loads(text), "alice"), "alice")[0]
+        assert refused["state"] == "failed"
+        assert "private network; through faice serve only admins may reach those" in refused["error"]
+        assert sshd.password not in json.dumps(refused) + server.get(f"/experiments/{refused['experimentId']}", "alice").text
+        assert sshd.log.read_text(errors="replace").count("Connection from") == connections
+    assert faice_mounts() == []

@@ -108,14 +108,20 @@ class Pool:
         self.locks: dict[tuple[str, int, str, str], asyncio.Lock] = {}
 
     async def connection(self, access: SshAccess, public_only: bool) -> Connection:
-        """The shared connection for ``access``, opened (and its host key checked) when there is none."""
+        """The shared connection for ``access``, opened (and its host key checked) when there is none.
+
+        A connection an admin opened to this machine is shared, but never with a user who may
+        reach only the public internet: the address it is connected to is checked on every use.
+        """
         key = access.connection_key
         lock = self.locks.setdefault(key, asyncio.Lock())
         async with lock:
             found = self.connections.get(key)
             if found is None or found.closed:
                 found = self.connections[key] = await _open(access, public_only)
-            return found
+        if public_only and not is_public(found.peer):
+            raise SshError(f"{access.where()}: {REFUSED}")
+        return found
 
     @asynccontextmanager
     async def sftp(self, access: SshAccess, public_only: bool) -> AsyncIterator[Any]:
