@@ -140,6 +140,9 @@ def start_sshd(*, port: int | None = None, host_key: Path | None = None, user: s
     log = workdir / "sshd.log"
     process = subprocess.Popen([sshd, "-D", "-E", str(log), "-f", str(config), "-p", str(port)], stdin=subprocess.DEVNULL)
     wait_for_port(port, process)
+    deadline = time.monotonic() + 10  # tests count connections in the log: let the probe's be written first
+    while "Connection closed by" not in log.read_text(errors="replace") and time.monotonic() < deadline:
+        time.sleep(0.02)
     return SshServer(port, user, password, key, Path(f"{host_key}.pub"), root, log, process, config)
 
 
