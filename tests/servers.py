@@ -147,6 +147,7 @@ def start_sshd(*, port: int | None = None, host_key: Path | None = None, user: s
 
 
 def stop_sshd(server: SshServer, remove_data: bool = True) -> None:
+    subprocess.run(["usermod", "--lock", server.user], check=False, capture_output=True)  # no password login left behind for the host's own sshd
     server.process.terminate()
     try:
         server.process.wait(10)
@@ -209,8 +210,10 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-def start_ftpd(root: Path, *, tls: Path | None = None, mlsd: bool = True) -> FtpServer:
-    """pyftpdlib on 127.0.0.1 (a thread of the test process): a user with a password, and anonymous read access."""
+def start_ftpd(root: Path, *, tls: Path | None = None, mlsd: bool = True, rename_over: bool = True) -> FtpServer:
+    """pyftpdlib on 127.0.0.1 (a thread of the test process): a user with a password, and anonymous read access.
+
+    ``rename_over=False``: RNTO onto an existing file is refused, as some servers do."""
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
     from pyftpdlib.ioloop import IOLoop
@@ -227,6 +230,15 @@ def start_ftpd(root: Path, *, tls: Path | None = None, mlsd: bool = True) -> Ftp
         attributes.update(certfile=str(tls / "cert.pem"), keyfile=str(tls / "key.pem"), tls_control_required=True, tls_data_required=True)
     if not mlsd:
         attributes["proto_cmds"] = {k: v for k, v in base.proto_cmds.items() if k not in ("MLSD", "MLST")}
+    if not rename_over:
+        def refuse_existing(handler: Any, path: str) -> Any:
+            if os.path.exists(path):
+                handler._rnfr = None
+                handler.respond("550 File exists.")
+                return None
+            return base.ftp_RNTO(handler, path)
+
+        attributes["ftp_RNTO"] = refuse_existing
     handler = type("Handler", (base,), attributes)
     server = ThreadedFTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())  # its own loop: pyftpdlib's default one is shared by all servers
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2, "handle_exit": False}, daemon=True)

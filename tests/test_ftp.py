@@ -92,6 +92,18 @@ def test_send_files_and_directories_with_the_port_as_a_field(ftpd, tmp_path: Pat
         ftp.send_dir(ftpd.access("/results/again"), out, None, context(tmp_path))
 
 
+def test_a_server_that_does_not_rename_over_a_file_still_gets_the_new_one(tmp_path: Path):
+    server = start_ftpd(tmp_path / "ftp", rename_over=False)
+    try:
+        (server.root / "out").mkdir()
+        (server.root / "out" / "r.txt").write_text("old\n")
+        (tmp_path / "new.txt").write_text("new\n")
+        ftp.send_file(server.access("/out/r.txt"), tmp_path / "new.txt", context(tmp_path))
+        assert os.listdir(server.root / "out") == ["r.txt"] and (server.root / "out" / "r.txt").read_text() == "new\n"
+    finally:
+        server.stop()
+
+
 def test_failures_name_the_location_never_the_password(ftpd, tmp_path: Path):
     where = f"ftp://{ftpd.user}@127.0.0.1:{ftpd.port}"
     cases = [
@@ -106,6 +118,32 @@ def test_failures_name_the_location_never_the_password(ftpd, tmp_path: Path):
         assert ftpd.password not in str(caught.value) and "wrong-password" not in str(caught.value)
     with pytest.raises(ConnectorError, match=PRIVATE):
         ftp.receive_file(ftpd.access("/x.txt", anonymous=True), tmp_path / "y", context(tmp_path, public_network_only=True))
+
+
+def test_public_network_only_never_connects_to_this_machine(tmp_path: Path):
+    """Not even to read a greeting: another service's banner would leak, and open ports show."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[object] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        accepted.append(conn)
+        conn.sendall(b"+OK Dovecot internal-mail ready.\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(ConnectorError) as caught:
+            ftp.receive_file({"url": f"ftp://localhost:{listener.getsockname()[1]}/x.txt"}, tmp_path / "x", context(tmp_path, public_network_only=True))
+        assert PRIVATE in str(caught.value) and "Dovecot" not in str(caught.value)
+        assert accepted == []
+    finally:
+        listener.close()
 
 
 def test_ftps_with_explicit_tls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

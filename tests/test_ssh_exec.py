@@ -7,6 +7,7 @@ import os
 import pwd
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,7 @@ def test_a_mounted_directory_is_read_only_in_the_container_and_unmounted_afterwa
     assert (run.outdir / "seen.txt").read_text() == "fuse.sshfs\na.txt\nsub\nB\nREAD-ONLY\n"
     assert not (sshd.root / "m1/tree/new.txt").exists()
     assert faice_mounts() == []
-    assert not list(Path("/tmp").glob(f"faice-mnt-{doc['experimentId']}-*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"faice-mnt-{doc['experimentId']}-*"))
 
 
 def test_a_writable_mount_writes_through_to_the_server(run: Run, sshd):
@@ -159,14 +160,18 @@ def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run,
     sshd.mkdir("m4/tree")
     process = start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"))
     _wait_for(lambda: _experiment_id(run) is not None and labelled_containers(f"faice.experiment={_experiment_id(run)}") != [] and faice_mounts() != [])
-    argvs = []
+    argvs, environs = [], []
     for pid in filter(str.isdigit, os.listdir("/proc")):
+        if pid == str(process.pid):
+            continue  # faice itself was given FAICE_VAR_ssh_password by this test
         try:
             argvs.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            environs.append(Path(f"/proc/{pid}/environ").read_bytes())
         except OSError:
             continue
     assert any(b"sshfs" in argv and b"faice-mnt-" in argv for argv in argvs)  # the mount is really there ...
-    assert not any(sshd.password.encode() in argv for argv in argvs)  # ... and no process was given the password in argv
+    assert not any(sshd.password.encode() in text for text in argvs + environs)  # ... and no process has the password in argv or environ
+    assert list(Path(tempfile.gettempdir()).glob("faice-sshfs-*")) == []  # nor on disk
     process.send_signal(signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -185,7 +190,7 @@ def test_a_killed_run_leaves_mounts_that_the_next_faice_command_removes(run: Run
     assert listed[0]["states"]["failed"] == 1
     assert faice_mounts() == []
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
-    assert not list(Path("/tmp").glob(f"faice-mnt-{experiment_id}-*"))
+    assert not list(Path(tempfile.gettempdir()).glob(f"faice-mnt-{experiment_id}-*"))
 
 
 def test_without_sshfs_mounting_fails_before_anything_runs_and_no_mount_copies_instead(run: Run, sshd, tmp_path: Path):

@@ -8,6 +8,7 @@ implementing :class:`Connector`. Any other command is run as a RED Connector CLI
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +124,11 @@ def port_problems(access: dict[str, Any], field: str = "port") -> list[str]:
 def port_of(access: dict[str, Any], default: int, field: str = "port") -> int:
     """The port of access data that passed :func:`port_problems`."""
     return int(access.get(field, default))
+
+
+def process_environment(**extra: str) -> dict[str, str]:
+    """The environment for a program a connector starts: faice's own without the values of
+    ``{{variables}}`` (``FAICE_VAR_*``: secrets that must not sit in another process's environ)."""
+    from faice.red.variables import ENV_PREFIX
+
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}, **extra}

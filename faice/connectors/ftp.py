@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 from faice.connectors.archive import ARCHIVE_FORMATS, unpack
 from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields, port_problems
-from faice.connectors.network import PRIVATE, REFUSED, check_peer
+from faice.connectors.network import PRIVATE, REFUSED, connect
 
 DEFAULT_PORT = 21
 BLOCK = 1 << 20
@@ -86,8 +86,31 @@ class FtpAccess:
         return f"{'ftps' if self.tls else 'ftp'}://{user}{self.host}:{self.port}{self.path if path is None else path}"
 
 
-class _TlsSessionReuse(ftplib.FTP_TLS):
-    """FTPS whose data connections resume the control connection's TLS session (vsftpd requires it)."""
+class _Vetted:
+    """Connects through :func:`faice.connectors.network.connect`: for a user who may reach only the
+    public internet, a private address is refused before the server's greeting is read. Data
+    connections (passive) go to the same peer: ftplib ignores the address in a PASV reply."""
+
+    public_only = False
+
+    def connect(self, host: str = "", port: int = 0, timeout: float = -999, source_address: Any = None) -> str:
+        ftp: Any = self
+        ftp.host, ftp.port = host, port
+        if timeout != -999:
+            ftp.timeout = timeout
+        ftp.sock = connect(host, port, ftp.timeout, self.public_only)
+        ftp.af = ftp.sock.family
+        ftp.file = ftp.sock.makefile("r", encoding=ftp.encoding)
+        ftp.welcome = ftp.getresp()
+        return ftp.welcome
+
+
+class _Ftp(_Vetted, ftplib.FTP):
+    pass
+
+
+class _Ftps(_Vetted, ftplib.FTP_TLS):
+    """Data connections resume the control connection's TLS session (vsftpd requires it)."""
 
     def ntransfercmd(self, cmd: str, rest: Any = None) -> tuple[socket.socket, int | None]:
         conn, size = ftplib.FTP.ntransfercmd(self, cmd, rest)
@@ -125,12 +148,11 @@ class _Failed(ConnectorError):
 @contextmanager
 def _session(access: FtpAccess, context: Context) -> Iterator[ftplib.FTP]:
     """A logged-in, passive, binary connection; every failure inside becomes one line naming the location."""
-    ftp: ftplib.FTP = _TlsSessionReuse(context=ssl.create_default_context(), timeout=context.timeout) if access.tls else ftplib.FTP(timeout=context.timeout)
+    ftp: _Ftp | _Ftps = _Ftps(context=ssl.create_default_context(), timeout=context.timeout) if access.tls else _Ftp(timeout=context.timeout)
+    ftp.public_only = context.public_network_only
     where = access.where()
     try:
         ftp.connect(access.host, access.port, timeout=context.timeout)
-        if context.public_network_only:
-            check_peer(ftp.sock)
         ftp.login(access.username, access.password)
         if isinstance(ftp, ftplib.FTP_TLS):
             ftp.prot_p()
@@ -214,22 +236,40 @@ def _makedirs(ftp: ftplib.FTP, access: FtpAccess, path: str) -> None:
 
 
 def _upload(ftp: ftplib.FTP, access: FtpAccess, source: Path, target: str) -> None:
+    """STOR under a temporary name, then rename into place: a broken transfer never leaves half a
+    file where a good one was, nor a temporary one behind."""
     parent, name = posixpath.split(target)
     partial = posixpath.join(parent, f".{name}.faice-{secrets.token_hex(4)}")
-    with open(source, "rb") as data:
-        _step(access, target, lambda: ftp.storbinary(f"STOR {partial}", data, blocksize=BLOCK))
     try:
-        try:
-            ftp.rename(partial, target)
-        except ftplib.error_perm:
-            ftp.delete(target)  # servers that do not rename over an existing file
-            ftp.rename(partial, target)
+        with open(source, "rb") as data:
+            ftp.storbinary(f"STOR {partial}", data, blocksize=BLOCK)
+        _replace(ftp, partial, target)
     except (OSError, EOFError, ftplib.Error) as exc:
-        try:
-            ftp.delete(partial)
-        except (OSError, EOFError, ftplib.Error):
-            pass
+        _quietly(ftp.delete, partial)
         raise _Failed(f"{access.where(target)}: {_reason(exc)}") from None
+
+
+def _replace(ftp: ftplib.FTP, partial: str, target: str) -> None:
+    try:
+        ftp.rename(partial, target)
+        return
+    except ftplib.error_perm:
+        pass  # a server that does not rename over an existing file: move the old one aside first
+    backup = f"{target}.faice-old-{secrets.token_hex(4)}"
+    ftp.rename(target, backup)
+    try:
+        ftp.rename(partial, target)
+    except (OSError, EOFError, ftplib.Error):
+        _quietly(ftp.rename, backup, target)
+        raise
+    _quietly(ftp.delete, backup)
+
+
+def _quietly(action: Callable[..., Any], *args: str) -> None:
+    try:
+        action(*args)
+    except (OSError, EOFError, ftplib.Error):
+        pass
 
 
 def _send_tree(ftp: ftplib.FTP, access: FtpAccess, local: Path, remote: str, listing: list[Any] | None) -> None:

@@ -29,7 +29,7 @@ def mountpoints() -> list[str]:
 
 
 def is_mounted(path: Path) -> bool:
-    return str(path) in mountpoints()
+    return os.path.realpath(path) in mountpoints()  # mountinfo has real paths; TMPDIR may lead through a link
 
 
 def fusermount() -> str | None:
@@ -41,9 +41,10 @@ def unmount(path: Path) -> str | None:
     if not is_mounted(path):
         return None
     helper = fusermount()
-    attempts = [[helper, "-u", str(path)], [helper, "-u", "-z", str(path)]] if helper else []
+    real = os.path.realpath(path)
+    attempts = [[helper, "-u", real], [helper, "-u", "-z", real]] if helper else []
     if os.getuid() == 0:
-        attempts += [["umount", str(path)], ["umount", "-l", str(path)]]
+        attempts += [["umount", real], ["umount", "-l", real]]
     reason = "no fusermount or umount here"
     for argv in attempts:
         try:

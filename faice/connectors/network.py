@@ -8,6 +8,7 @@ to, whatever a URL parser or a second DNS answer made of the host name.
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 PRIVATE = "the host is this machine or on a private network"
@@ -30,3 +31,24 @@ def check_peer(sock: object) -> None:
     if not is_public(peer):
         sock.close()  # type: ignore[attr-defined]
         raise OSError(PRIVATE)
+
+
+def connect(host: str, port: int, timeout: float, public_only: bool) -> socket.socket:
+    """A TCP connection to ``host:port``. With ``public_only`` only public addresses the name
+    resolves to are tried, and the connected peer is checked again, before a byte is read."""
+    error: OSError = OSError(PRIVATE)
+    for family, kind, proto, _name, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        if public_only and not is_public(address[0]):
+            continue
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        if public_only:
+            check_peer(sock)
+        return sock
+    raise error

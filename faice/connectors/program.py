@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind
+from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, process_environment
 
 ACCEPTED_CLI_VERSIONS = ("1", "0.1")
 SUBCOMMAND = {("receive", "File"): "receive-file", ("receive", "Directory"): "receive-dir", ("send", "File"): "send-file", ("send", "Directory"): "send-dir",
@@ -42,7 +42,7 @@ class ProgramConnector(Connector):
 
     def _run(self, args: list[str], timeout: float, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run([self.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL, env=_environment())
+            return subprocess.run([self.executable, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, stdin=subprocess.DEVNULL, env=process_environment())
         except subprocess.TimeoutExpired:
             raise ConnectorError(f"{self.name} {args[0]} did not finish within {timeout:.0f} s") from None
         except OSError as exc:
@@ -103,13 +103,6 @@ class ProgramConnector(Connector):
         result = self._run(["umount-dir", str(mountpoint)], 60, cwd=mountpoint.parent)
         if result.returncode != 0:
             raise self._fail("umount-dir", result)
-
-
-def _environment() -> dict[str, str]:
-    """The connector's environment: faice's own, without the values of other variables."""
-    from faice.red.variables import ENV_PREFIX
-
-    return {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
 
 
 @contextmanager

@@ -182,8 +182,8 @@ class BatchRunner:
                 source = connector.local_source(access, self.context)
                 if source is None and mount:
                     source = mounted.mountpoint(label)
+                    mounted.add(connector, source)  # before: a mount that half failed is still undone
                     connector.mount_dir(access, source, self.context)
-                    mounted.add(connector, source)
                 elif source is None:
                     source = work / "inputs" / label.replace("[", "_").replace("]", "") / os.path.basename(staged.container_path)
                     source.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,9 @@ def problems(access: Any, direction: Direction, kind: Kind) -> list[str]:
             found.append('auth needs "password" or "privateKey"')
         if "passphrase" in auth and "privateKey" not in auth:
             found.append('auth "passphrase" goes with "privateKey"')
+        username = auth.get("username")
+        if isinstance(username, str) and (not username or username.startswith("-") or any(c in ":@[]/\\,%" or c.isspace() or ord(c) < 32 for c in username)):
+            found.append('auth "username" must be a login name (not empty, no leading -, none of : @ [ ] / \\ , % or spaces)')
     return found
 
 
@@ -69,7 +72,7 @@ class SshAccess:
         auth = access["auth"]
         timeouts = {key: float(access.get(key, default)) for key, default in TIMEOUT_DEFAULTS.items()}
         return cls(
-            host=access["host"],
+            host=access["host"].lower().rstrip("."),  # as OpenSSH compares host names
             port=port_of(access, DEFAULT_PORT),
             username=auth["username"],
             password=auth.get("password"),

@@ -2,8 +2,10 @@
 
 faice has already connected with its own SSH client and checked the host key (trust on first
 use) and the credentials; sshfs is then pinned to that very key and address, so it cannot meet
-another host. Passwords and passphrases reach OpenSSH through ``SSH_ASKPASS``, from files in a
-private temporary directory that is gone as soon as the mount stands: never in argv.
+another host. No secret is written to disk or given in argv or the environment: a password goes
+to sshfs on its stdin (``password_stdin``), a private key (decrypted by faice) to a private
+``ssh-agent`` that lives only while sshfs logs in, holds the key for at most two minutes and is
+stopped as soon as the mount stands.
 """
 
 from __future__ import annotations
@@ -12,20 +14,18 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from faice.connectors.base import process_environment
 from faice.connectors.fuse import fusermount
 from faice.connectors.ssh.access import SshAccess
 from faice.connectors.ssh.session import Connection, SshError
 
 FUSE_CONF = Path("/etc/fuse.conf")
 ALIAS = "faice-pinned-host"
-ASKPASS = """#!/bin/sh
-case "$1" in
-  *assphrase*) exec cat "$FAICE_ASKPASS_DIR/passphrase" ;;
-  *) exec cat "$FAICE_ASKPASS_DIR/password" ;;
-esac
-"""
 NO_MOUNT = "or run faice with --no-mount to copy the directory instead"
 
 
@@ -50,48 +50,38 @@ def unavailable(fuse_conf: Path = FUSE_CONF) -> str | None:
 
 def mount(access: SshAccess, connection: Connection, mountpoint: Path, owner: str | None) -> None:
     """Mount ``access.path`` at ``mountpoint``, read-only unless ``writable``."""
-    with tempfile.TemporaryDirectory(prefix="faice-sshfs-") as private:
-        folder = Path(private)
+    with tempfile.TemporaryDirectory(prefix="faice-sshfs-") as private, _agent(access, Path(private)) as agent:
+        known_hosts = Path(private) / "known_hosts"  # the one key faice checked, under a name of its own
         algorithm, data = connection.host_key.export_public_key("openssh").decode().split()[:2]
-        (folder / "known_hosts").write_text(f"{ALIAS} {algorithm} {data}\n[{ALIAS}]:{access.port} {algorithm} {data}\n")
+        known_hosts.write_text(f"{ALIAS} {algorithm} {data}\n[{ALIAS}]:{access.port} {algorithm} {data}\n")
         options = [
             "ro" if not access.writable else "rw",
             "allow_other" if os.getuid() == 0 else "allow_root",
             f"HostKeyAlias={ALIAS}",
-            f"UserKnownHostsFile={folder / 'known_hosts'}",
+            f"UserKnownHostsFile={known_hosts}",
             "GlobalKnownHostsFile=/dev/null",
             "StrictHostKeyChecking=yes",
             "UpdateHostKeys=no",
             "CheckHostIP=no",
-            "IdentitiesOnly=yes",
-            "IdentityAgent=none",
-            "BatchMode=no",
+            f"IdentityAgent={agent or 'none'}",
+            f"PubkeyAuthentication={'yes' if agent else 'no'}",
+            f"PasswordAuthentication={'yes' if access.password else 'no'}",
+            f"KbdInteractiveAuthentication={'yes' if access.password else 'no'}",
             "NumberOfPasswordPrompts=1",
             f"ConnectTimeout={max(1, round(access.connect_timeout))}",
             "ServerAliveInterval=15",
             "ServerAliveCountMax=4",
-            f"PasswordAuthentication={'yes' if access.password else 'no'}",
-            f"KbdInteractiveAuthentication={'yes' if access.password else 'no'}",
         ]
+        if access.password:
+            options.append("password_stdin")
         if owner:
             uid, _, gid = owner.partition(":")
             options += [f"uid={uid}", f"gid={gid or uid}"]
-        _private_file(folder / "askpass", ASKPASS, 0o700)
-        if access.password:
-            _private_file(folder / "password", access.password)
-        if access.private_key:
-            _private_file(folder / "key", access.private_key)
-            options.append(f"IdentityFile={folder / 'key'}")
-            if access.passphrase:
-                _private_file(folder / "passphrase", access.passphrase)
-        else:
-            options.append("PubkeyAuthentication=no")
         host = f"[{connection.peer}]" if ":" in connection.peer else connection.peer
         argv = ["sshfs", f"{access.username}@{host}:{access.path}", str(mountpoint), "-p", str(access.port), "-F", "/dev/null", "-o", ",".join(options)]
-        environment = {**os.environ, "SSH_ASKPASS": str(folder / "askpass"), "SSH_ASKPASS_REQUIRE": "force", "FAICE_ASKPASS_DIR": private}
         timeout = access.connect_timeout + access.handshake_timeout + 10
         try:
-            done = subprocess.run(argv, env=environment, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(argv, input=f"{access.password}\n" if access.password else "", env=_environment(), capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise SshError(f"{access.where()}: sshfs did not mount it within {timeout:g} s") from None
         except OSError as exc:
@@ -101,7 +91,38 @@ def mount(access: SshAccess, connection: Connection, mountpoint: Path, owner: st
             raise SshError(f"{access.where()}: sshfs could not mount it: {lines[-1] if lines else f'exit code {done.returncode}'}")
 
 
-def _private_file(path: Path, text: str, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
+def _environment() -> dict[str, str]:
+    environment = process_environment()
+    for name in ("SSH_AUTH_SOCK", "SSH_ASKPASS", "SSH_ASKPASS_REQUIRE", "DISPLAY"):
+        environment.pop(name, None)
+    return environment
+
+
+@contextmanager
+def _agent(access: SshAccess, private: Path) -> Iterator[Path | None]:
+    """A private ssh-agent holding the RED file's key (decrypted) while sshfs logs in; None without a key."""
+    if access.private_key is None:
+        yield None
+        return
+    import asyncssh
+
+    key = asyncssh.import_private_key(access.private_key, access.passphrase).export_private_key("openssh")  # faice read it already
+    socket = private / "agent"
+    try:
+        agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env=_environment())
+    except OSError as exc:
+        raise SshError(f"{access.where()}: mounting with a private key needs ssh-agent (Debian: openssh-client): {exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            if agent.poll() is not None or time.monotonic() > deadline:
+                raise SshError(f"{access.where()}: ssh-agent did not start")
+            time.sleep(0.01)
+        added = subprocess.run(["ssh-add", "-q", "-t", "120", "-"], input=key, capture_output=True, env={**_environment(), "SSH_AUTH_SOCK": str(socket)}, timeout=30)
+        if added.returncode != 0:
+            raise SshError(f"{access.where()}: ssh-add could not hand the key to ssh-agent: {added.stderr.decode(errors='replace').strip()}")
+        yield socket
+    finally:
+        agent.kill()
+        agent.wait()

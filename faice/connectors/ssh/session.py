@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import logging
 import socket
 import threading
 import time
@@ -47,10 +48,17 @@ def _event_loop() -> asyncio.AbstractEventLoop:
     with _loop_lock:
         if _loop is None:
             loop = asyncio.new_event_loop()
+            loop.set_exception_handler(_orphan_error)
             threading.Thread(target=loop.run_forever, name="faice-ssh", daemon=True).start()
             atexit.register(_close_at_exit, loop)
             _loop = loop
         return _loop
+
+
+def _orphan_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An error no one waits for (a helper task of a transfer that was cancelled, the connection
+    then closed): every failure that matters reaches its caller, so this one is only logged."""
+    logging.getLogger("faice.ssh").debug("%s: %r", context.get("message"), context.get("exception"))
 
 
 def run(make: Callable[[], Awaitable[T]], cancelled: threading.Event | None = None) -> T:

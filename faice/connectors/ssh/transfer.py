@@ -117,23 +117,32 @@ async def _bounded(access: SshAccess, steps: list[Step]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def send_file(sftp: Any, access: SshAccess, source: Path, target: str | None = None) -> None:
-    import asyncssh
-
-    target = target or access.path
-    parent, name = posixpath.split(target.rstrip("/"))
+async def send_file(sftp: Any, access: SshAccess, source: Path) -> None:
+    parent = posixpath.dirname(access.path.rstrip("/"))
     if parent:
         await _guard(access, parent, sftp.makedirs(parent, exist_ok=True))
+    await _put(sftp, access, source, access.path.rstrip("/"))
+
+
+async def _put(sftp: Any, access: SshAccess, source: Path, target: str) -> None:
+    """Upload under a temporary name, then rename over ``target``: a broken transfer leaves the old
+    file (or none), never half a file. A link is sent as what it points to (faice checked that it
+    stays in the output directory)."""
+    import asyncssh
+
+    parent, name = posixpath.split(target)
     partial = posixpath.join(parent, f".{name}.faice-{secrets.token_hex(4)}")
     try:
-        await _guard(access, target, sftp.put(str(source), partial))
+        await sftp.put(str(source), partial, follow_symlinks=True)
+        if await sftp.isdir(target):
+            raise SshError(f"{access.where(target)}: is a directory on the server")
         try:
             await sftp.posix_rename(partial, target)
         except asyncssh.SFTPOpUnsupported:
             if await sftp.exists(target):
                 await sftp.remove(target)
             await sftp.rename(partial, target)
-    except asyncssh.SFTPError as exc:
+    except (asyncssh.Error, OSError) as exc:
         raise SshError(f"{access.where(target)}: {describe(exc)}") from None
     finally:
         try:
@@ -171,6 +180,6 @@ async def _send_tree(sftp: Any, access: SshAccess, local: Path, remote: str, lis
             await _guard(access, path, sftp.makedirs(path, exist_ok=True))
             await _send_tree(sftp, access, here, path, entry.get("listing") if entry is not None else None, files)
         elif here.is_file():
-            files.append((path, lambda h=here, p=path: sftp.put(str(h), p)))
+            files.append((path, lambda h=here, p=path: _put(sftp, access, h, p)))
         elif entry is not None:
             raise SshError(f"{access.where(path)}: the listing names {name}, which the tool did not make")
