@@ -245,7 +245,7 @@ def exec_(
             typer.echo(f"batch {p.index}: image {mask(p.image)}")
             typer.echo(f"  argv: {mask(shlex.join(p.argv))}")
             for staged in p.staged:
-                how = "mounted" if staged.connector.mount and not no_mount else "via"
+                how = "mounted by" if staged.connector.mount and not no_mount else "via"
                 typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
         return
     from faice.host import cpu_count

@@ -312,3 +312,14 @@ def test_mount_with_an_encrypted_key_leaves_no_secret_on_disk(sshd, tmp_path: Pa
     finally:
         ssh.umount_dir(mountpoint)
     assert not fuse.is_mounted(mountpoint)
+
+
+def test_a_host_that_now_offers_another_kind_of_key_is_refused_with_both_fingerprints(sshd, tmp_path: Path):
+    remote = sshd.put("t16/x.txt", "x\n")
+    rsa = tmp_path / "rsa"
+    keygen(rsa, kind="rsa")
+    hostkeys.faice_file().parent.mkdir(parents=True)
+    hostkeys.faice_file().write_text(f"[127.0.0.1]:{sshd.port} {' '.join(Path(f'{rsa}.pub').read_text().split()[:2])}\n")
+    with pytest.raises(ConnectorError) as caught:
+        ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))
+    assert f"presents ssh-ed25519 {fingerprint(sshd.host_key)}" in str(caught.value) and f"remembers ssh-rsa {fingerprint(Path(f'{rsa}.pub'))}" in str(caught.value)

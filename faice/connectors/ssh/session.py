@@ -196,6 +196,7 @@ async def _open(access: SshAccess, public_only: bool) -> Connection:
     try:
         conn = await asyncio.wait_for(asyncssh.connect(
             sock=sock,
+            server_host_key_algs=_host_key_algorithms(known),
             username=access.username,
             password=access.password,
             client_keys=keys,
@@ -216,14 +217,21 @@ async def _open(access: SshAccess, public_only: bool) -> Connection:
         raise SshError(f"{access.where()}: {refusal[0] if refusal else describe(exc)}") from None
     except asyncssh.PermissionDenied:
         raise SshError(f"{access.where()}: authentication failed: the server refused {_offered(access)}") from None
-    except asyncssh.KeyExchangeFailed as exc:
-        if known.keys and "host key" in str(exc.reason).lower():
-            remembered = ", ".join(f"{hostkeys.describe(k)} in {path}" for k, path in known.keys)
-            raise SshError(f"{access.where()}: the host no longer offers the key remembered for it ({remembered})") from None
-        raise SshError(f"{access.where()}: {describe(exc)}") from None
     except (asyncssh.Error, OSError) as exc:
         raise SshError(f"{access.where()}: {describe(exc)}") from None
     return Connection(conn, conn.get_server_host_key(), peer)
+
+
+def _host_key_algorithms(known: hostkeys.Known) -> list[str] | str:
+    """The kinds of remembered keys first (as OpenSSH orders them), then every other kind: a host
+    that now presents only another kind of key is refused with both fingerprints, not with a
+    failed negotiation."""
+    from asyncssh.public_key import get_default_certificate_algs, get_default_public_key_algs
+
+    if not known.keys:
+        return "default"
+    remembered = [alg for key, _ in known.keys for alg in key.sig_algorithms]
+    return [alg.decode() for alg in dict.fromkeys(remembered + get_default_certificate_algs() + get_default_public_key_algs())]
 
 
 def _offered(access: SshAccess) -> str:
