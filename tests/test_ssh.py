@@ -57,8 +57,12 @@ def test_access_fields_of_upstream_are_checked_without_echoing_values():
     assert 'auth "passphrase" goes with "privateKey"' in ssh.validate({**good, "auth": {"username": "u", "password": "p", "passphrase": "x"}}, "receive", "File")
     assert 'access "timeout" must be more than 0 seconds' in ssh.validate({**good, "timeout": 0}, "receive", "File")
     assert 'access "host" must be a host name or IP address (no user@, no spaces)' in ssh.validate({**good, "host": "me@example.org"}, "receive", "File")
-    for username in ("x@10.0.0.5:", "-oProxyCommand=x", "a,b", "a b", ""):  # would change what sshfs connects to
-        assert any(p.startswith('auth "username" must be a login name') for p in ssh.validate({**good, "auth": {"username": username, "password": "p"}}, "receive", "File")), username
+    mount = {**good, "dirPath": "/d"}
+    del mount["filePath"]
+    for username in ("x@10.0.0.5:", "-oProxyCommand=x", "a,b", "a b"):  # would change what sshfs connects to
+        assert 'auth "username" cannot be mounted with sshfs' in " ".join(ssh.validate({**mount, "auth": {"username": username, "password": "p"}}, "mount", "Directory")), username
+        assert ssh.validate({**good, "auth": {"username": username, "password": "p"}}, "receive", "File") == []  # faice's own SFTP keeps them apart
+    assert ssh.validate({**good, "auth": {"username": "", "password": "p"}}, "receive", "File") == ['auth "username" must not be empty']
 
 
 def test_a_key_written_on_one_line_with_escaped_newlines_is_read_as_lines():
@@ -259,13 +263,15 @@ def test_the_users_own_known_hosts_is_honoured_hashed_names_included(sshd, tmp_p
     assert not hostkeys.faice_file().exists()  # known already: nothing new to remember
 
 
-def test_a_revoked_key_is_refused(sshd, tmp_path: Path):
+def test_a_revoked_key_is_refused_even_where_it_was_remembered(sshd, tmp_path: Path):
     remote = sshd.put("t12/x.txt", "x\n")
+    ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))  # remembered on first use
+    ssh_session.run(ssh_session.POOL.close_all)
     own = tmp_path / "home" / ".ssh" / "known_hosts"
     own.parent.mkdir(parents=True)
     own.write_text(f"@revoked * {' '.join(sshd.host_key.read_text().split()[:2])}\n")
     with pytest.raises(ConnectorError, match="is marked @revoked"):
-        ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))
+        ssh.receive_file(sshd.access(str(remote)), tmp_path / "y.txt", context(tmp_path))
 
 
 def test_host_names_match_known_hosts_in_any_case(sshd, tmp_path: Path):
@@ -274,9 +280,11 @@ def test_host_names_match_known_hosts_in_any_case(sshd, tmp_path: Path):
     own.parent.mkdir(parents=True)
     impostor = tmp_path / "impostor"
     keygen(impostor)
-    own.write_text(f"[localhost]:{sshd.port} {' '.join(Path(f'{impostor}.pub').read_text().split()[:2])}\n")
-    with pytest.raises(ConnectorError, match="has CHANGED"):  # LocalHost is localhost: its remembered key applies
-        ssh.receive_file({**sshd.access(str(remote)), "host": "LocalHost"}, tmp_path / "x.txt", context(tmp_path))
+    for written, asked in (("localhost", "LocalHost"), ("LOCALHOST", "localhost")):  # either side may have capitals
+        own.write_text(f"[{written}]:{sshd.port} {' '.join(Path(f'{impostor}.pub').read_text().split()[:2])}\n")
+        with pytest.raises(ConnectorError, match="has CHANGED"):
+            ssh.receive_file({**sshd.access(str(remote)), "host": asked}, tmp_path / "x.txt", context(tmp_path))
+    assert not hostkeys.faice_file().exists()
 
 
 def test_a_file_output_that_is_a_link_is_sent_as_its_content_and_never_over_a_directory(sshd, tmp_path: Path):
@@ -290,9 +298,29 @@ def test_a_file_output_that_is_a_link_is_sent_as_its_content_and_never_over_a_di
     assert os.listdir(sshd.root / "t14/adir") == [] and sorted(os.listdir(sshd.root / "t14")) == ["adir", "out.txt"]
 
 
-def test_mount_with_an_encrypted_key_leaves_no_secret_on_disk(sshd, tmp_path: Path):
+SSHFS_SPY = r"""#!/bin/sh
+# Records what sshfs gets while it logs in: its private directory, argv and environment.
+for arg in "$@"; do
+  case "$arg" in *UserKnownHostsFile=*) dir=$(printf '%s' "$arg" | sed 's|.*UserKnownHostsFile=\([^,]*\)/known_hosts.*|\1|') ;; esac
+done
+ls -A "$dir" > "$SPY/files"
+for f in "$dir"/*; do [ -f "$f" ] && cat "$f"; done > "$SPY/contents"
+printf '%s\n' "$@" > "$SPY/argv"
+env > "$SPY/environ"
+exec /usr/bin/sshfs "$@"
+"""
+
+
+def test_mount_with_an_encrypted_key_leaves_no_secret_on_disk(sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from faice.connectors import fuse
 
+    spy = tmp_path / "spy"
+    (spy / "bin").mkdir(parents=True)
+    (spy / "bin" / "sshfs").write_text(SSHFS_SPY)
+    (spy / "bin" / "sshfs").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{spy / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setenv("SPY", str(spy))
+    monkeypatch.setenv("FAICE_VAR_secret", "mount sesame")
     key = keygen(tmp_path / "locked", passphrase="mount sesame")
     with open(sshd.config.parent / "authorized_keys", "a") as handle:
         handle.write((tmp_path / "locked.pub").read_text())
@@ -304,7 +332,13 @@ def test_mount_with_an_encrypted_key_leaves_no_secret_on_disk(sshd, tmp_path: Pa
     ssh.mount_dir(access, mountpoint, context(tmp_path, owner="0:0"))
     try:
         assert fuse.is_mounted(mountpoint) and (mountpoint / "a.txt").read_text() == "A\n"
-        assert list(Path(tempfile.gettempdir()).glob("faice-sshfs-*")) == []
+        # while sshfs logged in: a socket, the public key and the pinned host key, nothing secret
+        assert (spy / "files").read_text().split() == ["agent", "key.pub", "known_hosts"]
+        seen = "".join((spy / name).read_text() for name in ("contents", "argv", "environ"))
+        assert "PRIVATE KEY" not in seen and key.splitlines()[1] not in seen and "mount sesame" not in seen
+        argv = (spy / "argv").read_text()
+        assert "IdentitiesOnly=yes" in argv and "/key.pub," in argv  # the agent's key only, named by its public half
+        assert list(Path(tempfile.gettempdir()).glob("faice-sshfs-*")) == []  # and gone afterwards
         processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
         assert [p for p in processes if p.startswith("ssh-agent") and "faice-sshfs-" in p] == []  # the key's agent is gone
         with pytest.raises(OSError):

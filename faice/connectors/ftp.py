@@ -254,15 +254,27 @@ def _replace(ftp: ftplib.FTP, partial: str, target: str) -> None:
         ftp.rename(partial, target)
         return
     except ftplib.error_perm:
-        pass  # a server that does not rename over an existing file: move the old one aside first
+        if not _is_file(ftp, target):
+            raise  # not a file in the way (a directory, or no permission): nothing to move aside
+    # a server that does not rename over an existing file: move the old one aside first
     backup = f"{target}.faice-old-{secrets.token_hex(4)}"
     ftp.rename(target, backup)
     try:
         ftp.rename(partial, target)
-    except (OSError, EOFError, ftplib.Error):
-        _quietly(ftp.rename, backup, target)
+    except (OSError, EOFError, ftplib.Error) as exc:
+        try:
+            ftp.rename(backup, target)
+        except (OSError, EOFError, ftplib.Error):
+            raise ftplib.error_perm(f"{exc} (and the old file could not be put back: it is {backup})") from None
         raise
     _quietly(ftp.delete, backup)
+
+
+def _is_file(ftp: ftplib.FTP, path: str) -> bool:
+    try:
+        return ftp.size(path) is not None
+    except (OSError, EOFError, ftplib.Error):
+        return False
 
 
 def _quietly(action: Callable[..., Any], *args: str) -> None:

@@ -12,6 +12,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from faice.connectors.base import process_environment
+
 MOUNTINFO = Path("/proc/self/mountinfo")
 
 
@@ -48,7 +50,7 @@ def unmount(path: Path) -> str | None:
     reason = "no fusermount or umount here"
     for argv in attempts:
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, env=process_environment())
         except (OSError, subprocess.TimeoutExpired) as exc:
             reason = str(exc)
             continue

@@ -25,11 +25,17 @@ def is_public(address: str) -> bool:
     return ip.is_global
 
 
-def check_peer(sock: object) -> None:
-    """Raise OSError(PRIVATE) when a connected socket's peer is not public (the socket is closed)."""
-    peer = sock.getpeername()[0]  # type: ignore[attr-defined]
-    if not is_public(peer):
-        sock.close()  # type: ignore[attr-defined]
+def peer_refused(sock: socket.socket) -> bool:
+    """Whether a connected socket leads to this machine or a private network. This machine's own
+    public addresses count as this machine: connected to one, the socket's own end has it too."""
+    peer = sock.getpeername()[0]
+    return not is_public(peer) or peer == sock.getsockname()[0]
+
+
+def check_peer(sock: socket.socket) -> None:
+    """Raise OSError(PRIVATE) when :func:`peer_refused` (the socket is closed)."""
+    if peer_refused(sock):
+        sock.close()
         raise OSError(PRIVATE)
 
 

@@ -48,9 +48,19 @@ def problems(access: Any, direction: Direction, kind: Kind) -> list[str]:
         if "passphrase" in auth and "privateKey" not in auth:
             found.append('auth "passphrase" goes with "privateKey"')
         username = auth.get("username")
-        if isinstance(username, str) and (not username or username.startswith("-") or any(c in ":@[]/\\,%" or c.isspace() or ord(c) < 32 for c in username)):
-            found.append('auth "username" must be a login name (not empty, no leading -, none of : @ [ ] / \\ , % or spaces)')
+        if isinstance(username, str) and not username:
+            found.append('auth "username" must not be empty')
+        elif isinstance(username, str) and direction == "mount" and not mountable_username(username):
+            found.append(MOUNT_USERNAME)
     return found
+
+
+MOUNT_USERNAME = 'auth "username" cannot be mounted with sshfs: a login name with none of : @ [ ] / \\ , % or spaces, no leading -'
+
+
+def mountable_username(username: str) -> bool:
+    """Whether sshfs's ``user@host:path`` argument keeps this name apart from the host it must go to."""
+    return bool(username) and not username.startswith("-") and not any(c in ":@[]/\\,%" or c.isspace() or ord(c) < 32 for c in username)
 
 
 @dataclass(frozen=True)

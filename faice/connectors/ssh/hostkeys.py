@@ -47,10 +47,22 @@ class Known:
     revoked: list[tuple[Any, Path]] = field(default_factory=list)
 
 
+def _lowercase_names(line: str) -> str:
+    """The line with its host patterns in lower case (hashed ones untouched): OpenSSH matches names
+    without regard to case, asyncssh does not, and faice asks in lower case."""
+    fields = line.split(None, 2)
+    at = 1 if fields and fields[0].startswith("@") else 0
+    if len(fields) <= at or fields[0].startswith("#") or fields[at].startswith("|"):
+        return line
+    fields[at] = fields[at].lower()
+    return " ".join(fields)
+
+
 def _parse(text: str) -> Any:
     """A known_hosts text as asyncssh reads it; lines it cannot read are skipped, as OpenSSH does."""
     import asyncssh
 
+    text = "\n".join(_lowercase_names(line) for line in text.splitlines())
     try:
         return asyncssh.import_known_hosts(text)
     except (ValueError, asyncssh.KeyImportError):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from faice.connectors.base import ConnectorError
-from faice.connectors.network import REFUSED, is_public
+from faice.connectors.network import REFUSED, is_public, peer_refused
 from faice.connectors.ssh import hostkeys
 from faice.connectors.ssh.access import SshAccess
 
@@ -56,9 +56,13 @@ def _event_loop() -> asyncio.AbstractEventLoop:
 
 
 def _orphan_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """An error no one waits for (a helper task of a transfer that was cancelled, the connection
-    then closed): every failure that matters reaches its caller, so this one is only logged."""
-    logging.getLogger("faice.ssh").debug("%s: %r", context.get("message"), context.get("exception"))
+    """An error no one waits for. A helper task of a cancelled transfer that lost its connection is
+    expected and only logged for debugging; anything else is a warning (one line, no traceback)."""
+    import asyncssh
+
+    error = context.get("exception")
+    expected = isinstance(error, asyncssh.Error | OSError | asyncio.CancelledError)
+    logging.getLogger("faice.ssh").log(logging.DEBUG if expected else logging.WARNING, "%s: %r", context.get("message"), error)
 
 
 def run(make: Callable[[], Awaitable[T]], cancelled: threading.Event | None = None) -> T:
@@ -100,6 +104,8 @@ class Connection:
     host_key: Any
     #: the address actually connected to (a mount connects to the same one)
     peer: str
+    #: whether that is a public address of another machine (see faice.connectors.network)
+    public: bool
     slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CHANNELS))
     idle: list[Any] = field(default_factory=list)
     users: int = 0
@@ -127,7 +133,7 @@ class Pool:
             found = self.connections.get(key)
             if found is None or found.closed:
                 found = self.connections[key] = await _open(access, public_only)
-        if public_only and not is_public(found.peer):
+        if public_only and not found.public:
             raise SshError(f"{access.where()}: {REFUSED}")
         return found
 
@@ -180,8 +186,10 @@ async def _open(access: SshAccess, public_only: bool) -> Connection:
 
     keys = _client_keys(access)
     sock = await _connect_socket(access, public_only)
-    peer = sock.getpeername()[0]
+    peer, public = sock.getpeername()[0], not peer_refused(sock)
     known = hostkeys.lookup(access.host, access.port)
+    revoked = [key for key, _ in known.revoked]
+    trusted = [key for key, _ in known.keys if key not in revoked]  # a revoked key goes to verify(), which refuses it by name
     refusal: list[ConnectorError] = []
 
     class Client(asyncssh.SSHClient):
@@ -200,7 +208,7 @@ async def _open(access: SshAccess, public_only: bool) -> Connection:
             username=access.username,
             password=access.password,
             client_keys=keys,
-            known_hosts=lambda _host, _addr, _port: ([k for k, _ in known.keys], known.ca_keys, []),
+            known_hosts=lambda _host, _addr, _port: (trusted, known.ca_keys, []),
             client_factory=Client,
             config=None,
             agent_path=None,
@@ -219,7 +227,7 @@ async def _open(access: SshAccess, public_only: bool) -> Connection:
         raise SshError(f"{access.where()}: authentication failed: the server refused {_offered(access)}") from None
     except (asyncssh.Error, OSError) as exc:
         raise SshError(f"{access.where()}: {describe(exc)}") from None
-    return Connection(conn, conn.get_server_host_key(), peer)
+    return Connection(conn, conn.get_server_host_key(), peer, public)
 
 
 def _host_key_algorithms(known: hostkeys.Known) -> list[str] | str:
@@ -279,7 +287,7 @@ async def _connect_socket(access: SshAccess, public_only: bool) -> socket.socket
             sock.close()
             reason = describe(exc)
             continue
-        if public_only and not is_public(sock.getpeername()[0]):
+        if public_only and peer_refused(sock):
             sock.close()
             reason = REFUSED
             continue

@@ -133,15 +133,13 @@ async def _put(sftp: Any, access: SshAccess, source: Path, target: str) -> None:
     parent, name = posixpath.split(target)
     partial = posixpath.join(parent, f".{name}.faice-{secrets.token_hex(4)}")
     try:
-        await sftp.put(str(source), partial, follow_symlinks=True)
         if await sftp.isdir(target):
             raise SshError(f"{access.where(target)}: is a directory on the server")
+        await sftp.put(str(source), partial, follow_symlinks=True)
         try:
             await sftp.posix_rename(partial, target)
         except asyncssh.SFTPOpUnsupported:
-            if await sftp.exists(target):
-                await sftp.remove(target)
-            await sftp.rename(partial, target)
+            await _rename_over(sftp, access, partial, target)
     except (asyncssh.Error, OSError) as exc:
         raise SshError(f"{access.where(target)}: {describe(exc)}") from None
     finally:
@@ -149,6 +147,29 @@ async def _put(sftp: Any, access: SshAccess, source: Path, target: str) -> None:
             await sftp.remove(partial)
         except (asyncssh.Error, OSError):
             pass  # renamed into place: nothing left to remove
+
+
+async def _rename_over(sftp: Any, access: SshAccess, partial: str, target: str) -> None:
+    """Plain SFTP rename does not replace: move the old file aside, put the new one in, drop the old."""
+    import asyncssh
+
+    if not await sftp.exists(target):
+        await sftp.rename(partial, target)
+        return
+    backup = f"{target}.faice-old-{secrets.token_hex(4)}"
+    await sftp.rename(target, backup)
+    try:
+        await sftp.rename(partial, target)
+    except (asyncssh.Error, OSError) as exc:
+        try:
+            await sftp.rename(backup, target)
+        except (asyncssh.Error, OSError):
+            raise SshError(f"{access.where(target)}: {describe(exc)} (and the old file could not be put back: it is {backup})") from None
+        raise
+    try:
+        await sftp.remove(backup)
+    except (asyncssh.Error, OSError):
+        pass  # the new file is in place; an old copy left beside it loses nothing
 
 
 async def send_dir(sftp: Any, access: SshAccess, source: Path, listing: list[Any] | None) -> None:
