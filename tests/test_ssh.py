@@ -34,6 +34,18 @@ def context(tmp_path: Path, **extra) -> Context:
     return Context(base_dir=tmp_path, timeout=30, **extra)
 
 
+def known_line(name: str, public_key: Path) -> str:
+    """A known_hosts line: ``name`` and the key type and data of a .pub file."""
+    return f"{name} {' '.join(public_key.read_text().split()[:2])}\n"
+
+
+def users_known_hosts(tmp_path: Path) -> Path:
+    """~/.ssh/known_hosts of this test's HOME (see own_known_hosts), its directory made."""
+    path = tmp_path / "home" / ".ssh" / "known_hosts"
+    path.parent.mkdir(parents=True)
+    return path
+
+
 # --- access checks (no network) ---------------------------------------------------------------
 
 
@@ -237,7 +249,7 @@ def test_first_use_remembers_the_host_key_and_a_changed_key_is_refused_with_both
     ssh_session.run(ssh_session.POOL.close_all)
     impostor = tmp_path / "impostor"
     keygen(impostor)
-    remembered.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(Path(f'{impostor}.pub').read_text().split()[:2])}\n")
+    remembered.write_text(known_line(f"[127.0.0.1]:{sshd.port}", Path(f"{impostor}.pub")))
     with pytest.raises(ConnectorError) as caught:
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "y.txt", context(tmp_path))
     message = str(caught.value)
@@ -249,16 +261,15 @@ def test_first_use_remembers_the_host_key_and_a_changed_key_is_refused_with_both
 
 def test_the_users_own_known_hosts_is_honoured_hashed_names_included(sshd, tmp_path: Path):
     remote = sshd.put("t11/x.txt", "x\n")
-    own = tmp_path / "home" / ".ssh" / "known_hosts"
-    own.parent.mkdir(parents=True)
+    own = users_known_hosts(tmp_path)
     impostor = tmp_path / "impostor"
     keygen(impostor)
-    own.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(Path(f'{impostor}.pub').read_text().split()[:2])}\n")
+    own.write_text(known_line(f"[127.0.0.1]:{sshd.port}", Path(f"{impostor}.pub")))
     subprocess.run(["ssh-keygen", "-H", "-f", str(own)], check=True, capture_output=True)  # hashed, as Debian writes them
     assert "127.0.0.1" not in own.read_text()
     with pytest.raises(ConnectorError, match=f"has CHANGED.*{own}"):
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))
-    own.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(sshd.host_key.read_text().split()[:2])}\n")  # pre-seeded right
+    own.write_text(known_line(f"[127.0.0.1]:{sshd.port}", sshd.host_key))  # pre-seeded right
     ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))
     assert not hostkeys.faice_file().exists()  # known already: nothing new to remember
 
@@ -267,21 +278,19 @@ def test_a_revoked_key_is_refused_even_where_it_was_remembered(sshd, tmp_path: P
     remote = sshd.put("t12/x.txt", "x\n")
     ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))  # remembered on first use
     ssh_session.run(ssh_session.POOL.close_all)
-    own = tmp_path / "home" / ".ssh" / "known_hosts"
-    own.parent.mkdir(parents=True)
-    own.write_text(f"@revoked * {' '.join(sshd.host_key.read_text().split()[:2])}\n")
+    own = users_known_hosts(tmp_path)
+    own.write_text("@revoked " + known_line("*", sshd.host_key))
     with pytest.raises(ConnectorError, match="is marked @revoked"):
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "y.txt", context(tmp_path))
 
 
 def test_host_names_match_known_hosts_in_any_case(sshd, tmp_path: Path):
     remote = sshd.put("t13/x.txt", "x\n")
-    own = tmp_path / "home" / ".ssh" / "known_hosts"
-    own.parent.mkdir(parents=True)
+    own = users_known_hosts(tmp_path)
     impostor = tmp_path / "impostor"
     keygen(impostor)
     for written, asked in (("localhost", "LocalHost"), ("LOCALHOST", "localhost")):  # either side may have capitals
-        own.write_text(f"[{written}]:{sshd.port} {' '.join(Path(f'{impostor}.pub').read_text().split()[:2])}\n")
+        own.write_text(known_line(f"[{written}]:{sshd.port}", Path(f"{impostor}.pub")))
         with pytest.raises(ConnectorError, match="has CHANGED"):
             ssh.receive_file({**sshd.access(str(remote)), "host": asked}, tmp_path / "x.txt", context(tmp_path))
     assert not hostkeys.faice_file().exists()
@@ -353,7 +362,7 @@ def test_a_host_that_now_offers_another_kind_of_key_is_refused_with_both_fingerp
     rsa = tmp_path / "rsa"
     keygen(rsa, kind="rsa")
     hostkeys.faice_file().parent.mkdir(parents=True)
-    hostkeys.faice_file().write_text(f"[127.0.0.1]:{sshd.port} {' '.join(Path(f'{rsa}.pub').read_text().split()[:2])}\n")
+    hostkeys.faice_file().write_text(known_line(f"[127.0.0.1]:{sshd.port}", Path(f"{rsa}.pub")))
     with pytest.raises(ConnectorError) as caught:
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))
     assert f"presents ssh-ed25519 {fingerprint(sshd.host_key)}" in str(caught.value) and f"remembers ssh-rsa {fingerprint(Path(f'{rsa}.pub'))}" in str(caught.value)
