@@ -141,3 +141,43 @@ def test_a_document_nested_too_deeply_is_an_error_not_a_crash(tmp_path: Path, te
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().endswith("nested too deeply to be a RED document")
     assert "Traceback" not in result.stderr
+
+
+def _alias_bomb(levels: int, indent: str = "") -> str:
+    """Nine times as many nodes per line: 9**levels strings from ``levels`` lines (a "billion laughs")."""
+    lines = [f'{indent}l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"{indent}l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("inside_a_red_file", [False, True], ids=["bare", "x-key of a valid RED file"])
+def test_an_alias_bomb_is_refused_at_once_with_its_location(tmp_path: Path, faice, inside_a_red_file: bool):
+    import time
+
+    text = _alias_bomb(9)
+    if inside_a_red_file:
+        text = write(tmp_path / "base.yml", grepwrap()).read_text() + "x-bomb:\n" + _alias_bomb(9, "  ")
+    path = tmp_path / "bomb.yml"
+    path.write_text(text)
+    started = time.monotonic()
+    for command in (["validate", str(path)], ["convert", "format", str(path), "--format", "json"]):
+        result = faice(*command)
+        assert result.returncode == 2, result.stdout[:300] + result.stderr
+        line = 6 + (text.count("\n") - 9 if inside_a_red_file else 0)
+        assert result.stderr.startswith(f"{path}:{line}:"), result.stderr
+        assert "aliases expand the document to more than" in result.stderr and "alias bomb" in result.stderr
+        assert len(result.stdout) < 1000
+    assert time.monotonic() - started < 10  # two processes; it hung for minutes before
+
+
+def test_an_alias_to_its_own_container_is_refused():
+    with pytest.raises(YamlError, match=r"alias \*a refers to a collection that contains it") as info:
+        load_yaml("x: &a [1, *a]\n")
+    assert (info.value.line, info.value.column) == (1, 11)
+
+
+def test_many_aliases_to_a_shared_block_are_fine():
+    """Batch files repeat one access block by alias thousands of times: that is not a bomb."""
+    batches = "".join(f"  - {{inputs: {{n: {i}, f: {{class: File, connector: {{command: c, access: *access}}}}}}}}\n" for i in range(20_000))
+    data = load_yaml("access: &access {url: 'http://example.org/x', auth: {username: u, password: p}, method: GET}\nbatches:\n" + batches)
+    assert len(data["batches"]) == 20_000 and data["batches"][-1]["inputs"]["f"]["connector"]["access"]["auth"]["username"] == "u"

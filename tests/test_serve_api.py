@@ -464,6 +464,17 @@ def test_post_red_refuses_what_is_no_red_document(server: Server, name: str) -> 
         assert error["msg"].startswith("Did not send RED data as JSON"), error
 
 
+def test_post_red_refuses_a_yaml_alias_bomb_at_once(server: Server) -> None:
+    from tests.test_load import _alias_bomb
+
+    started = time.monotonic()
+    response = server.post("/red", "alice", data=("redVersion: '9'\nx-bomb:\n" + _alias_bomb(9, "  ")).encode(), headers={"Content-Type": "application/json"})
+    error = error_object(response, 400)
+    assert "aliases expand the document to more than" in error["msg"] and ":8:" in error["msg"], error
+    assert time.monotonic() - started < 5  # it tied the server up for a minute before
+    assert server.get("/", user=None).status_code == 200
+
+
 def test_post_red_lists_every_problem_with_its_location(server: Server) -> None:
     data = red("true", ["x"])
     data["batches"][0]["inputs"]["value"] = 5  # the cli declares a string

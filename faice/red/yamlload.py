@@ -116,13 +116,29 @@ class _Mapping:
 
 _COLLECTION_ENDS = (ev.AliasEvent, ev.MappingEndEvent, ev.SequenceEndEvent)
 
+#: Aliases share their anchor's data, but everything that walks or writes the document meets it
+#: once per alias: the nodes the document expands to are bounded (as hardened YAML loaders do),
+#: so nine lines of nested aliases (a "billion laughs") are refused at once instead of hanging.
+EXPANSION_BASE = 250_000
+EXPANSION_PER_EVENT = 10
+
 
 def load_yaml(text: str) -> Any:
-    """Load the single document in ``text`` into plain dicts, lists and scalars."""
+    """Load the single document in ``text`` into plain dicts, lists and scalars.
+
+    Raises YamlError for an alias to a collection that contains it (the data would be a cycle),
+    and when aliases make the document expand to more than ``EXPANSION_BASE`` nodes plus
+    ``EXPANSION_PER_EVENT`` per parser event.
+    """
     stack: list[Any] = []
     anchors: dict[str, Any] = {}
     root: Any = None
     documents = 0
+    # Expanded node counts: one per open collection, and per anchor (a scalar's is 1).
+    sizes: list[int] = []
+    anchor_sizes: dict[str, int] = {}
+    open_anchors: set[str] = set()
+    events = expanded = 0
     Scalar, MapStart, MapEnd = ev.ScalarEvent, ev.MappingStartEvent, ev.MappingEndEvent
     SeqStart, SeqEnd, Alias = ev.SequenceStartEvent, ev.SequenceEndEvent, ev.AliasEvent
 
@@ -148,17 +164,40 @@ def load_yaml(text: str) -> Any:
             else:
                 top.data[key] = value
 
+    anchor_of: list[str | None] = []
+
+    def counted(size: int) -> None:
+        if sizes:
+            sizes[-1] += size
+
+    def opened(event: Any) -> None:
+        sizes.append(1)
+        anchor_of.append(event.anchor)
+        if event.anchor:
+            open_anchors.add(event.anchor)
+
+    def closed() -> None:
+        size, anchor = sizes.pop(), anchor_of.pop()
+        if anchor:
+            anchor_sizes[anchor] = size
+            open_anchors.discard(anchor)
+        counted(size)
+
     for event in _events(text):
+        events += 1
         kind = type(event)
         if kind is Scalar:
             value = _scalar(event)
             if event.anchor:
                 anchors[event.anchor] = value
+                anchor_sizes[event.anchor] = 1
+            counted(1)
             add(value, event)
         elif kind is MapStart:
             frame = _Mapping()
             if event.anchor:
                 anchors[event.anchor] = frame.data
+            opened(event)
             stack.append(frame)
         elif kind is MapEnd:
             frame = stack.pop()
@@ -166,17 +205,28 @@ def load_yaml(text: str) -> Any:
                 for source in frame.merges:
                     for key, value in source.items():
                         frame.data.setdefault(key, value)
+            closed()
             add(frame.data, event)
         elif kind is SeqStart:
             seq: list[Any] = []
             if event.anchor:
                 anchors[event.anchor] = seq
+            opened(event)
             stack.append(seq)
         elif kind is SeqEnd:
+            closed()
             add(stack.pop(), event)
         elif kind is Alias:
             if event.anchor not in anchors:
                 raise YamlError(f"unknown alias *{event.anchor}", *_mark(event))
+            if event.anchor in open_anchors:
+                raise YamlError(f"alias *{event.anchor} refers to a collection that contains it (the data would never end)", *_mark(event))
+            size = anchor_sizes[event.anchor]
+            expanded += size
+            limit = EXPANSION_BASE + EXPANSION_PER_EVENT * events
+            if expanded > limit:
+                raise YamlError(f"aliases expand the document to more than {limit:,} nodes (a YAML alias bomb?); write the data out instead", *_mark(event))
+            counted(size)
             add(anchors[event.anchor], event)
         elif kind is ev.DocumentStartEvent:
             documents += 1
