@@ -181,3 +181,28 @@ def test_many_aliases_to_a_shared_block_are_fine():
     batches = "".join(f"  - {{inputs: {{n: {i}, f: {{class: File, connector: {{command: c, access: *access}}}}}}}}\n" for i in range(20_000))
     data = load_yaml("access: &access {url: 'http://example.org/x', auth: {username: u, password: p}, method: GET}\nbatches:\n" + batches)
     assert len(data["batches"]) == 20_000 and data["batches"][-1]["inputs"]["f"]["connector"]["access"]["auth"]["username"] == "u"
+
+
+@pytest.mark.parametrize("text,line,column,message", [
+    ('{"a": 1,\n "b": 9223372036854775808}', 2, 7, "a number outside the 64-bit integer range"),
+    ('{"a": ' + "9" * 5001 + "}", 1, 7, "a number outside the 64-bit integer range"),
+    ("a: 1\nb: -9223372036854775809\n", 2, 4, "a number outside the 64-bit integer range"),
+    ("a: " + "9" * 5001 + "\n", 1, 4, "a number outside the 64-bit integer range"),
+    ('{"a": "x",\n  "b": "ok \\ud800"}', 2, 12, "a lone UTF-16 surrogate \\ud800"),
+    ('{"a": "\\udc00 alone"}', 1, 8, "a lone UTF-16 surrogate \\udc00"),
+], ids=["json-2**63", "json-5001-digits", "yaml-below-int64", "yaml-5001-digits", "json-lone-high", "json-lone-low"])
+def test_numbers_beyond_64_bits_and_lone_surrogates_are_located_errors(tmp_path: Path, text: str, line: int, column: int, message: str):
+    path = tmp_path / "doc.yml"
+    path.write_text(text)
+    with pytest.raises(LoadError) as info:
+        load(str(path))
+    assert (info.value.line, info.value.column) == (line, column) and message in info.value.message, info.value
+
+
+def test_the_largest_integers_pairs_of_surrogates_and_escaped_backslashes_load(tmp_path: Path):
+    path = tmp_path / "doc.json"
+    path.write_text('{"redVersion": "9", "max": 9223372036854775807, "min": -9223372036854775808, "emoji": "\\ud83d\\ude00", "text": "\\\\ud800"}')
+    from faice.red.source import read_source
+
+    _source, data = read_source(str(path))
+    assert data == {"redVersion": "9", "max": 2**63 - 1, "min": -(2**63), "emoji": "\U0001F600", "text": "\\ud800"}

@@ -447,6 +447,9 @@ def post_problems(server: Server, data: Any, user: str = "alice") -> dict[str, A
 NOT_RED = {
     "empty": b"", "blank": b"   ", "list": b"[]", "empty-object": b"{}", "null": b"null", "number": b"42", "string": b'"red"',
     "broken": b"{", "not-utf8": b"\xff\xfe\x00",
+    # values nothing after the door could store or answer with (they were 500s, one for good)
+    "5001-digit-int": b'{"redVersion": ' + b"9" * 5001 + b"}", "ram-2**63": b'{"redVersion": "9", "container": {"settings": {"ram": 9223372036854775808}}}',
+    "ram-10**30-yaml": b'redVersion: "9"\ncontainer: {settings: {ram: 1000000000000000000000000000000}}\n', "lone-surrogate": b'{"redVersion": "9", "doc": "\\ud800"}',
 }
 TOO_DEEP = {  # a nesting no RED document has: refused like any other bad document, not a 500
     "deep-json-list": b"[" * 100_000,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from faice.errors import LoadError
-from faice.red.yamlload import Location, Path, YamlError, load_yaml, locate
+from faice.red.yamlload import INT_MAX, INT_MIN, OUT_OF_RANGE, Location, Path, YamlError, load_yaml, locate
 
 URL_TIMEOUT_SECONDS = 30
 TOO_DEEP = "nested too deeply to be a RED document"
@@ -111,11 +112,46 @@ def parse(name: str, text: str) -> tuple[Any, str]:
         raise LoadError(name, TOO_DEEP, 1, 1) from None
 
 
+LONG_NUMBER = re.compile(r"[0-9]{19}")
+#: a UTF-16 surrogate escape: a high one with its low one, or one alone
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class _OutOfRange(Exception):
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > 19 or not INT_MIN <= int(digits) <= INT_MAX:
+        raise _OutOfRange(digits)
+    return int(digits)
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _check_json_text(name: str, text: str) -> None:
+    """What JSON's decoder lets through but nothing after it can take: a lone UTF-16 surrogate
+    escape (no UTF-8 for it: the state file and every answer would fail on it)."""
+    for match in SURROGATE_ESCAPE.finditer(text):
+        backslashes = len(text[: match.start()]) - len(text[: match.start()].rstrip("\\"))
+        if backslashes % 2 == 0 and len(match.group()) == 6:
+            raise LoadError(name, f"not valid JSON: a lone UTF-16 surrogate {match.group()} (no character)", *_position(text, match.start()))
+
+
 def _parse(name: str, text: str) -> tuple[Any, str]:
     stripped = text.lstrip()
     if stripped[:1] in ("{", "["):
+        if "\\u" in text:
+            _check_json_text(name, text)
+        hooks = {"parse_int": _bounded_int} if LONG_NUMBER.search(text) else {}  # the hook costs time: only where needed
         try:
-            return json.loads(text, object_pairs_hook=_unique_pairs), "json"
+            return json.loads(text, object_pairs_hook=_unique_pairs, **hooks), "json"
+        except _OutOfRange as exc:
+            raise LoadError(name, OUT_OF_RANGE, *_position(text, text.find(exc.digits))) from None
         except json.JSONDecodeError as exc:
             json_error = LoadError(name, f"not valid JSON: {exc.msg}", exc.lineno, exc.colno)
         except _DuplicateKey:

@@ -85,10 +85,24 @@ def _tagged(tag: str, value: str, event: Any) -> Any:
     raise YamlError(f"unsupported YAML tag {tag!r}", *_mark(event))
 
 
+#: Integers beyond 64 bits mean nothing in a RED file, and nothing downstream (SQLite, Docker) takes them.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+OUT_OF_RANGE = "a number outside the 64-bit integer range"
+
+
 def _scalar(event: ev.ScalarEvent) -> Any:
-    if event.tag and event.tag != "!":
-        return _tagged(event.tag, event.value, event)
-    return resolve_plain(event.value) if event.implicit[0] else event.value
+    try:
+        if event.tag and event.tag != "!":
+            value = _tagged(event.tag, event.value, event)
+        else:
+            value = resolve_plain(event.value) if event.implicit[0] else event.value
+    except ValueError as exc:  # more digits than Python converts (4300)
+        if isinstance(exc, YamlError):
+            raise
+        raise YamlError(OUT_OF_RANGE, *_mark(event)) from None
+    if type(value) is int and not INT_MIN <= value <= INT_MAX:
+        raise YamlError(OUT_OF_RANGE, *_mark(event))
+    return value
 
 
 def _events(text: str) -> Iterator[Any]:
