@@ -146,3 +146,15 @@ def test_without_docker_batches_wait_instead_of_failing(tmp_path: Path):
         node = server.get("/nodes").json()[0]
         assert node["state"] == "offline" and "Docker is not reachable" in node["history"][-1]["debugInfo"]
         assert server.delete(f"/batches/{batch_id}").json()["state"] == "cancelled"
+
+
+def test_one_server_per_state_file_whatever_name_it_is_given(tmp_path: Path):
+    """A symbolic or a hard link to the state file is the same file: a second server is refused."""
+    with serving(tmp_path / "first") as server:
+        os.symlink(server.db, tmp_path / "symlinked.db")
+        os.link(server.db, tmp_path / "hardlinked.db")
+        for other in (server.db, tmp_path / "symlinked.db", tmp_path / "hardlinked.db"):
+            second = subprocess.run([*faice_command(), "--db", str(other), "serve", "--port", "0"], capture_output=True, text=True, timeout=60)
+            assert second.returncode == 3, second.stderr
+            assert second.stderr.strip().splitlines()[-1].startswith("faice: another faice serve (pid "), second.stderr
+            assert f"pid {server.process.pid})" in second.stderr or other.name == "hardlinked.db"

@@ -41,18 +41,23 @@ class ServeOptions:
     mount: bool = True
 
 
-def _lock(store: Store) -> int:
-    """Hold ``<db>.serve.lock`` while serving: two servers would run the same batches twice."""
-    fd = os.open(f"{store.path}.serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+def _lock(store: Store) -> tuple[int, int]:
+    """Hold a lock on the state file itself while serving: two servers would run the same batches
+    twice, whatever names (a symbolic or hard link) they reach the file by. ``flock`` locks do not
+    meet SQLite's own (POSIX record) locks. The pid goes to ``<real path>.serve.lock`` for the
+    message a second server prints."""
+    fd = os.open(store.path, os.O_RDONLY)
+    pid_file = os.open(f"{os.path.realpath(store.path)}.serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        other = os.read(pid_file, 32).decode(errors="replace").strip() or "?"
         os.close(fd)
+        os.close(pid_file)
         raise EnvironmentUnusable(f"another faice serve (pid {other}) uses {store.path}; stop it or use another --db") from None
-    os.ftruncate(fd, 0)
-    os.write(fd, str(os.getpid()).encode())
-    return fd
+    os.ftruncate(pid_file, 0)
+    os.write(pid_file, str(os.getpid()).encode())
+    return fd, pid_file
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -141,4 +146,5 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
             sock.close()
         say("faice serve: stopped")
     finally:
-        os.close(lock)
+        for fd in lock:
+            os.close(fd)
