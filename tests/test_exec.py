@@ -455,5 +455,6 @@ def test_a_killed_run_is_cleaned_up_by_the_next_faice_command(run: Run):
     assert listed[0]["states"]["failed"] == 3
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
     batch = json.loads(run.faice("show", experiment_id, "--json").stdout)["batches"][0]
-    history = json.loads(run.faice("show", batch["batchId"], "--json").stdout)["history"]
-    assert history[-1]["reason"] == "the faice process running it ended without recording a result"
+    shown = json.loads(run.faice("show", batch["batchId"], "--json").stdout)
+    assert shown["history"][-1]["reason"] == "the faice process running it ended without recording a result"
+    assert shown["error"] == "the faice process running it ended without recording a result"  # not null: the reason where people look

@@ -41,7 +41,8 @@ def reconcile(store: Store) -> int:
     count = 0
     for experiment_id in stale:
         unfinished = [b.id for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
-        count += store.set_states(unfinished, "failed", "the faice process running it ended without recording a result")
+        reason = "the faice process running it ended without recording a result"
+        count += store.set_states(unfinished, "failed", reason, error=reason)
         clean_up_after(experiment_id)
     return count
 
