@@ -227,7 +227,7 @@ def exec_(
     from faice.red.prepare import prepare
     from faice.runner.plan import plan
 
-    prepared = prepare(file, variables=_parse_vars(var, vars_file), prompt=_prompter(non_interactive), connectors_required=True)
+    prepared = prepare(file, variables=_parse_vars(var, vars_file), prompt=_prompter(non_interactive), connectors_required=True, local=True)
     for notice in prepared.doc.notices:
         _err(notice)
     for warning in prepared.warnings:

@@ -346,3 +346,18 @@ def test_no_command_crashes_on_junk(tmp_path: Path, name: str, faice):
         if args[:2] != ["convert", "format"] or name not in ("list.yml", "deep.json", "scalar.json"):
             assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert len(result.stderr.strip().splitlines()) <= 3, (args, result.stderr)
+
+
+def test_exec_needs_no_agency_login_but_submit_does(tmp_path: Path, faice):
+    """A local run never uses execution.settings.access: its variables are not asked for."""
+    data = grepwrap(execution={"engine": "ccagency", "settings": {"access": {
+        "url": "{{agency_url}}", "auth": {"username": "{{agency_user}}", "password": "{{agency_password}}"}}}})
+    data["inputs"]["text_file"]["connector"]["access"]["path"] = "{{data}}"
+    path = write(tmp_path / "red.yml", data)
+    dry = faice("exec", str(path), "--dry-run", "--non-interactive", "--var", "data=in.txt")
+    assert dry.returncode == 0, dry.stderr
+    assert "argv: grepwrap -B 1 QU /cc/inputs/text_file/" in dry.stdout
+    missing = faice("exec", str(path), "--dry-run", "--non-interactive")
+    assert missing.returncode == 2 and "variables without a value: data;" in missing.stderr  # what the run needs is still needed
+    submit = faice("submit", str(path), "--non-interactive", "--var", "data=in.txt")
+    assert submit.returncode == 2 and "variables without a value: agency_password, agency_url, agency_user" in submit.stderr

@@ -37,17 +37,19 @@ def prepare(
     variables: Mapping[str, str] | None = None,
     prompt: Prompt | None = None,
     connectors_required: bool = False,
+    local: bool = False,
 ) -> Prepared:
     """Load and validate ``location``, fill its variables and build the experiment.
 
     With ``connectors_required`` a connector that cannot be resolved here is an error, not a
-    warning (``faice exec`` needs every one of them).
+    warning (``faice exec`` needs every one of them). ``local`` (``faice exec``): the variables
+    of a CC-Agency's URL and login are not needed.
     """
     doc = load(location)
     errors, warnings = check(doc, connectors_required=connectors_required)
     if errors:
         raise ValidationFailed(errors)
-    values = resolve(variable_uses(doc.data), variables or {}, prompt=prompt)
+    values = resolve(variable_uses(doc.data), variables or {}, prompt=prompt, optional_agency=local)
     data = fill(doc.data, values) if values else doc.data
     masker = Masker(secret_values(data, values.values()))
     if values:

@@ -93,11 +93,15 @@ def fill(data: Any, values: Mapping[str, str], in_block: bool = False) -> Any:
     if isinstance(data, list):
         return [fill(v, values, in_block) for v in data]
     if in_block and isinstance(data, str) and has_brackets(data):
-        return substitute(data, values)
+        parts = split_template(data)
+        if all(t in values for is_var, t in parts if is_var):
+            return "".join(values[t] if is_var else t for is_var, t in parts)
+        return data  # a variable this run does not need (prepare(local=True)): left as written
     return data
 
 
 Prompt = Callable[[str, bool], str]
+AGENCY_ACCESS = ("execution", "settings", "access")
 
 
 def resolve(
@@ -106,11 +110,14 @@ def resolve(
     *,
     environ: Mapping[str, str] | None = None,
     prompt: Prompt | None = None,
+    optional_agency: bool = False,
 ) -> dict[str, str]:
     """Values for every used variable: ``--var`` first, then ``FAICE_VAR_<name>``, then the prompt.
 
     Without a prompt (``--non-interactive``, or no terminal) a missing variable is an error
-    that lists all of them.
+    that lists all of them. With ``optional_agency`` (a local run), variables used only in
+    ``execution.settings.access`` (a CC-Agency's URL and login) are filled when given and
+    otherwise neither asked for nor missed.
     """
     environ = os.environ if environ is None else environ
     names: dict[str, bool] = {}
@@ -118,11 +125,14 @@ def resolve(
         names[use.name] = names.get(use.name, False) or use.protected
     values: dict[str, str] = {}
     missing: list[str] = []
+    optional = {u.name for u in uses if u.path[:3] == AGENCY_ACCESS} - {u.name for u in uses if u.path[:3] != AGENCY_ACCESS} if optional_agency else set()
     for name in sorted(names):
         if name in given:
             values[name] = given[name]
         elif ENV_PREFIX + name in environ:
             values[name] = environ[ENV_PREFIX + name]
+        elif name in optional:
+            continue
         elif prompt is not None:
             values[name] = prompt(name, names[name])
         else:
