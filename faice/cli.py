@@ -188,7 +188,7 @@ def exec_(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print only the result document as JSON on stdout."),
     outdir: Path = typer.Option(Path("outputs"), "--outdir", "-o", help="Where outputs without a connector go (one batch_N folder per batch when there are several)."),
-    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches run in parallel (default: batchConcurrencyLimit, else the CPU count)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches run in parallel (default: batchConcurrencyLimit, at most the CPU count and what memory holds)."),
     retries: int | None = typer.Option(None, "--retries", min=0, help="Retries of a failed batch (default: from the RED file, else 0)."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds a batch's container may run before it is killed."),
     network: str | None = typer.Option(None, "--network", help="Docker network mode for the containers (default: Docker's bridge; 'none' cuts them off)."),
@@ -248,17 +248,17 @@ def exec_(
                 how = "mounted by" if staged.connector.mount and not no_mount else "via"
                 typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
         return
-    from faice.host import cpu_count
     from faice.runner.batch import RunOptions
-    from faice.runner.execute import no_mount_notice
+    from faice.runner.execute import local_jobs, no_mount_notice
 
     experiment = prepared.experiment
-    notice = no_mount_notice(experiment) if no_mount else None
-    if notice:
-        _err(f"{prepared.doc.source.name}: notice: {notice}")
+    default_jobs, capped = local_jobs(experiment)
+    for notice in (no_mount_notice(experiment) if no_mount else None, None if jobs else capped):
+        if notice:
+            _err(f"{prepared.doc.source.name}: notice: {notice}")
     options = RunOptions(
         outdir=outdir.resolve(),
-        jobs=jobs or experiment.batch_concurrency_limit or cpu_count(),
+        jobs=jobs or default_jobs,
         retries=retries if retries is not None else (experiment.retries or 0),
         timeout=timeout,
         network=network,

@@ -458,3 +458,32 @@ def test_a_killed_run_is_cleaned_up_by_the_next_faice_command(run: Run):
     shown = json.loads(run.faice("show", batch["batchId"], "--json").stdout)
     assert shown["history"][-1]["reason"] == "the faice process running it ended without recording a result"
     assert shown["error"] == "the faice process running it ended without recording a result"  # not null: the reason where people look
+
+
+def test_a_clusters_batch_concurrency_limit_is_capped_by_this_machine_and_said_once(run: Run):
+    from faice.host import cpu_count
+
+    data = as_batches(shell_red("sleep 1", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(cpu_count() + 2)])
+    data["execution"] = {"engine": "ccagency", "settings": {"batchConcurrencyLimit": 10_000_000}}
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr
+    notices = [line for line in result.stderr.splitlines() if "batchConcurrencyLimit" in line]
+    cap = min(cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20) // 256)
+    assert len(notices) == 1 and notices[0].startswith(f"{run.tmp / 'red.yml'}: notice: batchConcurrencyLimit 10000000 is a cluster's: here up to {cap} batches run at once (")
+    assert notices[0].endswith("); --jobs N chooses")
+    spans = []
+    for batch in doc["batches"]:
+        history = json.loads(run.faice("show", batch["batchId"], "--json").stdout)["history"]
+        spans.append((next(h["time"] for h in history if h["state"] == "processing"), history[-1]["time"]))
+    most = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
+    assert most <= cap, spans  # all of them at once before
+    quiet, _doc = run(data, "--jobs", "2")
+    assert "batchConcurrencyLimit" not in quiet.stderr  # --jobs chose: nothing to say
+
+
+def test_batch_concurrency_limit_under_ccfaice_is_refused_with_what_to_do(run: Run, faice):
+    data = shell_red("true")
+    data["execution"] = {"engine": "ccfaice", "settings": {"batchConcurrencyLimit": 4}}
+    result = faice("validate", str(write(run.tmp / "red.yml", data)))
+    assert result.returncode == 2
+    assert "execution.settings.batchConcurrencyLimit: unknown key \"batchConcurrencyLimit\"; it belongs to execution engine ccagency (a cluster's limit): locally, faice exec --jobs N sets how many batches run at once" in result.stderr

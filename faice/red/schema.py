@@ -111,8 +111,18 @@ def schema_problems(name: str, data: Any, base: tuple[Any, ...] = ()) -> list[Pr
     problems = []
     for error in validator.iter_errors(data):
         for path, message in _explain(error, (data, schema)):
-            problems.append(Problem(base + path, message))
+            full = base + path
+            if full and message.startswith("unknown key") and (full[:-1], full[-1]) in ELSEWHERE:
+                message = f'unknown key "{full[-1]}"{ELSEWHERE[(full[:-1], full[-1])]}'
+            problems.append(Problem(full, message))
     return problems
+
+
+#: Keys people put where another engine takes them: what to do instead of a list of allowed keys.
+ELSEWHERE = {
+    (("execution", "settings"), "batchConcurrencyLimit"): "; it belongs to execution engine ccagency (a cluster's limit): locally, faice exec --jobs N sets how many batches run at once",
+    (("execution", "settings"), "retryIfFailed"): "; it belongs to execution engine ccagency in RED 8: locally, faice exec --retries N retries failed batches",
+}
 
 
 def _explain(error: Any, root: tuple[Any, Any]) -> list[tuple[tuple[Any, ...], str]]:

@@ -104,6 +104,22 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
         raise InvalidInput(f"connector check failed before anything ran: {shown}")
 
 
+def local_jobs(experiment: Experiment) -> tuple[int, str | None]:
+    """How many batches ``faice exec`` runs at once without ``--jobs``, and a notice when the
+    file's ``batchConcurrencyLimit`` (a cluster's) is more than this machine takes: at most its
+    CPU count, and no more batches than their ``ram`` fits in its memory."""
+    from faice.host import cpu_count
+
+    cap, why = cpu_count(), "the CPU count"
+    memory, ram = memory_mib(), experiment.container.ram
+    if memory and ram and memory // ram < cap:
+        cap, why = max(1, memory // ram), f"as many as {ram} MiB each fit in {memory} MiB of memory"
+    limit = experiment.batch_concurrency_limit
+    if limit is None or limit <= cap:
+        return limit or cap, None
+    return cap, f"batchConcurrencyLimit {limit} is a cluster's: here up to {cap} batches run at once ({why}); --jobs N chooses"
+
+
 def no_mount_notice(experiment: Experiment) -> str | None:
     """What ``--no-mount`` changes for this file, or None when it asks for no mount."""
     mounts = [value["connector"] for batch in experiment.batches for values in batch.inputs.values()
