@@ -487,3 +487,26 @@ def test_batch_concurrency_limit_under_ccfaice_is_refused_with_what_to_do(run: R
     result = faice("validate", str(write(run.tmp / "red.yml", data)))
     assert result.returncode == 2
     assert "execution.settings.batchConcurrencyLimit: unknown key \"batchConcurrencyLimit\"; it belongs to execution engine ccagency (a cluster's limit): locally, faice exec --jobs N sets how many batches run at once" in result.stderr
+
+
+@pytest.mark.parametrize("outdir,message", [
+    ("/proc/faice-x", "cannot make the output directory /proc/faice-x: No such file or directory"),
+    ("{tmp}/a-file/sub", "cannot make the output directory {tmp}/a-file/sub: {tmp}/a-file is a file, not a directory"),
+], ids=["proc", "under-a-file"])
+def test_an_output_directory_that_cannot_be_made_is_refused_before_anything_is_recorded(run: Run, outdir: str, message: str):
+    (run.tmp / "a-file").write_text("x")
+    result, _doc = run(shell_red("true"), "--outdir", outdir.format(tmp=run.tmp))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "faice: " + message.format(tmp=run.tmp)
+    assert json.loads(run.faice("list", "--json").stdout) == []
+
+
+def test_a_missing_local_input_is_found_before_anything_is_recorded(run: Run):
+    data = as_batches(shell_red('cat "$1"', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}}),
+                      [{"f": {"class": "File", "connector": {"command": "red-connector-local", "access": {"path": name}}}} for name in ("here.txt", "nowhere.txt")])
+    (run.tmp / "here.txt").write_text("x")
+    result, _doc = run(data)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == f"faice: connector check failed before anything ran: batch 1 input f: nowhere.txt: no such file or directory (looked in {run.tmp})"
+    assert json.loads(run.faice("list", "--json").stdout) == []
+    assert not run.outdir.exists()

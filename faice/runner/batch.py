@@ -276,8 +276,26 @@ def check_output_dir(path: Path) -> None:
     if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
         raise InvalidInput(f"output directory {path} is not empty and was not made by faice; choose another --outdir (or empty it)")
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
+    if not probe.is_dir():
+        raise InvalidInput(f"cannot make the output directory {path}: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise InvalidInput(f"cannot write the output directory {path} (no permission on {probe})")
+
+
+def check_can_make(path: Path) -> None:
+    """Make and remove ``path`` (and the parents it lacks): what access() cannot tell, such as
+    /proc or a read-only file system, where even root cannot make a directory."""
+    from faice.errors import InvalidInput
+
+    if path.exists():
+        return
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot make the output directory {path}: {exc.strerror or exc}") from None
+    for directory in made:  # made again when the batch starts
+        directory.rmdir()
 
 
 def prepare_output_dir(path: Path) -> Path:

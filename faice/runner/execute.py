@@ -25,7 +25,7 @@ from faice.host import memory_mib
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker, redact, strip_protection
-from faice.runner.batch import BatchRunner, RunOptions, check_output_dir, output_dir
+from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, output_dir
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
@@ -66,10 +66,14 @@ def username() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool, mount: bool = True) -> None:
+def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool, mount: bool = True, base_dir: Path | None = None) -> None:
     """Every connector is available and can do what the file asks of it, mounts included, on this
-    machine; Connector CLI programs accept their access data. Raises before anything runs."""
+    machine; Connector CLI programs accept their access data; inputs already on this machine
+    (relative to ``base_dir``) exist. Raises before anything runs."""
+    from faice.connectors.base import Connector, Context
     from faice.connectors.program import ProgramConnector
+
+    context = Context(base_dir=base_dir) if base_dir is not None else None
 
     problems: list[str] = []
     unusable: dict[str, str] = {}
@@ -92,9 +96,13 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
                 if reason:
                     unusable[command] = f"{where} ({command}): {reason}"
             key = (command, direction, kind, repr(access))
-            if remote_validation and isinstance(connector, ProgramConnector) and key not in seen:
-                seen.add(key)
+            if key in seen:
+                continue
+            seen.add(key)
+            if remote_validation and isinstance(connector, ProgramConnector):
                 connector.validate_remote(strip_protection(access), direction, kind, listing)  # type: ignore[arg-type]
+            if context is not None and direction != "send" and type(connector).local_source is not Connector.local_source:
+                connector.local_source(strip_protection(access), context)  # raises when it is not there
         except ConnectorError as exc:
             problems.append(f"{where}: {prepared.masker(str(exc))}")
     if unusable:
@@ -155,9 +163,12 @@ def _signals_cancel(cancel: Callable[[], None]) -> Iterator[None]:
 def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event) -> ExecResult:
     experiment = prepared.experiment
     plans = plan(experiment, prepared.masker)
-    check_connectors(plans, prepared, options.connector_validation, options.mount)
+    source = prepared.doc.source.name
+    base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
+    check_connectors(plans, prepared, options.connector_validation, options.mount, base_dir)
     for index in range(len(plans)):
         check_output_dir(output_dir(options.outdir, len(plans), index))
+    check_can_make(options.outdir)
     engine = DockerEngine()
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
@@ -182,8 +193,6 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         )
         logs = logs_dir(store.path)
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        source = prepared.doc.source.name
-        base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
 
         runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, store.is_cancelled))
         scheduler = Scheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory_mib=memory_mib(), on_event=on_event)

@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
@@ -290,7 +291,8 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         from faice.runner.execute import check_connectors
 
         try:
-            check_connectors(submission.plans, submission, remote_validation=submission.connector_validation, mount=worker.mount)  # type: ignore[arg-type]
+            check_connectors(submission.plans, submission, remote_validation=submission.connector_validation, mount=worker.mount,  # type: ignore[arg-type]
+                             base_dir=Path.cwd())  # where the worker finds an admin's local inputs
         except FaiceError as exc:
             raise Rejected(str(exc)) from None
         experiment = submission.experiment
