@@ -329,7 +329,7 @@ def list_(
 
 @app.command()
 def show(
-    id: str = typer.Argument(..., metavar="ID", help="An experiment id or a batch id."),
+    id: str = typer.Argument(..., metavar="ID", help="An experiment id or a batch id (or a unique start of one, 4 characters at least)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Show an experiment (with its batches) or a batch (with its state history).
@@ -337,13 +337,13 @@ def show(
     Example: faice show 6751a3c2e4b0a1b2c3d4e5f6 --json
     """
     store = _store()
-    experiment = store.experiment(id)
+    kind, id = store.resolve_id(id)
+    experiment = store.experiment(id) if kind == "experiment" else None
     if experiment is not None:
         document: dict[str, Any] = {**experiment, "batches": [b.to_json() for b in store.batches(id)]}
     else:
         batch = store.batch(id)
-        if batch is None:
-            raise InvalidInput(f'no experiment or batch with id "{id}" in {store.path}')
+        assert batch is not None
         document = {**batch.to_json(), "history": store.history(id)}
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -358,7 +358,7 @@ def show(
 
 @app.command()
 def logs(
-    batch_id: str = typer.Argument(..., metavar="BATCH_ID"),
+    batch_id: str = typer.Argument(..., metavar="BATCH_ID", help="A batch id (or a unique start of one, 4 characters at least)."),
     stderr: bool = typer.Option(False, "--stderr", help="Show the standard error stream instead of standard output."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing while the batch runs."),
 ) -> None:
@@ -371,9 +371,12 @@ def logs(
     from faice.state.store import FINAL_STATES, logs_dir
 
     store = _store()
+    kind, batch_id = store.resolve_id(batch_id)
+    if kind == "experiment":
+        batches = store.batches(batch_id)
+        shown = ", ".join(f"{b.id} ({b.state})" for b in batches[:5]) + (f", and {len(batches) - 5} more (faice show {batch_id})" if len(batches) > 5 else "")
+        raise InvalidInput(f"{batch_id} is an experiment; logs belong to its batches: {shown}")
     batch = store.batch(batch_id)
-    if batch is None:
-        raise InvalidInput(f'no batch with id "{batch_id}" in {store.path}')
     path = logs_dir(store.path) / f"{batch_id}.{'stderr' if stderr else 'stdout'}"
     while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
         if batch.state == "processing" and batch.container:
@@ -390,7 +393,7 @@ def logs(
 
 
 @app.command()
-def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or a batch id.")) -> None:
+def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or a batch id (or a unique start of one, 4 characters at least).")) -> None:
     """Cancel an experiment or a batch, also when it runs in another terminal.
 
     Batches that have not finished are recorded as cancelled and their containers are killed.
@@ -400,7 +403,7 @@ def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or
     from faice.runner.cancel import cancel_ids
 
     store = _store()
-    cancelled = cancel_ids(store, id)
+    cancelled = cancel_ids(store, store.resolve_id(id)[1])
     typer.echo(f"cancelled {cancelled} batch{'es' if cancelled != 1 else ''}")
 
 

@@ -83,6 +83,10 @@ class Progress:
         return table
 
 
+ID_COLUMNS = frozenset({"id", "experiment"})
+ID_WIDTH = 24
+
+
 def print_table(columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
     """A rich table on a terminal; plain aligned text (never truncated) when stdout is a pipe or file."""
     if sys.stdout.isatty():
@@ -91,7 +95,10 @@ def print_table(columns: list[str], rows: list[list[str]], title: str | None = N
 
         table = Table(title=title, title_justify="left")
         for column in columns:
-            table.add_column(column, overflow="fold")
+            if column in ID_COLUMNS:  # a copied id must be whole: never wrapped, never cut
+                table.add_column(column, no_wrap=True, overflow="ignore", min_width=ID_WIDTH)
+            else:
+                table.add_column(column, overflow="fold")
         for row in rows:
             table.add_row(*row)
         Console().print(table)

@@ -510,3 +510,27 @@ def test_a_missing_local_input_is_found_before_anything_is_recorded(run: Run):
     assert result.stderr.strip().splitlines()[-1] == f"faice: connector check failed before anything ran: batch 1 input f: nowhere.txt: no such file or directory (looked in {run.tmp})"
     assert json.loads(run.faice("list", "--json").stdout) == []
     assert not run.outdir.exists()
+
+
+def test_ids_are_never_wrapped_and_unique_starts_or_capitals_find_them(run: Run, monkeypatch: pytest.MonkeyPatch):
+    from tests.test_cli import _run_in_pty
+
+    data = as_batches(shell_red('echo "a rather long complaint about what went wrong in this batch, to fill the table" >&2; exit 3',
+                                cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": 1}, {"n": 2}])
+    _result, doc = run(data)
+    experiment_id, batch_id = doc["experimentId"], doc["batches"][1]["batchId"]
+    monkeypatch.setenv("COLUMNS", "80")
+    for args in (["list"], ["show", experiment_id]):
+        code, screen = _run_in_pty(["--db", str(run.db), *args], [], timeout=60)
+        assert code == 0, screen
+        assert experiment_id in screen, screen  # whole on one line, as a copy takes it
+    code, screen = _run_in_pty(["--db", str(run.db), "show", experiment_id], [], timeout=60)
+    assert batch_id in screen, screen
+    shown = json.loads(run.faice("show", batch_id.upper(), "--json").stdout)
+    assert shown["batchId"] == batch_id
+    assert json.loads(run.faice("show", batch_id[:20], "--json").stdout)["batchId"] == batch_id
+    ambiguous = run.faice("show", experiment_id[:8])  # an experiment and its batches share their first 8 (the time)
+    assert ambiguous.returncode == 2 and f"starts several ids: {experiment_id} (experiment)" in ambiguous.stderr
+    logs = run.faice("logs", experiment_id)
+    assert logs.returncode == 2 and f"{experiment_id} is an experiment; logs belong to its batches: " in logs.stderr and f"{batch_id} (failed)" in logs.stderr
+    assert run.faice("cancel", experiment_id.upper()).stdout.strip() == "cancelled 0 batches"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from faice.errors import EnvironmentUnusable
+from faice.errors import EnvironmentUnusable, InvalidInput
 
 SCHEMA_VERSION = 4
 MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
@@ -321,6 +321,25 @@ class Store:
 
     # --- reading -------------------------------------------------------------------------------
 
+    def resolve_id(self, text: str) -> tuple[str, str]:
+        """("experiment" or "batch", the full id) for an id, an id in capitals, or a unique prefix
+        of at least 4 characters of one (as git takes commits); raises UnknownId."""
+        wanted = text.strip().lower()
+        if len(wanted) < MIN_PREFIX or len(wanted) > 24 or any(c not in "0123456789abcdef" for c in wanted):
+            raise UnknownId(f'"{text}" is not an experiment or batch id (24 hex digits, or at least the first {MIN_PREFIX} of them)')
+        found: list[tuple[str, str]] = []
+        with self._lock:
+            for kind, table in (("experiment", "experiments"), ("batch", "batches")):
+                rows = self.conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 6", (wanted, wanted + "g")).fetchall()  # noqa: S608
+                found += [(kind, row["id"]) for row in rows]
+        exact = [f for f in found if f[1] == wanted]
+        if exact or len(found) == 1:
+            return (exact or found)[0]
+        if not found:
+            raise UnknownId(f'no experiment or batch with id "{text}" in {self.path}')
+        shown = ", ".join(f"{i} ({kind})" for kind, i in found[:5]) + (", ..." if len(found) > 5 else "")
+        raise UnknownId(f'"{text}" starts several ids: {shown}; give more of it')
+
     def batch(self, batch_id: str) -> BatchRow | None:
         with self._lock:
             row = self.conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
@@ -370,6 +389,13 @@ class Store:
                 conn.close()
             self._opened = []
         self._local = threading.local()
+
+
+MIN_PREFIX = 4
+
+
+class UnknownId(InvalidInput):
+    """No experiment or batch, or more than one, goes by what was given."""
 
 
 def logs_dir(db_path: Path) -> Path:
