@@ -227,6 +227,24 @@ class AgencyClient:
             raise FaiceError(self.mask(f"the agency accepted the RED file but sent no experimentId: {_excerpt(json.dumps(answer))}"))
         return experiment_id
 
+    def failure(self, batch_id: str) -> str | None:
+        """Why a batch failed, as the agency says it: faice serve's ``error``, else CC-Agency's last
+        ``debugInfo`` lines; None when it says nothing (or cannot be asked)."""
+        try:
+            document = self._check(self._request("GET", f"/batches/{batch_id}"))
+        except FaiceError:
+            return None
+        if not isinstance(document, dict):
+            return None
+        if isinstance(document.get("error"), str) and document["error"]:
+            return document["error"]
+        for entry in reversed(document.get("history") or []):
+            info = entry.get("debugInfo") if isinstance(entry, dict) else None
+            if info:
+                lines = [str(line).strip() for line in (info if isinstance(info, list) else [info]) if str(line).strip()]
+                return " | ".join(lines[-3:]) or None
+        return None
+
     def batches(self, experiment_id: str) -> list[dict[str, Any]]:
         """GET /batches of one experiment, oldest first (filtered here too: upstream's tests do the same)."""
         answer = self._check(self._request("GET", "/batches", params={"experimentId": experiment_id, "ascending": "1"}))
@@ -396,7 +414,9 @@ def submit(
     _print_result(experiment_id, state, states, as_json)
     failed = [s for s in states if s.state == "failed"]
     if failed and not as_json:
-        sys.stderr.write(mask(f"why batch {failed[0].index} failed: GET {client.shown_url}/batches/{failed[0].batch_id} (and .../stderr)\n"))
+        where = f"GET {client.shown_url}/batches/{failed[0].batch_id} (and .../stderr)"
+        why = client.failure(failed[0].batch_id)
+        sys.stderr.write(mask(f"batch {failed[0].index} failed: {why} (more: {where})\n" if why else f"why batch {failed[0].index} failed: {where}\n"))
     return {"succeeded": 0, "failed": EXIT_FAILED}.get(state, EXIT_INTERRUPTED)
 
 

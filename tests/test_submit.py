@@ -266,3 +266,13 @@ def test_a_rejected_file_exits_2_with_each_problem_located_in_it(tmp_path: Path,
     assert lines[0].startswith("faice: the agency rejected the request: Given RED data is invalid.")
     line_of_b = next(i for i, text in enumerate((tmp_path / "red.yml").read_text().splitlines(), 1) if "value: b" in text)
     assert any(re.fullmatch(rf"  {re.escape(str(tmp_path / 'red.yml'))}:{line_of_b - 1}:\d+: batches\[1\]: .*outputs.*", line) for line in lines[1:]), lines
+
+
+@pytest.mark.docker
+def test_wait_says_why_a_batch_failed_in_the_agencys_words(tmp_path: Path, agency: Server):
+    data = red('echo "no such sample: $1" >&2; exit 4', values=["x"], execution=agency_execution(auth=VARIABLE_AUTH))
+    result = submit(tmp_path, data, "--vars-file", vars_file(tmp_path, agency), "--wait", "--poll", "0.2", "--disable-retry")
+    assert result.returncode == 1, result.stderr
+    batch_id = re.search(r"0\s+([0-9a-f]{24})\s+failed", result.stdout).group(1)
+    assert f"batch 0 failed: exit code 4; stderr: no such sample: x (more: GET " in result.stderr, result.stderr
+    assert f"/batches/{batch_id} (and .../stderr)" in result.stderr
