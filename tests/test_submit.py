@@ -274,5 +274,5 @@ def test_wait_says_why_a_batch_failed_in_the_agencys_words(tmp_path: Path, agenc
     result = submit(tmp_path, data, "--vars-file", vars_file(tmp_path, agency), "--wait", "--poll", "0.2", "--disable-retry")
     assert result.returncode == 1, result.stderr
     batch_id = re.search(r"0\s+([0-9a-f]{24})\s+failed", result.stdout).group(1)
-    assert f"batch 0 failed: exit code 4; stderr: no such sample: x (more: GET " in result.stderr, result.stderr
+    assert "batch 0 failed: exit code 4; stderr: no such sample: x (more: GET " in result.stderr, result.stderr
     assert f"/batches/{batch_id} (and .../stderr)" in result.stderr
