@@ -57,3 +57,32 @@ def test_converted_cwl_tool_runs_under_cwltool_in_the_offline_image(tmp_path: Pa
     assert run.returncode == 0, run.stderr
     expected = [line for i, line in enumerate((EXAMPLES / "grepwrap" / "in.txt").read_text().splitlines()) if "QU" in line or i == 1]
     assert (tmp_path / "out" / "out.txt").read_text().splitlines() == expected
+
+
+def test_an_address_that_is_no_docker_engine_is_named(tmp_path):
+    import http.server
+    import threading
+
+    from tests.conftest import run_faice
+    from tests.redfiles import shell_red, write
+
+    class NotDocker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"not found")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotDocker)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"tcp://127.0.0.1:{server.server_address[1]}"
+        result = run_faice("--db", str(tmp_path / "db"), "exec", str(write(tmp_path / "red.yml", shell_red("true"))), "--outdir", str(tmp_path / "out"),
+                           env={"DOCKER_HOST": address})
+    finally:
+        server.shutdown()
+    assert result.returncode == 3
+    assert result.stderr.strip() == f"faice: Docker is not reachable at {address}: it answered HTTP 404 (not found); is that a Docker engine?"

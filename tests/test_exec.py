@@ -534,3 +534,10 @@ def test_ids_are_never_wrapped_and_unique_starts_or_capitals_find_them(run: Run,
     logs = run.faice("logs", experiment_id)
     assert logs.returncode == 2 and f"{experiment_id} is an experiment; logs belong to its batches: " in logs.stderr and f"{batch_id} (failed)" in logs.stderr
     assert run.faice("cancel", experiment_id.upper()).stdout.strip() == "cancelled 0 batches"
+
+
+def test_an_output_that_is_a_link_out_of_the_output_directory_is_named(run: Run, tmp_path: Path):
+    data = shell_red("ln -s /etc/hostname result.txt", outputs={"result": {"type": "File", "outputBinding": {"glob": "result.txt"}}})
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert doc["batches"][0]["error"] == 'output "result": glob "result.txt" matched result.txt, a link that leads out of the output directory (never taken)'

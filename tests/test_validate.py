@@ -241,3 +241,16 @@ def test_empty_item_separator_is_a_warning():
     data["cli"]["inputs"]["words"] = {"type": "string[]?", "inputBinding": {"prefix": "-w", "itemSeparator": ""}}
     assert errors_of(data) == []
     assert warnings_of(data) == [("cli.inputs.words.inputBinding.itemSeparator", "an empty itemSeparator joins the items with nothing between them (cwltool drops them instead)")]
+
+
+def test_messages_that_say_what_was_meant():
+    typo = grepwrap()
+    typo["inputs"]["text_file"]["connector"]["command"] = "red-conector-local"
+    assert warnings_of(typo) == [("inputs.text_file.connector.command", 'connector "red-conector-local" is not installed here (no faice plugin, not on PATH)'
+                                  ' (did you mean "red-connector-local"?); faice exec will refuse to run')]
+    clas = grepwrap()
+    clas["inputs"]["text_file"]["clas"] = clas["inputs"]["text_file"].pop("class")
+    assert ("inputs.text_file", 'has no "class" (is "clas" meant to be "class"?); it must have class "File"') in errors_of(clas)
+    no_jobs = grepwrap()
+    del no_jobs["inputs"]
+    assert errors_of(no_jobs) == [("", 'the jobs are missing: "inputs" (and "outputs") for one batch, or "batches" for several')]

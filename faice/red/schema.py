@@ -142,6 +142,8 @@ def _explain(error: Any, root: tuple[Any, Any]) -> list[tuple[tuple[Any, ...], s
             return [(path + (key,), f'unknown key "{key}"{hint}') for key in extras]
     if validator == "required":
         missing = error.message.split("'")[1] if "'" in error.message else error.message
+        if path == () and missing == "inputs":
+            return [(path, 'the jobs are missing: "inputs" (and "outputs") for one batch, or "batches" for several')]
         return [(path, f'"{missing}" is required here')]
     if validator is None and error.message.startswith("False schema"):
         # jsonschema does not say which property a false schema rejected: find it.

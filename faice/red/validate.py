@@ -9,6 +9,7 @@ All problems are collected; none stops the others from being found.
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 import re
 from collections.abc import Callable, Iterable
@@ -248,6 +249,8 @@ def _value_problem(cwl_name: str, value: Any) -> str | None:
     if cwl_name in ("File", "Directory"):
         if not isinstance(value, dict):
             return f"must be a {cwl_name} object with class and connector, not {_describe(value)}"
+        if "class" not in value and (near := difflib.get_close_matches("class", [k for k in value if isinstance(k, str)], n=1, cutoff=0.6)):
+            return f'has no "class" (is "{near[0]}" meant to be "class"?); it must have class "{cwl_name}"'
         if value.get("class") != cwl_name:
             return f'must have class "{cwl_name}", not {_describe(value.get("class"))}'
         return None
@@ -415,7 +418,10 @@ def _connector_problems(uses: list[_Use], required: bool, policy: ConnectorPolic
             if command not in warned:
                 warned.add(command)
                 consequence = "install it to run this file" if required else "faice exec will refuse to run"
-                problems.append(Problem(use.path + ("command",), f'connector "{command}" is not installed here (no faice plugin, not on PATH); {consequence}', "error" if required else "warning"))
+                near = difflib.get_close_matches(command, list(registry.plugin_entry_points()), n=1, cutoff=0.8)
+                hint = f' (did you mean "{near[0]}"?)' if near else ""
+                problems.append(Problem(use.path + ("command",), f'connector "{command}" is not installed here (no faice plugin, not on PATH){hint}; {consequence}',
+                                        "error" if required else "warning"))
             continue
         plugin = registry.plugin(command)
         direction = use.direction

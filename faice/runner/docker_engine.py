@@ -69,7 +69,9 @@ class DockerEngine:
             self.api = DockerAPI(timeout=API_TIMEOUT)
             self.api.ping()
         except DockerError as exc:
-            raise EnvironmentUnusable(f"Docker is not reachable: {exc.message}") from None
+            where = f" at {self.api.host}" if hasattr(self, "api") else ""
+            said = f"it answered HTTP {exc.status} ({exc.message}); is that a Docker engine?" if exc.status else exc.message
+            raise EnvironmentUnusable(f"Docker is not reachable{where}: {said}") from None
         except (OSError, ValueError) as exc:
             raise EnvironmentUnusable(f"Docker is not reachable at {self.api.host if hasattr(self, 'api') else 'DOCKER_HOST'}: {exc.strerror or exc} (is the Docker engine running, and may you use it?)") from None
 

@@ -63,8 +63,12 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
     except ValueError as exc:
         raise OutputError(f'output "{output.key}": {exc}') from None
     want_dir = output.type == "Directory"
-    matches = sorted(m for m in globbing.glob(pattern, root_dir=outdir) if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
+    globbed = globbing.glob(pattern, root_dir=outdir)
+    matches = sorted(m for m in globbed if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
     if not matches:
+        leaving = sorted(m for m in globbed if not _inside(outdir, outdir / m))
+        if leaving:
+            raise OutputError(f'output "{output.key}": glob "{pattern}" matched {leaving[0]}, a link that leads out of the output directory (never taken)')
         if output.optional:
             return FoundOutput(output.key, output.type, None)
         raise OutputError(f'required output "{output.key}": glob "{pattern}" matched no {"directory" if want_dir else "file"} in {OUTPUTS_DIR}')
