@@ -541,3 +541,15 @@ def test_an_output_that_is_a_link_out_of_the_output_directory_is_named(run: Run,
     result, doc = run(data)
     assert result.returncode == 1
     assert doc["batches"][0]["error"] == 'output "result": glob "result.txt" matched result.txt, a link that leads out of the output directory (never taken)'
+
+
+def test_more_ram_than_the_machine_has_is_a_true_warning_and_runs(run: Run, faice):
+    physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    data = shell_red("echo ran > ran.txt", outputs={"ran": {"type": "File", "outputBinding": {"glob": "ran.txt"}}})
+    data["container"]["settings"]["ram"] = physical + 4096
+    validated = faice("validate", str(write(run.tmp / "red.yml", data)))
+    assert validated.returncode == 0
+    assert f"{physical + 4096} MiB is more than this machine's {physical} MiB: faice exec runs such a batch with no other beside it" in validated.stderr
+    result, doc = run(data)
+    assert result.returncode == 0, result.stderr  # it said "cannot run it here" before, and then ran
+    assert (run.outdir / "ran.txt").read_text() == "ran\n"

@@ -226,7 +226,8 @@ def _engine_problems(data: dict[str, Any]) -> list[Problem]:
             ram = settings.get("ram")
             total = memory_mib()
             if isinstance(ram, int) and not isinstance(ram, bool) and total and ram > total:
-                problems.append(Problem(("container", "settings", "ram"), f"{ram} MiB is more than this machine's {total} MiB: faice exec cannot run it here", "warning"))
+                problems.append(Problem(("container", "settings", "ram"), f"{ram} MiB is more than this machine's {total} MiB: faice exec runs such a batch with no other "
+                                        "beside it, and its tool is killed only if it really needs more memory than there is", "warning"))
     execution = data.get("execution")
     if isinstance(execution, dict) and isinstance(execution.get("engine"), str):
         engine = execution["engine"]
