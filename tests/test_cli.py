@@ -361,3 +361,16 @@ def test_exec_needs_no_agency_login_but_submit_does(tmp_path: Path, faice):
     assert missing.returncode == 2 and "variables without a value: data;" in missing.stderr  # what the run needs is still needed
     submit = faice("submit", str(path), "--non-interactive", "--var", "data=in.txt")
     assert submit.returncode == 2 and "variables without a value: agency_password, agency_url, agency_user" in submit.stderr
+
+
+def test_an_empty_agency_login_in_a_template_blocks_only_submit(tmp_path: Path, faice):
+    """Generated templates leave execution.settings.access empty; upstream accepts them."""
+    data = grepwrap(execution={"engine": "ccagency", "settings": {"access": {"url": "", "auth": {"username": "", "password": ""}}}})
+    path = write(tmp_path / "red.yml", data)
+    warning = "execution.settings.access.url: warning: must not be an empty string (only faice submit uses it)"
+    for args in (["validate", str(path)], ["exec", str(path), "--dry-run", "--non-interactive"]):
+        result = faice(*args)
+        assert result.returncode == 0, result.stderr
+        assert warning in result.stderr
+    submitted = faice("submit", str(path), "--non-interactive")
+    assert submitted.returncode == 2 and "execution.settings.access.url: must not be an empty string" in submitted.stderr

@@ -60,10 +60,11 @@ def _migrate_8_to_9(doc: Document) -> None:
 
 
 def check(doc: Document, *, check_connectors: bool = True, connectors_required: bool = False,
-          connector_policy: ConnectorPolicy | None = None) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
+          connector_policy: ConnectorPolicy | None = None, for_agency: bool = False) -> tuple[list[LocatedProblem], list[LocatedProblem]]:
     """Validate a loaded document: (errors, warnings), located and sorted by position."""
     try:
-        problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required, connector_policy=connector_policy)
+        problems = validate_data(doc.data, check_connectors=check_connectors, connectors_required=connectors_required, connector_policy=connector_policy,
+                                 for_agency=for_agency)
         located = locate_problems(doc.source, problems)
     except RecursionError:
         return [LocatedProblem(doc.source.name, 1, 1, "", TOO_DEEP, "error")], []

@@ -42,11 +42,12 @@ def prepare(
     """Load and validate ``location``, fill its variables and build the experiment.
 
     With ``connectors_required`` a connector that cannot be resolved here is an error, not a
-    warning (``faice exec`` needs every one of them). ``local`` (``faice exec``): the variables
-    of a CC-Agency's URL and login are not needed.
+    warning (``faice exec`` needs every one of them). ``local`` (``faice exec``): a CC-Agency's
+    URL and login (``execution.settings.access``) are not needed, neither their variables nor
+    their values.
     """
     doc = load(location)
-    errors, warnings = check(doc, connectors_required=connectors_required)
+    errors, warnings = check(doc, connectors_required=connectors_required, for_agency=not local)
     if errors:
         raise ValidationFailed(errors)
     values = resolve(variable_uses(doc.data), variables or {}, prompt=prompt, optional_agency=local)
@@ -54,7 +55,7 @@ def prepare(
     masker = Masker(secret_values(data, values.values()))
     if values:
         # Filled credentials can now be checked by the connectors; never echo them.
-        refilled = [p for p in validate_data(data, filled=True) if p.severity == "error"]
+        refilled = [p for p in validate_data(data, filled=True, for_agency=not local) if p.severity == "error"]
         if refilled:
             located = locate_problems(doc.source, refilled)
             raise ValidationFailed([_masked(p, masker) for p in located])

@@ -46,14 +46,25 @@ class _Use:
     listing: Any
 
 
+AGENCY_ACCESS = ("execution", "settings", "access")
+
+
 def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False, filled: bool = False,
-                  connector_policy: ConnectorPolicy | None = None) -> list[Problem]:
+                  connector_policy: ConnectorPolicy | None = None, for_agency: bool = False) -> list[Problem]:
     """All problems of a RED 9 document (errors and warnings), unlocated.
 
     A connector that cannot be resolved here is a warning, or an error with ``connectors_required``.
     ``connector_policy`` may refuse a connector command: it returns why, or None (faice serve).
     ``filled`` marks a document whose variables were filled in (checked again for the connectors).
+    Problems of ``execution.settings.access`` (a CC-Agency's URL and login, which templates leave
+    empty) are errors only ``for_agency`` (faice submit): no local run uses them.
     """
+    return [p if for_agency or p.path[:3] != AGENCY_ACCESS or p.severity != "error"
+            else Problem(p.path, f"{p.message} (only faice submit uses it)", "warning")
+            for p in _problems(data, check_connectors, connectors_required, filled, connector_policy)]
+
+
+def _problems(data: dict[str, Any], check_connectors: bool, connectors_required: bool, filled: bool, connector_policy: ConnectorPolicy | None) -> list[Problem]:
     if _looks_like_cwl(data):
         return [Problem((), "this is a CWL CommandLineTool, not a RED file: a RED file embeds it under cli: (faice convert cwl goes the other way)")]
     # Filled values may contain anything, braces included: key and bracket rules were checked before filling.
