@@ -16,6 +16,7 @@ import typer
 
 from faice import __version__
 from faice.errors import EXIT_INTERRUPTED, EXIT_INVALID, FaiceError, InvalidInput, LoadError
+from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -197,6 +198,7 @@ def exec_(
     preserve_environment: list[str] = typer.Option([], "--preserve-environment", metavar="VAR", help="Pass this environment variable into the containers (repeatable)."),
     disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Skip the connectors' own *-validate checks."),
     no_mount: bool = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing)."),
+    pids_limit: int = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit)."),
     gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
     var: list[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users."),
     vars_file: Path | None = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values."),
@@ -268,6 +270,7 @@ def exec_(
         preserve_environment=list(preserve_environment),
         gpu_ids=[g.strip() for g in gpu_ids.split(",") if g.strip()] if gpu_ids else None,
         mount=not no_mount,
+        pids_limit=pids_limit,
     )
     _run(prepared, options, as_json)
 
@@ -535,6 +538,7 @@ def serve(
     access_log: bool = typer.Option(False, "--access-log", help="Log every request on stderr."),
     max_batches: int = typer.Option(100_000, "--max-batches", min=1, help="Most batches POST /red takes in one experiment."),
     no_mount: bool = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing)."),
+    pids_limit: int = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit)."),
 ) -> None:
     """Serve the CC-Agency REST API on this machine; its batches run here in Docker.
 
@@ -563,7 +567,7 @@ def serve(
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                            access_log=access_log, token_seconds=token_seconds, network=network, max_batches=max_batches,
-                           mount=not no_mount)
+                           mount=not no_mount, pids_limit=pids_limit)
     run_server(Store(state.db), options)
 
 

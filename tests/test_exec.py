@@ -553,3 +553,15 @@ def test_more_ram_than_the_machine_has_is_a_true_warning_and_runs(run: Run, faic
     result, doc = run(data)
     assert result.returncode == 0, result.stderr  # it said "cannot run it here" before, and then ran
     assert (run.outdir / "ran.txt").read_text() == "ran\n"
+
+
+def test_a_batch_has_a_process_limit(run: Run):
+    pids_max = "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max"  # cgroup v2, or v1
+    data = shell_red(f"({pids_max}) > max.txt; n=0; while [ $n -lt 300 ]; do sleep 5 & n=$((n+1)); done; echo all forked > forked.txt",
+                     outputs={"max": {"type": "File", "outputBinding": {"glob": "max.txt"}}})
+    result, doc = run(data, "--pids-limit", "64", "--timeout", "60")
+    assert (run.outdir / "max.txt").read_text().strip() == "64"
+    assert not (run.outdir / "forked.txt").exists()  # the fork bomb stopped at the limit
+    assert doc["batches"][0]["state"] == "failed"
+    default, _doc = run(shell_red(f"({pids_max}) > max.txt", outputs={"max": {"type": "File", "outputBinding": {"glob": "max.txt"}}}))
+    assert default.returncode == 0 and (run.outdir / "max.txt").read_text().strip() == "4096"

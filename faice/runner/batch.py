@@ -24,7 +24,7 @@ from faice.red.model import Connector as ConnectorSpec
 from faice.red.model import Experiment
 from faice.red.paths import OUTPUTS_DIR
 from faice.red.secrets import Masker, strip_protection
-from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT, LABEL_RUN, ContainerSpec, DockerEngine, Mount, invoking_user
+from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT, LABEL_BATCH, LABEL_EXPERIMENT, LABEL_RUN, ContainerSpec, DockerEngine, Mount, invoking_user
 from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
@@ -49,6 +49,8 @@ class RunOptions:
     public_network_only: bool = False
     #: honour ``mount: true``; False (``--no-mount``) copies those directories instead
     mount: bool = True
+    #: processes and threads a batch's container may have: a fork bomb stops there (0: no limit)
+    pids_limit: int = DEFAULT_PIDS_LIMIT
 
 
 @dataclass
@@ -129,6 +131,7 @@ class BatchRunner:
             gpu_ids=self.options.gpu_ids,
             gpu_count=None if self.options.gpu_ids else _gpu_count(self.experiment.container.gpus),
             network=self.options.network,
+            pids_limit=self.options.pids_limit,
         )
         phase("run")
         from faice.runner.dockerapi import DockerError

@@ -19,6 +19,8 @@ LABEL_EXPERIMENT = "faice.experiment"
 LABEL_BATCH = "faice.batch"
 LABEL_RUN = "faice.run"
 HOME_IN_CONTAINER = "/cc/home"
+#: processes and threads a batch's container may have by default: a fork bomb stops there
+DEFAULT_PIDS_LIMIT = 4096
 API_TIMEOUT = 120
 
 
@@ -43,6 +45,8 @@ class ContainerSpec:
     gpu_count: int | None = None
     network: str | None = None
     name: str | None = None
+    #: processes and threads the container may have (0: no limit)
+    pids_limit: int = 0
 
 
 @dataclass
@@ -118,6 +122,8 @@ class DockerEngine:
             host_config["DeviceRequests"] = [{"Driver": "", "Count": spec.gpu_count, "Capabilities": [["gpu"]]}]
         if spec.network:
             host_config["NetworkMode"] = spec.network
+        if spec.pids_limit:
+            host_config["PidsLimit"] = spec.pids_limit
         config = {
             "Image": spec.image,
             "Entrypoint": spec.argv[:1],

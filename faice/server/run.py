@@ -20,6 +20,7 @@ from pathlib import Path
 
 from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.host import is_loopback
+from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 from faice.state.store import Store
 
 FIRST_ADMIN = "admin"
@@ -39,6 +40,7 @@ class ServeOptions:
     max_batches: int = 100_000
     #: honour ``mount: true`` (False: copy those directories instead)
     mount: bool = True
+    pids_limit: int = DEFAULT_PIDS_LIMIT
 
 
 def _lock(store: Store) -> tuple[int, int]:
@@ -113,7 +115,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         sock = _listen(options.host, options.port)
         reconcile(store)
         first_admin(store, say)
-        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network, mount=options.mount)
+        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network, mount=options.mount, pids_limit=options.pids_limit)
         worker.start()
         settings = Settings(max_batches=options.max_batches)
         if options.token_seconds is not None:

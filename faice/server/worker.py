@@ -27,6 +27,7 @@ from faice.host import node_name
 from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_invoking_user
+from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import clean_up_after, reconcile
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
@@ -66,13 +67,14 @@ class Active:
 
 
 class Worker:
-    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None, mount: bool = True) -> None:
+    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None, mount: bool = True, pids_limit: int = DEFAULT_PIDS_LIMIT) -> None:
         self.store = store
         self.jobs = max(1, jobs)
         self.memory = MemoryBudget(memory_mib)
         self.network = network
         #: honour ``mount: true`` (False: ``faice serve --no-mount`` copies those directories)
         self.mount = mount
+        self.pids_limit = pids_limit
         self.node = node_name()
         self.active: dict[str, Active] = {}
         self.running = 0
@@ -283,7 +285,8 @@ class Worker:
         with active.lock:
             if active.runner is None:
                 options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network,
-                                     connector_validation=active.connector_validation, public_network_only=not active.admin, mount=self.mount)
+                                     connector_validation=active.connector_validation, public_network_only=not active.admin, mount=self.mount,
+                                     pids_limit=self.pids_limit)
                 try:
                     engine = self.engine()
                     engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
