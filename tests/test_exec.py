@@ -565,3 +565,16 @@ def test_a_batch_has_a_process_limit(run: Run):
     assert doc["batches"][0]["state"] == "failed"
     default, _doc = run(shell_red(f"({pids_max}) > max.txt", outputs={"max": {"type": "File", "outputBinding": {"glob": "max.txt"}}}))
     assert default.returncode == 0 and (run.outdir / "max.txt").read_text().strip() == "4096"
+
+
+def test_an_input_that_equals_a_secret_is_not_stored_in_clear(run: Run, http_server):
+    (http_server.root / "in.txt").write_text("x\n")
+    http_server.expected_auth = ("alice", "pa55-w0rd-xyz")
+    data = shell_red('cat "$1"; echo "$2"', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}, "word": {"type": "string", "inputBinding": {"position": 1}}},
+                     inputs={"f": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": f"{http_server.url}/in.txt", "auth": {"username": "alice", "password": "{{pw}}"}}}},
+                             "word": "pa55-w0rd-xyz"})
+    result, doc = run(data, env={"FAICE_VAR_pw": "pa55-w0rd-xyz"})
+    assert result.returncode == 0, result.stderr
+    assert b"pa55-w0rd-xyz" not in run.db.read_bytes()
+    red = json.loads(run.faice("show", doc["experimentId"], "--json").stdout)["red"]
+    assert red["inputs"]["word"] == "********"

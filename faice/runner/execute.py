@@ -184,7 +184,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         mask = prepared.masker
         experiment_id, batch_ids = store.create_experiment(
             source=prepared.doc.source.name,
-            red=redact(prepared.doc.data),
+            red=redact(prepared.doc.data, mask),
             argvs=[[mask(a) for a in p.argv] for p in plans],
             image=experiment.container.image,
             engine=experiment.execution.engine if experiment.execution else None,
