@@ -59,9 +59,12 @@ def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connec
     Problems of ``execution.settings.access`` (a CC-Agency's URL and login, which templates leave
     empty) are errors only ``for_agency`` (faice submit): no local run uses them.
     """
-    return [p if for_agency or p.path[:3] != AGENCY_ACCESS or p.severity != "error"
-            else Problem(p.path, f"{p.message} (only faice submit uses it)", "warning")
-            for p in _problems(data, check_connectors, connectors_required, filled, connector_policy)]
+    problems = _problems(data, check_connectors, connectors_required, filled, connector_policy)
+    execution = data.get("execution")
+    if for_agency or not isinstance(execution, dict) or execution.get("engine") != "ccagency":
+        return problems
+    return [Problem(p.path, f"{p.message} (only faice submit uses it)", "warning") if p.path[:3] == AGENCY_ACCESS and p.severity == "error" else p
+            for p in problems]
 
 
 def _problems(data: dict[str, Any], check_connectors: bool, connectors_required: bool, filled: bool, connector_policy: ConnectorPolicy | None) -> list[Problem]:
