@@ -34,7 +34,7 @@ app = typer.Typer(
         "Exit codes: 0 success, 1 a batch failed, 2 invalid input, 3 environment unusable, 130 interrupted."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings=CONTEXT,
@@ -188,6 +188,7 @@ def exec_(
     file: str = typer.Argument(..., metavar="FILE", help="RED file: a path, - for stdin, or an http(s) URL."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print only the result document as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but a line for each batch that failed (and errors); the exit code tells the rest."),
     outdir: Path = typer.Option(Path("outputs"), "--outdir", "-o", help="Where outputs without a connector go (one batch_N folder per batch when there are several)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches run in parallel (default: batchConcurrencyLimit, at most the CPU count and what memory holds)."),
     retries: int | None = typer.Option(None, "--retries", min=0, help="Retries of a failed batch (default: from the RED file, else 0)."),
@@ -229,11 +230,10 @@ def exec_(
     from faice.red.prepare import prepare
     from faice.runner.plan import plan
 
-    prepared = prepare(file, variables=_parse_vars(var, vars_file), prompt=_prompter(non_interactive), connectors_required=True, local=True)
-    for notice in prepared.doc.notices:
-        _err(notice)
-    for warning in prepared.warnings:
-        _err(str(warning))
+    # A dry run shows what would run even with a connector that is not installed here (a warning).
+    prepared = prepare(file, variables=_parse_vars(var, vars_file), prompt=_prompter(non_interactive), connectors_required=not dry_run, local=True)
+    for said in [] if quiet else [*prepared.doc.notices, *map(str, prepared.warnings)]:
+        _err(said)
     mask = prepared.masker
     if dry_run:
         plans = plan(prepared.experiment, mask)
@@ -256,7 +256,7 @@ def exec_(
     experiment = prepared.experiment
     default_jobs, capped = local_jobs(experiment)
     for notice in (no_mount_notice(experiment) if no_mount else None, None if jobs else capped):
-        if notice:
+        if notice and not quiet:
             _err(f"{prepared.doc.source.name}: notice: {notice}")
     options = RunOptions(
         outdir=outdir.resolve(),
@@ -272,11 +272,12 @@ def exec_(
         mount=not no_mount,
         pids_limit=pids_limit,
     )
-    _run(prepared, options, as_json)
+    _run(prepared, options, as_json, quiet)
 
 
-def _run(prepared: Any, options: Any, as_json: bool) -> None:
-    """Run the batches with a live view (or plain lines), then print the result; exit by its state."""
+def _run(prepared: Any, options: Any, as_json: bool, quiet: bool = False) -> None:
+    """Run the batches with a live view (or plain lines), then print the result; exit by its state.
+    ``quiet``: only a line for each failed batch."""
     import signal
 
     from faice.runner.execute import execute
@@ -287,13 +288,13 @@ def _run(prepared: Any, options: Any, as_json: bool) -> None:
 
     signal.signal(signal.SIGTERM, terminate)
     store = _store()
-    live = not as_json and sys.stderr.isatty()
-    with Progress(len(prepared.experiment.batches), live) as progress:
+    live = not as_json and not quiet and sys.stderr.isatty()
+    with Progress(len(prepared.experiment.batches), live, quiet) as progress:
         result = execute(prepared, options, store, progress.event)
     document = result.to_json()
     if as_json:
         typer.echo(json.dumps(document, indent=2))
-    else:
+    elif not quiet:
         print_summary(document)
         typer.echo(f"outputs: {result.outdir}")
     raise typer.Exit(EXIT_INTERRUPTED if result.interrupted else {"succeeded": 0, "failed": 1}.get(result.state, EXIT_INTERRUPTED))

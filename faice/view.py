@@ -13,8 +13,10 @@ LIVE_ROWS = 15
 class Progress:
     """Receives scheduler events (from worker threads) and shows them on stderr."""
 
-    def __init__(self, total: int, live: bool) -> None:
+    def __init__(self, total: int, live: bool, quiet: bool = False) -> None:
         self.total = total
+        #: only failures are said (one line each)
+        self.quiet = quiet
         self.started = time.monotonic()
         self.state: dict[int, str] = {}
         self.phase: dict[int, str] = {}
@@ -47,7 +49,7 @@ class Progress:
                 self.state[index] = kind
                 if kind in ("failed", "cancelled"):
                     self.errors[index] = detail
-        if self._live is None and kind in ("succeeded", "failed", "cancelled", "retry"):
+        if self._live is None and kind in (("failed",) if self.quiet else ("succeeded", "failed", "cancelled", "retry")):
             word = "retrying" if kind == "retry" else kind
             tail = f": {detail}" if detail else ""
             sys.stderr.write(f"batch {index} {word}{tail}\n")

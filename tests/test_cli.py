@@ -374,3 +374,13 @@ def test_an_empty_agency_login_in_a_template_blocks_only_submit(tmp_path: Path, 
         assert warning in result.stderr
     submitted = faice("submit", str(path), "--non-interactive")
     assert submitted.returncode == 2 and "execution.settings.access.url: must not be an empty string" in submitted.stderr
+
+
+def test_shell_completion_is_offered_and_completes_commands_and_options(faice):
+    import subprocess
+
+    shown = faice("--show-completion", "bash")
+    assert shown.returncode == 0 and "_faice_completion" in shown.stdout
+    env = {**os.environ, "_FAICE_COMPLETE": "complete_bash", "COMP_WORDS": "faice exec --no", "COMP_CWORD": "2"}
+    completed = subprocess.run(faice_command(), capture_output=True, text=True, env=env, timeout=30)
+    assert completed.stdout.split() == ["--no-mount", "--non-interactive"]

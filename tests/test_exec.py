@@ -578,3 +578,26 @@ def test_an_input_that_equals_a_secret_is_not_stored_in_clear(run: Run, http_ser
     assert b"pa55-w0rd-xyz" not in run.db.read_bytes()
     red = json.loads(run.faice("show", doc["experimentId"], "--json").stdout)["red"]
     assert red["inputs"]["word"] == "********"
+
+
+def test_quiet_says_only_what_failed(run: Run):
+    data = as_batches(shell_red('[ "$1" != bad ] || { echo "it broke" >&2; exit 3; }', cli_inputs={"word": {"type": "string", "inputBinding": {"position": 0}}}),
+                      [{"word": "good"}, {"word": "bad"}])
+    path = write(run.tmp / "red.yml", data)
+    result = run_faice("--db", str(run.db), "exec", str(path), "--quiet", "--outdir", str(run.outdir), cwd=run.tmp)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == "batch 1 failed: exit code 3; stderr: it broke\n"
+    del data["batches"][1]
+    quiet = run_faice("--db", str(run.db), "exec", str(write(run.tmp / "red.yml", data)), "-q", "--outdir", str(run.tmp / "out2"), cwd=run.tmp)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
+
+
+def test_a_dry_run_shows_the_argv_with_a_connector_that_is_not_installed_here(run: Run, faice):
+    data = shell_red('cat "$1"', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}},
+                     inputs={"f": {"class": "File", "connector": {"command": "red-connector-xnat", "access": {"url": "x"}}, "basename": "scan.dcm"}})
+    path = write(run.tmp / "red.yml", data)
+    dry = faice("exec", str(path), "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "argv: sh -c 'cat \"$1\"' sh /cc/inputs/f/scan.dcm" in dry.stdout and 'warning: connector "red-connector-xnat" is not installed here' in dry.stderr
+    assert faice("exec", str(path)).returncode == 2  # running it still needs the connector
