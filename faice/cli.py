@@ -661,8 +661,12 @@ def convert_batches(
     prefix: str = typer.Option("faice_", "--prefix", help="File name prefix: PREFIXbatch_N.EXT."),
     fmt: str = FormatOption,
     outdir: Path = typer.Option(Path("."), "--outdir", "-o", help="Directory to write the files into."),
+    force: bool = typer.Option(False, "--force", help="Replace files of these names that exist already."),
 ) -> None:
     """Write one RED file per batch (PREFIXbatch_0.yml, ...), each runnable on its own.
+
+    Relative red-connector-local paths are rewritten for where the new files go. Existing files
+    are not replaced without --force.
 
     Example: faice convert batches experiment.yml --prefix run_ --outdir runs/
     """
@@ -671,13 +675,20 @@ def convert_batches(
 
     fmt = _check_format(fmt)
     doc = _load_valid(file)
+    source = doc.source.name
+    source_dir = os.path.dirname(os.path.abspath(source)) if os.path.exists(source) else os.getcwd()
+    documents = batch_documents(doc.data, source_dir, os.path.abspath(outdir))
+    targets = [outdir / f"{prefix}batch_{i}.{extension(fmt)}" for i in range(len(documents))]
+    existing = [t for t in targets if t.exists()]
+    if existing and not force:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise InvalidInput(f"{existing[0]}{more} exist{'s' if len(existing) == 1 else ''} already; --force replaces them")
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InvalidInput(f"cannot create {outdir}: {exc.strerror or exc}") from None
-    documents = batch_documents(doc.data)
-    for i, document in enumerate(documents):
-        _write(outdir / f"{prefix}batch_{i}.{extension(fmt)}", dumps(document, fmt))
+    for target, document in zip(targets, documents, strict=True):
+        _write(target, dumps(document, fmt))
     _err(f"wrote {len(documents)} file{'s' if len(documents) != 1 else ''} to {outdir}")
 
 

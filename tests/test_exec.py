@@ -601,3 +601,24 @@ def test_a_dry_run_shows_the_argv_with_a_connector_that_is_not_installed_here(ru
     assert dry.returncode == 0, dry.stderr
     assert "argv: sh -c 'cat \"$1\"' sh /cc/inputs/f/scan.dcm" in dry.stdout and 'warning: connector "red-connector-xnat" is not installed here' in dry.stderr
     assert faice("exec", str(path)).returncode == 2  # running it still needs the connector
+
+
+def test_converted_batches_run_on_their_own_and_are_not_overwritten(run: Run, faice):
+    (run.tmp / "data").mkdir()
+    (run.tmp / "data" / "in.txt").write_text("payload\n")
+    data = as_batches(shell_red('cat "$1" > copy.txt', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}},
+                                outputs={"copy": {"type": "File", "outputBinding": {"glob": "copy.txt"}}}),
+                      [{"f": {"class": "File", "connector": {"command": "red-connector-local", "access": {"path": "data/in.txt"}}}}] * 2)
+    path = write(run.tmp / "red.yml", data)
+    converted = faice("convert", "batches", str(path), "--outdir", str(run.tmp / "runs" / "deeper"))
+    assert converted.returncode == 0, converted.stderr
+    single = run.tmp / "runs" / "deeper" / "faice_batch_1.yml"
+    result, doc = run(single)
+    assert result.returncode == 0, result.stderr  # data/in.txt is found from the new place
+    assert (run.outdir / "copy.txt").read_text() == "payload\n"
+    single.write_text("# mine\n")
+    again = faice("convert", "batches", str(path), "--outdir", str(run.tmp / "runs" / "deeper"))
+    assert again.returncode == 2 and "faice_batch_0.yml and 1 more exist already; --force replaces them" in again.stderr
+    assert single.read_text() == "# mine\n"
+    assert faice("convert", "batches", str(path), "--outdir", str(run.tmp / "runs" / "deeper"), "--force").returncode == 0
+    assert single.read_text() != "# mine\n"

@@ -8,8 +8,12 @@ from typing import Any
 from faice.red.model import job_sections
 
 
-def batch_documents(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each batch as a RED file of its own (the single-job form); a file without batches is one."""
+def batch_documents(data: dict[str, Any], source_dir: str | None = None, target_dir: str | None = None) -> list[dict[str, Any]]:
+    """Each batch as a RED file of its own (the single-job form); a file without batches is one.
+
+    With both directories, relative ``red-connector-local`` paths (relative to the file they
+    were in) are rewritten to be relative to where the new files go, so each runs on its own.
+    """
     common = {k: v for k, v in data.items() if k not in ("batches", "inputs", "outputs", "cloud")}
     documents = []
     for _, inputs, outputs in job_sections(data):
@@ -18,8 +22,28 @@ def batch_documents(data: dict[str, Any]) -> list[dict[str, Any]]:
         if outputs:
             doc["outputs"] = outputs
         doc.update((k, v) for k, v in common.items() if k not in doc)
+        if source_dir is not None and target_dir is not None:
+            doc["inputs"], doc["outputs"] = (_rebased(doc.get(part) or {}, source_dir, target_dir) for part in ("inputs", "outputs"))
+            if not doc["outputs"] and not outputs:
+                del doc["outputs"]
         documents.append(doc)
     return documents
+
+
+def _rebased(node: Any, source_dir: str, target_dir: str) -> Any:
+    """A copy with relative local connector paths made relative to ``target_dir``."""
+    if isinstance(node, list):
+        return [_rebased(v, source_dir, target_dir) for v in node]
+    if not isinstance(node, dict):
+        return node
+    connector = node.get("connector")
+    if isinstance(connector, dict) and connector.get("command") == "red-connector-local" and isinstance(connector.get("access"), dict):
+        path = connector["access"].get("path")
+        if isinstance(path, str) and path and not os.path.isabs(path) and not path.startswith("~") and "{{" not in path:
+            moved = os.path.relpath(os.path.join(source_dir, path), target_dir)
+            return {**node, "connector": {**connector, "access": {**connector["access"], "path": moved}}}
+        return node
+    return {k: _rebased(v, source_dir, target_dir) for k, v in node.items()}
 
 
 def cwl_tool(data: dict[str, Any]) -> dict[str, Any]:
