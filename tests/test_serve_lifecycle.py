@@ -158,3 +158,22 @@ def test_one_server_per_state_file_whatever_name_it_is_given(tmp_path: Path):
             assert second.returncode == 3, second.stderr
             assert second.stderr.strip().splitlines()[-1].startswith("faice: another faice serve (pid "), second.stderr
             assert f"pid {server.process.pid})" in second.stderr or other.name == "hardlinked.db"
+
+
+def test_a_user_created_again_under_a_removed_name_inherits_nothing(tmp_path: Path, docker_image: str):
+    with serving(tmp_path) as server:
+        old = post_red(server, agency_red("echo the first alice results"), "alice")
+        wait_final(server, old, "alice")
+        batch = batch_ids(server, old)[0]
+        removed = subprocess.run([*faice_command(), "--db", str(server.db), "users", "remove", "alice"], capture_output=True, text=True, timeout=30)
+        assert removed.returncode == 0, removed.stderr
+        added = subprocess.run([*faice_command(), "--db", str(server.db), "users", "add", "alice", "--password-stdin"], input="a-new-alice-pw\n",
+                               capture_output=True, text=True, timeout=30)
+        assert added.returncode == 0, added.stderr
+        server.passwords["alice"] = "a-new-alice-pw"
+        assert server.get("/experiments", "alice").json() == []
+        assert server.get("/batches/count", "alice").json() == {"count": 0}
+        assert server.get(f"/batches/{batch}/stdout", "alice").status_code == 404
+        kept = server.get(f"/experiments/{old}").json()  # nothing lost: the admin still sees it
+        assert kept["username"].startswith("alice#removed-")
+        assert server.get(f"/batches/{batch}/stdout").text == "the first alice results\n"

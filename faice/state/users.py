@@ -74,10 +74,17 @@ class Users:
             conn.execute("DELETE FROM tokens WHERE username = ?", (name,))  # a new password ends old sessions
 
     def remove(self, name: str) -> None:
+        """Remove a user. What they submitted stays (admins still see it), under a name no new user
+        can take (``NAME#removed-TIME``): a user created later with the same name does not inherit
+        it. Runs of ``faice exec`` belong to the local login, not to an API user, and stay."""
         with self.store.transaction() as conn:
             if not conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
                 raise UserError(f'no user "{name}"')
             conn.execute("DELETE FROM tokens WHERE username = ?", (name,))
+            former = f"{name}#removed-{int(time.time())}"
+            submitted = "SELECT id FROM experiments WHERE username = ? AND runner = 'serve'"
+            conn.execute(f"UPDATE batches SET username = ? WHERE username = ? AND experiment_id IN ({submitted})", (former, name, name))  # noqa: S608
+            conn.execute("UPDATE experiments SET username = ? WHERE username = ? AND runner = 'serve'", (former, name))
 
     def all(self) -> list[User]:
         with self.store._lock:
