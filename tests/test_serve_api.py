@@ -975,3 +975,13 @@ def test_openapi_lists_every_cc_agency_route_and_docs_are_served(server: Server)
     assert expected <= routes, expected - routes
     docs = server.get("/docs", user=None)
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+
+
+@pytest.mark.parametrize("image", ["127.0.0.1:18099/evil:latest", "localhost:5000/x", "10.1.2.3/team/tool:1", "169.254.169.254/metadata:1"])
+def test_a_non_admins_image_may_not_come_from_this_machine_or_a_private_registry(server: Server, image: str) -> None:
+    data = red("true", ["x"])
+    data["container"]["settings"]["image"]["url"] = image
+    refused = error_object(server.post("/red", "alice", json=data), 400)
+    problem = next(p for p in refused["problems"] if p["path"] == "container.settings.image.url")
+    assert "this machine or on a private network; through faice serve only admins may reach those" in problem["message"]
+    assert server.post("/red", "admin", json=data).status_code == 200  # an admin's registry is the admin's business

@@ -58,3 +58,13 @@ def connect(host: str, port: int, timeout: float, public_only: bool) -> socket.s
             check_peer(sock)
         return sock
     raise error
+
+
+def private_host(host: str) -> bool:
+    """Whether ``host`` is this machine or resolves to any address off the public internet (a
+    name that does not resolve reaches nothing, here or for anyone else on this machine)."""
+    try:
+        found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        return False
+    return any(not is_public(address[0]) for *_rest, address in found)

@@ -63,6 +63,17 @@ def invoking_user() -> str:
     return f"{os.getuid()}:{os.getgid()}"
 
 
+def registry_host(image: str) -> str | None:
+    """The registry host an image reference names (Docker's rule: a first part with ".", ":" or
+    "localhost"), or None for Docker Hub."""
+    first, slash, _rest = image.partition("/")
+    if not slash or not ("." in first or ":" in first or first == "localhost"):
+        return None
+    if first.startswith("["):  # [v6 address]:port
+        return first[1:].partition("]")[0]
+    return first.rsplit(":", 1)[0] if ":" in first else first
+
+
 class DockerEngine:
     """The engine calls of a batch, with errors turned into faice's one-line reasons."""
 

@@ -79,7 +79,7 @@ def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_val
     if isinstance(batches, list) and len(batches) > max_batches:
         raise Rejected(f"{len(batches)} batches are more than this server takes in one experiment ({max_batches}; faice serve --max-batches)")
     errors, _warnings = check(doc, connectors_required=True, connector_policy=None if admin else non_admin_connector)
-    errors += locate_problems(doc.source, agency_problems(doc.data))
+    errors += locate_problems(doc.source, agency_problems(doc.data) + ([] if admin else image_problems(doc.data)))
     masker = Masker(secret_values(doc.data))
     if errors:
         errors.sort(key=lambda p: (p.line, p.column))
@@ -112,6 +112,22 @@ def agency_problems(data: dict[str, Any]) -> list[Problem]:
     if isinstance(execution, dict) and execution.get("engine") not in (None, "ccagency"):
         problems.append(Problem(("execution", "engine"), f'faice serve runs the "ccagency" execution engine, not "{execution.get("engine")}" (or leave execution out)'))
     return problems
+
+
+def image_problems(data: dict[str, Any]) -> list[Problem]:
+    """A non-admin's image may not come from a registry on this machine or a private network:
+    Docker's daemon would contact it for them (and its answer would reach them in the error)."""
+    from faice.connectors.network import REFUSED, private_host
+    from faice.runner.docker_engine import registry_host
+
+    container = data.get("container")
+    settings = container.get("settings") if isinstance(container, dict) else None
+    image = settings.get("image") if isinstance(settings, dict) else None
+    url = image.get("url") if isinstance(image, dict) else None
+    host = registry_host(url) if isinstance(url, str) else None
+    if host is not None and private_host(host):
+        return [Problem(("container", "settings", "image", "url"), f"the image's registry {host}: {REFUSED}")]
+    return []
 
 
 def non_admin_connector(command: str) -> str | None:
