@@ -532,7 +532,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (anything but loopback without TLS gets a warning)."),
     port: int = typer.Option(8080, "--port", "-p", min=0, max=65535, help="TCP port (0: any free port, printed at start)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches running at once, over all experiments (default: the CPU count)."),
-    network: str | None = typer.Option(None, "--network", help="Docker network mode for the containers (default: Docker's bridge)."),
+    network: str | None = typer.Option(None, "--network", help="Docker network mode for admins' containers (default: Docker's bridge)."),
+    user_network: str = typer.Option("none", "--user-network", help="Docker network mode for other users' containers (default: none: Docker's bridge would let them reach this machine and its networks)."),
     token_seconds: float | None = typer.Option(None, "--token-seconds", min=1, help="Lifetime of access tokens and GET /token tokens (default: 900 and 86400)."),
     ssl_certfile: Path | None = typer.Option(None, "--ssl-certfile", exists=True, dir_okay=False, help="Serve HTTPS with this certificate (PEM)."),
     ssl_keyfile: Path | None = typer.Option(None, "--ssl-keyfile", exists=True, dir_okay=False, help="The certificate's private key (PEM)."),
@@ -567,7 +568,7 @@ def serve(
     from faice.state.store import Store
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
-                           access_log=access_log, token_seconds=token_seconds, network=network, max_batches=max_batches,
+                           access_log=access_log, token_seconds=token_seconds, network=network, user_network=user_network, max_batches=max_batches,
                            mount=not no_mount, pids_limit=pids_limit)
     run_server(Store(state.db), options)
 

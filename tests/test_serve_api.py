@@ -985,3 +985,14 @@ def test_a_non_admins_image_may_not_come_from_this_machine_or_a_private_registry
     problem = next(p for p in refused["problems"] if p["path"] == "container.settings.image.url")
     assert "this machine or on a private network; through faice serve only admins may reach those" in problem["message"]
     assert server.post("/red", "admin", json=data).status_code == 200  # an admin's registry is the admin's business
+
+
+@pytest.mark.docker
+def test_a_non_admins_container_has_no_network_to_reach_this_machine(server: Server, docker_image: str) -> None:
+    """Docker's bridge would let a user's tool reach the host's services and private networks."""
+    data = red("ls /sys/class/net", ["x"])
+    user = wait_final(server, post_red(server, data, "alice"), "alice")[0]
+    admin = wait_final(server, post_red(server, data, "admin"))[0]
+    assert user["state"] == admin["state"] == "succeeded", (user["error"], admin["error"])
+    assert server.get(f"/batches/{user['_id']}/stdout", "alice").text.split() == ["lo"]
+    assert "eth0" in server.get(f"/batches/{admin['_id']}/stdout").text.split()

@@ -37,6 +37,8 @@ class ServeOptions:
     #: lifetime of access tokens and GET /token tokens (default: 900 s and 86400 s)
     token_seconds: float | None = None
     network: str | None = None
+    #: non-admins' containers: no network unless the server says otherwise
+    user_network: str = "none"
     max_batches: int = 100_000
     #: honour ``mount: true`` (False: copy those directories instead)
     mount: bool = True
@@ -115,7 +117,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         sock = _listen(options.host, options.port)
         reconcile(store)
         first_admin(store, say)
-        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network, mount=options.mount, pids_limit=options.pids_limit)
+        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network, user_network=options.user_network, mount=options.mount, pids_limit=options.pids_limit)
         worker.start()
         settings = Settings(max_batches=options.max_batches)
         if options.token_seconds is not None:

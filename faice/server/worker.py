@@ -67,11 +67,14 @@ class Active:
 
 
 class Worker:
-    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None, mount: bool = True, pids_limit: int = DEFAULT_PIDS_LIMIT) -> None:
+    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None, user_network: str = "none", mount: bool = True,
+                 pids_limit: int = DEFAULT_PIDS_LIMIT) -> None:
         self.store = store
         self.jobs = max(1, jobs)
         self.memory = MemoryBudget(memory_mib)
         self.network = network
+        #: non-admins' containers: on Docker's bridge they would reach this machine and its networks
+        self.user_network = user_network
         #: honour ``mount: true`` (False: ``faice serve --no-mount`` copies those directories)
         self.mount = mount
         self.pids_limit = pids_limit
@@ -284,7 +287,7 @@ class Worker:
         """The experiment's runner, made (and its image pulled) by the first batch that starts."""
         with active.lock:
             if active.runner is None:
-                options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network,
+                options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network if active.admin else self.user_network,
                                      connector_validation=active.connector_validation, public_network_only=not active.admin, mount=self.mount,
                                      pids_limit=self.pids_limit)
                 try:
