@@ -384,7 +384,7 @@ def test_a_batch_whose_image_cannot_be_pulled_fails_and_counts_its_attempt(serve
     """CC-Agency counts an attempt on every registered -> scheduled move (reference §3.2 ``attempts``)."""
     data = red("true")
     data["container"]["settings"]["image"]["url"] = "127.0.0.1:9/faice-no-such-image:latest"
-    batch = wait_final(server, post_red(server, data, "bob"), "bob")[0]
+    batch = wait_final(server, post_red(server, data, "admin"))[0]  # an admin: a registry on this machine is refused for others
     assert batch["state"] == "failed"
     assert "faice-no-such-image" in batch["error"] and "faice-no-such-image" in batch["history"][-1]["debugInfo"]
     assert "scheduled" in [h["state"] for h in batch["history"]]
