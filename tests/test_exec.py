@@ -230,6 +230,8 @@ def test_container_settings_labels_memory_and_readonly_inputs(run: Run, tmp_path
         info = json.loads(subprocess.run(["docker", "inspect", containers[0]], capture_output=True, text=True, check=True).stdout)[0]
         assert info["HostConfig"]["Memory"] == 300 * 1024 * 1024
         assert info["Config"]["Labels"]["faice.experiment"] == doc["experimentId"]
+        assert run(shell_red("true"))[0].returncode == 0  # a later run sweeps what Docker could not remove, never what was kept
+        assert labelled_containers(f"faice.batch={doc['batches'][0]['batchId']}") == containers
         assert info["Config"]["Entrypoint"] == ["sh"]
         assert info["Config"]["WorkingDir"] == "/cc/outputs"
         assert any(m["Destination"] == "/cc/inputs/f/in.txt" and not m["RW"] for m in info["Mounts"])
@@ -622,3 +624,31 @@ def test_converted_batches_run_on_their_own_and_are_not_overwritten(run: Run, fa
     assert single.read_text() == "# mine\n"
     assert faice("convert", "batches", str(path), "--outdir", str(run.tmp / "runs" / "deeper"), "--force").returncode == 0
     assert single.read_text() != "# mine\n"
+
+
+def test_docker_disappearing_mid_run_is_named_and_its_container_is_swept_later(run: Run, tmp_path: Path):
+    from tests.servers import SocketProxy
+
+    proxy = SocketProxy(tmp_path / "docker.sock")
+    path = write(run.tmp / "red.yml", shell_red("sleep 30"))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}, "DOCKER_HOST": f"unix://{tmp_path / 'docker.sock'}"}
+    from tests.conftest import faice_command
+
+    process = subprocess.Popen([*faice_command(), "--db", str(run.db), "exec", str(path), "--json", "--outdir", str(run.outdir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        _wait_for(lambda: _experiment_id(run) is not None and labelled_containers(f"faice.experiment={_experiment_id(run)}") != [])
+        experiment_id = _experiment_id(run)
+        proxy.cut()
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, stderr
+    error = json.loads(stdout)["batches"][0]["error"]
+    assert error.startswith(f"Docker stopped answering at unix://{tmp_path / 'docker.sock'} during the batch ("), error
+    assert "internal error" not in error
+    assert labelled_containers(f"faice.experiment={experiment_id}") != []  # Docker could not be told to remove it
+    later, _doc = run(shell_red("true"))  # the next run, with Docker back
+    assert later.returncode == 0, later.stderr
+    assert labelled_containers(f"faice.experiment={experiment_id}") == []

@@ -24,7 +24,17 @@ from faice.red.model import Connector as ConnectorSpec
 from faice.red.model import Experiment
 from faice.red.paths import OUTPUTS_DIR
 from faice.red.secrets import Masker, strip_protection
-from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT, LABEL_BATCH, LABEL_EXPERIMENT, LABEL_RUN, ContainerSpec, DockerEngine, Mount, invoking_user
+from faice.runner.docker_engine import (
+    DEFAULT_PIDS_LIMIT,
+    LABEL_BATCH,
+    LABEL_EXPERIMENT,
+    LABEL_KEEP,
+    LABEL_RUN,
+    ContainerSpec,
+    DockerEngine,
+    Mount,
+    invoking_user,
+)
 from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
@@ -87,6 +97,8 @@ class BatchRunner:
         self.experiment_id = experiment_id
         self.logs = logs
         self.containers: dict[str, str] = {}
+        #: containers Docker did not remove when asked (it stopped answering)
+        self.leftovers: list[str] = []
         self._lock = threading.Lock()
 
     def output_dir(self, index: int) -> Path:
@@ -108,6 +120,10 @@ class BatchRunner:
             return AttemptResult("failed", 0, self.mask("; ".join(problems)), result.outputs)
         return result
 
+    def _docker_lost(self, exc: OSError) -> str:
+        return (f"Docker stopped answering at {self.engine.api.host} during the batch ({exc.strerror or exc}); "
+                "its container is removed once Docker is back (by the next faice exec or faice serve)")
+
     def _check_cancel(self, batch_id: str) -> None:
         """Stop here when the run was interrupted or this batch was cancelled from elsewhere."""
         if self.cancelled.is_set() or self.cancelled_elsewhere(batch_id):
@@ -124,7 +140,7 @@ class BatchRunner:
             argv=plan.argv,
             workdir=OUTPUTS_DIR,
             mounts=mounts,
-            labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id},
+            labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id, **({LABEL_KEEP: "1"} if self.options.leave_container else {})},
             user=invoking_user(),
             ram_mib=self.experiment.container.ram,
             environment={k: os.environ[k] for k in self.options.preserve_environment if k in os.environ},
@@ -140,6 +156,8 @@ class BatchRunner:
             container = self.engine.create(spec)
         except DockerError as exc:
             return AttemptResult("failed", error=self.mask(f"Docker cannot create the container: {exc.message}"), retryable=False)
+        except OSError as exc:
+            return AttemptResult("failed", error=self._docker_lost(exc), retryable=False)
         with self._lock:
             self.containers[batch_id] = container
         on_container(container)
@@ -149,11 +167,14 @@ class BatchRunner:
             outcome = self.engine.start_and_wait(container, self.options.timeout, stdout, stderr)
         except DockerError as exc:
             return AttemptResult("failed", error=self.mask(f"Docker cannot start the container: {exc.message}"), retryable=False)
+        except OSError as exc:
+            return AttemptResult("failed", error=self._docker_lost(exc), retryable=False)
         finally:
             with self._lock:
                 self.containers.pop(batch_id, None)
-            if not self.options.leave_container:
-                self.engine.remove(container)
+            if not self.options.leave_container and not self.engine.remove(container):
+                with self._lock:
+                    self.leftovers.append(container)
         self._check_cancel(batch_id)
         self._write_streams(outdir, stdout, stderr)
         if outcome.timed_out:

@@ -18,6 +18,8 @@ from faice.errors import EnvironmentUnusable
 LABEL_EXPERIMENT = "faice.experiment"
 LABEL_BATCH = "faice.batch"
 LABEL_RUN = "faice.run"
+#: on containers kept on purpose (--leave-container): never swept away
+LABEL_KEEP = "faice.keep"
 HOME_IN_CONTAINER = "/cc/home"
 #: processes and threads a batch's container may have by default: a fork bomb stops there
 DEFAULT_PIDS_LIMIT = 4096
@@ -180,13 +182,26 @@ class DockerEngine:
         except (DockerError, OSError):
             pass  # gone already, or not running any more (a lost engine is reported elsewhere)
 
-    def remove(self, container: str) -> None:
-        from faice.runner.dockerapi import DockerError
+    def remove(self, container: str) -> bool:
+        """Remove a container; whether it is gone (False: Docker did not answer, try again later)."""
+        from faice.runner.dockerapi import DockerError, NotFound
 
         try:
             self.api.remove(container)
+        except NotFound:
+            return True
         except (DockerError, OSError):
-            pass
+            return False
+        return True
+
+    def experiment_containers(self) -> dict[str, list[str]]:
+        """Every container faice started, by experiment id (but those kept on purpose)."""
+        found: dict[str, list[str]] = {}
+        for container in self.api.labelled({LABEL_EXPERIMENT: ""}):
+            labels = container.get("Labels") or {}
+            if LABEL_KEEP not in labels:
+                found.setdefault(labels.get(LABEL_EXPERIMENT, ""), []).append(container["Id"])
+        return found
 
     def containers(self, **labels: str) -> list[str]:
         """Ids of all containers (running or not) carrying these label values."""

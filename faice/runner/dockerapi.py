@@ -242,8 +242,12 @@ class DockerAPI:
         self.call("DELETE", f"/containers/{container}", params={"force": 1, "v": 1})
 
     def containers(self, labels: dict[str, str]) -> list[str]:
-        filters = json.dumps({"label": [f"{k}={v}" for k, v in labels.items()]})
-        return [c["Id"] for c in self.call("GET", "/containers/json", params={"all": 1, "filters": filters})]
+        return [c["Id"] for c in self.labelled(labels)]
+
+    def labelled(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """The containers (running or not) with these labels; a label given as "" only needs to be there."""
+        filters = json.dumps({"label": [f"{k}={v}" if v else k for k, v in labels.items()]})
+        return list(self.call("GET", "/containers/json", params={"all": 1, "filters": filters}))
 
 
 def _frames(response: _Response) -> Iterator[tuple[int, bytes]]:

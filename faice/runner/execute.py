@@ -28,6 +28,7 @@ from faice.red.secrets import Masker, redact, strip_protection
 from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, output_dir
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
+from faice.runner.reconcile import sweep_containers
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
 from faice.state.store import Store, logs_dir
 
@@ -170,6 +171,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         check_output_dir(output_dir(options.outdir, len(plans), index))
     check_can_make(options.outdir)
     engine = DockerEngine()
+    sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
     cancelled = threading.Event()

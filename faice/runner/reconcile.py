@@ -8,6 +8,7 @@ directories it had mounted (found by name) are unmounted.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from faice.state.store import FINAL_STATES, OPEN_STATES, Store
 
@@ -60,3 +61,20 @@ def clean_up_after(experiment_id: str) -> None:
     for container in engine.containers(**{LABEL_EXPERIMENT: experiment_id}) if engine else []:
         engine.remove(container)
     remove_leftovers(experiment_id)
+
+
+def sweep_containers(store: Store, engine: Any) -> int:
+    """Remove containers that runs which are over left behind (Docker had stopped answering when
+    they tried); one call to Docker, made when a run starts anyway. Returns how many went."""
+    from faice.runner.dockerapi import DockerError
+
+    try:
+        by_experiment = engine.experiment_containers()
+    except (DockerError, OSError):
+        return 0
+    removed = 0
+    for experiment_id, containers in by_experiment.items():
+        if store.experiment(experiment_id) is None or store.has_open_batches(experiment_id):
+            continue  # another state file's, or running (here, in another terminal, in faice serve): not ours to touch
+        removed += sum(1 for container in containers if engine.remove(container))
+    return removed

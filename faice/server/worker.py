@@ -29,7 +29,7 @@ from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_invoking_user
 from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 from faice.runner.plan import plan_batch
-from faice.runner.reconcile import clean_up_after, reconcile
+from faice.runner.reconcile import clean_up_after, reconcile, sweep_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
 from faice.state.store import FINAL_STATES, OPEN_STATES, Store, logs_dir
 
@@ -126,6 +126,7 @@ class Worker:
             from faice.runner.docker_engine import DockerEngine
 
             self._engine = DockerEngine()
+            sweep_containers(self.store, self._engine)  # what runs left while Docker did not answer
         return self._engine
 
     def docker_problem(self) -> str | None:

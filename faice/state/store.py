@@ -340,6 +340,13 @@ class Store:
         shown = ", ".join(f"{i} ({kind})" for kind, i in found[:5]) + (", ..." if len(found) > 5 else "")
         raise UnknownId(f'"{text}" starts several ids: {shown}; give more of it')
 
+    def has_open_batches(self, experiment_id: str) -> bool:
+        """Whether any batch of the experiment is not finished (an unknown experiment has none)."""
+        with self._lock:
+            row = self.conn.execute(f"SELECT 1 FROM batches WHERE experiment_id = ? AND state IN ({','.join('?' * len(OPEN_STATES))}) LIMIT 1",  # noqa: S608
+                                    (experiment_id, *OPEN_STATES)).fetchone()
+        return row is not None
+
     def batch(self, batch_id: str) -> BatchRow | None:
         with self._lock:
             row = self.conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
