@@ -652,3 +652,23 @@ def test_docker_disappearing_mid_run_is_named_and_its_container_is_swept_later(r
     later, _doc = run(shell_red("true"))  # the next run, with Docker back
     assert later.returncode == 0, later.stderr
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
+
+
+def test_a_second_run_never_mixes_its_outputs_with_the_first(run: Run):
+    import signal
+
+    script = 'echo "run $2, batch $1" > result.txt; [ "$2" = first ] || sleep 60'
+    cli_inputs = {"n": {"type": "int", "inputBinding": {"position": 0}}, "run": {"type": "string", "inputBinding": {"position": 1}}}
+    first = as_batches(shell_red(script, cli_inputs=cli_inputs), [{"n": i, "run": "first"} for i in range(3)])
+    result, _doc = run(first, "--jobs", "3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in run.outdir.iterdir()) == [".faice-outputs", "batch_0", "batch_1", "batch_2"]
+    second = as_batches(shell_red(script, cli_inputs=cli_inputs), [{"n": i, "run": "second"} for i in range(3)])
+    process = _start(run, second, "--jobs", "1")
+    _wait_for_containers(run, 1)
+    process.send_signal(signal.SIGINT)  # interrupted while its first batch runs
+    process.communicate(timeout=60)
+    results = sorted(str(p.relative_to(run.outdir)) for p in run.outdir.rglob("result.txt"))
+    assert all("run second" in (run.outdir / r).read_text() for r in results), results  # nothing of the first run in the new set
+    kept = [p for p in run.outdir.parent.iterdir() if p.name.startswith("out.old-")]
+    assert len(kept) == 1 and sorted((kept[0] / f"batch_{i}" / "result.txt").read_text() for i in range(3)) == [f"run first, batch {i}\n" for i in range(3)]

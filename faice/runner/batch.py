@@ -297,7 +297,7 @@ def check_output_dir(path: Path) -> None:
 
     if path.exists() and not path.is_dir():
         raise InvalidInput(f"output directory {path} exists and is not a directory")
-    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
+    if path.is_dir() and any(path.iterdir()) and not _made_by_faice(path):
         raise InvalidInput(f"output directory {path} is not empty and was not made by faice; choose another --outdir (or empty it)")
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("/"))
     if not probe.is_dir():
@@ -322,8 +322,19 @@ def check_can_make(path: Path) -> None:
         directory.rmdir()
 
 
+def _made_by_faice(path: Path) -> bool:
+    """faice's marker is in it; or, as earlier versions left several batches, in each of its directories."""
+    if (path / MARKER).exists():
+        return True
+    entries = list(path.iterdir())
+    return bool(entries) and all(e.is_dir() and not e.is_symlink() and (e / MARKER).exists() for e in entries)
+
+
 def prepare_output_dir(path: Path) -> Path:
-    """A fresh, empty output directory; an earlier run's one is kept under a new name."""
+    """A fresh, empty output directory; an earlier one is kept, whole, under a new name
+    (``NAME.old-YYYYmmdd-HHMMSS``): at the start of a run for the run's whole set of outputs, so
+    that one set never mixes two runs' results, and again for a batch's own directory when it is
+    tried once more."""
     if path.exists() and any(p.name != MARKER for p in path.iterdir()):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         backup = path.with_name(f"{path.name}.old-{stamp}")

@@ -25,7 +25,7 @@ from faice.host import memory_mib
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker, redact, strip_protection
-from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, output_dir
+from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, prepare_output_dir
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
@@ -167,8 +167,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     source = prepared.doc.source.name
     base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
     check_connectors(plans, prepared, options.connector_validation, options.mount, base_dir)
-    for index in range(len(plans)):
-        check_output_dir(output_dir(options.outdir, len(plans), index))
+    check_output_dir(options.outdir)
     check_can_make(options.outdir)
     engine = DockerEngine()
     sweep_containers(store, engine)
@@ -195,6 +194,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         )
         logs = logs_dir(store.path)
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        prepare_output_dir(options.outdir)  # the whole earlier set aside at once: one run's outputs, never mixed
 
         runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, store.is_cancelled))
         scheduler = Scheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory_mib=memory_mib(), on_event=on_event)
