@@ -322,7 +322,10 @@ def list_(
 
     Example: faice list -n 10
     """
-    rows = _store().experiments(limit)
+    from faice.state.cleanup import experiment_footprint
+
+    store = _store()
+    rows = [{**row, "disk_bytes": experiment_footprint(store, row["id"]).bytes} for row in store.experiments(limit)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -344,7 +347,10 @@ def show(
     kind, id = store.resolve_id(id)
     experiment = store.experiment(id) if kind == "experiment" else None
     if experiment is not None:
-        document: dict[str, Any] = {**experiment, "batches": [b.to_json() for b in store.batches(id)]}
+        from faice.state.cleanup import footprint
+
+        batches = store.batches(id)
+        document: dict[str, Any] = {**experiment, "batches": [b.to_json() for b in batches], "disk": footprint(store, experiment, [b.id for b in batches]).to_json()}
     else:
         batch = store.batch(id)
         assert batch is not None
@@ -409,6 +415,65 @@ def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or
     store = _store()
     cancelled = cancel_ids(store, store.resolve_id(id)[1])
     typer.echo(f"cancelled {cancelled} batch{'es' if cancelled != 1 else ''}")
+
+
+@app.command("rm")
+def rm(
+    ids: list[str] = typer.Argument(..., metavar="EXPERIMENT_ID...", help="Experiments to remove (unique starts of ids will do)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+) -> None:
+    """Remove finished experiments: their records, captured logs and outputs.
+
+    Outputs are removed only where faice's marker in them names the experiment (a folder a later
+    run took over stays). A running experiment is refused: cancel it first.
+
+    Example: faice rm 6751a3c2e4b0 6751a3c2f0e1 --dry-run
+    """
+    from faice.state.cleanup import remove
+
+    store = _store()
+    resolved = []
+    for given in ids:
+        kind, full = store.resolve_id(given)
+        if kind != "experiment":
+            raise InvalidInput(f"{full} is a batch; faice rm removes whole experiments (faice show {full} names its experiment)")
+        resolved.append(full)
+    _say_removed(remove(store, resolved, dry_run), dry_run)
+
+
+@app.command()
+def prune(
+    older_than: str = typer.Option("30d", "--older-than", metavar="AGE", help="Only experiments made longer ago than this (30d, 12h, 90m, 2w)."),
+    states: list[str] = typer.Option([], "--state", help="Only experiments that ended so: succeeded, failed or cancelled (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be removed; remove nothing."),
+) -> None:
+    """Remove finished experiments older than --older-than, with their logs and outputs.
+
+    Works on faice serve's state file too (--db), its outputs beside it included.
+
+    Examples:
+
+      faice prune --dry-run
+
+      faice prune --older-than 7d --state failed --state cancelled
+    """
+    from faice.state.cleanup import parse_duration
+    from faice.state.cleanup import prune as prune_experiments
+
+    unknown = [s for s in states if s not in ("succeeded", "failed", "cancelled")]
+    if unknown:
+        raise InvalidInput(f"--state {unknown[0]}: an experiment ends succeeded, failed or cancelled")
+    _say_removed(prune_experiments(_store(), parse_duration(older_than), tuple(states) or None, dry_run), dry_run)
+
+
+def _say_removed(removed: list[Any], dry_run: bool) -> None:
+    from faice.view import size
+
+    verb = "would remove" if dry_run else "removed"
+    for found in removed:
+        where = f", outputs {found.outputs}" if found.outputs else ""
+        typer.echo(f"{verb} {found.experiment_id}: {size(found.bytes)} ({len(found.logs)} log files{where})")
+    typer.echo(f"{verb} {len(removed)} experiment{'s' if len(removed) != 1 else ''}, {size(sum(f.bytes for f in removed))}")
 
 
 # --- submit ---------------------------------------------------------------------------------

@@ -124,19 +124,32 @@ def _when(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t))
 
 
+def size(n: int) -> str:
+    """Bytes for people: 0 B, 812 B, 3.4 KiB, 12 MiB, 1.5 GiB."""
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
 def print_experiments(rows: list[dict[str, Any]]) -> None:
     """``faice list``: one line per experiment with its batches per state."""
     table = []
     for row in rows:
         s = row["states"]
         table.append([row["id"], _when(row["created_at"]), str(row["batch_count"]), str(s["succeeded"]), str(s["failed"]), str(s["processing"]),
-                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), row["source"]])
-    print_table(["experiment", "created", "batches", "succeeded", "failed", "running", "waiting", "cancelled", "source"], table)
+                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), size(row["disk_bytes"]), row["source"]])
+    print_table(["experiment", "created", "batches", "succeeded", "failed", "running", "waiting", "cancelled", "disk", "source"], table)
 
 
 def print_experiment(document: dict[str, Any]) -> None:
     """``faice show EXPERIMENT``."""
     print(f"experiment {document['id']} from {document['source']} ({document['batch_count']} batches, image {document['image']}), created {_when(document['created_at'])}")
+    disk = document.get("disk") or {}
+    print(f"on disk: {size(disk.get('diskBytes', 0))} (logs {size(disk.get('logBytes', 0))}, outputs {size(disk.get('outputBytes', 0))}"
+          + (f" in {disk['outputs']}" if disk.get("outputs") else "") + ")")
     rows = [[str(b["index"]), b["batchId"], b["state"], str(b["attempts"]), "" if b["exitCode"] is None else str(b["exitCode"]), b["error"] or ""] for b in document["batches"]]
     print_table(["batch", "id", "state", "attempts", "exit", "error"], rows)
 

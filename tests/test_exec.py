@@ -672,3 +672,37 @@ def test_a_second_run_never_mixes_its_outputs_with_the_first(run: Run):
     assert all("run second" in (run.outdir / r).read_text() for r in results), results  # nothing of the first run in the new set
     kept = [p for p in run.outdir.parent.iterdir() if p.name.startswith("out.old-")]
     assert len(kept) == 1 and sorted((kept[0] / f"batch_{i}" / "result.txt").read_text() for i in range(3)) == [f"run first, batch {i}\n" for i in range(3)]
+
+
+def test_rm_and_prune_remove_records_logs_and_only_their_own_outputs(run: Run):
+    script = 'echo "$1" > result.txt; echo "to stdout $1"; [ "$1" != bad ]'
+    cli_inputs = {"word": {"type": "string", "inputBinding": {"position": 0}}}
+    first, doc1 = run(shell_red(script, cli_inputs=cli_inputs, inputs={"word": "first"}))
+    second, doc2 = run(shell_red(script, cli_inputs=cli_inputs, inputs={"word": "second"}))
+    failed, doc3 = run(shell_red(script, cli_inputs=cli_inputs, inputs={"word": "bad"}), "--outdir", str(run.tmp / "elsewhere"))
+    assert (first.returncode, second.returncode, failed.returncode) == (0, 0, 1)
+    moved = next(p for p in run.tmp.iterdir() if p.name.startswith("out.old-"))  # the first run's set, moved aside by the second
+    listed = {row["id"]: row for row in json.loads(run.faice("list", "--json").stdout)}
+    assert listed[doc1["experimentId"]]["disk_bytes"] >= len("first\n") + len("to stdout first\n")
+    dry = run.faice("rm", doc1["experimentId"][:16], "--dry-run")
+    assert dry.returncode == 0 and f"would remove {doc1['experimentId']}: " in dry.stdout and str(moved) in dry.stdout
+    assert moved.exists()
+    removed = run.faice("rm", doc1["experimentId"])
+    assert removed.returncode == 0, removed.stderr
+    assert not moved.exists() and (run.outdir / "result.txt").read_text() == "second\n"  # the newer run's set is not its to take
+    assert run.faice("show", doc1["experimentId"]).returncode == 2
+    assert not (run.db.parent / "logs" / f"{doc1['batches'][0]['batchId']}.stdout").exists()
+    pruned = run.faice("prune", "--older-than", "0s", "--state", "failed")
+    assert pruned.returncode == 0 and doc3["experimentId"] in pruned.stdout and doc2["experimentId"] not in pruned.stdout
+    assert not (run.tmp / "elsewhere").exists() and (run.outdir / "result.txt").exists()
+    assert [row["id"] for row in json.loads(run.faice("list", "--json").stdout)] == [doc2["experimentId"]]
+    assert run.faice("prune", "--older-than", "soon").returncode == 2
+
+
+def test_rm_refuses_a_running_experiment(run: Run):
+    process = _start(run, shell_red("sleep 60"))
+    experiment_id = _wait_for_containers(run, 1)
+    refused = run.faice("rm", experiment_id)
+    assert refused.returncode == 2 and f"experiment {experiment_id} has batches that have not finished: cancel it first" in refused.stderr
+    run.faice("cancel", experiment_id)
+    process.communicate(timeout=60)

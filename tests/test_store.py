@@ -86,3 +86,17 @@ def test_an_older_file_gets_counts_and_history_json_on_opening(tmp_path: Path, v
         assert all(abs(a["time"] - b["time"]) < 1e-3 for a, b in zip(stored, expected[batch_id], strict=True))  # SQLite writes 15 digits
     reopened.set_state(ids[0], "cancelled", "after the upgrade")
     assert json.loads(reopened.conn.execute("SELECT history_json FROM batches WHERE id = ?", (ids[0],)).fetchone()[0])[-1]["state"] == "cancelled"
+
+
+def test_a_version_4_file_gets_the_outdir_column_and_keeps_its_experiments(tmp_path: Path):
+    from faice.state.store import Store
+
+    store, ids = _changed_store(tmp_path)
+    experiments = store.conn.execute("SELECT id FROM experiments ORDER BY id").fetchall()
+    store.conn.executescript("ALTER TABLE experiments DROP COLUMN outdir; PRAGMA user_version = 4;")
+    store.close()
+    reopened = Store(tmp_path / "faice.db")
+    assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert reopened.conn.execute("SELECT id FROM experiments ORDER BY id").fetchall() == experiments
+    reopened.set_outdir(experiments[0][0], "/somewhere")
+    assert reopened.experiment(experiments[0][0])["outdir"] == "/somewhere"

@@ -38,6 +38,7 @@ from faice.runner.docker_engine import (
 from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
+from faice.state.cleanup import MARKER
 
 STDERR_TAIL_LINES = 5
 
@@ -133,7 +134,8 @@ class BatchRunner:
         phase("stage-in")
         mounts = self._stage_in(plan, batch_id, work, mounted)
         self._check_cancel(batch_id)
-        outdir = prepare_output_dir(self.output_dir(plan.index))
+        outdir = self.output_dir(plan.index)
+        prepare_output_dir(outdir, self.experiment_id)
         mounts.append(Mount(outdir, OUTPUTS_DIR, read_only=False))
         spec = ContainerSpec(
             image=plan.image,
@@ -279,7 +281,6 @@ def _gpu_count(gpus: dict[str, Any] | None) -> int | None:
     return gpus.get("count") or len(gpus.get("devices") or []) or None
 
 
-MARKER = ".faice-outputs"
 
 
 def output_dir(outdir: Path, batches: int, index: int) -> Path:
@@ -330,11 +331,12 @@ def _made_by_faice(path: Path) -> bool:
     return bool(entries) and all(e.is_dir() and not e.is_symlink() and (e / MARKER).exists() for e in entries)
 
 
-def prepare_output_dir(path: Path) -> Path:
+def prepare_output_dir(path: Path, experiment_id: str | None = None) -> Path | None:
     """A fresh, empty output directory; an earlier one is kept, whole, under a new name
     (``NAME.old-YYYYmmdd-HHMMSS``): at the start of a run for the run's whole set of outputs, so
     that one set never mixes two runs' results, and again for a batch's own directory when it is
-    tried once more."""
+    tried once more. Returns where the earlier one went (None: there was none)."""
+    backup = None
     if path.exists() and any(p.name != MARKER for p in path.iterdir()):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         backup = path.with_name(f"{path.name}.old-{stamp}")
@@ -344,9 +346,9 @@ def prepare_output_dir(path: Path) -> Path:
             backup = path.with_name(f"{path.name}.old-{stamp}-{n}")
         path.rename(backup)
     path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).touch()
+    (path / MARKER).write_text(f"{experiment_id or ''}\n")  # whose outputs these are: faice rm and prune look
     give_to_invoking_user(path)
-    return path
+    return backup
 
 
 def give_to_invoking_user(path: Path) -> None:

@@ -30,6 +30,7 @@ from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
+from faice.state.cleanup import marked_experiment
 from faice.state.store import Store, logs_dir
 
 
@@ -194,7 +195,11 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         )
         logs = logs_dir(store.path)
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        prepare_output_dir(options.outdir)  # the whole earlier set aside at once: one run's outputs, never mixed
+        earlier = marked_experiment(options.outdir)
+        moved = prepare_output_dir(options.outdir, experiment_id)  # the whole earlier set aside at once: one run's outputs, never mixed
+        if moved is not None and earlier is not None:
+            store.set_outdir(earlier, str(moved))
+        store.set_outdir(experiment_id, str(options.outdir))
 
         runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, store.is_cancelled))
         scheduler = Scheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory_mib=memory_mib(), on_event=on_event)

@@ -24,7 +24,7 @@ from typing import Any
 
 from faice.errors import EnvironmentUnusable, InvalidInput
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
 STATES = ("registered", "scheduled", "processing", "succeeded", "failed", "cancelled")
 FINAL_STATES = ("succeeded", "failed", "cancelled")
@@ -167,7 +167,8 @@ class Store:
             # to run again after a restart; the node in each history entry; token kinds.
             for table, column, kind in [("experiments", "runner", str), ("experiments", "ram", int), ("experiments", "retries", int),
                                         ("experiments", "settings", str), ("experiments", "has_secrets", int),
-                                        ("history", "node", str), ("tokens", "kind", str), ("batches", "history_json", str)]:
+                                        ("history", "node", str), ("tokens", "kind", str), ("batches", "history_json", str),
+                                        ("experiments", "outdir", str)]:  # version 5: where an exec run's outputs are
                 if column not in db[table].columns_dict:
                     db[table].add_column(column, kind)
             # The list projection of each batch's history, kept beside it (GET /batches answers
@@ -383,6 +384,37 @@ class Store:
                     counts[state] = n
                 result.append({**dict(row), "states": counts})
         return result
+
+    def set_outdir(self, experiment_id: str, outdir: str | None) -> None:
+        """Where the experiment's outputs are now (an exec run's OUTDIR, or where a later run moved them)."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE experiments SET outdir = ? WHERE id = ?", (outdir, experiment_id))
+
+    def finished_before(self, cutoff: float, states: tuple[str, ...] | None = None) -> list[str]:
+        """Experiments made before ``cutoff`` whose batches all ended; with ``states``, only those
+        whose outcome (failed if a batch failed, else cancelled if one was, else succeeded) is one of them."""
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT e.id, GROUP_CONCAT(DISTINCT b.state) AS states FROM experiments e LEFT JOIN batches b ON b.experiment_id = e.id"
+                " WHERE e.created_at < ? GROUP BY e.id ORDER BY e.created_at", (cutoff,)).fetchall()
+        found = []
+        for row in rows:
+            present = set((row["states"] or "").split(",")) - {""}
+            if present & set(OPEN_STATES):
+                continue
+            outcome = "failed" if "failed" in present else "cancelled" if "cancelled" in present else "succeeded"
+            if states is None or outcome in states:
+                found.append(row["id"])
+        return found
+
+    def delete_experiment(self, experiment_id: str) -> list[str]:
+        """Delete an experiment with its batches and history; its batch ids (their logs are the caller's)."""
+        with self.transaction() as conn:
+            batch_ids = [r[0] for r in conn.execute("SELECT id FROM batches WHERE experiment_id = ?", (experiment_id,))]
+            conn.execute("DELETE FROM history WHERE experiment_id = ?", (experiment_id,))
+            conn.execute("DELETE FROM batches WHERE experiment_id = ?", (experiment_id,))
+            conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
+        return batch_ids
 
     def history(self, batch_id: str) -> list[dict[str, Any]]:
         with self._lock:
