@@ -323,9 +323,10 @@ def list_(
     Example: faice list -n 10
     """
     from faice.state.cleanup import experiment_footprint
+    from faice.view import experiment_summary
 
     store = _store()
-    rows = [{**row, "disk_bytes": experiment_footprint(store, row["id"]).bytes} for row in store.experiments(limit)]
+    rows = [experiment_summary(row, experiment_footprint(store, row["id"]).bytes) for row in store.experiments(limit)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -348,9 +349,10 @@ def show(
     experiment = store.experiment(id) if kind == "experiment" else None
     if experiment is not None:
         from faice.state.cleanup import footprint
+        from faice.view import experiment_document
 
         batches = store.batches(id)
-        document: dict[str, Any] = {**experiment, "batches": [b.to_json() for b in batches], "disk": footprint(store, experiment, [b.id for b in batches]).to_json()}
+        document: dict[str, Any] = experiment_document(experiment, [b.to_json() for b in batches], footprint(store, experiment, [b.id for b in batches]).to_json())
     else:
         batch = store.batch(id)
         assert batch is not None

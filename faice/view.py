@@ -134,19 +134,32 @@ def size(n: int) -> str:
     return f"{value:.1f} TiB"
 
 
+def experiment_summary(row: dict[str, Any], disk_bytes: int) -> dict[str, Any]:
+    """One experiment of ``faice list --json`` (camelCase, as every JSON faice writes)."""
+    return {"experimentId": row["id"], "createdAt": row["created_at"], "username": row["username"], "source": row["source"],
+            "batchCount": row["batch_count"], "image": row["image"], "states": row["states"], "diskBytes": disk_bytes}
+
+
+def experiment_document(record: dict[str, Any], batches: list[dict[str, Any]], disk: dict[str, Any]) -> dict[str, Any]:
+    """``faice show EXPERIMENT --json``: the experiment as recorded (its RED data redacted), its batches and what it takes on disk."""
+    return {"experimentId": record["id"], "createdAt": record["created_at"], "username": record["username"], "source": record["source"],
+            "runBy": record.get("runner") or "exec", "image": record["image"], "engine": record["engine"], "ram": record.get("ram"),
+            "batchCount": record["batch_count"], "outdir": record.get("outdir"), "red": record["red"], "disk": disk, "batches": batches}
+
+
 def print_experiments(rows: list[dict[str, Any]]) -> None:
-    """``faice list``: one line per experiment with its batches per state."""
+    """``faice list``: one line per experiment (as ``experiment_summary``) with its batches per state."""
     table = []
     for row in rows:
         s = row["states"]
-        table.append([row["id"], _when(row["created_at"]), str(row["batch_count"]), str(s["succeeded"]), str(s["failed"]), str(s["processing"]),
-                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), size(row["disk_bytes"]), row["source"]])
+        table.append([row["experimentId"], _when(row["createdAt"]), str(row["batchCount"]), str(s["succeeded"]), str(s["failed"]), str(s["processing"]),
+                      str(s["registered"] + s["scheduled"]), str(s["cancelled"]), size(row["diskBytes"]), row["source"]])
     print_table(["experiment", "created", "batches", "succeeded", "failed", "running", "waiting", "cancelled", "disk", "source"], table)
 
 
 def print_experiment(document: dict[str, Any]) -> None:
-    """``faice show EXPERIMENT``."""
-    print(f"experiment {document['id']} from {document['source']} ({document['batch_count']} batches, image {document['image']}), created {_when(document['created_at'])}")
+    """``faice show EXPERIMENT`` (as ``experiment_document``)."""
+    print(f"experiment {document['experimentId']} from {document['source']} ({document['batchCount']} batches, image {document['image']}), created {_when(document['createdAt'])}")
     disk = document.get("disk") or {}
     print(f"on disk: {size(disk.get('diskBytes', 0))} (logs {size(disk.get('logBytes', 0))}, outputs {size(disk.get('outputBytes', 0))}"
           + (f" in {disk['outputs']}" if disk.get("outputs") else "") + ")")

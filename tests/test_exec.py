@@ -60,7 +60,7 @@ def test_grepwrap_example_runs_and_is_recorded(run: Run):
     assert shown["state"] == "succeeded"
     assert [h["state"] for h in shown["history"]] == ["registered", "scheduled", "processing", "succeeded"]
     listed = json.loads(run.faice("list", "--json").stdout)
-    assert listed[0]["id"] == doc["experimentId"] and listed[0]["states"]["succeeded"] == 1
+    assert listed[0]["experimentId"] == doc["experimentId"] and listed[0]["states"]["succeeded"] == 1
     human = run.faice("show", batch["batchId"]).stdout
     assert "argv: grepwrap -B 1 QU /cc/inputs/text_file/in.txt" in human and "all outputs found and delivered" in human
     assert batch["batchId"] in run.faice("show", doc["experimentId"]).stdout
@@ -682,8 +682,8 @@ def test_rm_and_prune_remove_records_logs_and_only_their_own_outputs(run: Run):
     failed, doc3 = run(shell_red(script, cli_inputs=cli_inputs, inputs={"word": "bad"}), "--outdir", str(run.tmp / "elsewhere"))
     assert (first.returncode, second.returncode, failed.returncode) == (0, 0, 1)
     moved = next(p for p in run.tmp.iterdir() if p.name.startswith("out.old-"))  # the first run's set, moved aside by the second
-    listed = {row["id"]: row for row in json.loads(run.faice("list", "--json").stdout)}
-    assert listed[doc1["experimentId"]]["disk_bytes"] >= len("first\n") + len("to stdout first\n")
+    listed = {row["experimentId"]: row for row in json.loads(run.faice("list", "--json").stdout)}
+    assert listed[doc1["experimentId"]]["diskBytes"] >= len("first\n") + len("to stdout first\n")
     dry = run.faice("rm", doc1["experimentId"][:16], "--dry-run")
     assert dry.returncode == 0 and f"would remove {doc1['experimentId']}: " in dry.stdout and str(moved) in dry.stdout
     assert moved.exists()
@@ -695,7 +695,7 @@ def test_rm_and_prune_remove_records_logs_and_only_their_own_outputs(run: Run):
     pruned = run.faice("prune", "--older-than", "0s", "--state", "failed")
     assert pruned.returncode == 0 and doc3["experimentId"] in pruned.stdout and doc2["experimentId"] not in pruned.stdout
     assert not (run.tmp / "elsewhere").exists() and (run.outdir / "result.txt").exists()
-    assert [row["id"] for row in json.loads(run.faice("list", "--json").stdout)] == [doc2["experimentId"]]
+    assert [row["experimentId"] for row in json.loads(run.faice("list", "--json").stdout)] == [doc2["experimentId"]]
     assert run.faice("prune", "--older-than", "soon").returncode == 2
 
 
@@ -706,3 +706,40 @@ def test_rm_refuses_a_running_experiment(run: Run):
     assert refused.returncode == 2 and f"experiment {experiment_id} has batches that have not finished: cancel it first" in refused.stderr
     run.faice("cancel", experiment_id)
     process.communicate(timeout=60)
+
+
+def _documented_shapes() -> dict[str, set[str]]:
+    """The README's list of JSON shapes: "command  {keys}" per line of its JSON block."""
+    from tests.conftest import ROOT
+
+    text = (ROOT / "README.md").read_text()
+    block = text.split("**JSON.**", 1)[1].split("```", 2)[1]
+    shapes = {}
+    for line in block.strip().splitlines():
+        command, rest = line.split("  ", 1)
+        keys = rest.strip().split("  ")[0].strip("[]{} ")
+        shapes[command.strip()] = {k.strip() for k in keys.split(",")}
+    return shapes
+
+
+def test_every_json_document_has_the_documented_shape(run: Run, faice):
+    shapes = _documented_shapes()
+    assert len(shapes) == 9
+    data = shell_red("echo hi > o.txt", outputs={"o": {"type": "File", "outputBinding": {"glob": "o.txt"}}})
+    path = write(run.tmp / "red.yml", data)
+    result, doc = run(data)
+    assert set(doc) == shapes["exec --json"] and set(doc["batches"][0]) == {"batchId", "index", "state", "argv", "exitCode", "outputs", "error", "attempts"}
+    assert set(doc["batches"][0]["outputs"]["o"]) == {"class", "path", "size", "checksum"}
+    assert set(json.loads(faice("exec", str(path), "--dry-run", "--json").stdout)) == shapes["exec --dry-run --json"]
+    one = json.loads(faice("validate", str(path), "--json").stdout)
+    assert set(one) == shapes["validate --json (one file)"]
+    several = json.loads(faice("validate", str(path), str(path), "--json").stdout)
+    assert set(several) == shapes["validate --json (several)"] and all(set(f) == set(one) for f in several["files"])
+    listed = json.loads(run.faice("list", "--json").stdout)
+    assert set(listed[0]) == shapes["list --json"]
+    shown = json.loads(run.faice("show", doc["experimentId"], "--json").stdout)
+    assert set(shown) == shapes["show EXPERIMENT --json"] and set(shown["disk"]) == {"experimentId", "diskBytes", "logBytes", "outputBytes", "outputs"}
+    batch = json.loads(run.faice("show", doc["batches"][0]["batchId"], "--json").stdout)
+    assert set(batch) == shapes["show BATCH --json"] and set(batch["history"][0]) == {"time", "state", "reason", "node"}
+    assert set(shown["batches"][0]) == shapes["show BATCH --json"] - {"history"}
+    assert shapes["users list --json"] == {"name", "isAdmin", "createdAt"} and shapes["submit --json"] == {"experimentId"}  # tested in test_users, test_submit
