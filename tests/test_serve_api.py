@@ -996,3 +996,24 @@ def test_a_non_admins_container_has_no_network_to_reach_this_machine(server: Ser
     assert user["state"] == admin["state"] == "succeeded", (user["error"], admin["error"])
     assert server.get(f"/batches/{user['_id']}/stdout", "alice").text.split() == ["lo"]
     assert "eth0" in server.get(f"/batches/{admin['_id']}/stdout").text.split()
+
+
+def test_a_device_that_signed_in_before_is_never_locked_out_and_guesses_stay_bounded_from_any_address(tmp_path: Path) -> None:
+    """On a loopback server every client is 127.0.0.1: guessing must not keep the real user out,
+    and binding to other loopback addresses must not buy more guesses."""
+    with serving(tmp_path) as fresh:
+        alice = requests.Session()
+        assert alice.get(fresh.url + "/version", auth=fresh.auth("alice"), timeout=30).status_code == 200
+        assert alice.cookies.get("faice_device"), "signing in with a password gives a device cookie"
+        checked = 0
+        for i in range(30):  # from 30 addresses: as many clients as an attacker likes
+            with from_address(f"127.1.0.{i + 1}") as attacker:
+                answer = attacker.get(fresh.url + "/version", auth=("alice", f"guess-{i}"), timeout=30)
+                checked += unauthorized(answer)["msg"] == SAME_FAILURE
+        assert checked == 20, f"{checked} guesses were checked against the password"
+        refused = unauthorized(fresh.get("/version", "alice"))  # a client that never signed in waits now
+        assert "too many failed logins for this user" in refused["msg"] and "a device that signed in before is not held back" in refused["msg"]
+        assert alice.get(fresh.url + "/version", auth=fresh.auth("alice"), timeout=30).status_code == 200  # the real alice is not locked out
+        assert alice.post(fresh.url + "/login", auth=fresh.auth("alice"), timeout=30).status_code == 200
+        assert unauthorized(alice.get(fresh.url + "/version", auth=("alice", "a-wrong-one"), timeout=30))["msg"] == SAME_FAILURE  # the device still gets its own 5
+        assert fresh.get("/version", "bob").status_code == 200

@@ -34,11 +34,12 @@ from faice.server.submission import Rejected, Submission, accept
 from faice.server.worker import Active, Worker
 from faice.state import queries
 from faice.state.store import OPEN_STATES, STATES, Store, logs_dir
-from faice.state.users import User, Users
+from faice.state.users import DEVICE_SECONDS, User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 100,000-batch RED file is about 5 MiB
 SMALL_PAGE = 1000
+DEVICE_COOKIE = "faice_device"  # a client that signed in with a password: never locked out by guesses from elsewhere
 MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
 
@@ -162,28 +163,41 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     def unauthorized(exc: Unauthorized) -> ApiError:
         return ApiError(401, exc.message, headers={"WWW-Authenticate": REALM})
 
-    async def caller(request: Request) -> User:
+    def remember_device(request: Request, response: Response, user: User) -> None:
+        """A client that signed in with a password gets a device cookie: failed guesses from
+        elsewhere never lock it out (OWASP's device cookies)."""
+        header = request.headers.get("authorization") or ""
+        device = request.cookies.get(DEVICE_COOKIE)
+        if not header.lower().startswith("basic ") or (device and auth.client(user.name, "", device)):
+            return
+        token, _expires = users.issue_token(user.name, DEVICE_SECONDS, "device")
+        response.set_cookie(DEVICE_COOKIE, token, max_age=int(DEVICE_SECONDS), httponly=True, samesite="strict", secure=request.url.scheme == "https")
+
+    async def caller(request: Request, response: Response) -> User:
         """The authenticated user; a password hash runs in a thread (scrypt is slow on purpose)."""
-        header, client = request.headers.get("authorization"), client_of(request)
+        header, client, device = request.headers.get("authorization"), client_of(request), request.cookies.get(DEVICE_COOKIE)
         try:
-            user = auth.authenticate(header, client, slow=False)  # tokens and remembered passwords: no thread hop
+            user = auth.authenticate(header, client, device, slow=False)  # tokens and remembered passwords: no thread hop
             if user is None:
-                user = await run_in_threadpool(auth.authenticate, header, client)
+                user = await run_in_threadpool(auth.authenticate, header, client, device)
         except Unauthorized as exc:
             raise unauthorized(exc) from None
         assert user is not None
+        remember_device(request, response, user)
         return user
 
-    async def password_caller(request: Request) -> User:
+    async def password_caller(request: Request, response: Response) -> User:
         """Basic credentials with the real password (``/token`` and ``/login`` never take a token)."""
         try:
             credentials = parse_header(request.headers.get("authorization"))
             if credentials is None or credentials.scheme != "basic":
                 raise Unauthorized("send HTTP Basic credentials (user name and password)")
-            user = await run_in_threadpool(auth.basic, credentials.name, credentials.secret, client_of(request), tokens=False)
+            client = auth.client(credentials.name, client_of(request), request.cookies.get(DEVICE_COOKIE))
+            user = await run_in_threadpool(auth.basic, credentials.name, credentials.secret, client, tokens=False)
         except Unauthorized as exc:
             raise unauthorized(exc) from None
         assert user is not None
+        remember_device(request, response, user)
         return user
 
     def owner(user: User) -> str | None:

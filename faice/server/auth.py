@@ -3,8 +3,10 @@
 A password check costs a deliberately slow scrypt hash, so a verified password is remembered
 for a few minutes, keyed by a per-process HMAC of the credentials and valid only while the
 stored hash is unchanged (``faice users passwd`` or ``remove`` end it at once). Failed logins
-are throttled per user *and client address*, unknown names included, with one message for
-every failure, so the answers do not reveal which user names exist.
+are throttled per user *and client*, unknown names included, with one message for every failure,
+so the answers do not reveal which user names exist. A client is its address, or the device
+cookie it got when it signed in: guesses from other addresses never lock that device out, and
+guesses from all addresses together stay bounded per user.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from faice.state.users import FAILURE_WINDOW_SECONDS, User, Users
+from faice.state.users import DEVICE, FAILURE_WINDOW_SECONDS, User, Users
 
 CACHE_SECONDS = 300
 CACHE_SIZE = 4096
@@ -72,13 +74,23 @@ class Authenticator:
             raise Unauthorized("Token has expired" if expired else "invalid or unknown token")
         return user
 
+    def client(self, name: str, address: str, device: str | None) -> str:
+        """Who tries a password, for throttling: the device when its cookie belongs to this user, else the address."""
+        if device:
+            user = self.users.verify_token(device, "device")
+            if user is not None and user.name == name:
+                return DEVICE + hashlib.sha256(device.encode()).hexdigest()[:16]
+        return address
+
     def basic(self, name: str, password: str, client: str, *, tokens: bool = True, slow: bool = True) -> User | None:
         """A user by name and password (or, with ``tokens``, a ``GET /token`` token as password).
 
-        Without ``slow``, None means the answer needs the slow hash (call again in a thread).
+        ``client`` is what :meth:`client` says. Without ``slow``, None means the answer needs the
+        slow hash (call again in a thread).
         """
-        if self.users.blocked(name, client):
-            raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
+        held_back = self.users.blocked(name, client)
+        if held_back:
+            raise Unauthorized(held_back)
         if tokens:
             user = self.users.verify_token(password, "password")
             if user is not None and user.name == name:
@@ -98,7 +110,7 @@ class Authenticator:
                 return remembered
             attempt = self.users.reserve_attempt(name, client)
             if attempt is None:
-                raise Unauthorized(f"too many failed logins from your address; wait {FAILURE_WINDOW_SECONDS} s")
+                raise Unauthorized(self.users.blocked(name, client) or f"too many failed logins; wait {FAILURE_WINDOW_SECONDS} s")
             try:
                 user = self.users.verify_password(name, password)
             except BaseException:
@@ -126,11 +138,11 @@ class Authenticator:
                 self._locks = {k: v for k, v in self._locks.items() if v.locked()}
             return self._locks.setdefault((name, client), threading.Lock())
 
-    def authenticate(self, header: str | None, client: str, *, slow: bool = True) -> User | None:
+    def authenticate(self, header: str | None, address: str, device: str | None = None, *, slow: bool = True) -> User | None:
         """The caller; without ``slow``, None when only the slow password hash can tell."""
         credentials = parse_header(header)
         if credentials is None:
             raise Unauthorized("Unauthorized: send HTTP Basic credentials or a Bearer token")
         if credentials.scheme == "bearer":
             return self.bearer(credentials.secret)
-        return self.basic(credentials.name, credentials.secret, client, slow=slow)
+        return self.basic(credentials.name, credentials.secret, self.client(credentials.name, address, device), slow=slow)

@@ -13,13 +13,17 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from faice.state.store import Store
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
 TOKEN_SECONDS = 12 * 3600
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per user and client (address, or a device that signed in before)
+USER_MAX_FAILURES = 20  # per user from all addresses together: any number of source addresses gets no more
 FAILURE_WINDOW_SECONDS = 60
+DEVICE_SECONDS = 30 * 86400
+DEVICE = "device:"  # how a device that signed in before is named where an address would be
 _DUMMY_SALT = b"faice-dummy-salt"
 
 
@@ -111,7 +115,8 @@ class Users:
         """A new random token for ``name`` and its expiry time; only its hash is stored.
 
         Kinds: ``access`` (Bearer), ``refresh`` (only for a new access token), ``password``
-        (CC-Agency 8.x ``GET /token``: used in place of the password in Basic auth).
+        (CC-Agency 8.x ``GET /token``: used in place of the password in Basic auth), ``device``
+        (the cookie of a client that signed in: throttling never locks it out).
         """
         token = secrets.token_hex(24) if kind == "password" else secrets.token_urlsafe(32)
         now = time.time()
@@ -146,15 +151,20 @@ class Users:
 
     # --- throttling ---------------------------------------------------------------------------
 
-    def blocked(self, name: str, client: str) -> bool:
-        """Too many recent failures for this user *from this client address*."""
+    def blocked(self, name: str, client: str) -> str | None:
+        """Why this user may not try a password from this client now (None: they may).
+
+        A client is an address, or a device that signed in before (``device:...``). Failures
+        are counted per client, and those from addresses also for the user as a whole: guesses
+        from any number of addresses stay bounded, while a device that signed in before is
+        never held back by them.
+        """
         since = time.time() - FAILURE_WINDOW_SECONDS
         with self.store._lock:
-            count = self.store.conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ? AND time > ?", (name, client, since)).fetchone()[0]
-        return count >= MAX_FAILURES
+            return _too_many(self.store.conn, name, client, since)
 
-    def reserve_attempt(self, name: str, client: str, limit: int | None = MAX_FAILURES) -> int | None:
-        """Count a password check as failed *before* it runs; None when this client is blocked.
+    def reserve_attempt(self, name: str, client: str) -> int | None:
+        """Count a password check as failed *before* it runs; None when it may not run.
 
         Checked and recorded in one transaction, so parallel guesses cannot all pass the check
         while the slow hash runs; :meth:`release_attempt` takes a successful one back.
@@ -162,12 +172,22 @@ class Users:
         now = time.time()
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM login_failures WHERE time < ?", (now - FAILURE_WINDOW_SECONDS,))
-            if limit is not None:
-                count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ?", (name, client)).fetchone()[0]
-                if count >= limit:
-                    return None
+            if _too_many(conn, name, client, now - FAILURE_WINDOW_SECONDS):
+                return None
             return conn.execute("INSERT INTO login_failures (username, client, time) VALUES (?,?,?)", (name, client, now)).lastrowid
 
     def release_attempt(self, attempt: int) -> None:
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM login_failures WHERE id = ?", (attempt,))
+
+
+def _too_many(conn: Any, name: str, client: str, since: float) -> str | None:
+    count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ? AND time > ?", (name, client, since)).fetchone()[0]
+    if count >= MAX_FAILURES:
+        return f"too many failed logins from {'this device' if client.startswith(DEVICE) else 'your address'}; wait {FAILURE_WINDOW_SECONDS} s"
+    if client.startswith(DEVICE):
+        return None
+    everywhere = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client NOT LIKE 'device:%' AND time > ?", (name, since)).fetchone()[0]
+    if everywhere >= USER_MAX_FAILURES:
+        return f"too many failed logins for this user; wait {FAILURE_WINDOW_SECONDS} s (a device that signed in before is not held back)"
+    return None
