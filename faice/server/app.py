@@ -30,7 +30,7 @@ from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
 from faice.server import documents
 from faice.server.auth import REALM, Authenticator, Unauthorized, parse_header
 from faice.server.nodes import Node
-from faice.server.submission import Rejected, Submission, accept
+from faice.server.submission import Rejected, Submission, ValueCounter, accept
 from faice.server.worker import Active, Worker
 from faice.state import queries
 from faice.state.store import OPEN_STATES, STATES, Store, logs_dir
@@ -289,12 +289,14 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
             raise too_big
         body = bytearray()
-        async for chunk in request.stream():  # counted as it arrives: a chunked body has no length
-            body += chunk
-            if len(body) > settings.max_body_bytes:
-                raise too_big
+        values = ValueCounter(settings.max_batches)
         try:
-            submission = await run_in_threadpool(accept, bytes(body), admin=user.is_admin, disable_retry=str_to_bool(disableRetry),
+            async for chunk in request.stream():  # counted as it arrives: a chunked body has no length
+                body += chunk
+                if len(body) > settings.max_body_bytes:
+                    raise too_big
+                values.add(chunk)  # millions of values are refused before they are all read, let alone parsed
+            submission = await run_in_threadpool(accept, body, admin=user.is_admin, disable_retry=str_to_bool(disableRetry),
                                                  disable_connector_validation=str_to_bool(disableConnectorValidation), max_batches=settings.max_batches)
             experiment_id = await run_in_threadpool(register, submission, user)
         except Rejected as exc:

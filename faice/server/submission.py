@@ -7,6 +7,7 @@ object, in memory; what is stored is redacted.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ class Submission:
                 "batchConcurrencyLimit": self.experiment.batch_concurrency_limit}
 
 
-def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False, max_batches: int = 100_000) -> Submission:
+def accept(body: bytes | bytearray, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False, max_batches: int = 100_000) -> Submission:
     """Validate a ``POST /red`` body; raise :class:`Rejected` listing every problem."""
     try:
         return _accept(body, admin, disable_retry, disable_connector_validation, max_batches)
@@ -64,11 +65,43 @@ def accept(body: bytes, *, admin: bool, disable_retry: bool = False, disable_con
         raise Rejected(f"Did not send RED data as JSON: {TOO_DEEP}") from None
 
 
-def _accept(body: bytes, admin: bool, disable_retry: bool, disable_connector_validation: bool, max_batches: int) -> Submission:
+#: Values a body may hold, counted before it is parsed (a parsed value costs about 50 bytes, so
+#: 30 million of them in a 60 MiB body would take 1.5 GB): room for 40 per batch.
+VALUES_PER_BATCH = 40
+MIN_VALUES = 200_000
+#: bodies parsed at once: each may take a few hundred MiB while it is
+PARSING = threading.BoundedSemaphore(2)
+
+
+class ValueCounter:
+    """Counts a body's values as its chunks arrive (JSON's separators; a YAML body's lines too)
+    and refuses it the moment there are more than a RED document of ``max_batches`` batches has."""
+
+    def __init__(self, max_batches: int) -> None:
+        self.max_batches = max_batches
+        self.most = max(MIN_VALUES, VALUES_PER_BATCH * max_batches)
+        self.values = 0
+        self.json: bool | None = None
+
+    def add(self, chunk: bytes) -> None:
+        if self.json is None and chunk.strip():
+            self.json = chunk.lstrip()[:1] in (b"{", b"[")
+        self.values += chunk.count(b",") + chunk.count(b":") + (0 if self.json else chunk.count(b"\n"))
+        if self.values > self.most:
+            raise Rejected(f"the RED data holds more than {self.most:,} values ({VALUES_PER_BATCH} for each of the {self.max_batches:,} batches "
+                           "this server takes: faice serve --max-batches); the rest of it was not read")
+
+
+def _accept(body: bytes | bytearray, admin: bool, disable_retry: bool, disable_connector_validation: bool, max_batches: int) -> Submission:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise Rejected("Did not send RED data as JSON: the body is not UTF-8 text.") from None
+    with PARSING:
+        return _parse_and_check(text, admin, disable_retry, disable_connector_validation, max_batches)
+
+
+def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connector_validation: bool, max_batches: int) -> Submission:
     try:
         doc = load_text(BODY_NAME, text)
     except LoadError as exc:
