@@ -169,3 +169,17 @@ def ftpd(tmp_path: Path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_container_outlives_the_session():
+    """Whatever a failed test left running, the session removes the containers it caused."""
+    try:
+        before = set(labelled_containers())
+    except (OSError, subprocess.CalledProcessError):  # no Docker here: the tests that need it say so
+        yield
+        return
+    yield
+    left = [c for c in labelled_containers() if c not in before]
+    if left:
+        subprocess.run(["docker", "rm", "-f", *left], capture_output=True)

@@ -107,7 +107,10 @@ class Server:
             return ""
 
     def stop(self) -> int:
-        """SIGTERM, then wait; the exit code (-9 when it had to be killed after STOP_SECONDS)."""
+        """SIGTERM, then wait; the exit code (-9 when it had to be killed after STOP_SECONDS).
+
+        The containers of this server's experiments go too, whatever became of the server: a
+        test that failed half-way leaves none running."""
         if self.exit_code is not None:
             return self.exit_code
         if self.process.poll() is None:
@@ -118,8 +121,9 @@ class Server:
                 self.process.kill()
                 self.process.wait(10)
                 self.exit_code = -9
-                return self.exit_code
-        self.exit_code = self.process.returncode
+        if self.exit_code is None:
+            self.exit_code = self.process.returncode
+        remove_containers_of(self.db)
         return self.exit_code
 
 
@@ -243,3 +247,20 @@ def wait_state(server: Server, batch_id: str, states: tuple[str, ...], user: str
             return document
         time.sleep(0.05)
     pytest.fail(f"batch {batch_id} not {states} after {timeout} s: {document.get('state')}\n{server.stderr()}")
+
+
+def remove_containers_of(db: Path) -> None:
+    """``docker rm -f`` every container of the experiments in a state file."""
+    import sqlite3
+
+    if not db.exists():
+        return
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        try:
+            ids = [row[0] for row in conn.execute("SELECT id FROM experiments")]
+        except sqlite3.Error:
+            return
+    for experiment_id in ids:
+        found = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=faice.experiment={experiment_id}"], capture_output=True, text=True).stdout.split()
+        if found:
+            subprocess.run(["docker", "rm", "-f", *found], capture_output=True)
