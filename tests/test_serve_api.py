@@ -877,12 +877,13 @@ def test_seed_document_examples_work_unchanged(server: Server, finished: Finishe
 
 
 def test_no_operation_answers_a_server_error(server: Server) -> None:
-    """Generated requests for every operation of /openapi.json, as admin: never a 5xx."""
+    """Generated requests for every operation of /openapi.json, as admin: never a 5xx, and only
+    status codes and content types that the document declares."""
     import schemathesis
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis import GenerationMode
-    from schemathesis.checks import not_a_server_error
+    from schemathesis.checks import content_type_conformance, not_a_server_error, status_code_conformance
 
     schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
     session = requests.Session()
@@ -896,7 +897,7 @@ def test_no_operation_answers_a_server_error(server: Server) -> None:
         def check(case: Any) -> None:
             response = case.call(base_url=server.url, session=session, timeout=30)
             seen.add(response.status_code)
-            case.validate_response(response, checks=[not_a_server_error])
+            case.validate_response(response, checks=[not_a_server_error, status_code_conformance, content_type_conformance])
 
         return check
 
@@ -1035,3 +1036,16 @@ def test_a_body_of_millions_of_values_is_refused_before_it_is_parsed(tmp_path: P
         assert peak_rss_mib(fresh.process.pid) - peak_before < 400, "the server parsed what it should have refused"
         assert time.monotonic() - started < 60
         assert fresh.get("/", user=None).status_code == 200
+
+
+def test_the_openapi_document_says_what_the_server_answers(server: Server) -> None:
+    schema = server.get("/openapi.json", user=None).json()
+    operations = {(m.upper(), p): o for p, ops in schema["paths"].items() for m, o in ops.items()}
+    assert not any("422" in o["responses"] for o in operations.values())  # FastAPI's validation error: never answered
+    assert set(operations[("POST", "/red")]["responses"]) == {"200", "400", "401", "413"}
+    assert set(operations[("DELETE", "/batches/{batch_id}")]["responses"]) == {"200", "400", "401", "404"}
+    assert set(operations[("GET", "/")]["responses"]) == {"200"}
+    for declared, (method, path) in ((400, ("GET", "/batches?limit=abc")), (401, ("GET", "/version")), (404, ("GET", f"/batches/{UNKNOWN}"))):
+        assert server.request(method, path, None if declared == 401 else "admin").status_code == declared
+    not_allowed = server.request("PUT", f"/batches/{UNKNOWN}")
+    assert not_allowed.status_code == 405 and not_allowed.headers["Allow"] == "DELETE, GET"

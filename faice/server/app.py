@@ -155,7 +155,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"msg": str(exc.detail), "status": exc.status_code}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every route of the path says what it allows, not only the first one matched
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request))}
+        return JSONResponse({"msg": str(exc.detail), "status": exc.status_code}, status_code=exc.status_code, headers=headers)
 
     def client_of(request: Request) -> str:
         return request.client.host if request.client else "unknown"
@@ -431,4 +434,54 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         current = [b for b in queries.open_batches(store) if user.is_admin or b["username"] == user.name]
         return [node.document(cpu_count(), memory_mib(), current, await run_in_threadpool(worker.docker_problem))]
 
+    app.openapi = lambda: described(app)  # type: ignore[method-assign]
     return app
+
+
+PUBLIC = {"/", "/schema/red", "/schema/engines/container"}
+ERRORS = {400: "Bad request: an invalid id, query parameter or RED document", 401: "Unauthorized: no, wrong or expired credentials",
+          404: "Not found (or not yours)", 413: "The RED data is larger than the server takes"}
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods some route of the request's path answers."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in app.routes:
+        match, _scope = route.matches(request.scope)  # PARTIAL: the path matches, the method does not
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
+def described(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document of what the server really answers: 400 (never FastAPI's 422) where
+    a request carries parameters or a body, 401 on protected routes, 404 for ids, 413 for POST /red."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    error = {"content": {"application/json": {"schema": {"type": "object", "properties": {"msg": {"type": "string"}, "status": {"type": "integer"}}}}}}
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            responses.pop("422", None)
+            codes = set()
+            if path not in PUBLIC:
+                codes.add(401)
+            if operation.get("parameters") or operation.get("requestBody"):
+                codes.add(400)
+            if "{" in path:
+                codes.add(404)
+            if (method, path) == ("post", "/red"):
+                codes.add(413)
+            for code in sorted(codes):
+                responses[str(code)] = {"description": ERRORS[code], **({} if code == 400 else error)}
+            if code_400 := responses.get("400"):
+                code_400["content"] = {"application/json": {"schema": {}}}  # CC-Agency's message string, or faice's problem list
+    schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+    schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+    app.openapi_schema = schema
+    return schema
