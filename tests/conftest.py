@@ -18,7 +18,9 @@ from tests.redfiles import TEST_IMAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-REFERENCE_EXAMPLES = Path(os.environ.get("FAICE_REFERENCE_EXAMPLES", ROOT.parent / "shared" / "reference" / "examples"))
+#: RED files others wrote (public upstream material, see its INDEX.md), carried here so that every
+#: machine runs the tests that use them
+REFERENCE_EXAMPLES = Path(os.environ.get("FAICE_REFERENCE_EXAMPLES", ROOT / "tests" / "data" / "reference-examples"))
 
 
 def faice_command() -> list[str]:
@@ -50,7 +52,7 @@ def faice():
 @pytest.fixture(scope="session")
 def reference_examples() -> Path:
     if not REFERENCE_EXAMPLES.is_dir():
-        pytest.skip(f"reference examples not found at {REFERENCE_EXAMPLES} (set FAICE_REFERENCE_EXAMPLES)")
+        pytest.fail(f"reference examples not found at {REFERENCE_EXAMPLES} (set FAICE_REFERENCE_EXAMPLES)")
     return REFERENCE_EXAMPLES
 
 
@@ -70,7 +72,8 @@ def docker_image() -> str:
 
 
 class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
-    """GET serves files; PUT/POST store the body; /status/NNN answers NNN; optional basic auth."""
+    """GET serves files; PUT/POST store the body; /status/NNN answers NNN; optional basic auth;
+    ``received`` lists every GET, and the PUTs and POSTs that stored a body."""
 
     server: Any
 
@@ -102,6 +105,7 @@ class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
         return True
 
     def do_GET(self) -> None:
+        self.server.received.append((self.command, self.path))  # every request that reached the server, refused ones too
         if not self._answered_status() and self._authorised():
             super().do_GET()
 

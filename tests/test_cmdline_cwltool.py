@@ -28,16 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cwltool.context import LoadingContext, RuntimeContext
+from cwltool.load_tool import load_tool
+from cwltool.workflow import default_make_tool
+from schema_salad.utils import yaml_no_ts
 
 from faice.red.cmdline import build_argv
 from faice.red.model import Cli
-
-pytest.importorskip("cwltool")
-
-from cwltool.context import LoadingContext, RuntimeContext  # noqa: E402
-from cwltool.load_tool import load_tool  # noqa: E402
-from cwltool.workflow import default_make_tool  # noqa: E402
-from schema_salad.utils import yaml_no_ts  # noqa: E402
 
 SEED = 20240611
 N_TOOLS = 130
