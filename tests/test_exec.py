@@ -743,3 +743,30 @@ def test_every_json_document_has_the_documented_shape(run: Run, faice):
     assert set(batch) == shapes["show BATCH --json"] and set(batch["history"][0]) == {"time", "state", "reason", "node"}
     assert set(shown["batches"][0]) == shapes["show BATCH --json"] - {"history"}
     assert shapes["users list --json"] == {"name", "isAdmin", "createdAt"} and shapes["submit --json"] == {"experimentId"}  # tested in test_users, test_submit
+
+
+# --- what the README claims, each shown to hold ------------------------------------------------
+
+
+def test_under_sudo_outputs_belong_to_the_caller_not_to_root(run: Run):
+    data = shell_red("id -u > uid.txt; id -g > gid.txt", outputs={"uid": {"type": "File", "outputBinding": {"glob": "uid.txt"}}})
+    result, _doc = run(data, env={"SUDO_UID": "4321", "SUDO_GID": "4322", "SUDO_USER": "someone"})
+    assert result.returncode == 0, result.stderr
+    assert ((run.outdir / "uid.txt").read_text().strip(), (run.outdir / "gid.txt").read_text().strip()) == ("4321", "4322")  # the tool ran as the caller
+    for path in (run.outdir, run.outdir / "uid.txt"):
+        assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322), path
+
+
+def test_ram_is_a_limit_without_swap_and_its_kill_is_named(run: Run):
+    data = shell_red("dd if=/dev/zero of=/dev/null bs=400M count=1")  # one 400 MiB buffer in 256 MiB of ram
+    result, doc = run(data)
+    assert result.returncode == 1
+    assert doc["batches"][0]["error"].startswith("killed: out of memory (ram limit 256 MiB)")
+
+
+def test_gpus_are_requested_from_the_engine(run: Run):
+    """No GPU here: Docker's own answer shows the device request reached it."""
+    result, doc = run(shell_red("true"), "--gpu-ids", "0")
+    assert result.returncode == 1
+    error = doc["batches"][0]["error"]
+    assert error.startswith("Docker cannot ") and "gpu" in error.lower(), error

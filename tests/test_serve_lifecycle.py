@@ -177,3 +177,24 @@ def test_a_user_created_again_under_a_removed_name_inherits_nothing(tmp_path: Pa
         kept = server.get(f"/experiments/{old}").json()  # nothing lost: the admin still sees it
         assert kept["username"].startswith("alice#removed-")
         assert server.get(f"/batches/{batch}/stdout").text == "the first alice results\n"
+
+
+def test_the_first_start_makes_an_admin_with_a_random_password_printed_once(tmp_path: Path):
+    with serving(tmp_path / "a", users={}) as first:
+        password = first.passwords["admin"]
+        assert len(password) >= 16 and first.stderr().count(password) == 1
+        assert first.get("/version", "admin").status_code == 200
+        assert password.encode() not in first.db.read_bytes()  # stored as a hash only
+    with serving(tmp_path / "b", users={}) as second:
+        assert second.passwords["admin"] != password  # random, no default
+    with serving(tmp_path / "a", users={}, db=first.db) as again:  # users exist now: nothing is made or printed
+        assert "created the admin user" not in again.stderr()
+
+
+def test_listening_beyond_loopback_without_tls_is_warned_about(tmp_path: Path):
+    """On the Docker bridge's address (this machine's, not loopback): passwords would cross a network."""
+    bridge = "172.17.0.1"
+    with serving(tmp_path, host=bridge) as exposed:
+        assert f"faice serve: warning: listening on {bridge} without TLS: passwords and tokens cross the network in clear text" in exposed.stderr()
+    with serving(tmp_path / "loop") as loopback:
+        assert "without TLS" not in loopback.stderr()
