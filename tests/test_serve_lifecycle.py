@@ -198,3 +198,70 @@ def test_listening_beyond_loopback_without_tls_is_warned_about(tmp_path: Path):
         assert f"faice serve: warning: listening on {bridge} without TLS: passwords and tokens cross the network in clear text" in exposed.stderr()
     with serving(tmp_path / "loop") as loopback:
         assert "without TLS" not in loopback.stderr()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 3 MiB file system (tmpfs) for a state file, to fill up."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mountpoint)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs for the full-disk test (needs root): {done.stderr}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def _fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_full_disk_answers_507_and_reads_go_on(tiny_disk: Path, tmp_path: Path):
+    with serving(tmp_path / "logs", db=tiny_disk / "faice.db") as server:
+        assert server.get("/experiments", "alice").status_code == 200  # alice's password is remembered from now on
+        filler = _fill(tiny_disk)
+        big = agency_red("true", values=[f"v{i}" for i in range(400)])
+        full = server.post("/red", "alice", json=big)
+        assert full.status_code == 507, full.text
+        assert full.json()["msg"].startswith("the server's disk is full") and full.json()["status"] == 507
+        assert server.get("/experiments", "alice").json() == []  # reading needs no room
+        filler.unlink()
+        assert server.post("/red", "alice", json=big).status_code == 200  # room again: it takes it
+
+
+def test_a_batch_whose_end_could_not_be_recorded_fails_with_the_reason_once_it_can(tmp_path: Path):
+    """The narrow part a full disk makes hard to time: the worker keeps the end and writes it later."""
+    import sqlite3
+
+    from faice.server.worker import Worker
+    from faice.state.store import Store
+
+    store = Store(tmp_path / "faice.db")
+    _, (batch_id,) = store.create_experiment(source="x", red={}, argvs=[["true"]], image="i", engine=None, username="u", runner="serve")
+    store.set_state(batch_id, "processing", "attempt 1")
+    worker = Worker(store, jobs=1, memory_mib=None)
+    worker._record_later(batch_id, "could not record the end (database or disk is full)")
+    real, calls = store.set_state, []
+
+    def full_once(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(*args, **kwargs)
+
+    store.set_state = full_once  # type: ignore[method-assign]
+    worker._record_pending()
+    assert store.batch(batch_id).state == "processing" and batch_id in worker.unrecorded  # still no room: kept
+    worker._record_pending()
+    assert store.batch(batch_id).state == "failed" and store.batch(batch_id).error == "could not record the end (database or disk is full)"
+    assert worker.unrecorded == {}

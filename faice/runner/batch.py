@@ -8,6 +8,7 @@ lands there directly, owned by the user who ran faice.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -122,6 +123,8 @@ class BatchRunner:
         return result
 
     def _docker_lost(self, exc: OSError) -> str:
+        if exc.errno == errno.ENOSPC:
+            return "no space left on this machine's disk for the batch's logs (the state file's directory)"
         return (f"Docker stopped answering at {self.engine.api.host} during the batch ({exc.strerror or exc}); "
                 "its container is removed once Docker is back (by the next faice exec or faice serve)")
 

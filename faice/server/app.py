@@ -8,8 +8,10 @@ JSON string ``"400 Bad Request: ..."``; ``POST /red`` answers 400 with every pro
 
 from __future__ import annotations
 
+import errno
 import json
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -153,6 +155,18 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         body = exc.body if exc.body is not None else {"msg": exc.message, "status": exc.status}
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
+    @app.exception_handler(sqlite3.OperationalError)
+    async def store_error(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
+        if "full" in str(exc):
+            return disk_full(exc)
+        raise exc
+
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno == errno.ENOSPC:
+            return disk_full(exc)
+        raise exc
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = getattr(exc, "headers", None)
@@ -173,7 +187,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         device = request.cookies.get(DEVICE_COOKIE)
         if not header.lower().startswith("basic ") or (device and auth.client(user.name, "", device)):
             return
-        token, _expires = users.issue_token(user.name, DEVICE_SECONDS, "device")
+        try:
+            token, _expires = users.issue_token(user.name, DEVICE_SECONDS, "device")
+        except (sqlite3.OperationalError, OSError):
+            return  # no room to remember the device (a full disk): the request itself goes on
         response.set_cookie(DEVICE_COOKIE, token, max_age=int(DEVICE_SECONDS), httponly=True, samesite="strict", secure=request.url.scheme == "https")
 
     async def caller(request: Request, response: Response) -> User:
@@ -436,6 +453,11 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     app.openapi = lambda: described(app)  # type: ignore[method-assign]
     return app
+
+
+def disk_full(exc: Exception) -> JSONResponse:
+    """507: what the request would have written does not fit; it is not recorded, nothing half-done."""
+    return JSONResponse({"msg": f"the server's disk is full ({exc}); nothing was recorded: try again when there is room", "status": 507}, status_code=507)
 
 
 PUBLIC = {"/", "/schema/red", "/schema/engines/container"}

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +81,8 @@ class Worker:
         self.pids_limit = pids_limit
         self.node = node_name()
         self.active: dict[str, Active] = {}
+        #: batches that ended while their end could not be recorded (a full disk), with the reason
+        self.unrecorded: dict[str, str] = {}
         self.running = 0
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -106,13 +109,18 @@ class Worker:
             return
         self.stopping.set()
         self.wake.set()
+        self._record_pending()  # a batch that ended unrecorded failed: it was not cancelled by the stop
         with self._lock:
             actives = list(self.active.values())
+            unrecorded = set(self.unrecorded)
         for active in actives:
             with self.store._lock:
                 running = [r[0] for r in self.store.conn.execute(
-                    "SELECT id FROM batches WHERE experiment_id = ? AND state IN ('scheduled', 'processing')", (active.id,))]
-            self.store.set_states(running, "cancelled", "faice serve was stopped", only_from=("scheduled", "processing"))
+                    "SELECT id FROM batches WHERE experiment_id = ? AND state IN ('scheduled', 'processing')", (active.id,)) if r[0] not in unrecorded]
+            try:
+                self.store.set_states(running, "cancelled", "faice serve was stopped", only_from=("scheduled", "processing"))
+            except (sqlite3.OperationalError, OSError) as exc:  # the next start settles them (re-queued or failed)
+                log.warning("could not record the stop of experiment %s: %s", active.id, exc)
             if active.runner is not None:
                 active.runner.cancelled.set()
                 active.runner.kill_all()
@@ -196,12 +204,30 @@ class Worker:
             if self.stopping.is_set():
                 return
             try:
+                self._record_pending()
                 self._dispatch()
                 if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
                     last_reconcile = time.monotonic()
                     reconcile(self.store)  # a faice exec killed meanwhile: its batches end as failed
             except Exception:  # noqa: BLE001 - the dispatcher must survive to run the next batch
                 log.exception("dispatching batches failed")
+
+    def _record_later(self, batch_id: str, reason: str) -> None:
+        """A batch whose end could not be written: it fails with the reason as soon as the store takes it."""
+        log.warning("batch %s: %s", batch_id, reason)
+        with self._lock:
+            self.unrecorded[batch_id] = reason
+
+    def _record_pending(self) -> None:
+        with self._lock:
+            pending = dict(self.unrecorded)
+        for batch_id, reason in pending.items():
+            try:
+                self.store.set_state(batch_id, "failed", reason, only_from=OPEN_STATES, error=reason)
+            except (sqlite3.OperationalError, OSError):
+                return  # still no room: the next round tries again
+            with self._lock:
+                self.unrecorded.pop(batch_id, None)
 
     def _candidates(self, free: int) -> list[tuple[Active, Any]]:
         """Up to ``free`` registered batches, oldest first, of experiments below their limit."""
@@ -265,9 +291,14 @@ class Worker:
             result = self._attempt(active, record)
             if result is not None and not (result.state == "failed" and retry(self.store, record, result, active.retries, self.stopping, _quiet)):
                 finish(self.store, record, result, _quiet)
+        except (sqlite3.OperationalError, OSError) as exc:  # the disk is full, say: what ended cannot be written down yet
+            self._record_later(record.batch_id, f"faice serve could not record the end of this batch ({exc}); it is failed now that it can")
         except Exception:  # noqa: BLE001 - a batch's surprise must not take the server down
             log.exception("batch %s", record.batch_id)
-            finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"), _quiet)
+            try:
+                finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"), _quiet)
+            except (sqlite3.OperationalError, OSError) as exc:
+                self._record_later(record.batch_id, f"internal error in faice serve, and the failure could not be recorded then ({exc})")
         finally:
             self.memory.release(ram)
             with self._lock:
