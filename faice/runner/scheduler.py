@@ -8,6 +8,7 @@ containers and records the batches that did not finish as cancelled.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,8 +114,13 @@ class Scheduler:
                 self.memory.release(ram)
             if result is None:
                 return
-            if not (result.state == "failed" and retry(self.store, record, result, self.retries, self.cancelled, self.on_event)):
-                finish(self.store, record, result, self.on_event)
+            try:
+                if not (result.state == "failed" and retry(self.store, record, result, self.retries, self.cancelled, self.on_event)):
+                    finish(self.store, record, result, self.on_event)
+                    return
+            except (sqlite3.OperationalError, OSError) as exc:  # a full disk: the run's result still says it; the next faice command records it failed
+                record.result = result
+                self.on_event(record.plan.index, result.state, f"{result.error or result.state} (not recorded: {exc})")
                 return
 
 
