@@ -159,3 +159,17 @@ def test_the_connection_guard_refuses_loopback_even_when_the_name_looked_public(
     with pytest.raises(requests.exceptions.ConnectionError, match=http_connector.PRIVATE):
         session.get(http_server.url + "/anything", timeout=10)
     assert http_server.received == []
+
+
+def test_the_local_connector_replaces_a_file_only_with_overwrite(tmp_path: Path):
+    from faice.connectors.base import ConnectorError, Context
+    from faice.connectors.local import LocalConnector
+
+    local, context = LocalConnector(), Context(base_dir=tmp_path)
+    (tmp_path / "new.txt").write_text("new\n")
+    (tmp_path / "kept.txt").write_text("mine\n")
+    with pytest.raises(ConnectorError, match="exists already"):
+        local.send_file({"path": "kept.txt"}, tmp_path / "new.txt", context)
+    assert (tmp_path / "kept.txt").read_text() == "mine\n"
+    local.send_file({"path": "kept.txt", "overwrite": True}, tmp_path / "new.txt", context)
+    assert (tmp_path / "kept.txt").read_text() == "new\n"

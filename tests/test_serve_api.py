@@ -1051,3 +1051,18 @@ def test_the_openapi_document_says_what_the_server_answers(server: Server) -> No
         assert server.request(method, path, None if declared == 401 else "admin").status_code == declared
     not_allowed = server.request("PUT", f"/batches/{UNKNOWN}")
     assert not_allowed.status_code == 405 and not_allowed.headers["Allow"] == "DELETE, GET"
+
+
+def test_a_remembered_password_ends_with_faice_users_passwd(tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.conftest import faice_command
+
+    with serving(tmp_path) as fresh:
+        old = fresh.auth("alice")
+        assert fresh.get("/version", auth=old).status_code == 200  # checked once: remembered from now on
+        changed = subprocess.run([*faice_command(), "--db", str(fresh.db), "users", "passwd", "alice", "--password-stdin"],
+                                 input="a-brand-new-pw\n", capture_output=True, text=True, timeout=30)
+        assert changed.returncode == 0, changed.stderr
+        assert unauthorized(fresh.get("/version", auth=old))["msg"] == SAME_FAILURE  # not the remembered answer
+        assert fresh.get("/version", auth=("alice", "a-brand-new-pw")).status_code == 200
