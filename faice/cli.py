@@ -744,8 +744,8 @@ def convert_batches(
     fmt = _check_format(fmt)
     doc = _load_valid(file)
     source = doc.source.name
-    source_dir = os.path.dirname(os.path.abspath(source)) if os.path.exists(source) else os.getcwd()
-    documents = batch_documents(doc.data, source_dir, os.path.abspath(outdir))
+    source_dir = os.path.dirname(os.path.realpath(source)) if os.path.exists(source) else os.getcwd()  # as exec resolves it
+    documents = batch_documents(doc.data, source_dir, os.path.realpath(outdir))
     targets = [outdir / f"{prefix}batch_{i}.{extension(fmt)}" for i in range(len(documents))]
     existing = [t for t in targets if t.exists()]
     if existing and not force:

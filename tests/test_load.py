@@ -190,7 +190,8 @@ def test_many_aliases_to_a_shared_block_are_fine():
     ("a: " + "9" * 5001 + "\n", 1, 4, "a number outside the 64-bit integer range"),
     ('{"a": "x",\n  "b": "ok \\ud800"}', 2, 12, "a lone UTF-16 surrogate \\ud800"),
     ('{"a": "\\udc00 alone"}', 1, 8, "a lone UTF-16 surrogate \\udc00"),
-], ids=["json-2**63", "json-5001-digits", "yaml-below-int64", "yaml-5001-digits", "json-lone-high", "json-lone-low"])
+    ('{"a": "\\\\ud800\\udc00"}', 1, 15, "a lone UTF-16 surrogate \\udc00"),  # an escaped backslash, the text ud800, a lone \udc00
+], ids=["json-2**63", "json-5001-digits", "yaml-below-int64", "yaml-5001-digits", "json-lone-high", "json-lone-low", "json-after-an-escaped-backslash"])
 def test_numbers_beyond_64_bits_and_lone_surrogates_are_located_errors(tmp_path: Path, text: str, line: int, column: int, message: str):
     path = tmp_path / "doc.yml"
     path.write_text(text)

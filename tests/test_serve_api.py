@@ -1034,7 +1034,7 @@ def test_a_body_of_millions_of_values_is_refused_before_it_is_parsed(tmp_path: P
             answers = list(pool.map(lambda _: fresh.post("/red", data=body, headers={"Content-Type": "application/json"}), range(3)))
         for answer in answers:
             error = error_object(answer, 400)
-            assert "holds more than 4,000,000 values" in error["msg"] and "the rest of it was not read" in error["msg"], error
+            assert "values in" in error["msg"] and "no RED document is that dense" in error["msg"] and "the rest of it was not read" in error["msg"], error
         assert peak_rss_mib(fresh.process.pid) - peak_before < 400, "the server parsed what it should have refused"
         assert time.monotonic() - started < 60
         assert fresh.get("/", user=None).status_code == 200
@@ -1066,3 +1066,35 @@ def test_a_remembered_password_ends_with_faice_users_passwd(tmp_path: Path) -> N
         assert changed.returncode == 0, changed.stderr
         assert unauthorized(fresh.get("/version", auth=old))["msg"] == SAME_FAILURE  # not the remembered answer
         assert fresh.get("/version", auth=("alice", "a-brand-new-pw")).status_code == 200
+
+
+def test_the_value_count_takes_real_documents_and_every_line_break(server: Server) -> None:
+    """70,000 batches of two inputs with auth and an output (58 values each) are fine; a YAML body
+    of \\r-separated items is counted like any other."""
+    from faice.server.submission import Rejected, ValueCounter
+
+    batch = {"inputs": {"a": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": "https://example.org/a", "auth": {"username": "u", "password": "p"}}}},
+                        "b": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": "https://example.org/b", "auth": {"username": "u", "password": "p"}}}}},
+             "outputs": {"o": {"class": "File", "connector": {"command": "red-connector-http", "access": {"url": "https://example.org/o"}}}}}
+    counter = ValueCounter()
+    text = json.dumps({"redVersion": "9", "batches": [batch] * 70_000}).encode()
+    for i in range(0, len(text), 65536):
+        counter.add(text[i:i + 65536])
+    dense = ValueCounter()
+    with pytest.raises(Rejected, match="no RED document is that dense"):
+        for _ in range(100):
+            dense.add(b"-\r" * 40_000)  # a YAML list of nulls, a value per 2 bytes, no \n at all
+
+
+def test_device_cookies_come_only_from_a_password_check(tmp_path: Path) -> None:
+    import sqlite3
+
+    with serving(tmp_path) as fresh:
+        token = fresh.get("/token", "alice").json()["token"]
+        by_token = requests.get(fresh.url + "/version", auth=("alice", token), timeout=30)
+        assert by_token.status_code == 200 and "faice_device" not in by_token.cookies  # a token mints no cookie
+        for _ in range(5):  # a client that keeps no cookies, with the password remembered after the first check
+            assert requests.get(fresh.url + "/version", auth=fresh.auth("alice"), timeout=30).status_code == 200
+        with sqlite3.connect(fresh.db) as conn:
+            devices = conn.execute("SELECT COUNT(*) FROM tokens WHERE username = 'alice' AND kind = 'device'").fetchone()[0]
+        assert devices <= 2, devices  # /token's own check, and the first remembered one: not one per request

@@ -254,3 +254,10 @@ def test_messages_that_say_what_was_meant():
     no_jobs = grepwrap()
     del no_jobs["inputs"]
     assert errors_of(no_jobs) == [("", 'the jobs are missing: "inputs" (and "outputs") for one batch, or "batches" for several')]
+
+
+@pytest.mark.parametrize("ram", [2**62, 1e30])
+def test_ram_is_bounded_where_docker_can_take_it(ram: Any):
+    data = grepwrap()
+    data["container"]["settings"]["ram"] = ram
+    assert any(path == "container.settings.ram" for path, _message in errors_of(data))

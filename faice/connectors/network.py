@@ -67,4 +67,14 @@ def private_host(host: str) -> bool:
         found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         return False
-    return any(not is_public(address[0]) for *_rest, address in found)
+    return any(not is_public(address[0]) or this_machine(family, address[0]) for family, *_rest, address in found)
+
+
+def this_machine(family: int, address: str) -> bool:
+    """Whether an address is one of this machine's own (only those can be bound to)."""
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address.split("%")[0], 0))
+        except OSError:
+            return False
+    return True

@@ -113,8 +113,9 @@ def parse(name: str, text: str) -> tuple[Any, str]:
 
 
 LONG_NUMBER = re.compile(r"[0-9]{19}")
-#: a UTF-16 surrogate escape: a high one with its low one, or one alone
-SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+#: JSON's escapes that matter here, read left to right: an escaped backslash (whatever follows it
+#: is text), a surrogate pair, and a surrogate alone (group 1)
+ESCAPES = re.compile(r"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|(\\u[dD][89a-fA-F][0-9a-fA-F]{2})")
 
 
 class _OutOfRange(Exception):
@@ -136,10 +137,9 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 def _check_json_text(name: str, text: str) -> None:
     """What JSON's decoder lets through but nothing after it can take: a lone UTF-16 surrogate
     escape (no UTF-8 for it: the state file and every answer would fail on it)."""
-    for match in SURROGATE_ESCAPE.finditer(text):
-        backslashes = len(text[: match.start()]) - len(text[: match.start()].rstrip("\\"))
-        if backslashes % 2 == 0 and len(match.group()) == 6:
-            raise LoadError(name, f"not valid JSON: a lone UTF-16 surrogate {match.group()} (no character)", *_position(text, match.start()))
+    for match in ESCAPES.finditer(text):
+        if match.group(1):
+            raise LoadError(name, f"not valid JSON: a lone UTF-16 surrogate {match.group(1)} (no character)", *_position(text, match.start()))
 
 
 def _parse(name: str, text: str) -> tuple[Any, str]:

@@ -130,19 +130,20 @@ class _Mapping:
 
 _COLLECTION_ENDS = (ev.AliasEvent, ev.MappingEndEvent, ev.SequenceEndEvent)
 
-#: Aliases share their anchor's data, but everything that walks or writes the document meets it
-#: once per alias: the nodes the document expands to are bounded (as hardened YAML loaders do),
-#: so nine lines of nested aliases (a "billion laughs") are refused at once instead of hanging.
-EXPANSION_BASE = 250_000
-EXPANSION_PER_EVENT = 10
+#: Aliases share their anchor's data, but everything that walks, stores or writes the document
+#: meets it once per alias: what aliases add is bounded (as hardened YAML loaders do), counting a
+#: node as 1 and a string as its length too, so nine lines of nested aliases (a "billion laughs")
+#: or one long string aliased thousands of times are refused at once instead of hanging.
+EXPANSION_BASE = 1_000_000
+EXPANSION_PER_CHARACTER = 10
 
 
 def load_yaml(text: str) -> Any:
     """Load the single document in ``text`` into plain dicts, lists and scalars.
 
     Raises YamlError for an alias to a collection that contains it (the data would be a cycle),
-    and when aliases make the document expand to more than ``EXPANSION_BASE`` nodes plus
-    ``EXPANSION_PER_EVENT`` per parser event.
+    and when what aliases add (nodes, and the length of their strings) comes to more than
+    ``EXPANSION_BASE`` plus ``EXPANSION_PER_CHARACTER`` for each character of the text.
     """
     stack: list[Any] = []
     anchors: dict[str, Any] = {}
@@ -152,7 +153,8 @@ def load_yaml(text: str) -> Any:
     sizes: list[int] = []
     anchor_sizes: dict[str, int] = {}
     open_anchors: set[str] = set()
-    events = expanded = 0
+    expanded = 0
+    limit = EXPANSION_BASE + EXPANSION_PER_CHARACTER * len(text)
     Scalar, MapStart, MapEnd = ev.ScalarEvent, ev.MappingStartEvent, ev.MappingEndEvent
     SeqStart, SeqEnd, Alias = ev.SequenceStartEvent, ev.SequenceEndEvent, ev.AliasEvent
 
@@ -198,14 +200,14 @@ def load_yaml(text: str) -> Any:
         counted(size)
 
     for event in _events(text):
-        events += 1
         kind = type(event)
         if kind is Scalar:
             value = _scalar(event)
+            weight = 1 + (len(value) if isinstance(value, str) else 0)
             if event.anchor:
                 anchors[event.anchor] = value
-                anchor_sizes[event.anchor] = 1
-            counted(1)
+                anchor_sizes[event.anchor] = weight
+            counted(weight)
             add(value, event)
         elif kind is MapStart:
             frame = _Mapping()
@@ -237,9 +239,9 @@ def load_yaml(text: str) -> Any:
                 raise YamlError(f"alias *{event.anchor} refers to a collection that contains it (the data would never end)", *_mark(event))
             size = anchor_sizes[event.anchor]
             expanded += size
-            limit = EXPANSION_BASE + EXPANSION_PER_EVENT * events
             if expanded > limit:
-                raise YamlError(f"aliases expand the document to more than {limit:,} nodes (a YAML alias bomb?); write the data out instead", *_mark(event))
+                raise YamlError(f"aliases expand the document to more than {limit:,} nodes and characters, {EXPANSION_PER_CHARACTER} times its size "
+                                "(a YAML alias bomb?); write the data out instead", *_mark(event))
             counted(size)
             add(anchors[event.anchor], event)
         elif kind is ev.DocumentStartEvent:

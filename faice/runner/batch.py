@@ -29,7 +29,7 @@ from faice.runner.docker_engine import (
     DEFAULT_PIDS_LIMIT,
     LABEL_BATCH,
     LABEL_EXPERIMENT,
-    LABEL_KEEP,
+    LABEL_REMOVABLE,
     LABEL_RUN,
     ContainerSpec,
     DockerEngine,
@@ -145,7 +145,7 @@ class BatchRunner:
             argv=plan.argv,
             workdir=OUTPUTS_DIR,
             mounts=mounts,
-            labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id, **({LABEL_KEEP: "1"} if self.options.leave_container else {})},
+            labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id, **({} if self.options.leave_container else {LABEL_REMOVABLE: "1"})},
             user=invoking_user(),
             ram_mib=self.experiment.container.ram,
             environment={k: os.environ[k] for k in self.options.preserve_environment if k in os.environ},
@@ -334,20 +334,26 @@ def _made_by_faice(path: Path) -> bool:
     return bool(entries) and all(e.is_dir() and not e.is_symlink() and (e / MARKER).exists() for e in entries)
 
 
+def set_aside(path: Path) -> Path | None:
+    """Rename a directory that holds anything but faice's marker to ``NAME.old-YYYYmmdd-HHMMSS``; the new name."""
+    if not path.exists() or not any(p.name != MARKER for p in path.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    backup = path.with_name(f"{path.name}.old-{stamp}")
+    n = 1
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{path.name}.old-{stamp}-{n}")
+    path.rename(backup)
+    return backup
+
+
 def prepare_output_dir(path: Path, experiment_id: str | None = None) -> Path | None:
     """A fresh, empty output directory; an earlier one is kept, whole, under a new name
     (``NAME.old-YYYYmmdd-HHMMSS``): at the start of a run for the run's whole set of outputs, so
     that one set never mixes two runs' results, and again for a batch's own directory when it is
     tried once more. Returns where the earlier one went (None: there was none)."""
-    backup = None
-    if path.exists() and any(p.name != MARKER for p in path.iterdir()):
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        backup = path.with_name(f"{path.name}.old-{stamp}")
-        n = 1
-        while backup.exists():
-            n += 1
-            backup = path.with_name(f"{path.name}.old-{stamp}-{n}")
-        path.rename(backup)
+    backup = set_aside(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text(f"{experiment_id or ''}\n")  # whose outputs these are: faice rm and prune look
     give_to_invoking_user(path)

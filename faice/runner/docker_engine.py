@@ -18,8 +18,9 @@ from faice.errors import EnvironmentUnusable
 LABEL_EXPERIMENT = "faice.experiment"
 LABEL_BATCH = "faice.batch"
 LABEL_RUN = "faice.run"
-#: on containers kept on purpose (--leave-container): never swept away
-LABEL_KEEP = "faice.keep"
+#: on the containers faice removes itself (not those kept with --leave-container): only these
+#: are swept away when a run could not remove them
+LABEL_REMOVABLE = "faice.removable"
 HOME_IN_CONTAINER = "/cc/home"
 #: processes and threads a batch's container may have by default: a fork bomb stops there
 DEFAULT_PIDS_LIMIT = 4096
@@ -195,12 +196,10 @@ class DockerEngine:
         return True
 
     def experiment_containers(self) -> dict[str, list[str]]:
-        """Every container faice started, by experiment id (but those kept on purpose)."""
+        """The containers faice started to remove them again, by experiment id (never those kept on purpose)."""
         found: dict[str, list[str]] = {}
-        for container in self.api.labelled({LABEL_EXPERIMENT: ""}):
-            labels = container.get("Labels") or {}
-            if LABEL_KEEP not in labels:
-                found.setdefault(labels.get(LABEL_EXPERIMENT, ""), []).append(container["Id"])
+        for container in self.api.labelled({LABEL_EXPERIMENT: "", LABEL_REMOVABLE: ""}):
+            found.setdefault((container.get("Labels") or {}).get(LABEL_EXPERIMENT, ""), []).append(container["Id"])
         return found
 
     def containers(self, **labels: str) -> list[str]:

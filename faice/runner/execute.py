@@ -25,7 +25,7 @@ from faice.host import memory_mib
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker, redact, strip_protection
-from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, prepare_output_dir
+from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, prepare_output_dir, set_aside
 from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
@@ -170,10 +170,17 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     check_connectors(plans, prepared, options.connector_validation, options.mount, base_dir)
     check_output_dir(options.outdir)
     check_can_make(options.outdir)
+    earlier = marked_experiment(options.outdir)
+    if earlier is not None and store.has_open_batches(earlier):
+        raise InvalidInput(f"output directory {options.outdir} holds the outputs of experiment {earlier}, which is still running: choose another --outdir")
     engine = DockerEngine()
     sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
+    try:  # the whole earlier set aside at once, before anything is recorded: one run's outputs, never mixed
+        moved = set_aside(options.outdir)
+    except OSError as exc:
+        raise InvalidInput(f"cannot move the earlier outputs in {options.outdir} aside: {exc.strerror or exc}") from None
     cancelled = threading.Event()
     runner: list[BatchRunner] = []
 
@@ -195,8 +202,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         )
         logs = logs_dir(store.path)
         logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-        earlier = marked_experiment(options.outdir)
-        moved = prepare_output_dir(options.outdir, experiment_id)  # the whole earlier set aside at once: one run's outputs, never mixed
+        prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:
             store.set_outdir(earlier, str(moved))
         store.set_outdir(experiment_id, str(options.outdir))

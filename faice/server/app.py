@@ -8,7 +8,6 @@ JSON string ``"400 Bad Request: ..."``; ``POST /red`` answers 400 with every pro
 
 from __future__ import annotations
 
-import errno
 import json
 import re
 import sqlite3
@@ -33,7 +32,7 @@ from faice.server import documents
 from faice.server.auth import REALM, Authenticator, Unauthorized, parse_header
 from faice.server.nodes import Node
 from faice.server.submission import Rejected, Submission, ValueCounter, accept
-from faice.server.worker import Active, Worker
+from faice.server.worker import Active, Worker, disk_full
 from faice.state import queries
 from faice.state.store import OPEN_STATES, STATES, Store, logs_dir
 from faice.state.users import DEVICE_SECONDS, User, Users
@@ -156,15 +155,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(sqlite3.OperationalError)
-    async def store_error(request: Request, exc: sqlite3.OperationalError) -> JSONResponse:
-        if "full" in str(exc):
-            return disk_full(exc)
-        raise exc
-
     @app.exception_handler(OSError)
-    async def os_error(request: Request, exc: OSError) -> JSONResponse:
-        if exc.errno == errno.ENOSPC:
-            return disk_full(exc)
+    async def no_room(request: Request, exc: Exception) -> JSONResponse:
+        if disk_full(exc):
+            return JSONResponse({"msg": f"the server's disk is full ({exc}); nothing was recorded: try again when there is room", "status": 507}, status_code=507)
         raise exc
 
     @app.exception_handler(StarletteHTTPException)
@@ -181,11 +175,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         return ApiError(401, exc.message, headers={"WWW-Authenticate": REALM})
 
     def remember_device(request: Request, response: Response, user: User) -> None:
-        """A client that signed in with a password gets a device cookie: failed guesses from
-        elsewhere never lock it out (OWASP's device cookies)."""
-        header = request.headers.get("authorization") or ""
-        device = request.cookies.get(DEVICE_COOKIE)
-        if not header.lower().startswith("basic ") or (device and auth.client(user.name, "", device)):
+        """A client that just proved the password gets a device cookie: failed guesses from
+        elsewhere never lock it out (OWASP's device cookies). Called only after a password check
+        (not a token, not a password remembered from earlier), so a token cannot mint cookies."""
+        if auth.known_device(user.name, request.cookies.get(DEVICE_COOKIE)):
             return
         try:
             token, _expires = users.issue_token(user.name, DEVICE_SECONDS, "device")
@@ -200,10 +193,10 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
             user = auth.authenticate(header, client, device, slow=False)  # tokens and remembered passwords: no thread hop
             if user is None:
                 user = await run_in_threadpool(auth.authenticate, header, client, device)
+                assert user is not None
+                remember_device(request, response, user)  # the password was checked just now
         except Unauthorized as exc:
             raise unauthorized(exc) from None
-        assert user is not None
-        remember_device(request, response, user)
         return user
 
     async def password_caller(request: Request, response: Response) -> User:
@@ -309,7 +302,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         if length and length.isdigit() and int(length) > settings.max_body_bytes:
             raise too_big
         body = bytearray()
-        values = ValueCounter(settings.max_batches)
+        values = ValueCounter()
         try:
             async for chunk in request.stream():  # counted as it arrives: a chunked body has no length
                 body += chunk
@@ -453,11 +446,6 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     app.openapi = lambda: described(app)  # type: ignore[method-assign]
     return app
-
-
-def disk_full(exc: Exception) -> JSONResponse:
-    """507: what the request would have written does not fit; it is not recorded, nothing half-done."""
-    return JSONResponse({"msg": f"the server's disk is full ({exc}); nothing was recorded: try again when there is room", "status": 507}, status_code=507)
 
 
 PUBLIC = {"/", "/schema/red", "/schema/engines/container"}

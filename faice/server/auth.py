@@ -74,13 +74,17 @@ class Authenticator:
             raise Unauthorized("Token has expired" if expired else "invalid or unknown token")
         return user
 
-    def client(self, name: str, address: str, device: str | None) -> str:
-        """Who tries a password, for throttling: the device when its cookie belongs to this user, else the address."""
+    def known_device(self, name: str, device: str | None) -> str | None:
+        """How throttling names a device cookie of this user's (None: no such cookie)."""
         if device:
             user = self.users.verify_token(device, "device")
             if user is not None and user.name == name:
                 return DEVICE + hashlib.sha256(device.encode()).hexdigest()[:16]
-        return address
+        return None
+
+    def client(self, name: str, address: str, device: str | None) -> str:
+        """Who tries a password, for throttling: the device when its cookie belongs to this user, else the address."""
+        return self.known_device(name, device) or address
 
     def basic(self, name: str, password: str, client: str, *, tokens: bool = True, slow: bool = True) -> User | None:
         """A user by name and password (or, with ``tokens``, a ``GET /token`` token as password).

@@ -65,31 +65,33 @@ def accept(body: bytes | bytearray, *, admin: bool, disable_retry: bool = False,
         raise Rejected(f"Did not send RED data as JSON: {TOO_DEEP}") from None
 
 
-#: Values a body may hold, counted before it is parsed (a parsed value costs about 50 bytes, so
-#: 30 million of them in a 60 MiB body would take 1.5 GB): room for 40 per batch.
-VALUES_PER_BATCH = 40
+#: Values a body may hold, counted as it arrives: a parsed value costs about 50 bytes, so 30
+#: million of them in a 60 MiB body ("0,0,0,...") would take 1.5 GB. RED documents spend 10 bytes
+#: and more on a value (names, quotes, nesting); one value per 4 bytes beyond a first 200,000 is
+#: refused, long before such a body is read whole, let alone parsed.
 MIN_VALUES = 200_000
+BYTES_PER_VALUE = 4
 #: bodies parsed at once: each may take a few hundred MiB while it is
 PARSING = threading.BoundedSemaphore(2)
 
 
 class ValueCounter:
-    """Counts a body's values as its chunks arrive (JSON's separators; a YAML body's lines too)
-    and refuses it the moment there are more than a RED document of ``max_batches`` batches has."""
+    """Counts a body's values as its chunks arrive (JSON's separators; a YAML body's line breaks
+    too) and refuses it the moment they are more than its size can hold for a RED document."""
 
-    def __init__(self, max_batches: int) -> None:
-        self.max_batches = max_batches
-        self.most = max(MIN_VALUES, VALUES_PER_BATCH * max_batches)
+    def __init__(self) -> None:
         self.values = 0
+        self.bytes = 0
         self.json: bool | None = None
 
     def add(self, chunk: bytes) -> None:
         if self.json is None and chunk.strip():
             self.json = chunk.lstrip()[:1] in (b"{", b"[")
-        self.values += chunk.count(b",") + chunk.count(b":") + (0 if self.json else chunk.count(b"\n"))
-        if self.values > self.most:
-            raise Rejected(f"the RED data holds more than {self.most:,} values ({VALUES_PER_BATCH} for each of the {self.max_batches:,} batches "
-                           "this server takes: faice serve --max-batches); the rest of it was not read")
+        self.bytes += len(chunk)
+        self.values += chunk.count(b",") + chunk.count(b":") + (0 if self.json else chunk.count(b"\n") + chunk.count(b"\r"))
+        if self.values > MIN_VALUES + self.bytes // BYTES_PER_VALUE:
+            raise Rejected(f"the RED data holds more than {self.values:,} values in {self.bytes:,} bytes (no RED document is that dense: "
+                           f"{MIN_VALUES:,} and one per {BYTES_PER_VALUE} bytes at most); the rest of it was not read")
 
 
 def _accept(body: bytes | bytearray, admin: bool, disable_retry: bool, disable_connector_validation: bool, max_batches: int) -> Submission:

@@ -12,6 +12,7 @@ memory; they are dropped when the experiment's last batch ends.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import secrets
@@ -38,6 +39,11 @@ log = logging.getLogger("faice.serve")
 RESTART_REASON = "faice serve stopped while it ran"
 RECONCILE_SECONDS = 30
 DOCKER_RETRY_SECONDS = 5
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error says that the disk (of the state file or the logs) is full."""
+    return (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
 
 
 def _quiet(index: int, what: str, detail: str) -> None:
@@ -119,8 +125,10 @@ class Worker:
                     "SELECT id FROM batches WHERE experiment_id = ? AND state IN ('scheduled', 'processing')", (active.id,)) if r[0] not in unrecorded]
             try:
                 self.store.set_states(running, "cancelled", "faice serve was stopped", only_from=("scheduled", "processing"))
-            except (sqlite3.OperationalError, OSError) as exc:  # the next start settles them (re-queued or failed)
-                log.warning("could not record the stop of experiment %s: %s", active.id, exc)
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
+                log.warning("could not record the stop of experiment %s: %s", active.id, exc)  # the next start settles them
             if active.runner is not None:
                 active.runner.cancelled.set()
                 active.runner.kill_all()
@@ -224,7 +232,9 @@ class Worker:
         for batch_id, reason in pending.items():
             try:
                 self.store.set_state(batch_id, "failed", reason, only_from=OPEN_STATES, error=reason)
-            except (sqlite3.OperationalError, OSError):
+            except Exception as exc:
+                if not disk_full(exc):
+                    raise
                 return  # still no room: the next round tries again
             with self._lock:
                 self.unrecorded.pop(batch_id, None)
@@ -291,14 +301,17 @@ class Worker:
             result = self._attempt(active, record)
             if result is not None and not (result.state == "failed" and retry(self.store, record, result, active.retries, self.stopping, _quiet)):
                 finish(self.store, record, result, _quiet)
-        except (sqlite3.OperationalError, OSError) as exc:  # the disk is full, say: what ended cannot be written down yet
-            self._record_later(record.batch_id, f"faice serve could not record the end of this batch ({exc}); it is failed now that it can")
-        except Exception:  # noqa: BLE001 - a batch's surprise must not take the server down
-            log.exception("batch %s", record.batch_id)
-            try:
-                finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"), _quiet)
-            except (sqlite3.OperationalError, OSError) as exc:
-                self._record_later(record.batch_id, f"internal error in faice serve, and the failure could not be recorded then ({exc})")
+        except Exception as exc:  # noqa: BLE001 - a batch's surprise must not take the server down
+            if disk_full(exc):  # what ended cannot be written down yet
+                self._record_later(record.batch_id, f"faice serve could not record the end of this batch ({exc}); it is failed now that it can")
+            else:
+                log.exception("batch %s", record.batch_id)
+                try:
+                    finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"), _quiet)
+                except Exception as again:
+                    if not disk_full(again):
+                        raise
+                    self._record_later(record.batch_id, f"internal error in faice serve, and the failure could not be recorded then ({again})")
         finally:
             self.memory.release(ram)
             with self._lock:

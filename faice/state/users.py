@@ -23,6 +23,7 @@ MAX_FAILURES = 5  # per user and client (address, or a device that signed in bef
 USER_MAX_FAILURES = 20  # per user from all addresses together: any number of source addresses gets no more
 FAILURE_WINDOW_SECONDS = 60
 DEVICE_SECONDS = 30 * 86400
+MAX_DEVICES = 20  # device cookies kept per user
 DEVICE = "device:"  # how a device that signed in before is named where an address would be
 _DUMMY_SALT = b"faice-dummy-salt"
 
@@ -124,6 +125,9 @@ class Users:
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now - 3600,))
             conn.execute("INSERT INTO tokens (hash, username, expires_at, created_at, kind) VALUES (?,?,?,?,?)", (_token_hash(token), name, expires, now, kind))
+            if kind == "device":  # a client that never keeps its cookie gets a new one each sign-in: keep the newest few
+                conn.execute("DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE username = ? AND kind = 'device' ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
+                             (name, MAX_DEVICES))
         return token, expires
 
     def verify_token(self, token: str, kind: str = "access") -> User | None:
