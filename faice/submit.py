@@ -8,6 +8,7 @@ requests and rich are imported where they are used, so that importing this modul
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -182,6 +183,42 @@ def problem_lines(body: Any, source: Any = None) -> list[str]:
     return lines or [_excerpt(json.dumps(body))]
 
 
+DEVICE_COOKIE = "faice_device"
+
+
+class DeviceCookies:
+    """The device cookie ``faice serve`` gives a client that signed in, kept between runs (in
+    faice's data directory, readable only by you) so that guesses at your password from elsewhere
+    never lock ``faice submit`` out. It proves nothing by itself: the password is still sent."""
+
+    def __init__(self, url: str, username: str) -> None:
+        from faice.state.store import data_dir
+
+        self.path = data_dir() / "agency-devices.json"
+        self.key = hashlib.sha256(f"{url}\0{username}".encode()).hexdigest()
+
+    def _all(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def load(self) -> str | None:
+        value = self._all().get(self.key)
+        return value if isinstance(value, str) else None
+
+    def save(self, value: str) -> None:
+        data = {**self._all(), self.key: value}
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(data, handle)
+        except OSError:
+            pass  # not kept: the next run signs in as a new device
+
+
 class AgencyClient:
     """The few CC-Agency calls faice needs, over one session with HTTP Basic auth."""
 
@@ -197,14 +234,21 @@ class AgencyClient:
         self.session = requests.Session()
         self.session.auth = (creds.username, creds.password)
         self.session.headers["User-Agent"] = "faice"
+        self.devices = DeviceCookies(self.url, creds.username)
+        known = self.devices.load()
+        if known:
+            self.session.cookies.set(DEVICE_COOKIE, known)
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         import requests
 
         try:
-            return self.session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
+            response = self.session.request(method, self.url + path, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
             raise EnvironmentUnusable(self.mask(f"cannot reach the agency at {self.shown_url}: {_reason(exc)}")) from None
+        if DEVICE_COOKIE in response.cookies:
+            self.devices.save(response.cookies[DEVICE_COOKIE])
+        return response
 
     def _check(self, response: Any) -> Any:
         """The JSON of a 200 answer; 401 and 400 are the user's to fix (exit 2), anything else exit 1."""

@@ -276,3 +276,26 @@ def test_wait_says_why_a_batch_failed_in_the_agencys_words(tmp_path: Path, agenc
     batch_id = re.search(r"0\s+([0-9a-f]{24})\s+failed", result.stdout).group(1)
     assert "batch 0 failed: exit code 4; stderr: no such sample: x (more: GET " in result.stderr, result.stderr
     assert f"/batches/{batch_id} (and .../stderr)" in result.stderr
+
+
+def test_submit_keeps_its_device_cookie_and_is_never_locked_out(tmp_path: Path):
+    """Guesses at alice's password from any number of addresses hold back clients that never
+    signed in; faice submit signed in before and goes on."""
+    import requests
+
+    from tests.serve_fixture import serving
+    from tests.test_serve_api import from_address
+
+    env = {"XDG_DATA_HOME": str(tmp_path / "data")}
+    with serving(tmp_path / "serve") as agency:
+        env |= {"FAICE_AGENCY_USER": "alice", "FAICE_AGENCY_PASSWORD": agency.passwords["alice"]}
+        first = submit(tmp_path, red(execution=agency_execution(agency.url)), env=env)
+        assert first.returncode == 0, first.stderr
+        kept = tmp_path / "data" / "faice" / "agency-devices.json"
+        assert kept.exists() and oct(kept.stat().st_mode & 0o777) == "0o600" and agency.passwords["alice"] not in kept.read_text()
+        for i in range(25):
+            with from_address(f"127.2.0.{i + 1}") as attacker:
+                attacker.get(agency.url + "/version", auth=("alice", f"guess-{i}"), timeout=30)
+        assert requests.get(agency.url + "/version", auth=agency.auth("alice"), timeout=30).status_code == 401  # a client that never signed in
+        again = submit(tmp_path, red(execution=agency_execution(agency.url)), env=env)
+        assert again.returncode == 0, again.stderr
