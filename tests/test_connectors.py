@@ -173,3 +173,28 @@ def test_the_local_connector_replaces_a_file_only_with_overwrite(tmp_path: Path)
     assert (tmp_path / "kept.txt").read_text() == "mine\n"
     local.send_file({"path": "kept.txt", "overwrite": True}, tmp_path / "new.txt", context)
     assert (tmp_path / "kept.txt").read_text() == "new\n"
+
+
+def test_a_public_only_request_uses_no_netrc_proxy_or_redirect_of_this_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """What the README claims for non-admins' http connectors, seen where requests is called
+    (no public host can be reached from the tests: the call is captured, not made)."""
+    import requests
+
+    from faice.connectors import http
+    from faice.connectors.base import Context
+
+    seen = {}
+
+    def capture(self, method, url, **kwargs):
+        seen.update(trust_env=self.trust_env, allow_redirects=kwargs.get("allow_redirects"), adapter=type(self.get_adapter(url)).__name__)
+        raise requests.exceptions.ConnectionError("captured")
+
+    monkeypatch.setattr(requests.Session, "request", capture)
+    monkeypatch.setattr(http, "_check_public", lambda url, method: None)
+    for public_only in (True, False):
+        with pytest.raises(Exception, match="cannot connect"):
+            http.HttpConnector().receive_file({"url": "https://example.org/x"}, tmp_path / "x", Context(base_dir=tmp_path, public_network_only=public_only))
+        if public_only:
+            assert seen == {"trust_env": False, "allow_redirects": False, "adapter": "Adapter"}  # no .netrc, no proxies, no redirects, the checking adapter
+        else:
+            assert seen["trust_env"] is True and seen["allow_redirects"] is True
