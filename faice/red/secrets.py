@@ -76,13 +76,11 @@ class Masker:
         return data
 
 
-def redact(data: Any, mask: Masker | None = None, secret: bool = False) -> Any:
+def redact(data: Any, secret: bool = False) -> Any:
     """A copy safe to store or show: every value inside access/auth blocks and protected keys
-    masked, and with ``mask`` every secret value elsewhere too (an input that equals a password)."""
+    masked (``Masker.mask_data`` of it masks secret values elsewhere too)."""
     if isinstance(data, dict):
-        return {k: redact(v, mask, secret or k in CREDENTIAL_BLOCKS or is_protected_key(k)) for k, v in data.items()}
+        return {k: redact(v, secret or k in CREDENTIAL_BLOCKS or is_protected_key(k)) for k, v in data.items()}
     if isinstance(data, list):
-        return [redact(v, mask, secret) for v in data]
-    if secret and data is not None:
-        return MASK
-    return mask(data) if mask is not None and isinstance(data, str) else data
+        return [redact(v, secret) for v in data]
+    return MASK if secret and data is not None else data

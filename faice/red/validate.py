@@ -21,7 +21,7 @@ from faice.red.model import OUTPUT_TYPES, CwlType, job_sections
 from faice.red.problems import Problem
 from faice.red.schema import schema_problems
 from faice.red.secrets import CREDENTIAL_BLOCKS, is_protected_key
-from faice.red.variables import VariableSyntaxError, has_brackets, split_template
+from faice.red.variables import AGENCY_ACCESS, VariableSyntaxError, has_brackets, split_template
 
 CONTAINER_ENGINES = ("docker",)
 EXECUTION_ENGINES = ("ccfaice", "ccagency")
@@ -44,9 +44,6 @@ class _Use:
     direction: str
     kind: str
     listing: Any
-
-
-AGENCY_ACCESS = ("execution", "settings", "access")
 
 
 def validate_data(data: dict[str, Any], *, check_connectors: bool = True, connectors_required: bool = False, filled: bool = False,

@@ -82,8 +82,17 @@ def variable_uses(data: Any) -> list[VariableUse]:
     return uses
 
 
+#: where a CC-Agency's URL and login go: only faice submit needs them (and their variables)
+AGENCY_ACCESS = ("execution", "settings", "access")
+
+
 def substitute(text: str, values: Mapping[str, str]) -> str:
-    return "".join(values[t] if is_var else t for is_var, t in split_template(text))
+    """``text`` with its variables filled; as written when one has no value (a variable this run
+    does not need: prepare(local=True))."""
+    parts = split_template(text)
+    if not all(t in values for is_var, t in parts if is_var):
+        return text
+    return "".join(values[t] if is_var else t for is_var, t in parts)
 
 
 def fill(data: Any, values: Mapping[str, str], in_block: bool = False) -> Any:
@@ -93,15 +102,11 @@ def fill(data: Any, values: Mapping[str, str], in_block: bool = False) -> Any:
     if isinstance(data, list):
         return [fill(v, values, in_block) for v in data]
     if in_block and isinstance(data, str) and has_brackets(data):
-        parts = split_template(data)
-        if all(t in values for is_var, t in parts if is_var):
-            return "".join(values[t] if is_var else t for is_var, t in parts)
-        return data  # a variable this run does not need (prepare(local=True)): left as written
+        return substitute(data, values)
     return data
 
 
 Prompt = Callable[[str, bool], str]
-AGENCY_ACCESS = ("execution", "settings", "access")
 
 
 def resolve(

@@ -193,7 +193,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         mask = prepared.masker
         experiment_id, batch_ids = store.create_experiment(
             source=prepared.doc.source.name,
-            red=redact(prepared.doc.data, mask),
+            red=mask.mask_data(redact(prepared.doc.data)),
             argvs=[[mask(a) for a in p.argv] for p in plans],
             image=experiment.container.image,
             engine=experiment.execution.engine if experiment.execution else None,

@@ -124,7 +124,7 @@ def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connec
         execution["settings"].pop("access", None)  # the agency's own URL and login: never kept, as in CC-Agency
     experiment = experiment_from_data(doc.data, doc.retries)
     retries = 0 if disable_retry else (doc.retries if doc.retries is not None else 1)
-    redacted = redact(doc.data, masker)
+    redacted = masker.mask_data(redact(doc.data))
     return Submission(doc, experiment, masker, plan(experiment, masker), retries, not disable_connector_validation, redacted, redacted != doc.data)
 
 
