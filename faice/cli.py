@@ -322,11 +322,11 @@ def list_(
 
     Example: faice list -n 10
     """
-    from faice.state.cleanup import experiment_footprint
+    from faice.state.cleanup import footprint
     from faice.view import experiment_summary
 
     store = _store()
-    rows = [experiment_summary(row, experiment_footprint(store, row["id"]).bytes) for row in store.experiments(limit)]
+    rows = [experiment_summary(row, footprint(store, row).bytes) for row in store.experiments(limit)]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -352,7 +352,7 @@ def show(
         from faice.view import experiment_document
 
         batches = store.batches(id)
-        document: dict[str, Any] = experiment_document(experiment, [b.to_json() for b in batches], footprint(store, experiment, [b.id for b in batches]).to_json())
+        document: dict[str, Any] = experiment_document(experiment, [b.to_json() for b in batches], footprint(store, experiment).to_json())
     else:
         batch = store.batch(id)
         assert batch is not None
@@ -380,7 +380,7 @@ def logs(
     """
     import time as _time
 
-    from faice.state.store import FINAL_STATES, logs_dir
+    from faice.state.store import FINAL_STATES, log_path
 
     store = _store()
     kind, batch_id = store.resolve_id(batch_id)
@@ -389,7 +389,7 @@ def logs(
         shown = ", ".join(f"{b.id} ({b.state})" for b in batches[:5]) + (f", and {len(batches) - 5} more (faice show {batch_id})" if len(batches) > 5 else "")
         raise InvalidInput(f"{batch_id} is an experiment; logs belong to its batches: {shown}")
     batch = store.batch(batch_id)
-    path = logs_dir(store.path) / f"{batch_id}.{'stderr' if stderr else 'stdout'}"
+    path = log_path(store.path, batch_id, "stderr" if stderr else "stdout")
     while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
         if batch.state == "processing" and batch.container:
             from faice.runner.docker_engine import DockerEngine

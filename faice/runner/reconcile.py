@@ -74,7 +74,7 @@ def sweep_containers(store: Store, engine: Any) -> int:
         return 0
     removed = 0
     for experiment_id, containers in by_experiment.items():
-        if store.experiment(experiment_id) is None or store.has_open_batches(experiment_id):
+        if store.experiment(experiment_id, red=False) is None or store.has_open_batches(experiment_id):
             continue  # another state file's, or running (here, in another terminal, in faice serve): not ours to touch
         removed += sum(1 for container in containers if engine.remove(container))
     return removed

@@ -34,7 +34,7 @@ from faice.server.nodes import Node
 from faice.server.submission import Rejected, Submission, ValueCounter, accept
 from faice.server.worker import Active, Worker, disk_full
 from faice.state import queries
-from faice.state.store import OPEN_STATES, STATES, Store, logs_dir
+from faice.state.store import OPEN_STATES, STATES, Store, log_path
 from faice.state.users import DEVICE_SECONDS, User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -419,7 +419,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         row = own_batch(batch_id, user, "Not a valid batch ID.")
         if filename not in ("stdout", "stderr"):
             raise bad_request(f'Could not transfer "{filename}". Use "stdout" or "stderr" as filename.')
-        path = logs_dir(store.path) / f"{row.id}.{filename}"
+        path = log_path(store.path, row.id, filename)
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
         except OSError:

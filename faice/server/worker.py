@@ -33,7 +33,7 @@ from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import clean_up_after, reconcile, sweep_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
-from faice.state.store import FINAL_STATES, OPEN_STATES, Store, logs_dir
+from faice.state.store import OPEN_STATES, Store, logs_dir, outputs_dir
 
 log = logging.getLogger("faice.serve")
 RESTART_REASON = "faice serve stopped while it ran"
@@ -97,7 +97,7 @@ class Worker:
         self._thread = threading.Thread(target=self._loop, name="faice-serve-dispatcher", daemon=True)
         self._engine: Any = None
         self.docker_down_until = 0.0
-        self.outputs_root = store.path.parent / "outputs"
+        self.outputs_root = outputs_dir(store.path)
         self.logs = logs_dir(store.path)
 
     # --- life cycle --------------------------------------------------------------------------
@@ -355,11 +355,7 @@ class Worker:
 
     def _retire_if_done(self, active: Active) -> None:
         """Forget an experiment whose batches all ended: its credentials leave memory here."""
-        with self.store._lock:
-            left = self.store.conn.execute(
-                f"SELECT 1 FROM batches WHERE experiment_id = ? AND state NOT IN ({','.join('?' * len(FINAL_STATES))}) LIMIT 1", (active.id, *FINAL_STATES)
-            ).fetchone()
-        if left is None:
+        if not self.store.has_open_batches(active.id):
             with self._lock:
                 if active.running == 0:
                     self.active.pop(active.id, None)

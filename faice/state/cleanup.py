@@ -8,6 +8,7 @@ that a later run took over, or that someone put elsewhere, is never touched. fai
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from faice.errors import InvalidInput
-from faice.state.store import Store, logs_dir
+from faice.state.store import Store, logs_dir, outputs_dir
 
 #: the file faice leaves in every output directory it makes, naming the experiment
 MARKER = ".faice-outputs"
@@ -38,7 +39,7 @@ class Footprint:
     """What an experiment has on disk."""
 
     experiment_id: str
-    logs: list[Path] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)
     outputs: Path | None = None
     log_bytes: int = 0
     output_bytes: int = 0
@@ -74,7 +75,7 @@ def marked_experiment(path: Path) -> str | None:
 
 def outputs_of(store: Store, experiment: dict[str, Any]) -> Path | None:
     """The experiment's output set, when it is there and its own."""
-    served = store.path.parent / "outputs" / experiment["id"]
+    served = outputs_dir(store.path) / experiment["id"]
     if experiment.get("runner") == "serve":
         return served if served.is_dir() else None
     recorded = experiment.get("outdir")
@@ -83,14 +84,15 @@ def outputs_of(store: Store, experiment: dict[str, Any]) -> Path | None:
     return None
 
 
-def footprint(store: Store, experiment: dict[str, Any], batch_ids: list[str]) -> Footprint:
-    logs = logs_dir(store.path)
+def footprint(store: Store, experiment: dict[str, Any]) -> Footprint:
+    """What ``experiment`` (a record of the store's, its RED data not needed) takes on disk."""
     found = Footprint(experiment["id"])
-    for batch_id in batch_ids:
+    logs = str(logs_dir(store.path))
+    for batch_id in store.batch_ids(experiment["id"]):
         for stream in ("stdout", "stderr"):
-            path = logs / f"{batch_id}.{stream}"
+            path = os.path.join(logs, f"{batch_id}.{stream}")  # as log_path; os.path: a list of many batches stays fast
             try:
-                found.log_bytes += path.stat().st_size
+                found.log_bytes += os.stat(path).st_size
                 found.logs.append(path)
             except OSError:
                 continue
@@ -100,31 +102,29 @@ def footprint(store: Store, experiment: dict[str, Any], batch_ids: list[str]) ->
     return found
 
 
-def experiment_footprint(store: Store, experiment_id: str) -> Footprint:
-    experiment = store.experiment(experiment_id)
-    if experiment is None:
-        raise InvalidInput(f'no experiment with id "{experiment_id}" in {store.path}')
-    return footprint(store, experiment, [b.id for b in store.batches(experiment_id)])
-
-
 def remove(store: Store, experiment_ids: list[str], dry_run: bool = False) -> list[Footprint]:
     """Remove finished experiments with their logs and outputs; what was (or would be) removed.
 
     Every id is checked before anything goes: an unknown one, or one still running, removes nothing.
     """
+    records = []
     for experiment_id in experiment_ids:
-        if store.experiment(experiment_id) is None:
+        record = store.experiment(experiment_id, red=False)
+        if record is None:
             raise InvalidInput(f'no experiment with id "{experiment_id}" in {store.path}')
         if store.has_open_batches(experiment_id):
             raise InvalidInput(f"experiment {experiment_id} has batches that have not finished: cancel it first (faice cancel {experiment_id})")
+        records.append(record)
     removed = []
-    for experiment_id in experiment_ids:
-        found = experiment_footprint(store, experiment_id)
+    for record in records:
+        experiment_id = record["id"]
+        found = footprint(store, record)
         if not dry_run:
             if found.outputs is not None:
                 shutil.rmtree(found.outputs)
             for path in found.logs:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
             store.delete_experiment(experiment_id)
         removed.append(found)
     return removed

@@ -364,19 +364,27 @@ class Store:
             rows = self.conn.execute("SELECT * FROM batches WHERE experiment_id = ? ORDER BY idx", (experiment_id,)).fetchall()
         return [BatchRow.from_row(r) for r in rows]
 
-    def experiment(self, experiment_id: str) -> dict[str, Any] | None:
+    def batch_ids(self, experiment_id: str) -> list[str]:
         with self._lock:
-            row = self.conn.execute("SELECT * FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            return [r[0] for r in self.conn.execute("SELECT id FROM batches WHERE experiment_id = ? ORDER BY idx", (experiment_id,))]
+
+    def experiment(self, experiment_id: str, red: bool = True) -> dict[str, Any] | None:
+        """The experiment's record; without ``red``, all but its (perhaps megabytes of) RED data."""
+        columns = "*" if red else "id, created_at, username, source, batch_count, image, engine, runner, outdir"
+        with self._lock:
+            row = self.conn.execute(f"SELECT {columns} FROM experiments WHERE id = ?", (experiment_id,)).fetchone()  # noqa: S608
         if row is None:
             return None
         data = dict(row)
-        data["red"] = json.loads(data["red"])
+        if red:
+            data["red"] = json.loads(data["red"])
         return data
 
     def experiments(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Newest first, with the number of batches in each state."""
+        """Newest first, with the number of batches in each state (and where their outputs are)."""
         with self._lock:
-            rows = self.conn.execute("SELECT id, created_at, username, source, batch_count, image FROM experiments ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
+            rows = self.conn.execute("SELECT id, created_at, username, source, batch_count, image, runner, outdir FROM experiments"
+                                     " ORDER BY created_at DESC, id DESC LIMIT ?", (limit,)).fetchall()
             result = []
             for row in rows:
                 counts = {s: 0 for s in STATES}
@@ -407,14 +415,12 @@ class Store:
                 found.append(row["id"])
         return found
 
-    def delete_experiment(self, experiment_id: str) -> list[str]:
-        """Delete an experiment with its batches and history; its batch ids (their logs are the caller's)."""
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Delete an experiment with its batches and history (their logs are the caller's)."""
         with self.transaction() as conn:
-            batch_ids = [r[0] for r in conn.execute("SELECT id FROM batches WHERE experiment_id = ?", (experiment_id,))]
             conn.execute("DELETE FROM history WHERE experiment_id = ?", (experiment_id,))
             conn.execute("DELETE FROM batches WHERE experiment_id = ?", (experiment_id,))
             conn.execute("DELETE FROM experiments WHERE id = ?", (experiment_id,))
-        return batch_ids
 
     def history(self, batch_id: str) -> list[dict[str, Any]]:
         with self._lock:
@@ -440,3 +446,13 @@ class UnknownId(InvalidInput):
 def logs_dir(db_path: Path) -> Path:
     """Captured stdout/stderr live next to the state file: ``logs/<batch id>.stdout|stderr``."""
     return db_path.parent / "logs"
+
+
+def log_path(db_path: Path, batch_id: str, stream: str) -> Path:
+    """Where a batch's ``stdout`` or ``stderr`` is captured."""
+    return logs_dir(db_path) / f"{batch_id}.{stream}"
+
+
+def outputs_dir(db_path: Path) -> Path:
+    """faice serve's outputs live next to the state file: ``outputs/<experiment id>``."""
+    return db_path.parent / "outputs"
