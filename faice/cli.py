@@ -61,6 +61,8 @@ app.add_typer(convert_app, name="convert")
 app.add_typer(users_app, name="users")
 
 FormatOption = typer.Option("yaml", "--format", "-f", help="Output format: yaml or json.")
+NoMountOption = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing).")
+PidsLimitOption = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit).")
 
 
 class State:
@@ -198,8 +200,8 @@ def exec_(
     leave_container: bool = typer.Option(False, "--leave-container", help="Keep each batch's stopped container for inspection."),
     preserve_environment: list[str] = typer.Option([], "--preserve-environment", metavar="VAR", help="Pass this environment variable into the containers (repeatable)."),
     disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Skip the connectors' own *-validate checks."),
-    no_mount: bool = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing)."),
-    pids_limit: int = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit)."),
+    no_mount: bool = NoMountOption,
+    pids_limit: int = PidsLimitOption,
     gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
     var: list[str] = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users."),
     vars_file: Path | None = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values."),
@@ -606,8 +608,8 @@ def serve(
     ssl_keyfile: Path | None = typer.Option(None, "--ssl-keyfile", exists=True, dir_okay=False, help="The certificate's private key (PEM)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request on stderr."),
     max_batches: int = typer.Option(100_000, "--max-batches", min=1, help="Most batches POST /red takes in one experiment."),
-    no_mount: bool = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing)."),
-    pids_limit: int = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit)."),
+    no_mount: bool = NoMountOption,
+    pids_limit: int = PidsLimitOption,
 ) -> None:
     """Serve the CC-Agency REST API on this machine; its batches run here in Docker.
 

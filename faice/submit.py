@@ -23,6 +23,7 @@ from faice.errors import EXIT_FAILED, EXIT_INTERRUPTED, EnvironmentUnusable, Fai
 from faice.host import is_loopback
 from faice.red.secrets import Masker
 from faice.state.store import FINAL_STATES
+from faice.state.users import DEVICE_COOKIE
 
 USER_ENV = "FAICE_AGENCY_USER"
 PASSWORD_ENV = "FAICE_AGENCY_PASSWORD"
@@ -181,9 +182,6 @@ def problem_lines(body: Any, source: Any = None) -> list[str]:
             prefix = ""
         lines.append(f"{prefix}{path + ': ' if path else ''}{problem.get('message', '')}")
     return lines or [_excerpt(json.dumps(body))]
-
-
-DEVICE_COOKIE = "faice_device"
 
 
 class DeviceCookies:

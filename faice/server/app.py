@@ -32,15 +32,14 @@ from faice.server import documents
 from faice.server.auth import REALM, Authenticator, Unauthorized, parse_header
 from faice.server.nodes import Node
 from faice.server.submission import Rejected, Submission, ValueCounter, accept
-from faice.server.worker import Active, Worker, disk_full
+from faice.server.worker import Active, Worker
 from faice.state import queries
-from faice.state.store import OPEN_STATES, STATES, Store, log_path
-from faice.state.users import DEVICE_SECONDS, User, Users
+from faice.state.store import OPEN_STATES, STATES, Store, disk_full, log_path
+from faice.state.users import DEVICE_COOKIE, DEVICE_SECONDS, User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a 100,000-batch RED file is about 5 MiB
 SMALL_PAGE = 1000
-DEVICE_COOKIE = "faice_device"  # a client that signed in with a password: never locked out by guesses from elsewhere
 MAX_INTEGER = 2**63 - 1  # SQLite's integers
 
 

@@ -12,11 +12,9 @@ memory; they are dropped when the experiment's last batch ends.
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import secrets
-import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,17 +31,12 @@ from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import clean_up_after, reconcile, sweep_containers
 from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
-from faice.state.store import OPEN_STATES, Store, logs_dir, outputs_dir
+from faice.state.store import OPEN_STATES, Store, disk_full, logs_dir, outputs_dir
 
 log = logging.getLogger("faice.serve")
 RESTART_REASON = "faice serve stopped while it ran"
 RECONCILE_SECONDS = 30
 DOCKER_RETRY_SECONDS = 5
-
-
-def disk_full(exc: BaseException) -> bool:
-    """Whether an error says that the disk (of the state file or the logs) is full."""
-    return (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
 
 
 def _quiet(index: int, what: str, detail: str) -> None:

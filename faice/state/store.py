@@ -8,6 +8,7 @@ Secrets are never written here: callers store masked argv and credential-free RE
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -441,6 +442,11 @@ MIN_PREFIX = 4
 
 class UnknownId(InvalidInput):
     """No experiment or batch, or more than one, goes by what was given."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether an error says that the disk (of the state file or the logs) is full."""
+    return (isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC)
 
 
 def logs_dir(db_path: Path) -> Path:

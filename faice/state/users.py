@@ -25,6 +25,8 @@ FAILURE_WINDOW_SECONDS = 60
 DEVICE_SECONDS = 30 * 86400
 MAX_DEVICES = 20  # device cookies kept per user
 DEVICE = "device:"  # how a device that signed in before is named where an address would be
+#: the cookie faice serve gives a client that signed in with a password, and faice submit keeps
+DEVICE_COOKIE = "faice_device"
 _DUMMY_SALT = b"faice-dummy-salt"
 
 
@@ -191,7 +193,7 @@ def _too_many(conn: Any, name: str, client: str, since: float) -> str | None:
         return f"too many failed logins from {'this device' if client.startswith(DEVICE) else 'your address'}; wait {FAILURE_WINDOW_SECONDS} s"
     if client.startswith(DEVICE):
         return None
-    everywhere = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client NOT LIKE 'device:%' AND time > ?", (name, since)).fetchone()[0]
+    everywhere = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client NOT LIKE ? AND time > ?", (name, DEVICE + "%", since)).fetchone()[0]
     if everywhere >= USER_MAX_FAILURES:
         return f"too many failed logins for this user; wait {FAILURE_WINDOW_SECONDS} s (a device that signed in before is not held back)"
     return None
