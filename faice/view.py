@@ -126,12 +126,12 @@ def _when(t: float) -> str:
 
 def size(n: int) -> str:
     """Bytes for people: 0 B, 812 B, 3.4 KiB, 12 MiB, 1.5 GiB."""
-    value = float(n)
+    value, unit = float(n), "B"
     for unit in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
+            break
         value /= 1024
-    return f"{value:.1f} TiB"
+    return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
 
 
 def experiment_summary(row: dict[str, Any], disk_bytes: int) -> dict[str, Any]:

@@ -99,8 +99,6 @@ class BatchRunner:
         self.experiment_id = experiment_id
         self.logs = logs
         self.containers: dict[str, str] = {}
-        #: containers Docker did not remove when asked (it stopped answering)
-        self.leftovers: list[str] = []
         self._lock = threading.Lock()
 
     def output_dir(self, index: int) -> Path:
@@ -177,9 +175,8 @@ class BatchRunner:
         finally:
             with self._lock:
                 self.containers.pop(batch_id, None)
-            if not self.options.leave_container and not self.engine.remove(container):
-                with self._lock:
-                    self.leftovers.append(container)
+            if not self.options.leave_container:
+                self.engine.remove(container)  # when Docker does not answer, the next run's sweep removes it
         self._check_cancel(batch_id)
         self._write_streams(outdir, stdout, stderr)
         if outcome.timed_out:
@@ -348,16 +345,15 @@ def set_aside(path: Path) -> Path | None:
     return backup
 
 
-def prepare_output_dir(path: Path, experiment_id: str | None = None) -> Path | None:
+def prepare_output_dir(path: Path, experiment_id: str) -> None:
     """A fresh, empty output directory; an earlier one is kept, whole, under a new name
     (``NAME.old-YYYYmmdd-HHMMSS``): at the start of a run for the run's whole set of outputs, so
     that one set never mixes two runs' results, and again for a batch's own directory when it is
-    tried once more. Returns where the earlier one went (None: there was none)."""
-    backup = set_aside(path)
+    tried once more."""
+    set_aside(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).write_text(f"{experiment_id or ''}\n")  # whose outputs these are: faice rm and prune look
+    (path / MARKER).write_text(f"{experiment_id}\n")  # whose outputs these are: faice rm and prune look
     give_to_invoking_user(path)
-    return backup
 
 
 def give_to_invoking_user(path: Path) -> None:

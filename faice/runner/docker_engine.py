@@ -183,17 +183,14 @@ class DockerEngine:
         except (DockerError, OSError):
             pass  # gone already, or not running any more (a lost engine is reported elsewhere)
 
-    def remove(self, container: str) -> bool:
-        """Remove a container; whether it is gone (False: Docker did not answer, try again later)."""
-        from faice.runner.dockerapi import DockerError, NotFound
+    def remove(self, container: str) -> None:
+        """Remove a container; one Docker does not remove now is swept by a later run (reconcile)."""
+        from faice.runner.dockerapi import DockerError
 
         try:
             self.api.remove(container)
-        except NotFound:
-            return True
         except (DockerError, OSError):
-            return False
-        return True
+            pass
 
     def experiment_containers(self) -> dict[str, list[str]]:
         """The containers faice started to remove them again, by experiment id (never those kept on purpose)."""

@@ -68,17 +68,16 @@ def username() -> str:
     return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
-def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool, mount: bool = True, base_dir: Path | None = None) -> None:
+def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validation: bool, mount: bool, base_dir: Path) -> None:
     """Every connector is available and can do what the file asks of it, mounts included, on this
     machine; Connector CLI programs accept their access data; inputs already on this machine
     (relative to ``base_dir``) exist. Raises before anything runs."""
-    from faice.connectors.base import Connector, Context
+    from faice.connectors.base import Context
     from faice.connectors.program import ProgramConnector
 
-    context = Context(base_dir=base_dir) if base_dir is not None else None
-
+    context = Context(base_dir=base_dir)
     problems: list[str] = []
-    unusable: dict[str, str] = {}
+    mountable: dict[str, str | None] = {}  # command: why it cannot mount here (None: it can), asked once
     seen: set[tuple[str, str, str, str]] = set()
     uses: list[tuple[str, str, str, str, dict[str, Any], Any]] = []  # (where, direction, command, kind, access, listing)
     for p in plans:
@@ -93,22 +92,22 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
             if not connector.supports(direction, kind):  # type: ignore[arg-type]
                 hint = "; run with --no-mount to copy it instead" if direction == "mount" else ""
                 raise ConnectorError(f"{command} cannot {direction} a {kind}{hint}")
-            if direction == "mount" and command not in unusable:
+            if direction == "mount" and command not in mountable:
                 reason = connector.mount_unavailable()
-                if reason:
-                    unusable[command] = f"{where} ({command}): {reason}"
+                mountable[command] = f"{where} ({command}): {reason}" if reason else None
             key = (command, direction, kind, repr(access))
             if key in seen:
                 continue
             seen.add(key)
             if remote_validation and isinstance(connector, ProgramConnector):
                 connector.validate_remote(strip_protection(access), direction, kind, listing)  # type: ignore[arg-type]
-            if context is not None and direction != "send" and type(connector).local_source is not Connector.local_source:
-                connector.local_source(strip_protection(access), context)  # raises when it is not there
+            if direction != "send":
+                connector.local_source(strip_protection(access), context)  # one on this machine raises when it is not there
         except ConnectorError as exc:
             problems.append(f"{where}: {prepared.masker(str(exc))}")
+    unusable = [reason for reason in mountable.values() if reason]
     if unusable:
-        raise EnvironmentUnusable(f"cannot mount before anything ran: {'; '.join(unusable.values())}")
+        raise EnvironmentUnusable(f"cannot mount before anything ran: {'; '.join(unusable)}")
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
         raise InvalidInput(f"connector check failed before anything ran: {shown}")

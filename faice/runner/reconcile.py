@@ -63,18 +63,17 @@ def clean_up_after(experiment_id: str) -> None:
     remove_leftovers(experiment_id)
 
 
-def sweep_containers(store: Store, engine: Any) -> int:
+def sweep_containers(store: Store, engine: Any) -> None:
     """Remove containers that runs which are over left behind (Docker had stopped answering when
-    they tried); one call to Docker, made when a run starts anyway. Returns how many went."""
+    they tried); one call to Docker, made when a run starts anyway."""
     from faice.runner.dockerapi import DockerError
 
     try:
         by_experiment = engine.experiment_containers()
     except (DockerError, OSError):
-        return 0
-    removed = 0
+        return
     for experiment_id, containers in by_experiment.items():
         if store.experiment(experiment_id, red=False) is None or store.has_open_batches(experiment_id):
             continue  # another state file's, or running (here, in another terminal, in faice serve): not ours to touch
-        removed += sum(1 for container in containers if engine.remove(container))
-    return removed
+        for container in containers:
+            engine.remove(container)
