@@ -8,14 +8,45 @@ member, and the directory stays empty.
 from __future__ import annotations
 
 import stat
-import tarfile
-import zipfile
+import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from faice.connectors.base import ConnectorError
+from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind
+
+if TYPE_CHECKING:
+    import tarfile
+    import zipfile
 
 ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 TAR_MODES = {"tar": "r:", "gztar": "r:gz", "bztar": "r:bz2", "xztar": "r:xz"}
+
+
+class ArchiveConnector(Connector):
+    """A ``*-archive`` connector: receives a Directory as one archive (``archiveFormat``), which
+    :meth:`fetch` downloads and this class unpacks."""
+
+    def access_problems(self, access: Any, extra: dict[str, Any]) -> list[str]:
+        """The transport's own problems with ``access``, which also carries the ``extra`` fields."""
+        raise NotImplementedError
+
+    def fetch(self, access: dict[str, Any], archive: Path, context: Context) -> str:
+        """Download the archive to ``archive``; where it came from, for messages (no credentials)."""
+        raise NotImplementedError
+
+    def validate(self, access: dict[str, Any], direction: Direction, kind: Kind, listing: list[Any] | None = None) -> list[str]:
+        if direction != "receive" or kind != "Directory":
+            return [f"{self.name} can only receive directories"]
+        problems = self.access_problems(access, {"archiveFormat": str})
+        if not problems and access["archiveFormat"] not in ARCHIVE_FORMATS:
+            problems.append(f'access "archiveFormat" must be one of {", ".join(ARCHIVE_FORMATS)}')
+        return problems
+
+    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None, context: Context) -> None:
+        with tempfile.TemporaryDirectory(prefix="faice-archive-") as tmp:
+            archive = Path(tmp) / "archive"
+            where = self.fetch(access, archive, context)
+            unpack(archive, destination, access["archiveFormat"], where)
 
 
 def _path_problem(name: str) -> str | None:
@@ -29,27 +60,24 @@ def _path_problem(name: str) -> str | None:
 
 
 def _tar_problem(member: tarfile.TarInfo) -> str | None:
-    problem = _path_problem(member.name)
-    if problem:
-        return problem
     if member.issym() or member.islnk():
-        return f"is a link (to {member.linkname!r})"
-    if not (member.isfile() or member.isdir()):
-        return "is a device, pipe or other special file"
-    return None
+        kind = f"is a link (to {member.linkname!r})"
+    elif not (member.isfile() or member.isdir()):
+        kind = "is a device, pipe or other special file"
+    else:
+        kind = None
+    return _path_problem(member.name) or kind
 
 
 def _zip_problem(info: zipfile.ZipInfo) -> str | None:
-    problem = _path_problem(info.filename)
-    if problem:
-        return problem
-    if stat.S_ISLNK(info.external_attr >> 16):
-        return "is a symbolic link"
-    return None
+    return _path_problem(info.filename) or ("is a symbolic link" if stat.S_ISLNK(info.external_attr >> 16) else None)
 
 
 def unpack(archive: Path, destination: Path, archive_format: str, where: str) -> None:
     """Unpack ``archive`` into the existing directory ``destination``; ``where`` names the source in errors."""
+    import tarfile
+    import zipfile
+
     try:
         if archive_format == "zip":
             with zipfile.ZipFile(archive) as handle:
@@ -64,8 +92,6 @@ def unpack(archive: Path, destination: Path, archive_format: str, where: str) ->
                 handle.extractall(destination, filter="data")
             else:  # Python without extraction filters: the checks above already refused every link
                 handle.extractall(destination)
-    except ConnectorError:
-        raise
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise ConnectorError(f"{where}: cannot unpack as {archive_format}: {reason}") from None

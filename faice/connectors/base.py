@@ -93,19 +93,20 @@ class Connector:
         return any(getattr(type(self), method) is not getattr(Connector, method) for method in methods)
 
 
-def check_fields(access: Any, required: dict[str, type | tuple[type, ...]], optional: dict[str, type | tuple[type, ...]]) -> list[str]:
-    """Small, fast structural check of an access mapping (no values echoed: they may be secret)."""
+def check_fields(access: Any, required: dict[str, type | tuple[type, ...]], optional: dict[str, type | tuple[type, ...]], label: str = "access") -> list[str]:
+    """Small, fast structural check of an access mapping (no values echoed: they may be secret);
+    ``label`` names it in the messages (``auth:`` for the mapping under ``auth``)."""
     if not isinstance(access, dict):
-        return ["access must be a mapping"]
-    problems = [f'access needs "{key}"' for key in required if key not in access]
+        return [f"{label} must be a mapping"]
+    problems = [f'{label} needs "{key}"' for key in required if key not in access]
     known = {**required, **optional}
     for key, value in access.items():
         if key not in known:
-            problems.append(f'access has unknown key "{key}"; allowed: {", ".join(sorted(known))}')
+            problems.append(f'{label} has unknown key "{key}"; allowed: {", ".join(sorted(known))}')
         elif not isinstance(value, known[key]) or (known[key] is not bool and isinstance(value, bool)):
             expected = known[key]
             names = "/".join(t.__name__ for t in expected) if isinstance(expected, tuple) else expected.__name__
-            problems.append(f'access "{key}" must be of type {names}')
+            problems.append(f'{label} "{key}" must be of type {names}')
     return problems
 
 

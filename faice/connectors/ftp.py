@@ -17,7 +17,6 @@ import posixpath
 import secrets
 import socket
 import ssl
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,9 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from faice.connectors.archive import ARCHIVE_FORMATS, unpack
-from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields, port_problems
-from faice.connectors.network import PRIVATE, REFUSED, connect
+from faice.connectors.archive import ArchiveConnector
+from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields, port_of, port_problems
+from faice.connectors.network import REFUSED, PeerRefused, connect
 
 DEFAULT_PORT = 21
 BLOCK = 1 << 20
@@ -60,7 +59,7 @@ def _problems(access: Any, extra: dict[str, Any] | None = None) -> list[str]:
         if url_port is not None and "port" in access and not port_problems(access) and int(access["port"]) != url_port:
             problems.append(f'access "port" ({access["port"]}) differs from the port in "url" ({url_port})')
     if "auth" in access:
-        problems += [f"auth: {p[len('access '):]}" for p in check_fields(access["auth"], {}, {"username": str, "password": str})]
+        problems += check_fields(access["auth"], {}, {"username": str, "password": str}, label="auth:")
     return problems
 
 
@@ -77,7 +76,7 @@ class FtpAccess:
     def parse(cls, access: dict[str, Any]) -> FtpAccess:
         parts = urlsplit(access["url"])
         auth = access.get("auth") or {}
-        port = parts.port or int(access.get("port", DEFAULT_PORT))
+        port = parts.port or port_of(access, DEFAULT_PORT)
         return cls(parts.hostname or "", port, parts.scheme == "ftps", unquote(parts.path), auth.get("username", "anonymous"), auth.get("password", "anonymous@"))
 
     def where(self, path: str | None = None) -> str:
@@ -136,13 +135,11 @@ def _reason(exc: BaseException) -> str:
         return f"the server answered {exc}"
     if isinstance(exc, EOFError):
         return "the server closed the connection"
+    if isinstance(exc, PeerRefused):
+        return REFUSED
     if isinstance(exc, OSError):
-        return PRIVATE if str(exc) == PRIVATE else (exc.strerror or str(exc) or type(exc).__name__)
+        return exc.strerror or str(exc) or type(exc).__name__
     return type(exc).__name__
-
-
-class _Failed(ConnectorError):
-    pass
 
 
 @contextmanager
@@ -159,11 +156,8 @@ def _session(access: FtpAccess, context: Context) -> Iterator[ftplib.FTP]:
         ftp.set_pasv(True)
         ftp.voidcmd("TYPE I")
         yield ftp
-    except _Failed:
-        raise
     except (OSError, EOFError, ftplib.Error) as exc:
-        reason = _reason(exc)
-        raise ConnectorError(f"{where}: {REFUSED if reason == PRIVATE else reason}") from None
+        raise ConnectorError(f"{where}: {_reason(exc)}") from None
     finally:
         try:
             ftp.quit()
@@ -176,14 +170,14 @@ def _step(access: FtpAccess, path: str, action: Callable[[], Any]) -> Any:
     try:
         return action()
     except (OSError, EOFError, ftplib.Error) as exc:
-        raise _Failed(f"{access.where(path)}: {_reason(exc)}") from None
+        raise ConnectorError(f"{access.where(path)}: {_reason(exc)}") from None
 
 
 def _download(ftp: ftplib.FTP, access: FtpAccess, path: str, destination: Path, context: Context) -> None:
     with open(destination, "wb") as out:
         def write(block: bytes) -> None:
             if context.cancelled is not None and context.cancelled.is_set():
-                raise _Failed("cancelled")
+                raise ConnectorError("cancelled")
             out.write(block)
 
         _step(access, path, lambda: ftp.retrbinary(f"RETR {path}", write, blocksize=BLOCK))
@@ -195,7 +189,7 @@ def _entries(ftp: ftplib.FTP, access: FtpAccess, path: str) -> list[tuple[str, b
         found = [(name, facts.get("type") == "dir") for name, facts in ftp.mlsd(path, facts=["type"]) if facts.get("type") in ("file", "dir")]
     except ftplib.error_perm as exc:
         if not str(exc).startswith(("500", "501", "502", "504")):
-            raise _Failed(f"{access.where(path)}: {_reason(exc)}") from None
+            raise ConnectorError(f"{access.where(path)}: {_reason(exc)}") from None
         lines: list[str] = []
         _step(access, path, lambda: ftp.cwd(path))
         _step(access, path, lambda: ftp.retrlines("LIST", lines.append))
@@ -206,7 +200,7 @@ def _entries(ftp: ftplib.FTP, access: FtpAccess, path: str) -> list[tuple[str, b
                 found.append((fields[8], fields[0].startswith("d")))
     for name, _ in found:
         if not name or "/" in name or name in (".", "..") or "\0" in name:
-            raise _Failed(f"{access.where(path)}: the server listed an impossible file name {name!r}")
+            raise ConnectorError(f"{access.where(path)}: the server listed an impossible file name {name!r}")
     return [(n, d) for n, d in found if n not in (".", "..")]
 
 
@@ -226,13 +220,18 @@ def _makedirs(ftp: ftplib.FTP, access: FtpAccess, path: str) -> None:
     current = "/" if path.startswith("/") else ""
     for part in [p for p in path.split("/") if p]:
         current = posixpath.join(current, part)
+        _makedir(ftp, access, current)
+
+
+def _makedir(ftp: ftplib.FTP, access: FtpAccess, path: str) -> None:
+    """Make one directory; one already there is fine."""
+    try:
+        ftp.mkd(path)
+    except ftplib.error_perm:
         try:
-            ftp.mkd(current)
+            ftp.cwd(path)  # there already (as a directory)?
         except ftplib.error_perm:
-            try:
-                ftp.cwd(current)  # there already (as a directory)?
-            except ftplib.error_perm:
-                raise _Failed(f"{access.where(current)}: cannot create the directory") from None
+            raise ConnectorError(f"{access.where(path)}: cannot create the directory") from None
 
 
 def _upload(ftp: ftplib.FTP, access: FtpAccess, source: Path, target: str) -> None:
@@ -246,7 +245,7 @@ def _upload(ftp: ftplib.FTP, access: FtpAccess, source: Path, target: str) -> No
         _replace(ftp, partial, target)
     except (OSError, EOFError, ftplib.Error) as exc:
         _quietly(ftp.delete, partial)
-        raise _Failed(f"{access.where(target)}: {_reason(exc)}") from None
+        raise ConnectorError(f"{access.where(target)}: {_reason(exc)}") from None
 
 
 def _replace(ftp: ftplib.FTP, partial: str, target: str) -> None:
@@ -290,14 +289,14 @@ def _send_tree(ftp: ftplib.FTP, access: FtpAccess, local: Path, remote: str, lis
     for name in names:
         here, path = local / name, posixpath.join(remote, name)
         if here.is_symlink():
-            raise _Failed(f"{access.where(path)}: {name} is a symbolic link, which FTP cannot send")
+            raise ConnectorError(f"{access.where(path)}: {name} is a symbolic link, which FTP cannot send")
         if here.is_dir():
-            _makedirs(ftp, access, path)
+            _makedir(ftp, access, path)  # its parent was made just before
             _send_tree(ftp, access, here, path, children.get(name))
         elif here.is_file():
             _upload(ftp, access, here, path)
         elif listing is not None:
-            raise _Failed(f"{access.where(path)}: the listing names {name}, which the tool did not make")
+            raise ConnectorError(f"{access.where(path)}: the listing names {name}, which the tool did not make")
 
 
 class FtpConnector(Connector):
@@ -338,21 +337,14 @@ class FtpConnector(Connector):
             _send_tree(ftp, parsed, source, target, listing)
 
 
-class FtpArchiveConnector(Connector):
+class FtpArchiveConnector(ArchiveConnector):
     name = "red-connector-ftp-archive"
 
-    def validate(self, access: dict[str, Any], direction: Direction, kind: Kind, listing: list[Any] | None = None) -> list[str]:
-        if direction != "receive" or kind != "Directory":
-            return [f"{self.name} can only receive directories"]
-        problems = _problems(access, {"archiveFormat": str})
-        if not problems and access["archiveFormat"] not in ARCHIVE_FORMATS:
-            problems.append(f'access "archiveFormat" must be one of {", ".join(ARCHIVE_FORMATS)}')
-        return problems
+    def access_problems(self, access: Any, extra: dict[str, Any]) -> list[str]:
+        return _problems(access, extra)
 
-    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None, context: Context) -> None:
+    def fetch(self, access: dict[str, Any], archive: Path, context: Context) -> str:
         parsed = FtpAccess.parse(access)
-        with tempfile.TemporaryDirectory(prefix="faice-archive-") as tmp:
-            archive = Path(tmp) / "archive"
-            with _session(parsed, context) as ftp:
-                _download(ftp, parsed, parsed.path, archive, context)
-            unpack(archive, destination, access["archiveFormat"], parsed.where())
+        with _session(parsed, context) as ftp:
+            _download(ftp, parsed, parsed.path, archive, context)
+        return parsed.where()

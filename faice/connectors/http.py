@@ -9,12 +9,11 @@ archive (``archiveFormat``: zip, tar, gztar, bztar, xztar) and unpacking it.
 from __future__ import annotations
 
 import posixpath
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from faice.connectors.archive import ARCHIVE_FORMATS, unpack
+from faice.connectors.archive import ArchiveConnector
 from faice.connectors.base import Connector, ConnectorError, Context, Direction, Kind, check_fields
 from faice.connectors.network import PRIVATE, REFUSED, check_peer, is_public
 
@@ -37,7 +36,7 @@ def _http_problems(access: Any, extra: dict[str, Any] | None = None) -> list[str
         problems.append('access "method" must be GET, PUT or POST')
     if "auth" in access:
         auth = access["auth"]
-        problems += [f"auth: {p[len('access '):]}" for p in check_fields(auth, {"username": str, "password": str}, {"method": str})]
+        problems += check_fields(auth, {"username": str, "password": str}, {"method": str}, label="auth:")
         if isinstance(auth.get("method"), str) and auth["method"].lower() not in ("basic", "digest"):
             problems.append('auth "method" must be Basic or Digest')
     return problems
@@ -200,19 +199,12 @@ class HttpConnector(Connector):
             _request(access, method, context, data=body).close()
 
 
-class HttpArchiveConnector(Connector):
+class HttpArchiveConnector(ArchiveConnector):
     name = "red-connector-http-archive"
 
-    def validate(self, access: dict[str, Any], direction: Direction, kind: Kind, listing: list[Any] | None = None) -> list[str]:
-        if direction != "receive" or kind != "Directory":
-            return [f"{self.name} can only receive directories"]
-        problems = _http_problems(access, {"archiveFormat": str})
-        if not problems and access["archiveFormat"] not in ARCHIVE_FORMATS:
-            problems.append(f'access "archiveFormat" must be one of {", ".join(ARCHIVE_FORMATS)}')
-        return problems
+    def access_problems(self, access: Any, extra: dict[str, Any]) -> list[str]:
+        return _http_problems(access, extra)
 
-    def receive_dir(self, access: dict[str, Any], destination: Path, listing: list[Any] | None, context: Context) -> None:
-        with tempfile.TemporaryDirectory(prefix="faice-archive-") as tmp:
-            archive = Path(tmp) / "archive"
-            _download(access, archive, context)
-            unpack(archive, destination, access["archiveFormat"], _public_url(access["url"]))
+    def fetch(self, access: dict[str, Any], archive: Path, context: Context) -> str:
+        _download(access, archive, context)
+        return _public_url(access["url"])

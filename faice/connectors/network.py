@@ -32,17 +32,24 @@ def peer_refused(sock: socket.socket) -> bool:
     return not is_public(peer) or peer == sock.getsockname()[0]
 
 
+class PeerRefused(OSError):
+    """The host is this machine or on a private network, which this user may not reach."""
+
+    def __init__(self) -> None:
+        super().__init__(PRIVATE)
+
+
 def check_peer(sock: socket.socket) -> None:
-    """Raise OSError(PRIVATE) when :func:`peer_refused` (the socket is closed)."""
+    """Raise PeerRefused when :func:`peer_refused` (the socket is closed)."""
     if peer_refused(sock):
         sock.close()
-        raise OSError(PRIVATE)
+        raise PeerRefused()
 
 
 def connect(host: str, port: int, timeout: float, public_only: bool) -> socket.socket:
     """A TCP connection to ``host:port``. With ``public_only`` only public addresses the name
     resolves to are tried, and the connected peer is checked again, before a byte is read."""
-    error: OSError = OSError(PRIVATE)
+    error: OSError = PeerRefused()
     for family, kind, proto, _name, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
         if public_only and not is_public(address[0]):
             continue

@@ -42,7 +42,7 @@ def problems(access: Any, direction: Direction, kind: Kind) -> list[str]:
             found.append(f'access "{key}" must be more than 0 seconds')
     auth = access.get("auth")
     if isinstance(auth, dict):
-        found += [f"auth: {p[len('access '):]}" for p in check_fields(auth, {"username": str}, {"password": str, "privateKey": str, "passphrase": str})]
+        found += check_fields(auth, {"username": str}, {"password": str, "privateKey": str, "passphrase": str}, label="auth:")
         if "password" not in auth and "privateKey" not in auth:
             found.append('auth needs "password" or "privateKey"')
         if "passphrase" in auth and "privateKey" not in auth:

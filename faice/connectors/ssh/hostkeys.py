@@ -76,10 +76,10 @@ def _parse(text: str) -> Any:
         return asyncssh.import_known_hosts("\n".join(good))
 
 
-def lookup(host: str, port: int, files: list[Path] | None = None) -> Known:
+def lookup(host: str, port: int) -> Known:
     """Every key the known_hosts files hold for ``host`` on ``port`` (matched by name, as OpenSSH does)."""
     known = Known()
-    for path in files if files is not None else [faice_file(), user_file(), SYSTEM_FILE]:
+    for path in (faice_file(), user_file(), SYSTEM_FILE):
         try:
             text = path.read_text(errors="replace")
         except OSError:
@@ -113,9 +113,9 @@ def verify(host: str, port: int, key: Any, known: Known) -> None:
     remember(host, port, key)
 
 
-def remember(host: str, port: int, key: Any, path: Path | None = None) -> None:
+def remember(host: str, port: int, key: Any) -> None:
     """Append the key to faice's known_hosts (under a lock, once, even with several faice processes)."""
-    path = path or faice_file()
+    path = faice_file()
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     algorithm, data = key.export_public_key("openssh").decode().split()[:2]
     line = f"{entry_name(host, port)} {algorithm} {data}\n"

@@ -30,7 +30,7 @@ ALIAS = "faice-pinned-host"
 NO_MOUNT = "or run faice with --no-mount to copy the directory instead"
 
 
-def unavailable(fuse_conf: Path = FUSE_CONF) -> str | None:
+def unavailable() -> str | None:
     """Why sshfs mounts cannot work here (None: they can)."""
     if shutil.which("sshfs") is None:
         return f"mount: true needs sshfs, which is not installed here (Debian: apt-get install sshfs), {NO_MOUNT}"
@@ -40,11 +40,11 @@ def unavailable(fuse_conf: Path = FUSE_CONF) -> str | None:
         if fusermount() is None:
             return f"mount: true needs fusermount3 (Debian: apt-get install fuse3), {NO_MOUNT}"
         try:
-            allowed = any(line.strip() == "user_allow_other" for line in fuse_conf.read_text().splitlines())
+            allowed = any(line.strip() == "user_allow_other" for line in FUSE_CONF.read_text().splitlines())
         except OSError:
             allowed = False
         if not allowed:
-            return (f"mount: true needs 'user_allow_other' in {fuse_conf} when faice does not run as root "
+            return (f"mount: true needs 'user_allow_other' in {FUSE_CONF} when faice does not run as root "
                     f"(the Docker daemon must be allowed to see your mount), {NO_MOUNT}")
     return None
 

@@ -16,7 +16,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -65,17 +65,14 @@ def _orphan_error(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> N
     logging.getLogger("faice.ssh").log(logging.DEBUG if expected else logging.WARNING, "%s: %r", context.get("message"), error)
 
 
-def run(make: Callable[[], Awaitable[T]], cancelled: threading.Event | None = None) -> T:
+def run(make: Callable[[], Coroutine[Any, Any, T]], cancelled: threading.Event | None = None) -> T:
     """Run a coroutine on the SSH loop and wait for it; a set ``cancelled`` stops it early."""
     import concurrent.futures
-
-    async def wrapped() -> T:
-        return await make()
 
     if cancelled is not None and cancelled.is_set():
         raise ConnectorError("cancelled")
 
-    future = asyncio.run_coroutine_threadsafe(wrapped(), _event_loop())
+    future = asyncio.run_coroutine_threadsafe(make(), _event_loop())
     while True:
         try:
             return future.result(timeout=0.2)

@@ -23,15 +23,6 @@ FILES_IN_FLIGHT = 4
 MAX_DEPTH = 64
 
 
-async def _stat(sftp: Any, access: SshAccess, path: str) -> Any:
-    import asyncssh
-
-    try:
-        return await sftp.stat(path)
-    except asyncssh.SFTPError as exc:
-        raise SshError(f"{access.where(path)}: {describe(exc)}") from None
-
-
 def _is_dir(attrs: Any) -> bool:
     import asyncssh
 
@@ -50,7 +41,7 @@ async def _guard(access: SshAccess, path: str, step: Awaitable[Any]) -> Any:
 
 async def require(sftp: Any, access: SshAccess, directory: bool) -> None:
     """The access path exists and is a directory (or a file)."""
-    if _is_dir(await _stat(sftp, access, access.path)) != directory:
+    if _is_dir(await _guard(access, access.path, sftp.stat(access.path))) != directory:
         raise SshError(f"{access.where()}: " + ("is not a directory" if directory else "is a directory, not a file"))
 
 
@@ -97,6 +88,17 @@ async def _collect(sftp: Any, access: SshAccess, remote: str, local: Path, listi
             files.append((path, local / name))
 
 
+async def _mkdir(sftp: Any, access: SshAccess, path: str) -> None:
+    """Make one directory; one already there is fine (as makedirs' exist_ok)."""
+    import asyncssh
+
+    try:
+        await sftp.mkdir(path)
+    except asyncssh.SFTPError as exc:
+        if not await sftp.isdir(path):
+            raise SshError(f"{access.where(path)}: {describe(exc)}") from None
+
+
 Step = tuple[str, Callable[[], Awaitable[Any]]]
 
 
@@ -132,21 +134,32 @@ async def _put(sftp: Any, access: SshAccess, source: Path, target: str) -> None:
 
     parent, name = posixpath.split(target)
     partial = posixpath.join(parent, f".{name}.faice-{secrets.token_hex(4)}")
+    placed = False
     try:
-        if await sftp.isdir(target):
-            raise SshError(f"{access.where(target)}: is a directory on the server")
         await sftp.put(str(source), partial, follow_symlinks=True)
         try:
             await sftp.posix_rename(partial, target)
         except asyncssh.SFTPOpUnsupported:
+            await _not_a_directory(sftp, access, target)
             await _rename_over(sftp, access, partial, target)
+        except asyncssh.SFTPError:
+            await _not_a_directory(sftp, access, target)
+            raise
+        placed = True
     except (asyncssh.Error, OSError) as exc:
         raise SshError(f"{access.where(target)}: {describe(exc)}") from None
     finally:
-        try:
-            await sftp.remove(partial)
-        except (asyncssh.Error, OSError):
-            pass  # renamed into place: nothing left to remove
+        if not placed:  # only a failed upload leaves its partial file: no round trip after a good one
+            try:
+                await sftp.remove(partial)
+            except (asyncssh.Error, OSError):
+                pass
+
+
+async def _not_a_directory(sftp: Any, access: SshAccess, target: str) -> None:
+    """Why a file cannot go to ``target`` when a directory is there (asked only when the rename failed)."""
+    if await sftp.isdir(target):
+        raise SshError(f"{access.where(target)}: is a directory on the server")
 
 
 async def _rename_over(sftp: Any, access: SshAccess, partial: str, target: str) -> None:
@@ -198,7 +211,7 @@ async def _send_tree(sftp: Any, access: SshAccess, local: Path, remote: str, lis
             except asyncssh.SFTPError as exc:
                 raise SshError(f"{access.where(path)}: cannot make the link: {describe(exc)}") from None
         elif here.is_dir():
-            await _guard(access, path, sftp.makedirs(path, exist_ok=True))
+            await _mkdir(sftp, access, path)  # its parent was made just before: one request, not one per level
             await _send_tree(sftp, access, here, path, entry.get("listing") if entry is not None else None, files)
         elif here.is_file():
             files.append((path, lambda h=here, p=path: _put(sftp, access, h, p)))
