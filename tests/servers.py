@@ -210,11 +210,13 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-def start_ftpd(root: Path, *, tls: Path | None = None, mlsd: bool = True, rename_over: bool = True) -> FtpServer:
+def start_ftpd(root: Path, *, tls: Path | None = None, mlsd: bool = True, rename_over: bool = True, dots: bool = False) -> FtpServer:
     """pyftpdlib on 127.0.0.1 (a thread of the test process): a user with a password, and anonymous read access.
 
-    ``rename_over=False``: RNTO onto an existing file is refused, as some servers do."""
+    ``rename_over=False``: RNTO onto an existing file is refused, as some servers do.
+    ``dots``: directory listings include ``.`` and ``..``, as ``ls -a`` style LIST output does."""
     from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.filesystems import AbstractedFS
     from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
     from pyftpdlib.ioloop import IOLoop
     from pyftpdlib.servers import ThreadedFTPServer
@@ -239,6 +241,12 @@ def start_ftpd(root: Path, *, tls: Path | None = None, mlsd: bool = True, rename
             return base.ftp_RNTO(handler, path)
 
         attributes["ftp_RNTO"] = refuse_existing
+    if dots:
+        class DotsFS(AbstractedFS):
+            def listdir(self, path: str) -> list[str]:
+                return [".", "..", *super().listdir(path)]
+
+        attributes["abstracted_fs"] = DotsFS
     handler = type("Handler", (base,), attributes)
     server = ThreadedFTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())  # its own loop: pyftpdlib's default one is shared by all servers
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.2, "handle_exit": False}, daemon=True)

@@ -61,8 +61,9 @@ def test_receive_files_and_directories_anonymously_and_with_a_password(ftpd, tmp
     assert tree(listed) == ["sub", "sub/two.txt"]
 
 
-def test_a_server_without_mlsd_is_listed_with_list(tmp_path: Path):
-    server = start_ftpd(tmp_path / "ftp", mlsd=False)
+@pytest.mark.parametrize("dots", [False, True], ids=["plain", "with-dot-entries"])
+def test_a_server_without_mlsd_is_listed_with_list(tmp_path: Path, dots: bool):
+    server = start_ftpd(tmp_path / "ftp", mlsd=False, dots=dots)
     try:
         (server.root / "tree" / "sub dir").mkdir(parents=True)
         (server.root / "tree" / "a file.txt").write_text("A\n")

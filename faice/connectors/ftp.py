@@ -198,10 +198,11 @@ def _entries(ftp: ftplib.FTP, access: FtpAccess, path: str) -> list[tuple[str, b
             fields = line.split(None, 8)
             if len(fields) == 9 and fields[0][:1] in ("d", "-"):
                 found.append((fields[8], fields[0].startswith("d")))
+    found = [(n, d) for n, d in found if n not in (".", "..")]  # ls -a style LIST output names them
     for name, _ in found:
-        if not name or "/" in name or name in (".", "..") or "\0" in name:
+        if not name or "/" in name or "\0" in name:
             raise ConnectorError(f"{access.where(path)}: the server listed an impossible file name {name!r}")
-    return [(n, d) for n, d in found if n not in (".", "..")]
+    return found
 
 
 def _receive_tree(ftp: ftplib.FTP, access: FtpAccess, remote: str, local: Path, listing: list[Any] | None, context: Context) -> None:
