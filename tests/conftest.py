@@ -186,3 +186,29 @@ def no_container_outlives_the_session(tmp_path_factory: pytest.TempPathFactory):
 
     for db in tmp_path_factory.getbasetemp().rglob("*.db"):
         remove_containers_of(db)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path):
+    """A 3 MiB file system (tmpfs) for a state file, to fill up."""
+    mountpoint = tmp_path / "tiny"
+    mountpoint.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mountpoint)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.fail(f"cannot mount a tmpfs for the full-disk test (needs root): {done.stderr}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+
+
+def fill_up(directory: Path) -> Path:
+    filler = directory / "filler"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError:
+            pass
+    return filler

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, labelled_containers, run_faice
+from tests.conftest import EXAMPLES, fill_up, labelled_containers, run_faice
 from tests.redfiles import as_batches, shell_red, write
 
 pytestmark = pytest.mark.docker
@@ -654,6 +654,20 @@ def test_docker_disappearing_mid_run_is_named_and_its_container_is_swept_later(r
     later, _doc = run(shell_red("true"))  # the next run, with Docker back
     assert later.returncode == 0, later.stderr
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
+
+
+def test_a_batch_that_ends_while_the_state_file_disk_is_full_is_reported_and_settled_by_the_next_command(run: Run, tiny_disk: Path):
+    run.db = tiny_disk / "faice.db"
+    process = _start(run, shell_red("sleep 2"))
+    _wait_for(lambda: _experiment_id(run) is not None and labelled_containers(f"faice.experiment={_experiment_id(run)}") != [])
+    experiment_id = _experiment_id(run)
+    filler = fill_up(tiny_disk)
+    _stdout, stderr = process.communicate(timeout=60)
+    assert "(not recorded: database or disk is full)" in stderr, stderr  # the run says so itself
+    assert labelled_containers(f"faice.experiment={experiment_id}") == []
+    filler.unlink()
+    (batch,) = json.loads(run.faice("show", experiment_id, "--json").stdout)["batches"]
+    assert batch["state"] == "failed" and batch["error"] == "the faice process running it ended without recording a result"
 
 
 def test_a_second_run_never_mixes_its_outputs_with_the_first(run: Run):

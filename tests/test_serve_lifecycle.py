@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import faice_command, labelled_containers
+from tests.conftest import faice_command, fill_up, labelled_containers
 from tests.redfiles import shell_red, write
 from tests.serve_fixture import DEFAULT_USERS, agency_red, finish, post_red, serving, start_server, wait_final, wait_state
 
@@ -210,36 +210,10 @@ def test_listening_beyond_loopback_without_tls_is_warned_about(tmp_path: Path):
         assert "without TLS" not in loopback.stderr()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path: Path):
-    """A 3 MiB file system (tmpfs) for a state file, to fill up."""
-    mountpoint = tmp_path / "tiny"
-    mountpoint.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mountpoint)], capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.fail(f"cannot mount a tmpfs for the full-disk test (needs root): {done.stderr}")
-    try:
-        yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
-
-
-def _fill(directory: Path) -> Path:
-    filler = directory / "filler"
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError:
-            pass
-    return filler
-
-
 def test_a_full_disk_answers_507_and_reads_go_on(tiny_disk: Path, tmp_path: Path):
     with serving(tmp_path / "logs", db=tiny_disk / "faice.db") as server:
         assert server.get("/experiments", "alice").status_code == 200  # alice's password is remembered from now on
-        filler = _fill(tiny_disk)
+        filler = fill_up(tiny_disk)
         big = agency_red("true", values=[f"v{i}" for i in range(400)])
         full = server.post("/red", "alice", json=big)
         assert full.status_code == 507, full.text
@@ -247,6 +221,22 @@ def test_a_full_disk_answers_507_and_reads_go_on(tiny_disk: Path, tmp_path: Path
         assert server.get("/experiments", "alice").json() == []  # reading needs no room
         filler.unlink()
         assert server.post("/red", "alice", json=big).status_code == 200  # room again: it takes it
+
+
+def test_a_batch_that_ends_while_the_disk_is_full_is_failed_with_the_reason_once_there_is_room(tiny_disk: Path, tmp_path: Path, docker_image: str):
+    with serving(tmp_path / "logs", db=tiny_disk / "faice.db") as server:
+        experiment_id = post_red(server, agency_red("sleep 2"))
+        (batch_id,) = batch_ids(server, experiment_id)
+        wait_state(server, batch_id, ("processing",))
+        wait_for(lambda: labelled_containers(f"faice.experiment={experiment_id}") != [])
+        filler = fill_up(tiny_disk)
+        wait_for(lambda: labelled_containers(f"faice.experiment={experiment_id}") == [])  # it ended: its end cannot be written
+        time.sleep(1)
+        assert server.get(f"/batches/{batch_id}").json()["state"] == "processing"
+        filler.unlink()
+        (document,) = wait_final(server, experiment_id)
+    assert document["state"] == "failed", document
+    assert document["error"].startswith("faice serve could not record the end of this batch ("), document["error"]
 
 
 def test_a_batch_whose_end_could_not_be_recorded_fails_with_the_reason_once_it_can(tmp_path: Path):

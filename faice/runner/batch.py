@@ -163,9 +163,9 @@ class BatchRunner:
             return AttemptResult("failed", error=self._docker_lost(exc), retryable=False)
         with self._lock:
             self.containers[batch_id] = container
-        on_container(container)
         stdout, stderr = self.logs / f"{batch_id}.stdout", self.logs / f"{batch_id}.stderr"
         try:
+            on_container(container)  # recorded in the store: when that fails (a full disk), the container still goes
             self._check_cancel(batch_id)
             outcome = self.engine.start_and_wait(container, self.options.timeout, stdout, stderr)
         except DockerError as exc:
