@@ -313,8 +313,10 @@ def test_exec_refuses_connectors_that_are_not_installed(tmp_path: Path, faice):
     result = faice("exec", str(path), "--outdir", str(tmp_path / "out"))
     assert result.returncode == 2
     assert 'inputs.text_file.connector.command: connector "red-connector-xnat" is not installed here' in result.stderr
+    assert "did you mean" not in result.stderr  # an upstream connector of its own, not a misspelt one of faice's
     dry = faice("exec", str(path), "--dry-run")  # shows what would run all the same
     assert dry.returncode == 0 and 'warning: connector "red-connector-xnat" is not installed here' in dry.stderr
+    assert "argv: grepwrap -B 1 QU /cc/inputs/text_file/text_file" in dry.stdout
 
 
 JUNK = {

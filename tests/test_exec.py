@@ -597,16 +597,6 @@ def test_quiet_says_only_what_failed(run: Run):
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
 
-def test_a_dry_run_shows_the_argv_with_a_connector_that_is_not_installed_here(run: Run, faice):
-    data = shell_red('cat "$1"', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}},
-                     inputs={"f": {"class": "File", "connector": {"command": "red-connector-xnat", "access": {"url": "x"}}, "basename": "scan.dcm"}})
-    path = write(run.tmp / "red.yml", data)
-    dry = faice("exec", str(path), "--dry-run")
-    assert dry.returncode == 0, dry.stderr
-    assert "argv: sh -c 'cat \"$1\"' sh /cc/inputs/f/scan.dcm" in dry.stdout and 'warning: connector "red-connector-xnat" is not installed here' in dry.stderr
-    assert faice("exec", str(path)).returncode == 2  # running it still needs the connector
-
-
 def test_converted_batches_run_on_their_own_and_are_not_overwritten(run: Run, faice):
     (run.tmp / "data").mkdir()
     (run.tmp / "data" / "in.txt").write_text("payload\n")

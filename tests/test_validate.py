@@ -248,6 +248,11 @@ def test_messages_that_say_what_was_meant():
     typo["inputs"]["text_file"]["connector"]["command"] = "red-conector-local"
     assert warnings_of(typo) == [("inputs.text_file.connector.command", 'connector "red-conector-local" is not installed here (no faice plugin, not on PATH)'
                                   ' (did you mean "red-connector-local"?); faice exec will refuse to run')]
+    for typo, meant in (("red-connector-htp", "red-connector-http"), ("red-connector-shh", "red-connector-ssh"), ("red-connector-xnat", None)):
+        data = grepwrap()
+        data["inputs"]["text_file"]["connector"]["command"] = typo
+        (message,) = [m for _path, m in warnings_of(data)]
+        assert (f'(did you mean "{meant}"?)' in message) if meant else ("did you mean" not in message), message
     clas = grepwrap()
     clas["inputs"]["text_file"]["clas"] = clas["inputs"]["text_file"].pop("class")
     assert ("inputs.text_file", 'has no "class" (is "clas" meant to be "class"?); it must have class "File"') in errors_of(clas)

@@ -410,6 +410,18 @@ def _listing_problems(path: tuple[Any, ...], listing: list[Any]) -> list[Problem
     return problems
 
 
+def _meant_connector(command: str, known: list[str]) -> str | None:
+    """The installed connector a misspelt command most likely means: close as a whole, and close
+    in what follows ``red-connector-`` (all share that start: red-connector-xnat is not ftp)."""
+    def tail(name: str) -> str:
+        return name.split("-", 2)[-1]
+
+    near = difflib.get_close_matches(command, known, n=1, cutoff=0.8)
+    if near and difflib.SequenceMatcher(None, tail(command), tail(near[0])).ratio() >= 0.6:
+        return near[0]
+    return None
+
+
 def _connector_problems(uses: list[_Use], required: bool, policy: ConnectorPolicy | None = None) -> list[Problem]:
     """Refused and unresolvable commands (one warning each) and built-in plugins' access checks."""
     from faice.connectors import registry
@@ -430,8 +442,8 @@ def _connector_problems(uses: list[_Use], required: bool, policy: ConnectorPolic
             if command not in warned:
                 warned.add(command)
                 consequence = "install it to run this file" if required else "faice exec will refuse to run"
-                near = difflib.get_close_matches(command, list(registry.plugin_entry_points()), n=1, cutoff=0.8)
-                hint = f' (did you mean "{near[0]}"?)' if near else ""
+                near = _meant_connector(command, list(registry.plugin_entry_points()))
+                hint = f' (did you mean "{near}"?)' if near else ""
                 problems.append(Problem(use.path + ("command",), f'connector "{command}" is not installed here (no faice plugin, not on PATH){hint}; {consequence}',
                                         "error" if required else "warning"))
             continue
