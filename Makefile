@@ -34,7 +34,7 @@ test-deps: $(VENV)/.test-installed
 
 # The images are FROM scratch around Debian's static busybox: no registry needed. sshfs (with
 # fuse3) mounts ssh directories for `mount: true`; the tests and the ssh demo start OpenSSH's sshd.
-SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client
+SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client iproute2 procps
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

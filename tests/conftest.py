@@ -28,10 +28,14 @@ def faice_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "faice"]
 
 
+def faice_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without the test runner's own FAICE_VAR_ values, and ``env``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}, **(env or {})}
+
+
 def run_faice(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run faice as a real process; text in, text out."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}
-    full_env.update(env or {})
+    full_env = faice_env(env)
     data = input.decode() if isinstance(input, bytes) else input
     return subprocess.run(
         faice_command() + list(args),

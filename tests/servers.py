@@ -92,7 +92,19 @@ class SshServer:
 
     def accepted(self) -> int:
         """How many logins sshd has accepted so far (one per SSH connection)."""
-        return self.log.read_text(errors="replace").count("Accepted ")
+        return self.logged("Accepted ")
+
+    def logged(self, text: str) -> int:
+        """How many times ``text`` is in sshd's log so far."""
+        return self.log.read_text(errors="replace").count(text)
+
+    def wait_logged(self, text: str, count: int, timeout: float = 10) -> int:
+        """The times ``text`` is in the log, once it is there ``count`` times (or the timeout
+        passed): sshd's per-connection processes write their lines a moment after the client is done."""
+        deadline = time.monotonic() + timeout
+        while (found := self.logged(text)) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return found
 
 
 def _ensure_user(name: str, password: str) -> None:

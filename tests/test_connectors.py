@@ -181,7 +181,7 @@ def test_a_public_only_request_uses_no_netrc_proxy_or_redirect_of_this_machine(m
     import requests
 
     from faice.connectors import http
-    from faice.connectors.base import Context
+    from faice.connectors.base import ConnectorError, Context
 
     seen = {}
 
@@ -192,7 +192,7 @@ def test_a_public_only_request_uses_no_netrc_proxy_or_redirect_of_this_machine(m
     monkeypatch.setattr(requests.Session, "request", capture)
     monkeypatch.setattr(http, "_check_public", lambda url, method: None)
     for public_only in (True, False):
-        with pytest.raises(Exception, match="cannot connect"):
+        with pytest.raises(ConnectorError, match="cannot connect"):
             http.HttpConnector().receive_file({"url": "https://example.org/x"}, tmp_path / "x", Context(base_dir=tmp_path, public_network_only=public_only))
         if public_only:
             assert seen == {"trust_env": False, "allow_redirects": False, "adapter": "Adapter"}  # no .netrc, no proxies, no redirects, the checking adapter

@@ -54,9 +54,10 @@ def test_access_fields_of_upstream_are_checked_without_echoing_values():
     assert ssh.validate(good, "receive", "File") == []
     assert ssh.validate({**good, "port": "2222"}, "receive", "File") == []  # a filled {{variable}} is a string
     assert ssh.validate({**good, "timeout": 5, "bannerTimeout": 2.5, "authTimeout": 10}, "send", "File") == []
-    problems = ssh.validate({**good, "port": "22x", "auth": {"username": "u"}, "extra": 1}, "receive", "File")
+    problems = ssh.validate({**good, "port": "22x", "auth": {"username": "u", "passphrase": "secret-pw"}, "extra": 1}, "receive", "File")
     assert 'access "port" must be a port number (an integer, or a string of digits)' in problems
     assert 'auth needs "password" or "privateKey"' in problems
+    assert any("passphrase" in p for p in problems)  # the secret's field is named, its value never
     assert any('unknown key "extra"' in p for p in problems)
     assert not any("secret-pw" in p for p in problems)
     assert ssh.validate({**good, "port": 70000}, "receive", "File") == ['access "port" must be between 1 and 65535']
@@ -225,11 +226,11 @@ def test_failures_name_the_location_and_the_cause_without_the_password(sshd, tmp
 
 def test_public_network_only_refuses_this_machine_before_connecting(sshd, tmp_path: Path):
     remote = sshd.put("t9/x.txt", "x\n")
-    before = sshd.log.read_text(errors="replace").count("Connection from")
+    before = sshd.logged("Connection from")
     with pytest.raises(ConnectorError, match=PRIVATE):
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path, public_network_only=True))
-    assert sshd.log.read_text(errors="replace").count("Connection from") == before
     ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))  # an admin's run opens the shared connection ...
+    assert sshd.wait_logged("Connection from", before + 1) == before + 1  # (the only one: the refused try never reached sshd)
     with pytest.raises(ConnectorError, match=PRIVATE):  # ... which a public-only user must not ride on
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "y.txt", context(tmp_path, public_network_only=True))
     assert not (tmp_path / "y.txt").exists()
@@ -240,10 +241,12 @@ def test_public_network_only_refuses_this_machine_before_connecting(sshd, tmp_pa
 
 def test_first_use_remembers_the_host_key_and_a_changed_key_is_refused_with_both_fingerprints(sshd, tmp_path: Path):
     remote = sshd.put("t10/x.txt", "x\n")
+    logins = sshd.accepted()
     ssh.receive_file(sshd.access(str(remote)), tmp_path / "x.txt", context(tmp_path))
     remembered = hostkeys.faice_file()
     assert remembered == tmp_path / "data" / "faice" / "known_hosts"
     line = remembered.read_text()
+    assert sshd.wait_logged("Accepted ", logins + 1) == logins + 1
     assert line.startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
     assert line.split()[2] == sshd.host_key.read_text().split()[1]
     ssh_session.run(ssh_session.POOL.close_all)
@@ -256,7 +259,9 @@ def test_first_use_remembers_the_host_key_and_a_changed_key_is_refused_with_both
     assert "has CHANGED" in message and fingerprint(sshd.host_key) in message and fingerprint(Path(f"{impostor}.pub")) in message
     assert f"ssh-keygen -R '[127.0.0.1]:{sshd.port}' -f {remembered}" in message
     assert not (tmp_path / "y.txt").exists()
-    assert sshd.password not in sshd.log.read_text(errors="replace")
+    remembered.write_text(line)  # the real key again: this login is the only one after the first
+    ssh.receive_file(sshd.access(str(remote)), tmp_path / "z.txt", context(tmp_path))
+    assert sshd.wait_logged("Accepted ", logins + 2) == logins + 2  # the refused try sent no password
 
 
 def test_the_users_own_known_hosts_is_honoured_hashed_names_included(sshd, tmp_path: Path):

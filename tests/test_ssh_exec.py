@@ -6,7 +6,6 @@ import json
 import os
 import pwd
 import signal
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ from typing import Any
 import pytest
 
 from faice.connectors import fuse
-from tests.conftest import faice_command, labelled_containers
+from tests.conftest import labelled_containers
 from tests.redfiles import as_batches, shell_red, write
-from tests.test_exec import Run, _experiment_id, _wait_for
+from tests.test_exec import Run, _start, _wait_for, _wait_for_containers
 
 pytestmark = pytest.mark.docker
 
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.docker
 @pytest.fixture
 def run(tmp_path: Path, docker_image: str, sshd) -> Run:
     run = Run(tmp_path)
-    run.env = {"XDG_DATA_HOME": str(tmp_path / "data"), "FAICE_VAR_ssh_port": str(sshd.port), "FAICE_VAR_ssh_password": sshd.password}  # type: ignore[attr-defined]
+    run.env = {"XDG_DATA_HOME": str(tmp_path / "data"), "FAICE_VAR_ssh_port": str(sshd.port), "FAICE_VAR_ssh_password": sshd.password}
     return run
 
 
@@ -48,13 +47,6 @@ def dir_input_red(sshd, script: str, path: Path, mount: bool = True, **access: A
                      outputs={"seen": {"type": "File", "outputBinding": {"glob": "seen.txt"}}})
 
 
-def start(run: Run, data: dict[str, Any], *args: str) -> subprocess.Popen[str]:
-    path = write(run.tmp / "red.yml", data)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FAICE_VAR_")}, **run.env}  # type: ignore[attr-defined]
-    return subprocess.Popen([*faice_command(), "--db", str(run.db), "exec", str(path), "--json", "--outdir", str(run.outdir), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.tmp, env=env)
-
-
 def test_files_and_directories_in_and_out_over_sftp_with_no_secret_left_anywhere(run: Run, sshd):
     sshd.put("e1/in/data.txt", "some data\n")
     sshd.put("e1/in/tree/a.txt", "A\n")
@@ -69,7 +61,7 @@ def test_files_and_directories_in_and_out_over_sftp_with_no_secret_left_anywhere
         outputs={"upper": {"type": "File", "outputBinding": {"glob": "upper.txt"}}, "report": {"type": "Directory", "outputBinding": {"glob": "report"}}},
     )
     data["outputs"] = {"upper": ssh_value(sshd, sshd.root / "e1/out/upper.txt"), "report": ssh_value(sshd, sshd.root / "e1/out/report", "Directory")}
-    result, doc = run(data, env=run.env)  # type: ignore[attr-defined]
+    result, doc = run(data)
     assert result.returncode == 0, result.stderr
     assert (sshd.root / "e1/out/upper.txt").read_text() == "SOME DATA\n"
     assert (sshd.root / "e1/out/report/listing.txt").read_text().endswith("B\n")
@@ -87,7 +79,7 @@ def test_a_failing_connection_fails_its_batch_with_one_line_and_the_others_go_on
     data = as_batches(shell_red('cat "$1" > got.txt', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}},
                                 outputs={"got": {"type": "File", "outputBinding": {"glob": "got.txt"}}}),
                       [{"f": ssh_value(sshd, sshd.root / "e2/good.txt")}, {"f": ssh_value(sshd, sshd.root / "e2/missing.txt")}])
-    result, doc = run(data, "--jobs", "2", env=run.env)  # type: ignore[attr-defined]
+    result, doc = run(data, "--jobs", "2")
     assert result.returncode == 1
     assert [b["state"] for b in doc["batches"]] == ["succeeded", "failed"]
     # the login name (under auth) and the filled {{ssh_port}} are secrets to faice: masked like the password
@@ -99,7 +91,7 @@ def test_a_failing_connection_fails_its_batch_with_one_line_and_the_others_go_on
 def test_a_wrong_password_fails_the_batch_naming_the_login_and_never_the_password(run: Run, sshd):
     sshd.put("e3/x.txt", "x\n")
     data = shell_red('cat "$1"', inputs={"f": ssh_value(sshd, sshd.root / "e3/x.txt")}, cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}})
-    result, doc = run(data, env={**run.env, "FAICE_VAR_ssh_password": "Wr0ng-Passw0rd"})  # type: ignore[attr-defined]
+    result, doc = run(data, env={"FAICE_VAR_ssh_password": "Wr0ng-Passw0rd"})
     assert result.returncode == 1
     assert doc["batches"][0]["error"].endswith(f"********@127.0.0.1:********:{sshd.root}/e3/x.txt: authentication failed: the server refused the password")
     assert "Wr0ng-Passw0rd" not in result.stdout + result.stderr and b"Wr0ng-Passw0rd" not in run.db.read_bytes()
@@ -128,7 +120,7 @@ def test_a_mounted_directory_is_read_only_in_the_container_and_unmounted_afterwa
     sshd.put("m1/tree/sub/b.txt", "B\n")
     script = ('grep " /cc/inputs/d/tree " /proc/mounts | cut -d" " -f3 > seen.txt; ls "$1" >> seen.txt; cat "$1/sub/b.txt" >> seen.txt; '
               'if touch "$1/new.txt" 2>/dev/null; then echo WROTE >> seen.txt; else echo READ-ONLY >> seen.txt; fi')
-    result, doc = run(dir_input_red(sshd, script, sshd.root / "m1/tree"), env=run.env)  # type: ignore[attr-defined]
+    result, doc = run(dir_input_red(sshd, script, sshd.root / "m1/tree"))
     assert result.returncode == 0, result.stderr
     assert (run.outdir / "seen.txt").read_text() == "fuse.sshfs\na.txt\nsub\nB\nREAD-ONLY\n"
     assert not (sshd.root / "m1/tree/new.txt").exists()
@@ -139,7 +131,7 @@ def test_a_mounted_directory_is_read_only_in_the_container_and_unmounted_afterwa
 def test_a_writable_mount_writes_through_to_the_server(run: Run, sshd):
     sshd.put("m2/work/in.txt", "in\n")
     script = 'cat "$1/in.txt" > seen.txt; echo "made by the tool" > "$1/made.txt"'
-    result, _doc = run(dir_input_red(sshd, script, sshd.root / "m2/work", writable=True), env=run.env)  # type: ignore[attr-defined]
+    result, _doc = run(dir_input_red(sshd, script, sshd.root / "m2/work", writable=True))
     assert result.returncode == 0, result.stderr
     assert (sshd.root / "m2/work/made.txt").read_text() == "made by the tool\n"
     assert (sshd.root / "m2/work/made.txt").stat().st_uid == pwd.getpwnam(sshd.user).pw_uid  # written by the ssh login, not by root
@@ -150,7 +142,7 @@ def test_a_writable_mount_writes_through_to_the_server(run: Run, sshd):
 def test_mounts_are_unmounted_when_the_batch_fails(run: Run, sshd, how: str):
     sshd.mkdir("m3/tree")
     script, args = ("exit 3", ()) if how == "tool fails" else ("sleep 60", ("--timeout", "2"))
-    result, doc = run(dir_input_red(sshd, script, sshd.root / "m3/tree"), *args, env=run.env)  # type: ignore[attr-defined]
+    result, doc = run(dir_input_red(sshd, script, sshd.root / "m3/tree"), *args)
     assert result.returncode == 1
     assert ("exit code 3" if how == "tool fails" else "timed out after 2 s") in doc["batches"][0]["error"]
     assert faice_mounts() == []
@@ -158,8 +150,9 @@ def test_mounts_are_unmounted_when_the_batch_fails(run: Run, sshd, how: str):
 
 def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run, sshd):
     sshd.mkdir("m4/tree")
-    process = start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"))
-    _wait_for(lambda: _experiment_id(run) is not None and labelled_containers(f"faice.experiment={_experiment_id(run)}") != [] and faice_mounts() != [])
+    process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"))
+    _wait_for_containers(run, 1)
+    _wait_for(lambda: faice_mounts() != [])
     argvs, environs = [], []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if pid == str(process.pid):
@@ -180,9 +173,9 @@ def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run,
 
 def test_a_killed_run_leaves_mounts_that_the_next_faice_command_removes(run: Run, sshd):
     sshd.mkdir("m5/tree")
-    process = start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m5/tree"))
-    _wait_for(lambda: _experiment_id(run) is not None and labelled_containers(f"faice.experiment={_experiment_id(run)}") != [] and faice_mounts() != [])
-    experiment_id = _experiment_id(run)
+    process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m5/tree"))
+    experiment_id = _wait_for_containers(run, 1)
+    _wait_for(lambda: faice_mounts() != [])
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     assert faice_mounts() != []  # nothing cleaned up by the dead process
@@ -198,7 +191,7 @@ def test_without_sshfs_mounting_fails_before_anything_runs_and_no_mount_copies_i
     no_sshfs = tmp_path / "bin"
     no_sshfs.mkdir()
     data = dir_input_red(sshd, 'grep -c " /cc/inputs/d/tree fuse.sshfs " /proc/mounts > seen.txt; cat "$1/a.txt" >> seen.txt', sshd.root / "m6/tree", writable=True)
-    env = {**run.env, "PATH": str(no_sshfs)}  # type: ignore[attr-defined]
+    env = {"PATH": str(no_sshfs)}
     result, _doc = run(data, env=env)
     assert result.returncode == 3
     assert result.stderr.strip().splitlines()[-1] == (
