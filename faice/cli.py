@@ -282,6 +282,7 @@ def _run(prepared: Any, options: Any, as_json: bool, quiet: bool = False) -> Non
     ``quiet``: only a line for each failed batch."""
     import signal
 
+    from faice.runner.docker_engine import DockerEngine
     from faice.runner.execute import execute
     from faice.view import Progress, print_summary
 
@@ -292,7 +293,7 @@ def _run(prepared: Any, options: Any, as_json: bool, quiet: bool = False) -> Non
     store = _store()
     live = not as_json and not quiet and sys.stderr.isatty()
     with Progress(len(prepared.experiment.batches), live, quiet) as progress:
-        result = execute(prepared, options, store, progress.event)
+        result = execute(prepared, options, store, progress.event, DockerEngine)
     document = result.to_json()
     if as_json:
         typer.echo(json.dumps(document, indent=2))
@@ -307,11 +308,12 @@ def _run(prepared: Any, options: Any, as_json: bool, quiet: bool = False) -> Non
 
 def _store() -> Any:
     """The state file, after cleaning up runs whose faice process died (faice/runner/reconcile.py)."""
+    from faice.runner.docker_engine import DockerEngine
     from faice.runner.reconcile import reconcile
     from faice.state.store import Store
 
     store = Store(state.db)
-    reconcile(store)
+    reconcile(store, DockerEngine)
     return store
 
 
@@ -414,10 +416,11 @@ def cancel(id: str = typer.Argument(..., metavar="ID", help="An experiment id or
 
     Example: faice cancel 6751a3c2e4b0a1b2c3d4e5f6
     """
-    from faice.runner.cancel import cancel_ids
+    from faice.runner.docker_engine import DockerEngine
+    from faice.runner.lifecycle import cancel
 
     store = _store()
-    cancelled = cancel_ids(store, store.resolve_id(id)[1])
+    cancelled = cancel(store, store.resolve_id(id)[1], "cancelled by faice cancel", DockerEngine)
     typer.echo(f"cancelled {cancelled} batch{'es' if cancelled != 1 else ''}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from faice.runner.scheduler import MemoryBudget
+from faice.runner.budget import MemoryBudget
 
 
 def test_memory_budget_never_exceeds_the_total():

@@ -243,13 +243,15 @@ def test_a_batch_whose_end_could_not_be_recorded_fails_with_the_reason_once_it_c
     """The narrow part a full disk makes hard to time: the worker keeps the end and writes it later."""
     import sqlite3
 
+    from faice.runner.batch import RunOptions
+    from faice.runner.budget import MemoryBudget
     from faice.server.worker import Worker
     from faice.state.store import Store
 
     store = Store(tmp_path / "faice.db")
     _, (batch_id,) = store.create_experiment(source="x", red={}, argvs=[["true"]], image="i", engine=None, username="u", runner="serve")
     store.set_state(batch_id, "processing", "attempt 1")
-    worker = Worker(store, jobs=1, memory_mib=None)
+    worker = Worker(store, RunOptions(outdir=tmp_path, jobs=1), lambda: None, memory=MemoryBudget(None))
     worker._record_later(batch_id, "could not record the end (database or disk is full)")
     real, calls = store.set_state, []
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 from faice.errors import InvalidInput
 from faice.red.load import check, load
 from faice.red.model import Experiment, experiment_from_data
-from faice.red.problems import LocatedProblem, locate_problems
-from faice.red.secrets import Masker, secret_values
+from faice.red.problems import LocatedProblem, Problem, locate_problems
+from faice.red.secrets import Masker, redact, secret_values
 from faice.red.source import Document
-from faice.red.validate import validate_data
+from faice.red.validate import ConnectorPolicy, validate_data
 from faice.red.variables import Prompt, fill, resolve, variable_uses
 
 
@@ -25,10 +27,23 @@ class ValidationFailed(InvalidInput):
 
 @dataclass
 class Prepared:
+    """A RED document ready to run, from a file (``faice exec``) or a request (``faice serve``):
+    its experiment (variables filled), and what masks its secrets wherever it is shown."""
+
     doc: Document
     experiment: Experiment
     masker: Masker
     warnings: list[LocatedProblem] = field(default_factory=list)
+
+    @cached_property
+    def redacted(self) -> dict[str, Any]:
+        """The document as it may be kept: protected values and credentials removed, secrets masked."""
+        return self.masker.mask_data(redact(self.doc.data))
+
+    @property
+    def has_secrets(self) -> bool:
+        """Whether redacting removed anything: only then can the record alone not run it again."""
+        return self.redacted != self.doc.data
 
 
 def prepare(
@@ -46,10 +61,33 @@ def prepare(
     URL and login (``execution.settings.access``) are not needed, neither their variables nor
     their values.
     """
-    doc = load(location)
-    errors, warnings = check(doc, connectors_required=connectors_required, for_agency=not local)
+    return prepare_document(load(location), variables=variables, prompt=prompt, connectors_required=connectors_required, local=local)
+
+
+def prepare_document(
+    doc: Document,
+    *,
+    variables: Mapping[str, str] | None = None,
+    prompt: Prompt | None = None,
+    connectors_required: bool = False,
+    local: bool = False,
+    connector_policy: ConnectorPolicy | None = None,
+    more_problems: Callable[[dict[str, Any]], list[Problem]] | None = None,
+    drop_agency_access: bool = False,
+) -> Prepared:
+    """Validate a loaded document (every problem at once, secrets masked), fill its variables and
+    build the experiment. ``connector_policy`` and ``more_problems`` add a face's own rules
+    (``faice serve``: what non-admins may use, CC-Agency's requirements); ``drop_agency_access``
+    forgets the agency's own URL and login before anything is kept, as CC-Agency does."""
+    errors, warnings = check(doc, connectors_required=connectors_required, for_agency=not local, connector_policy=connector_policy)
+    if more_problems is not None:
+        errors = sorted(errors + locate_problems(doc.source, more_problems(doc.data)), key=lambda p: (p.line, p.column))
     if errors:
-        raise ValidationFailed(errors)
+        masker = Masker(secret_values(doc.data))
+        raise ValidationFailed([_masked(p, masker) for p in errors])
+    execution = doc.data.get("execution")
+    if drop_agency_access and isinstance(execution, dict) and isinstance(execution.get("settings"), dict):
+        execution["settings"].pop("access", None)
     values = resolve(variable_uses(doc.data), variables or {}, prompt=prompt, optional_agency=local)
     data = fill(doc.data, values) if values else doc.data
     masker = Masker(secret_values(data, values.values()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import secrets
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -24,14 +23,15 @@ from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.host import memory_mib
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
-from faice.red.secrets import Masker, redact, strip_protection
+from faice.red.secrets import Masker, strip_protection
 from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, prepare_output_dir, set_aside
-from faice.runner.docker_engine import DockerEngine
+from faice.runner.budget import MemoryBudget
+from faice.runner.lifecycle import BatchRecord, EngineFactory, Event, batch_runner, register
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
-from faice.runner.scheduler import BatchRecord, Event, Scheduler
+from faice.runner.scheduler import LocalScheduler
 from faice.state.cleanup import marked_experiment
-from faice.state.store import Store, logs_dir
+from faice.state.store import Store
 
 
 @dataclass
@@ -161,7 +161,9 @@ def _signals_cancel(cancel: Callable[[], None]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event) -> ExecResult:
+def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, open_engine: EngineFactory) -> ExecResult:
+    """Check everything, register the experiment, run its batches here; ``open_engine`` reaches the container engine once
+    the file's own checks passed."""
     experiment = prepared.experiment
     plans = plan(experiment, prepared.masker)
     source = prepared.doc.source.name
@@ -172,7 +174,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     earlier = marked_experiment(options.outdir)
     if earlier is not None and store.has_open_batches(earlier):
         raise InvalidInput(f"output directory {options.outdir} holds the outputs of experiment {earlier}, which is still running: choose another --outdir")
-    engine = DockerEngine()
+    engine = open_engine()
     sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
@@ -180,8 +182,8 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         moved = set_aside(options.outdir)
     except OSError as exc:
         raise InvalidInput(f"cannot move the earlier outputs in {options.outdir} aside: {exc.strerror or exc}") from None
-    cancelled = threading.Event()
     runner: list[BatchRunner] = []
+    cancelled = threading.Event()
 
     def cancel() -> None:
         cancelled.set()
@@ -189,25 +191,14 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
             r.kill_all()
 
     with _signals_cancel(cancel):
-        mask = prepared.masker
-        experiment_id, batch_ids = store.create_experiment(
-            source=prepared.doc.source.name,
-            red=mask.mask_data(redact(prepared.doc.data)),
-            argvs=[[mask(a) for a in p.argv] for p in plans],
-            image=experiment.container.image,
-            engine=experiment.execution.engine if experiment.execution else None,
-            username=username(),
-            ram=experiment.container.ram,
-        )
-        logs = logs_dir(store.path)
-        logs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
+                                            connector_validation=options.connector_validation)
         prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:
             store.set_outdir(earlier, str(moved))
         store.set_outdir(experiment_id, str(options.outdir))
-
-        runner.append(BatchRunner(engine, experiment, options, mask, base_dir, secrets.token_hex(8), experiment_id, logs, cancelled, store.is_cancelled))
-        scheduler = Scheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory_mib=memory_mib(), on_event=on_event)
+        runner.append(batch_runner(engine, experiment, prepared.masker, options, store, experiment_id, base_dir, cancelled))
+        scheduler = LocalScheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory=MemoryBudget(memory_mib()), on_event=on_event)
         records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
         scheduler.run(records)
     states = {r.result.state if r.result else "cancelled" for r in records}
@@ -217,4 +208,4 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         state = "cancelled"
     else:
         state = "succeeded"
-    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=mask)
+    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=prepared.masker)

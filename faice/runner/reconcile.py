@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from faice.state.store import FINAL_STATES, OPEN_STATES, Store
+from faice.runner.lifecycle import EngineFactory, settle
+from faice.state.store import OPEN_STATES, Store
+
+DEAD_RUN = "the faice process running it ended without recording a result"
 
 
 def _alive(pid: int | None, host: str | None) -> bool:
@@ -27,7 +30,7 @@ def _alive(pid: int | None, host: str | None) -> bool:
     return True
 
 
-def reconcile(store: Store) -> int:
+def reconcile(store: Store, engine: EngineFactory) -> int:
     """Fail the unfinished batches of dead runs and remove their containers; return how many.
 
     Experiments of ``faice serve`` are left to the server: it re-queues them when it starts again.
@@ -39,28 +42,7 @@ def reconcile(store: Store) -> int:
             OPEN_STATES,
         ).fetchall()
     stale = [row["id"] for row in rows if not _alive(row["pid"], row["host"])]
-    count = 0
-    for experiment_id in stale:
-        unfinished = [b.id for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
-        reason = "the faice process running it ended without recording a result"
-        count += store.set_states(unfinished, "failed", reason, error=reason)
-        clean_up_after(experiment_id)
-    return count
-
-
-def clean_up_after(experiment_id: str) -> None:
-    """Remove what a dead run of the experiment left: its containers, then its mounts."""
-    from faice.errors import EnvironmentUnusable
-    from faice.runner.docker_engine import LABEL_EXPERIMENT, DockerEngine
-    from faice.runner.mounts import remove_leftovers
-
-    try:
-        engine = DockerEngine()
-    except EnvironmentUnusable:
-        engine = None  # nothing can run without Docker either; the next call will try again
-    for container in engine.containers(**{LABEL_EXPERIMENT: experiment_id}) if engine else []:
-        engine.remove(container)
-    remove_leftovers(experiment_id)
+    return sum(settle(store, experiment_id, DEAD_RUN, engine, retries=None) for experiment_id in stale)
 
 
 def sweep_containers(store: Store, engine: Any) -> None:

@@ -26,15 +26,14 @@ from faice import __version__
 from faice.errors import FaiceError
 from faice.host import cpu_count, memory_mib
 from faice.red.schema import load_schema
-from faice.runner.cancel import kill_labelled
-from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
+from faice.runner import lifecycle
 from faice.server import documents
 from faice.server.auth import REALM, Authenticator, Unauthorized, parse_header
 from faice.server.nodes import Node
 from faice.server.submission import Rejected, Submission, ValueCounter, accept
 from faice.server.worker import Active, Worker
 from faice.state import queries
-from faice.state.store import OPEN_STATES, STATES, Store, disk_full, log_path
+from faice.state.store import STATES, Store, disk_full, log_path
 from faice.state.users import DEVICE_COOKIE, DEVICE_SECONDS, User, Users
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
@@ -68,14 +67,6 @@ def bad_request(message: str) -> ApiError:
 
 def not_found(message: str = "Could not find Object.") -> ApiError:
     return ApiError(404, message)
-
-
-def kill_quietly(label: str, value: str) -> None:
-    """Kill a cancelled batch's or experiment's containers; without Docker there are none to kill."""
-    try:
-        kill_labelled(label, value)
-    except FaiceError:
-        pass
 
 
 def str_to_bool(value: str | None) -> bool:
@@ -319,18 +310,13 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         from faice.runner.execute import check_connectors
 
         try:
-            check_connectors(submission.plans, submission, remote_validation=submission.connector_validation, mount=worker.mount,  # type: ignore[arg-type]
+            check_connectors(submission.plans, submission.prepared, remote_validation=submission.connector_validation, mount=worker.mount,  # type: ignore[arg-type]
                              base_dir=Path.cwd())  # where the worker finds an admin's local inputs
         except FaiceError as exc:
             raise Rejected(str(exc)) from None
-        experiment = submission.experiment
-        mask = submission.masker
-        experiment_id, _ids = store.create_experiment(
-            source="POST /red", red=submission.redacted, argvs=[[mask(a) for a in p.argv] for p in submission.plans],
-            image=experiment.container.image, engine=experiment.execution.engine if experiment.execution else None, username=user.name,
-            ram=experiment.container.ram, runner="serve", retries=submission.retries, settings=submission.settings, has_secrets=submission.has_secrets,
-        )
-        worker.add(Active(experiment_id, experiment, mask, submission.retries, submission.connector_validation, user.name, admin=user.is_admin))
+        experiment_id, _ids = lifecycle.register(store, submission.prepared, submission.plans, runner="serve", username=user.name, retries=submission.retries,
+                                                 connector_validation=submission.connector_validation, source="POST /red")
+        worker.add(Active(experiment_id, submission.experiment, submission.masker, submission.retries, submission.connector_validation, user.name, admin=user.is_admin))
         return experiment_id
 
     @app.get("/experiments/count", summary="Count experiments (non-admins: their own)")
@@ -362,10 +348,11 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     @app.delete("/experiments/{experiment_id}", summary="faice extension: cancel every unfinished batch of an experiment")
     async def experiment_cancel(experiment_id: str, user: User = Depends(caller)) -> dict[str, Any]:
         record = own_experiment(experiment_id, user)
-        open_ids = [b.id for b in store.batches(record["id"]) if b.state in OPEN_STATES]
-        cancelled = await run_in_threadpool(store.set_states, open_ids, "cancelled", f"cancelled through the API by {user.name}", OPEN_STATES)
-        await run_in_threadpool(kill_quietly, LABEL_EXPERIMENT, record["id"])
+        cancelled = await run_in_threadpool(cancel, record["id"], user)
         return {"experimentId": record["id"], "cancelled": cancelled}
+
+    def cancel(target: str, user: User) -> int:
+        return lifecycle.cancel(store, target, f"cancelled through the API by {user.name}", worker.engine, strict=False)
 
     def batch_filters(user: User, username: str | None, node: str | None, state: str | None, experiment_id: str | None) -> queries.Filters:
         if state is not None and state not in STATES:
@@ -408,9 +395,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     @app.delete("/batches/{batch_id}", summary="Cancel a batch (its container is killed at once); answers the batch")
     async def batch_cancel(batch_id: str, user: User = Depends(caller)) -> JSONResponse:
         row = own_batch(batch_id, user)
-        changed = await run_in_threadpool(store.set_state, row.id, "cancelled", f"cancelled through the API by {user.name}", OPEN_STATES)
-        if changed:
-            await run_in_threadpool(kill_quietly, LABEL_BATCH, row.id)
+        changed = await run_in_threadpool(cancel, row.id, user)
         return JSONResponse(batch_document(store.batch(row.id)), headers={"X-Faice-Cancelled": "true" if changed else "false"})
 
     @app.get("/batches/{batch_id}/{filename}", summary="What the batch's process wrote to stdout or stderr (text/plain)", response_class=Response)

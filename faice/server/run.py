@@ -106,18 +106,23 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
     import uvicorn
 
     from faice.host import memory_mib
+    from faice.runner.batch import RunOptions
+    from faice.runner.budget import MemoryBudget
+    from faice.runner.docker_engine import DockerEngine
     from faice.runner.reconcile import reconcile
     from faice.server.app import Settings, create_app
     from faice.server.worker import Worker
+    from faice.state.store import outputs_dir
 
     if bool(options.ssl_certfile) != bool(options.ssl_keyfile):
         raise InvalidInput("--ssl-certfile and --ssl-keyfile go together")
     lock = _lock(store)
     try:
         sock = _listen(options.host, options.port)
-        reconcile(store)
+        reconcile(store, DockerEngine)
         first_admin(store, say)
-        worker = Worker(store, jobs=options.jobs, memory_mib=memory_mib(), network=options.network, user_network=options.user_network, mount=options.mount, pids_limit=options.pids_limit)
+        run_options = RunOptions(outdir=outputs_dir(store.path), jobs=options.jobs, network=options.network, mount=options.mount, pids_limit=options.pids_limit)
+        worker = Worker(store, run_options, DockerEngine, memory=MemoryBudget(memory_mib()), user_network=options.user_network)
         worker.start()
         settings = Settings(max_batches=options.max_batches)
         if options.token_seconds is not None:

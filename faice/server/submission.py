@@ -8,15 +8,16 @@ object, in memory; what is stored is redacted.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from faice.errors import LoadError
-from faice.red.load import check, load_text
-from faice.red.model import Experiment, experiment_from_data, job_sections
-from faice.red.problems import LocatedProblem, Problem, locate_problems
-from faice.red.secrets import Masker, redact, secret_values
-from faice.red.source import TOO_DEEP, Document
+from faice.red.load import load_text
+from faice.red.model import Experiment, job_sections
+from faice.red.prepare import Prepared, ValidationFailed, prepare_document
+from faice.red.problems import LocatedProblem, Problem
+from faice.red.secrets import Masker
+from faice.red.source import TOO_DEEP
 from faice.red.variables import variable_uses
 from faice.runner.plan import BatchPlan, plan
 
@@ -39,22 +40,20 @@ class Rejected(Exception):
 
 @dataclass
 class Submission:
-    """An accepted RED document, planned and ready to register."""
+    """An accepted RED document, planned, with how the caller asked it to run."""
 
-    doc: Document
-    experiment: Experiment
-    masker: Masker
+    prepared: Prepared
     plans: list[BatchPlan]
     retries: int
     connector_validation: bool
-    redacted: dict[str, Any] = field(repr=False)
-    has_secrets: bool = False
 
     @property
-    def settings(self) -> dict[str, Any]:
-        """What the experiment record keeps about how it runs (never credentials)."""
-        return {"retryIfFailed": self.retries > 0, "disableConnectorValidation": not self.connector_validation,
-                "batchConcurrencyLimit": self.experiment.batch_concurrency_limit}
+    def experiment(self) -> Experiment:
+        return self.prepared.experiment
+
+    @property
+    def masker(self) -> Masker:
+        return self.prepared.masker
 
 
 def accept(body: bytes | bytearray, *, admin: bool, disable_retry: bool = False, disable_connector_validation: bool = False, max_batches: int = 100_000) -> Submission:
@@ -113,19 +112,13 @@ def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connec
     batches = doc.data.get("batches")
     if isinstance(batches, list) and len(batches) > max_batches:
         raise Rejected(f"{len(batches)} batches are more than this server takes in one experiment ({max_batches}; faice serve --max-batches)")
-    errors, _warnings = check(doc, connectors_required=True, connector_policy=None if admin else non_admin_connector)
-    errors += locate_problems(doc.source, agency_problems(doc.data) + ([] if admin else image_problems(doc.data)))
-    masker = Masker(secret_values(doc.data))
-    if errors:
-        errors.sort(key=lambda p: (p.line, p.column))
-        raise Rejected(INVALID, [LocatedProblem(p.file, p.line, p.column, p.path, masker(p.message), p.severity) for p in errors])
-    execution = doc.data.get("execution")
-    if isinstance(execution, dict) and isinstance(execution.get("settings"), dict):
-        execution["settings"].pop("access", None)  # the agency's own URL and login: never kept, as in CC-Agency
-    experiment = experiment_from_data(doc.data, doc.retries)
+    try:
+        prepared = prepare_document(doc, connectors_required=True, local=True, connector_policy=None if admin else non_admin_connector,
+                                    more_problems=lambda data: agency_problems(data) + ([] if admin else image_problems(data)), drop_agency_access=True)
+    except ValidationFailed as exc:
+        raise Rejected(INVALID, exc.problems) from None
     retries = 0 if disable_retry else (doc.retries if doc.retries is not None else 1)
-    redacted = masker.mask_data(redact(doc.data))
-    return Submission(doc, experiment, masker, plan(experiment, masker), retries, not disable_connector_validation, redacted, redacted != doc.data)
+    return Submission(prepared, plan(prepared.experiment, prepared.masker), retries, not disable_connector_validation)
 
 
 def agency_problems(data: dict[str, Any]) -> list[Problem]:

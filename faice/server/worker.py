@@ -12,9 +12,9 @@ memory; they are dropped when the experiment's last batch ends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,20 +27,16 @@ from faice.host import node_name
 from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_invoking_user
-from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
+from faice.runner.budget import MemoryBudget
+from faice.runner.lifecycle import BatchRecord, EngineFactory, NotRecorded, batch_runner, finish, run_attempt, settle
 from faice.runner.plan import plan_batch
-from faice.runner.reconcile import clean_up_after, reconcile, sweep_containers
-from faice.runner.scheduler import BatchRecord, MemoryBudget, attempt, finish, retry
-from faice.state.store import OPEN_STATES, Store, disk_full, logs_dir, outputs_dir
+from faice.runner.reconcile import reconcile, sweep_containers
+from faice.state.store import OPEN_STATES, Store, disk_full, outputs_dir
 
 log = logging.getLogger("faice.serve")
 RESTART_REASON = "faice serve stopped while it ran"
 RECONCILE_SECONDS = 30
 DOCKER_RETRY_SECONDS = 5
-
-
-def _quiet(index: int, what: str, detail: str) -> None:
-    """The runner's progress events: the store records what matters, nothing to show here."""
 
 
 @dataclass
@@ -67,17 +63,18 @@ class Active:
 
 
 class Worker:
-    def __init__(self, store: Store, *, jobs: int, memory_mib: int | None, network: str | None = None, user_network: str = "none", mount: bool = True,
-                 pids_limit: int = DEFAULT_PIDS_LIMIT) -> None:
+    """``faice serve``'s driver of the batch lifecycle. ``options`` are the server's run options
+    (jobs, network, mount, pids limit), from which each experiment's own are made; ``open_engine``
+    reaches the container engine (on first use: the API works without it)."""
+
+    def __init__(self, store: Store, options: RunOptions, open_engine: EngineFactory, *, memory: MemoryBudget, user_network: str = "none") -> None:
         self.store = store
-        self.jobs = max(1, jobs)
-        self.memory = MemoryBudget(memory_mib)
-        self.network = network
+        self.options = options
+        self.jobs = max(1, options.jobs)
+        self.memory = memory
         #: non-admins' containers: on Docker's bridge they would reach this machine and its networks
         self.user_network = user_network
-        #: honour ``mount: true`` (False: ``faice serve --no-mount`` copies those directories)
-        self.mount = mount
-        self.pids_limit = pids_limit
+        self._open_engine = open_engine
         self.node = node_name()
         self.active: dict[str, Active] = {}
         #: batches that ended while their end could not be recorded (a full disk), with the reason
@@ -91,12 +88,10 @@ class Worker:
         self._engine: Any = None
         self.docker_down_until = 0.0
         self.outputs_root = outputs_dir(store.path)
-        self.logs = logs_dir(store.path)
 
     # --- life cycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.logs.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.outputs_root.mkdir(mode=0o700, parents=True, exist_ok=True)  # one user's outputs are not another's to read
         give_to_invoking_user(self.outputs_root)
         self.recover()
@@ -129,12 +124,15 @@ class Worker:
             self._thread.join()
         self._pool.shutdown(wait=True)
 
-    def engine(self) -> Any:
-        """The Docker engine, reached on first use (the API works without Docker)."""
-        if self._engine is None:
-            from faice.runner.docker_engine import DockerEngine
+    @property
+    def mount(self) -> bool:
+        """Whether ``mount: true`` is honoured (False: ``faice serve --no-mount`` copies instead)."""
+        return self.options.mount
 
-            self._engine = DockerEngine()
+    def engine(self) -> Any:
+        """The container engine, reached on first use (the API works without it)."""
+        if self._engine is None:
+            self._engine = self._open_engine()
             sweep_containers(self.store, self._engine)  # what runs left while Docker did not answer
         return self._engine
 
@@ -171,29 +169,15 @@ class Worker:
         for (experiment_id,) in rows:
             record = self.store.experiment(experiment_id)
             assert record is not None
-            batches = [b for b in self.store.batches(experiment_id) if b.state in OPEN_STATES]
-            started = [b for b in batches if b.state != "registered"]
-            if started:
-                try:
-                    clean_up_after(experiment_id)
-                except FaiceError:
-                    pass
             if record["has_secrets"]:
                 reason = f"{RESTART_REASON}; its credentials were kept only in that server's memory: submit the experiment again"
-                self.store.set_states([b.id for b in batches], "failed", reason, only_from=OPEN_STATES, error=reason)
+                settle(self.store, experiment_id, reason, self.engine, retries=None)
                 continue
-            retries = record["retries"] or 0
-            for batch in started:
-                if batch.attempts <= retries:
-                    self.store.set_state(batch.id, "registered", f"{RESTART_REASON} (attempt {batch.attempts}); queued again", only_from=OPEN_STATES)
-                else:
-                    reason = f"{RESTART_REASON} (attempt {batch.attempts}, no retries left)"
-                    self.store.set_state(batch.id, "failed", reason, only_from=OPEN_STATES, error=reason)
-            experiment = experiment_from_data(record["red"])
+            settle(self.store, experiment_id, RESTART_REASON, self.engine, retries=record["retries"] or 0)
             settings = json.loads(record["settings"] or "{}")
             owner = users.get(record["username"])
-            self.add(Active(experiment_id, experiment, Masker(), retries, not settings.get("disableConnectorValidation"), record["username"],
-                            admin=owner is not None and owner.is_admin))
+            self.add(Active(experiment_id, experiment_from_data(record["red"]), Masker(), record["retries"] or 0, not settings.get("disableConnectorValidation"),
+                            record["username"], admin=owner is not None and owner.is_admin))
 
     # --- dispatching -------------------------------------------------------------------------
 
@@ -209,7 +193,7 @@ class Worker:
                 self._dispatch()
                 if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
                     last_reconcile = time.monotonic()
-                    reconcile(self.store)  # a faice exec killed meanwhile: its batches end as failed
+                    reconcile(self.store, self.engine)  # a faice exec killed meanwhile: its batches end as failed
             except Exception:  # noqa: BLE001 - the dispatcher must survive to run the next batch
                 log.exception("dispatching batches failed")
 
@@ -291,20 +275,23 @@ class Worker:
     def _run(self, active: Active, record: BatchRecord) -> None:
         ram = active.experiment.container.ram
         try:
-            result = self._attempt(active, record)
-            if result is not None and not (result.state == "failed" and retry(self.store, record, result, active.retries, self.stopping, _quiet)):
-                finish(self.store, record, result, _quiet)
-        except Exception as exc:  # noqa: BLE001 - a batch's surprise must not take the server down
-            if disk_full(exc):  # what ended cannot be written down yet
+            runner = self._runner(active)
+            if active.image_error is not None:
+                record.attempts += 1
+                self.store.update(record.batch_id, attempts=record.attempts)
+                finish(self.store, record, AttemptResult("failed", error=active.image_error, retryable=False))
+            else:
+                run_attempt(runner, self.store, record, retries=active.retries, stop=self.stopping)  # a retry is dispatched again
+        except NotRecorded as exc:
+            if exc.disk_full:  # what ended cannot be written down yet
                 self._record_later(record.batch_id, f"faice serve could not record the end of this batch ({exc}); it is failed now that it can")
             else:
-                log.exception("batch %s", record.batch_id)
-                try:
-                    finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"), _quiet)
-                except Exception as again:
-                    if not disk_full(again):
-                        raise
-                    self._record_later(record.batch_id, f"internal error in faice serve, and the failure could not be recorded then ({again})")
+                self._internal_error(record, exc)
+        except Exception as exc:  # noqa: BLE001 - a batch's surprise must not take the server down
+            if disk_full(exc):
+                self._record_later(record.batch_id, f"faice serve could not record the end of this batch ({exc}); it is failed now that it can")
+            else:
+                self._internal_error(record, exc)
         finally:
             self.memory.release(ram)
             with self._lock:
@@ -313,29 +300,29 @@ class Worker:
             self._retire_if_done(active)
             self.wake.set()
 
-    def _attempt(self, active: Active, record: BatchRecord) -> AttemptResult | None:
-        runner = self._runner(active)
-        if active.image_error is not None:
-            record.attempts += 1
-            self.store.update(record.batch_id, attempts=record.attempts)
-            return AttemptResult("failed", error=active.image_error, retryable=False)
-        return attempt(runner, self.store, record, _quiet)
+    def _internal_error(self, record: BatchRecord, exc: Exception) -> None:
+        log.error("batch %s", record.batch_id, exc_info=exc)
+        try:
+            finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"))
+        except Exception as again:
+            if not disk_full(again):
+                raise
+            self._record_later(record.batch_id, f"internal error in faice serve, and the failure could not be recorded then ({again})")
 
     def _runner(self, active: Active) -> BatchRunner:
         """The experiment's runner, made (and its image pulled) by the first batch that starts."""
         with active.lock:
             if active.runner is None:
-                options = RunOptions(outdir=self.outputs_root / active.id, jobs=self.jobs, retries=active.retries, network=self.network if active.admin else self.user_network,
-                                     connector_validation=active.connector_validation, public_network_only=not active.admin, mount=self.mount,
-                                     pids_limit=self.pids_limit)
+                options = dataclasses.replace(self.options, outdir=self.outputs_root / active.id, retries=active.retries,
+                                              network=self.options.network if active.admin else self.user_network,
+                                              connector_validation=active.connector_validation, public_network_only=not active.admin)
                 try:
                     engine = self.engine()
                     engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
                 except FaiceError as exc:
                     active.image_error = active.masker(str(exc))
                     engine = None
-                active.runner = BatchRunner(engine, active.experiment, options, active.masker, Path.cwd(), secrets.token_hex(8), active.id, self.logs,
-                                            threading.Event(), self.store.is_cancelled)
+                active.runner = batch_runner(engine, active.experiment, active.masker, options, self.store, active.id, Path.cwd())
                 if self.stopping.is_set():
                     active.runner.cancelled.set()
             return active.runner
