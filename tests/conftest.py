@@ -216,3 +216,15 @@ def fill_up(directory: Path) -> Path:
         except OSError:
             pass
     return filler
+
+
+def eventually(predicate: Any, timeout: float = 20.0, interval: float = 0.02, message: str = "condition not met in time") -> Any:
+    """Wait until ``predicate()`` is truthy and return it; fail the test after ``timeout`` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{message} ({timeout:g} s)")
+        time.sleep(interval)
+    return value
