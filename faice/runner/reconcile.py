@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from faice.state.store import FINAL_STATES, OPEN_STATES, Store
+from faice.state.store import FINAL_STATES, Store
 
 
 def _alive(pid: int | None, host: str | None) -> bool:
@@ -32,13 +32,7 @@ def reconcile(store: Store) -> int:
 
     Experiments of ``faice serve`` are left to the server: it re-queues them when it starts again.
     """
-    with store._lock:
-        rows = store.conn.execute(
-            f"SELECT DISTINCT e.id, e.pid, e.host FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ({','.join('?' * len(OPEN_STATES))})"
-            " AND (e.runner IS NULL OR e.runner = 'exec')",
-            OPEN_STATES,
-        ).fetchall()
-    stale = [row["id"] for row in rows if not _alive(row["pid"], row["host"])]
+    stale = [e.id for e in store.open_experiments(runner="exec") if not _alive(e.pid, e.host)]
     count = 0
     for experiment_id in stale:
         unfinished = [b.id for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
