@@ -116,3 +116,26 @@ def test_a_version_4_file_gets_the_outdir_column_and_keeps_its_experiments(tmp_p
     assert sorted(e["id"] for e in reopened.experiments()) == experiments
     reopened.set_outdir(experiments[0], "/somewhere")
     assert reopened.experiment(experiments[0])["outdir"] == "/somewhere"
+
+
+def test_the_questions_of_the_worker_and_of_reconciliation(tmp_path: Path):
+    from faice.state.store import BatchState, Store
+
+    store = Store(tmp_path / "faice.db")
+    exec_id, exec_batches = store.create_experiment(source="x", red={}, argvs=[["a"]] * 2, image="i", engine=None, username="u")
+    serve_id, serve_batches = store.create_experiment(source="x", red={}, argvs=[["a"]] * 4, image="i", engine=None, username="u", runner="serve")
+    done_id, done_batches = store.create_experiment(source="x", red={}, argvs=[["a"]], image="i", engine=None, username="u")
+    store.set_state(done_batches[0], BatchState.SUCCEEDED, "test")
+    store.set_state(serve_batches[0], BatchState.SCHEDULED, "test")
+    store.set_state(serve_batches[2], BatchState.PROCESSING, "test", node="n")
+    store.set_state(serve_batches[3], BatchState.FAILED, "test")
+
+    assert {e.id for e in store.open_experiments()} == {exec_id, serve_id}
+    assert [(e.id, e.runner) for e in store.open_experiments(runner="serve")] == [(serve_id, "serve")]
+    assert [e.id for e in store.open_experiments(runner="exec")] == [exec_id]
+    assert store.running_batch_ids(serve_id) == [serve_batches[0], serve_batches[2]]
+    assert [b.id for b in store.queued_batches(serve_id, 10)] == [serve_batches[1]]
+    queued = store.queued_batches(exec_id, 1)
+    assert [(b.id, b.index, b.attempts) for b in queued] == [(exec_batches[0], 0, 0)]
+    with pytest.raises(ValueError):
+        store.set_state(exec_batches[0], "finished", "no such state")
