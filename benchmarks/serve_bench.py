@@ -141,7 +141,9 @@ def seed(db: Path, image: str, experiments: int, batches: int) -> Seed:
     node = node_name()
     base = time.time() - experiments * 3600.0
     states = "CASE idx % 20 " + " ".join(f"WHEN {i} THEN '{s}'" for i, s in enumerate(STATE_OF)) + " END"
-    with store.transaction() as conn:
+    store.close()
+    conn = sqlite3.connect(str(db))  # states and history are set with the benchmark's own SQL, in one transaction
+    with conn:
         for e, experiment_id in enumerate(ids):
             created = base + e * 3600.0
             conn.execute("UPDATE experiments SET created_at = ?, pid = ? WHERE id = ?", (created, os.getpid(), experiment_id))
@@ -175,12 +177,11 @@ def seed(db: Path, image: str, experiments: int, batches: int) -> Seed:
                 " FROM (SELECT * FROM history WHERE batch_id = batches.id ORDER BY id) h) WHERE experiment_id = ?",
                 (experiment_id,),
             )
-    conn = store.conn
     found = dict(conn.execute("SELECT state, COUNT(*) FROM batches GROUP BY state").fetchall())
     history = conn.execute("SELECT COUNT(*) FROM history").fetchone()[0]
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no ANALYZE: faice never runs it, so users' files have no statistics
     result = Seed(ids, sum(found.values()), history, found, time.perf_counter() - start, fingerprint(conn, ids))
-    store.close()
+    conn.close()
     if result.batches != batches:
         raise BenchError(f"seeding wrote {result.batches} batches, expected {batches}")
     return result

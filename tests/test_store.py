@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+
+def raw(store) -> sqlite3.Connection:
+    """A connection of the test's own to the store's file, to look at (or damage) it without the store."""
+    conn = sqlite3.connect(store.path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    return conn
 
 
 def test_many_processes_can_create_the_same_new_state_file(tmp_path: Path):
@@ -24,7 +33,8 @@ def test_many_processes_can_create_the_same_new_state_file(tmp_path: Path):
 def _direct_counts(store, filters) -> int:
     """The batches a filter means, counted here from every row (not with the code under test)."""
     wanted = {"username": filters.owner or filters.username, "node": filters.node, "state": filters.state, "experiment_id": filters.experiment_id}
-    rows = store.conn.execute("SELECT username, node, state, experiment_id FROM batches").fetchall()
+    with contextlib.closing(raw(store)) as conn:
+        rows = conn.execute("SELECT username, node, state, experiment_id FROM batches").fetchall()
     return sum(1 for row in rows if all(value is None or row[column] == value for column, value in wanted.items()))
 
 
@@ -72,33 +82,60 @@ def test_an_older_file_gets_counts_and_history_json_on_opening(tmp_path: Path, v
 
     store, ids = _changed_store(tmp_path)
     expected = {b: [{"state": h["state"], "time": h["time"], "node": h["node"]} for h in store.history(b)] for b in ids}
-    store.conn.executescript(
-        "DROP TABLE batch_counts; DROP TRIGGER batch_counts_insert; DROP TRIGGER batch_counts_update; DROP TRIGGER batch_counts_delete;"
-        f" ALTER TABLE batches DROP COLUMN history_json; PRAGMA user_version = {version};"
-    )
     store.close()
+    with contextlib.closing(raw(store)) as conn:  # as a file of schema 2 or 3, from before the migrations table
+        conn.executescript(
+            "DROP TABLE batch_counts; DROP TRIGGER batch_counts_insert; DROP TRIGGER batch_counts_update; DROP TRIGGER batch_counts_delete;"
+            f" ALTER TABLE batches DROP COLUMN history_json; DROP TABLE migrations; PRAGMA user_version = {version};"
+        )
 
     reopened = Store(tmp_path / "faice.db")
     for spec in FILTERS:
         filters = queries.Filters(**spec)
         assert queries.count(reopened, "batches", filters) == _direct_counts(reopened, filters), spec
+    look = raw(reopened)
     for batch_id in ids:
-        stored = json.loads(reopened.conn.execute("SELECT history_json FROM batches WHERE id = ?", (batch_id,)).fetchone()[0])
+        stored = json.loads(look.execute("SELECT history_json FROM batches WHERE id = ?", (batch_id,)).fetchone()[0])
         assert [(h["state"], h["node"]) for h in stored] == [(h["state"], h["node"]) for h in expected[batch_id]]
         assert all(abs(a["time"] - b["time"]) < 1e-3 for a, b in zip(stored, expected[batch_id], strict=True))  # SQLite writes 15 digits
     reopened.set_state(ids[0], "cancelled", "after the upgrade")
-    assert json.loads(reopened.conn.execute("SELECT history_json FROM batches WHERE id = ?", (ids[0],)).fetchone()[0])[-1]["state"] == "cancelled"
+    assert json.loads(look.execute("SELECT history_json FROM batches WHERE id = ?", (ids[0],)).fetchone()[0])[-1]["state"] == "cancelled"
+    look.close()
 
 
 def test_a_version_4_file_gets_the_outdir_column_and_keeps_its_experiments(tmp_path: Path):
     from faice.state.store import Store
 
     store, ids = _changed_store(tmp_path)
-    experiments = store.conn.execute("SELECT id FROM experiments ORDER BY id").fetchall()
-    store.conn.executescript("ALTER TABLE experiments DROP COLUMN outdir; PRAGMA user_version = 4;")
     store.close()
+    with contextlib.closing(raw(store)) as conn:
+        experiments = [r[0] for r in conn.execute("SELECT id FROM experiments ORDER BY id")]
+        conn.executescript("ALTER TABLE experiments DROP COLUMN outdir; DELETE FROM migrations WHERE name = 'experiment_outdir'; PRAGMA user_version = 4;")
     reopened = Store(tmp_path / "faice.db")
-    assert reopened.conn.execute("PRAGMA user_version").fetchone()[0] == 5
-    assert reopened.conn.execute("SELECT id FROM experiments ORDER BY id").fetchall() == experiments
-    reopened.set_outdir(experiments[0][0], "/somewhere")
-    assert reopened.experiment(experiments[0][0])["outdir"] == "/somewhere"
+    assert "outdir" in reopened.experiment(experiments[0], red=False)
+    assert sorted(e["id"] for e in reopened.experiments()) == experiments
+    reopened.set_outdir(experiments[0], "/somewhere")
+    assert reopened.experiment(experiments[0])["outdir"] == "/somewhere"
+
+
+def test_the_questions_of_the_worker_and_of_reconciliation(tmp_path: Path):
+    from faice.state.store import BatchState, Store
+
+    store = Store(tmp_path / "faice.db")
+    exec_id, exec_batches = store.create_experiment(source="x", red={}, argvs=[["a"]] * 2, image="i", engine=None, username="u")
+    serve_id, serve_batches = store.create_experiment(source="x", red={}, argvs=[["a"]] * 4, image="i", engine=None, username="u", runner="serve")
+    done_id, done_batches = store.create_experiment(source="x", red={}, argvs=[["a"]], image="i", engine=None, username="u")
+    store.set_state(done_batches[0], BatchState.SUCCEEDED, "test")
+    store.set_state(serve_batches[0], BatchState.SCHEDULED, "test")
+    store.set_state(serve_batches[2], BatchState.PROCESSING, "test", node="n")
+    store.set_state(serve_batches[3], BatchState.FAILED, "test")
+
+    assert {e.id for e in store.open_experiments()} == {exec_id, serve_id}
+    assert [(e.id, e.runner) for e in store.open_experiments(runner="serve")] == [(serve_id, "serve")]
+    assert [e.id for e in store.open_experiments(runner="exec")] == [exec_id]
+    assert store.running_batch_ids(serve_id) == [serve_batches[0], serve_batches[2]]
+    assert [b.id for b in store.queued_batches(serve_id, 10)] == [serve_batches[1]]
+    queued = store.queued_batches(exec_id, 1)
+    assert [(b.id, b.index, b.attempts) for b in queued] == [(exec_batches[0], 0, 0)]
+    with pytest.raises(ValueError):
+        store.set_state(exec_batches[0], "finished", "no such state")

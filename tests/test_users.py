@@ -26,8 +26,8 @@ def test_passwords_are_salted_hashes(users: Users, tmp_path: Path):
     assert users.verify_password("nobody", "correct horse") is None
     raw = (tmp_path / "faice.db").read_bytes()
     assert b"correct horse" not in raw
-    rows = users.store.conn.execute("SELECT hash, salt FROM users").fetchall()
-    assert rows[0]["hash"] != rows[1]["hash"] and rows[0]["salt"] != rows[1]["salt"]
+    alice, bob = users.store.user("alice"), users.store.user("bob")
+    assert alice.hash != bob.hash and alice.salt != bob.salt and len(alice.salt) == 16
 
 
 def test_user_rules(users: Users):

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from faice.runner.lifecycle import EngineFactory, settle
-from faice.state.store import OPEN_STATES, Store
+from faice.state.store import Store
 
 DEAD_RUN = "the faice process running it ended without recording a result"
 
@@ -35,13 +35,7 @@ def reconcile(store: Store, engine: EngineFactory) -> int:
 
     Experiments of ``faice serve`` are left to the server: it re-queues them when it starts again.
     """
-    with store._lock:
-        rows = store.conn.execute(
-            f"SELECT DISTINCT e.id, e.pid, e.host FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ({','.join('?' * len(OPEN_STATES))})"
-            " AND (e.runner IS NULL OR e.runner = 'exec')",
-            OPEN_STATES,
-        ).fetchall()
-    stale = [row["id"] for row in rows if not _alive(row["pid"], row["host"])]
+    stale = [e.id for e in store.open_experiments(runner="exec") if not _alive(e.pid, e.host)]
     return sum(settle(store, experiment_id, DEAD_RUN, engine, retries=None) for experiment_id in stale)
 
 

@@ -356,7 +356,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
 
     def batch_filters(user: User, username: str | None, node: str | None, state: str | None, experiment_id: str | None) -> queries.Filters:
         if state is not None and state not in STATES:
-            raise bad_request(f"Given state is not valid. Must be one of {list(STATES)}.")
+            raise bad_request(f"Given state is not valid. Must be one of {[str(s) for s in STATES]}.")
         if experiment_id is not None:
             experiment_id = object_id(experiment_id, "Experiment is not a valid BSON ObjectId.")
         return queries.Filters(owner=owner(user), username=username, node=node, state=state, experiment_id=experiment_id)

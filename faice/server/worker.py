@@ -108,9 +108,7 @@ class Worker:
             actives = list(self.active.values())
             unrecorded = set(self.unrecorded)
         for active in actives:
-            with self.store._lock:
-                running = [r[0] for r in self.store.conn.execute(
-                    "SELECT id FROM batches WHERE experiment_id = ? AND state IN ('scheduled', 'processing')", (active.id,)) if r[0] not in unrecorded]
+            running = [b for b in self.store.running_batch_ids(active.id) if b not in unrecorded]
             try:
                 self.store.set_states(running, "cancelled", "faice serve was stopped", only_from=("scheduled", "processing"))
             except Exception as exc:
@@ -162,11 +160,7 @@ class Worker:
         from faice.state.users import Users
 
         users = Users(self.store)
-        with self.store._lock:
-            rows = self.store.conn.execute(
-                "SELECT DISTINCT e.id FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE e.runner = 'serve' AND b.state IN (?,?,?)", OPEN_STATES
-            ).fetchall()
-        for (experiment_id,) in rows:
+        for experiment_id in [e.id for e in self.store.open_experiments(runner="serve")]:
             record = self.store.experiment(experiment_id)
             assert record is not None
             if record["has_secrets"]:
@@ -223,13 +217,8 @@ class Worker:
             actives = [a for a in self.active.values() if a.limit is None or a.running < a.limit]
         for active in actives:
             room = free if active.limit is None else min(free, active.limit - active.running)
-            with self.store._lock:
-                rows = self.store.conn.execute(
-                    "SELECT id, idx, attempts, created_at, rowid FROM batches WHERE experiment_id = ? AND state = 'registered' ORDER BY rowid LIMIT ?",
-                    (active.id, room),
-                ).fetchall()
-            found += [(active, row) for row in rows]
-        found.sort(key=lambda item: (item[1]["created_at"], item[1]["rowid"]))
+            found += [(active, row) for row in self.store.queued_batches(active.id, room)]
+        found.sort(key=lambda item: (item[1].created_at, item[1].rowid))
         return found[:free]
 
     def _dispatch(self) -> None:
@@ -254,15 +243,15 @@ class Worker:
                 ram = active.experiment.container.ram
                 if not self.memory.try_acquire(ram):
                     return  # first in, first out: wait until memory is free for this one
-                if not self.store.set_state(row["id"], "scheduled", f"scheduled on node {self.node}", only_from=("registered",), node=self.node):
+                if not self.store.set_state(row.id, "scheduled", f"scheduled on node {self.node}", only_from=("registered",), node=self.node):
                     self.memory.release(ram)
                     continue
                 try:
                     # planned now, not kept from POST /red: 100,000 plans would sit in memory for hours
-                    record = BatchRecord(plan_batch(active.experiment, row["idx"], active.masker), row["id"], attempts=row["attempts"] or 0)
+                    record = BatchRecord(plan_batch(active.experiment, row.index, active.masker), row.id, attempts=row.attempts)
                 except Exception as exc:  # noqa: BLE001 - it planned at POST /red; if not now, this batch fails, not the server
                     self.memory.release(ram)
-                    self.store.set_state(row["id"], "failed", active.masker(f"cannot plan the batch: {exc}"), only_from=("scheduled",))
+                    self.store.set_state(row.id, "failed", active.masker(f"cannot plan the batch: {exc}"), only_from=("scheduled",))
                     continue
                 with self._lock:
                     active.running += 1

@@ -1,73 +1,24 @@
-"""The list and count queries of the REST API, on the indexes the store creates.
-
-CC-Agency sorts by registration time only, which leaves batches of one experiment (they share
-it) in no particular order; here ties are broken by rowid, the order they were registered in,
-so paging with skip/limit is stable.
-"""
+"""The REST API's list and count queries (the store's :class:`~faice.state.listing.Listing`), by their older names."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from dataclasses import asdict
 from typing import Any
 
+from faice.state.listing import Filters, Table
 from faice.state.store import Store
 
-
-@dataclass(frozen=True)
-class Filters:
-    """Exact-match filters; ``owner`` is the restriction for a non-admin (None for admins)."""
-
-    owner: str | None = None
-    username: str | None = None
-    node: str | None = None
-    state: str | None = None
-    experiment_id: str | None = None
-
-    def where(self, experiments: bool = False) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        columns = [("username", self.owner), ("username", self.username)]
-        if not experiments:
-            columns += [("node", self.node), ("state", self.state), ("experiment_id", self.experiment_id)]
-        for column, value in columns:
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+__all__ = ["Filters", "count", "open_batches", "rows"]
 
 
-def count(store: Store, table: str, filters: Filters) -> int:
-    """How many rows match: experiments counted directly, batches from the trigger-kept ``batch_counts``."""
-    where, params = filters.where(experiments=table == "experiments")
-    if table == "batches" and "" in params:
-        return 0  # batch_counts stores a missing node as "": no batch has an empty name or node
-    sql = f"SELECT COUNT(*) FROM experiments{where}" if table == "experiments" else f"SELECT COALESCE(SUM(n), 0) FROM batch_counts{where}"
-    with store._lock:
-        return store.conn.execute(sql, params).fetchone()[0]
+def count(store: Store, table: Table, filters: Filters) -> int:
+    return store.count(table, filters)
 
 
-def rows(store: Store, table: str, filters: Filters, *, skip: int = 0, limit: int | None = None, ascending: bool = False) -> list[dict[str, Any]]:
-    """Rows of ``experiments`` or ``batches`` for a list route: newest first unless ``ascending``."""
-    where, params = filters.where(experiments=table == "experiments")
-    order = "ASC" if ascending else "DESC"
-    columns = "id, username, created_at" if table == "experiments" else "id, username, created_at, state, experiment_id, node, idx, history_json"
-    sql = f"SELECT {columns} FROM {table}{where} ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?"
-    with store._lock:
-        return [dict(r) for r in store.conn.execute(sql, [*params, -1 if limit is None else limit, skip])]
+def rows(store: Store, table: Table, filters: Filters, *, skip: int = 0, limit: int | None = None, ascending: bool = False) -> list[dict[str, Any]]:
+    return store.rows(table, filters, skip=skip, limit=limit, ascending=ascending)
 
 
 def open_batches(store: Store) -> list[dict[str, Any]]:
     """Batches that hold resources on this machine now (scheduled or processing), with their ram."""
-    with store._lock:
-        found = store.conn.execute(
-            "SELECT b.id, b.username, e.ram, e.red FROM batches b JOIN experiments e ON e.id = b.experiment_id WHERE b.state IN ('scheduled', 'processing')"
-        ).fetchall()
-    return [{"id": r["id"], "username": r["username"], "ram": r["ram"] if r["ram"] is not None else _ram_of(r["red"])} for r in found]
-
-
-def _ram_of(red: str) -> int | None:
-    """``container.settings.ram`` of a record written before the ram column existed (schema < 3)."""
-    try:
-        return json.loads(red)["container"]["settings"].get("ram")
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    return [asdict(b) for b in store.running_batches()]

@@ -13,8 +13,8 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 
+from faice.state.accounts import FailureCounts, UserRecord
 from faice.state.store import Store
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -60,57 +60,43 @@ class Users:
 
     def add(self, name: str, password: str, *, admin: bool = False) -> User:
         check_name(name)
-        if len(password) < 8:
-            raise UserError("a password needs at least 8 characters")
+        _check_password(password)
         salt = secrets.token_bytes(16)
-        now = time.time()
-        with self.store.transaction() as conn:
-            if conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-                raise UserError(f'user "{name}" exists already')
-            conn.execute("INSERT INTO users (name, hash, salt, is_admin, created_at) VALUES (?,?,?,?,?)", (name, _hash(password, salt), salt, int(admin), now))
-        return User(name, admin, now)
+        record = UserRecord(name, _hash(password, salt), salt, admin, time.time())
+        if not self.store.add_user(record):
+            raise UserError(f'user "{name}" exists already')
+        return _user(record)
 
     def set_password(self, name: str, password: str) -> None:
-        if len(password) < 8:
-            raise UserError("a password needs at least 8 characters")
+        """A new password; it ends the user's sessions."""
+        _check_password(password)
         salt = secrets.token_bytes(16)
-        with self.store.transaction() as conn:
-            changed = conn.execute("UPDATE users SET hash = ?, salt = ? WHERE name = ?", (_hash(password, salt), salt, name)).rowcount
-            if not changed:
-                raise UserError(f'no user "{name}"')
-            conn.execute("DELETE FROM tokens WHERE username = ?", (name,))  # a new password ends old sessions
+        if not self.store.set_user_password(name, _hash(password, salt), salt):
+            raise UserError(f'no user "{name}"')
 
     def remove(self, name: str) -> None:
         """Remove a user. What they submitted stays (admins still see it), under a name no new user
         can take (``NAME#removed-TIME``): a user created later with the same name does not inherit
         it. Runs of ``faice exec`` belong to the local login, not to an API user, and stay."""
-        with self.store.transaction() as conn:
-            if not conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount:
-                raise UserError(f'no user "{name}"')
-            conn.execute("DELETE FROM tokens WHERE username = ?", (name,))
-            former = f"{name}#removed-{int(time.time())}"
-            submitted = "SELECT id FROM experiments WHERE username = ? AND runner = 'serve'"
-            conn.execute(f"UPDATE batches SET username = ? WHERE username = ? AND experiment_id IN ({submitted})", (former, name, name))  # noqa: S608
-            conn.execute("UPDATE experiments SET username = ? WHERE username = ? AND runner = 'serve'", (former, name))
+        if not self.store.remove_user(name, f"{name}#removed-{int(time.time())}"):
+            raise UserError(f'no user "{name}"')
 
     def all(self) -> list[User]:
-        with self.store._lock:
-            rows = self.store.conn.execute("SELECT name, is_admin, created_at FROM users ORDER BY name").fetchall()
-        return [User(r["name"], bool(r["is_admin"]), r["created_at"]) for r in rows]
+        return [_user(r) for r in self.store.users()]
 
     def get(self, name: str) -> User | None:
-        return next((u for u in self.all() if u.name == name), None)
+        record = self.store.user(name)
+        return _user(record) if record else None
 
     def verify_password(self, name: str, password: str) -> User | None:
         """The user when the password is right; the same work is done for unknown names."""
-        with self.store._lock:
-            row = self.store.conn.execute("SELECT name, hash, salt, is_admin, created_at FROM users WHERE name = ?", (name,)).fetchone()
-        if row is None:
+        record = self.store.user(name)
+        if record is None:
             _hash(password, _DUMMY_SALT)
             return None
-        if not hmac.compare_digest(_hash(password, row["salt"]), row["hash"]):
+        if not hmac.compare_digest(_hash(password, record.salt), record.hash):
             return None
-        return User(row["name"], bool(row["is_admin"]), row["created_at"])
+        return _user(record)
 
     # --- tokens -------------------------------------------------------------------------------
 
@@ -119,17 +105,13 @@ class Users:
 
         Kinds: ``access`` (Bearer), ``refresh`` (only for a new access token), ``password``
         (CC-Agency 8.x ``GET /token``: used in place of the password in Basic auth), ``device``
-        (the cookie of a client that signed in: throttling never locks it out).
+        (the cookie of a client that signed in: throttling never locks it out; a client that
+        never keeps its cookie gets a new one each sign-in, so only the newest few are kept).
         """
         token = secrets.token_hex(24) if kind == "password" else secrets.token_urlsafe(32)
         now = time.time()
         expires = now + seconds
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM tokens WHERE expires_at < ?", (now - 3600,))
-            conn.execute("INSERT INTO tokens (hash, username, expires_at, created_at, kind) VALUES (?,?,?,?,?)", (_token_hash(token), name, expires, now, kind))
-            if kind == "device":  # a client that never keeps its cookie gets a new one each sign-in: keep the newest few
-                conn.execute("DELETE FROM tokens WHERE hash IN (SELECT hash FROM tokens WHERE username = ? AND kind = 'device' ORDER BY created_at DESC LIMIT -1 OFFSET ?)",
-                             (name, MAX_DEVICES))
+        self.store.add_token(_token_hash(token), name, expires, now, kind, keep=MAX_DEVICES if kind == "device" else None)
         return token, expires
 
     def verify_token(self, token: str, kind: str = "access") -> User | None:
@@ -138,22 +120,18 @@ class Users:
 
     def check_token(self, token: str, kind: str = "access") -> tuple[User | None, bool]:
         """(the token's user, False), or (None, whether it exists but has expired)."""
-        with self.store._lock:
-            row = self.store.conn.execute(
-                "SELECT u.name, u.is_admin, u.created_at, t.expires_at FROM tokens t JOIN users u ON u.name = t.username WHERE t.hash = ? AND COALESCE(t.kind, 'access') = ?",
-                (_token_hash(token), kind),
-            ).fetchone()
-        if row is None:
+        found = self.store.token_user(_token_hash(token), kind)
+        if found is None:
             return None, False
-        if row["expires_at"] <= time.time():
+        record, expires_at = found
+        if expires_at <= time.time():
             return None, True
-        return User(row["name"], bool(row["is_admin"]), row["created_at"]), False
+        return _user(record), False
 
     def password_hash(self, name: str) -> bytes | None:
         """The stored hash (a cache of verified passwords is valid only while it is unchanged)."""
-        with self.store._lock:
-            row = self.store.conn.execute("SELECT hash FROM users WHERE name = ?", (name,)).fetchone()
-        return row["hash"] if row else None
+        record = self.store.user(name)
+        return record.hash if record else None
 
     # --- throttling ---------------------------------------------------------------------------
 
@@ -165,9 +143,7 @@ class Users:
         from any number of addresses stay bounded, while a device that signed in before is
         never held back by them.
         """
-        since = time.time() - FAILURE_WINDOW_SECONDS
-        with self.store._lock:
-            return _too_many(self.store.conn, name, client, since)
+        return _too_many(self.store.login_failures(name, client, time.time() - FAILURE_WINDOW_SECONDS, DEVICE), client)
 
     def reserve_attempt(self, name: str, client: str) -> int | None:
         """Count a password check as failed *before* it runs; None when it may not run.
@@ -176,24 +152,26 @@ class Users:
         while the slow hash runs; :meth:`release_attempt` takes a successful one back.
         """
         now = time.time()
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM login_failures WHERE time < ?", (now - FAILURE_WINDOW_SECONDS,))
-            if _too_many(conn, name, client, now - FAILURE_WINDOW_SECONDS):
-                return None
-            return conn.execute("INSERT INTO login_failures (username, client, time) VALUES (?,?,?)", (name, client, now)).lastrowid
+        return self.store.reserve_login_attempt(name, client, now, now - FAILURE_WINDOW_SECONDS, DEVICE, lambda counts: _too_many(counts, client) is None)
 
     def release_attempt(self, attempt: int) -> None:
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM login_failures WHERE id = ?", (attempt,))
+        self.store.release_login_attempt(attempt)
 
 
-def _too_many(conn: Any, name: str, client: str, since: float) -> str | None:
-    count = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client = ? AND time > ?", (name, client, since)).fetchone()[0]
-    if count >= MAX_FAILURES:
+def _user(record: UserRecord) -> User:
+    return User(record.name, record.is_admin, record.created_at)
+
+
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise UserError("a password needs at least 8 characters")
+
+
+def _too_many(counts: FailureCounts, client: str) -> str | None:
+    if counts.from_client >= MAX_FAILURES:
         return f"too many failed logins from {'this device' if client.startswith(DEVICE) else 'your address'}; wait {FAILURE_WINDOW_SECONDS} s"
     if client.startswith(DEVICE):
         return None
-    everywhere = conn.execute("SELECT COUNT(*) FROM login_failures WHERE username = ? AND client NOT LIKE ? AND time > ?", (name, DEVICE + "%", since)).fetchone()[0]
-    if everywhere >= USER_MAX_FAILURES:
+    if counts.from_addresses >= USER_MAX_FAILURES:
         return f"too many failed logins for this user; wait {FAILURE_WINDOW_SECONDS} s (a device that signed in before is not held back)"
     return None

@@ -1,0 +1,99 @@
+"""The state file's connections: one per thread, opened in WAL mode, migrated on first opening.
+
+Only the store's modules (faice/state/) use this: the rest of faice asks the store's methods.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from faice.errors import EnvironmentUnusable
+from faice.state.migrations import migrate
+
+MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
+
+
+class Database:
+    """Thread-safe access to one SQLite file: one connection per thread.
+
+    A thread that waits for SQLite's write lock (another process, or another thread inserting
+    100,000 batches) holds up only itself: readers go on, as WAL allows.
+    """
+
+    def __init__(self, path: Path) -> None:
+        if sqlite3.sqlite_version_info < MIN_SQLITE:
+            raise EnvironmentUnusable(f"faice needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; Python here has {sqlite3.sqlite_version}")
+        self.path = path
+        self._local = threading.local()
+        self._opened: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._opened_lock = threading.Lock()
+        conn = self._conn()
+        # Switching to WAL and migrating are not covered by SQLite's busy wait: two processes
+        # opening a new file at once would see "database is locked". A file lock serialises them.
+        with open(f"{self.path}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            conn.execute("PRAGMA journal_mode=WAL")
+            migrate(conn)
+        try:
+            os.chmod(self.path, 0o600)
+        except OSError:
+            pass
+
+    def _conn(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use), in autocommit mode."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # faice serve reads lists and counts of 100,000s of batches: keep the indexes in
+            # memory (the 2 MiB default made counts and history lookups evict each other).
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("PRAGMA mmap_size=268435456")
+            self._local.conn = conn
+            self._local.lock = threading.RLock()
+            with self._opened_lock:
+                # Threads come and go (a server's thread pool): close what ended threads left open.
+                alive = []
+                for thread, other in self._opened:
+                    if thread() is not None and thread().is_alive():  # type: ignore[union-attr]
+                        alive.append((thread, other))
+                    else:
+                        other.close()
+                self._opened = [*alive, (weakref.ref(threading.current_thread()), conn)]
+        return conn
+
+    @contextmanager
+    def connection(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, for statements that need no transaction of their own."""
+        conn = self._conn()
+        with self._local.lock:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on an error)."""
+        with self.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close every thread's connection (a thread that uses the file again opens a new one)."""
+        with self._opened_lock:
+            for _thread, conn in self._opened:
+                conn.close()
+            self._opened = []
+        self._local = threading.local()
