@@ -40,6 +40,7 @@ from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
 from faice.state.cleanup import MARKER
+from faice.state.states import BatchState
 
 STDERR_TAIL_LINES = 5
 
@@ -67,7 +68,7 @@ class RunOptions:
 
 @dataclass
 class AttemptResult:
-    state: str  # succeeded, failed or cancelled
+    state: BatchState  # succeeded, failed or cancelled
     exit_code: int | None = None
     error: str | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -110,14 +111,14 @@ class BatchRunner:
         try:
             result = self._run(plan, batch_id, work, mounted, phase, on_container)
         except Cancelled:
-            result = AttemptResult("cancelled", error="cancelled")
+            result = AttemptResult(BatchState.CANCELLED, error="cancelled")
         except ConnectorError as exc:
-            result = AttemptResult("failed", error=self.mask(str(exc)))
+            result = AttemptResult(BatchState.FAILED, error=self.mask(str(exc)))
         finally:
             problems = mounted.release()  # before the work directory goes: never delete through a mount
             shutil.rmtree(work, ignore_errors=True)
-        if problems and result.state == "succeeded":
-            return AttemptResult("failed", 0, self.mask("; ".join(problems)), result.outputs)
+        if problems and result.state == BatchState.SUCCEEDED:
+            return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(problems)), result.outputs)
         return result
 
     def _docker_lost(self, exc: OSError) -> str:
@@ -158,9 +159,9 @@ class BatchRunner:
         try:
             container = self.engine.create(spec)
         except DockerError as exc:
-            return AttemptResult("failed", error=self.mask(f"Docker cannot create the container: {exc.message}"), retryable=False)
+            return AttemptResult(BatchState.FAILED, error=self.mask(f"Docker cannot create the container: {exc.message}"), retryable=False)
         except OSError as exc:
-            return AttemptResult("failed", error=self._docker_lost(exc), retryable=False)
+            return AttemptResult(BatchState.FAILED, error=self._docker_lost(exc), retryable=False)
         with self._lock:
             self.containers[batch_id] = container
         stdout, stderr = self.logs / f"{batch_id}.stdout", self.logs / f"{batch_id}.stderr"
@@ -169,9 +170,9 @@ class BatchRunner:
             self._check_cancel(batch_id)
             outcome = self.engine.start_and_wait(container, self.options.timeout, stdout, stderr)
         except DockerError as exc:
-            return AttemptResult("failed", error=self.mask(f"Docker cannot start the container: {exc.message}"), retryable=False)
+            return AttemptResult(BatchState.FAILED, error=self.mask(f"Docker cannot start the container: {exc.message}"), retryable=False)
         except OSError as exc:
-            return AttemptResult("failed", error=self._docker_lost(exc), retryable=False)
+            return AttemptResult(BatchState.FAILED, error=self._docker_lost(exc), retryable=False)
         finally:
             with self._lock:
                 self.containers.pop(batch_id, None)
@@ -180,20 +181,20 @@ class BatchRunner:
         self._check_cancel(batch_id)
         self._write_streams(outdir, stdout, stderr)
         if outcome.timed_out:
-            return AttemptResult("failed", outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
+            return AttemptResult(BatchState.FAILED, outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
         if outcome.exit_code != 0:
             reason = f"killed: out of memory (ram limit {self.experiment.container.ram} MiB)" if outcome.oom_killed else f"exit code {outcome.exit_code}"
-            return AttemptResult("failed", outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
+            return AttemptResult(BatchState.FAILED, outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
         phase("stage-out")
         found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
         self._check_cancel(batch_id)
         if problems:
-            return AttemptResult("failed", 0, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
+            return AttemptResult(BatchState.FAILED, 0, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
         sent_errors = self._stage_out(plan, found)
         outputs = {k: v.to_json(outdir) for k, v in found.items()}
         if sent_errors:
-            return AttemptResult("failed", 0, self.mask("; ".join(sent_errors)), outputs)
-        return AttemptResult("succeeded", 0, None, outputs)
+            return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(sent_errors)), outputs)
+        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
 
     def _stage_in(self, plan: BatchPlan, batch_id: str, work: Path, mounted: Mounted) -> list[Mount]:
         mounts: list[Mount] = []

@@ -31,13 +31,14 @@ from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
 from faice.runner.scheduler import LocalScheduler
 from faice.state.cleanup import marked_experiment
+from faice.state.states import BatchState
 from faice.state.store import Store
 
 
 @dataclass
 class ExecResult:
     experiment_id: str
-    state: str  # succeeded, failed or cancelled
+    state: BatchState  # succeeded, failed or cancelled
     records: list[BatchRecord]
     outdir: Path
     #: Ctrl-C or SIGTERM stopped the run (exit 130)
@@ -52,7 +53,7 @@ class ExecResult:
                 {
                     "batchId": r.batch_id,
                     "index": r.plan.index,
-                    "state": r.result.state if r.result else "cancelled",
+                    "state": r.result.state if r.result else BatchState.CANCELLED,
                     "argv": [self.mask(a) for a in r.plan.argv],
                     "exitCode": r.result.exit_code if r.result else None,
                     "outputs": r.result.outputs if r.result else {},
@@ -201,11 +202,11 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         scheduler = LocalScheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory=MemoryBudget(memory_mib()), on_event=on_event)
         records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
         scheduler.run(records)
-    states = {r.result.state if r.result else "cancelled" for r in records}
-    if "failed" in states:
-        state = "failed"
-    elif cancelled.is_set() or "cancelled" in states:
-        state = "cancelled"
+    states = {r.result.state if r.result else BatchState.CANCELLED for r in records}
+    if BatchState.FAILED in states:
+        state = BatchState.FAILED
+    elif cancelled.is_set() or BatchState.CANCELLED in states:
+        state = BatchState.CANCELLED
     else:
-        state = "succeeded"
+        state = BatchState.SUCCEEDED
     return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=prepared.masker)

@@ -24,6 +24,7 @@ from faice.red.prepare import Prepared
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
 from faice.runner.plan import BatchPlan
+from faice.state.states import BatchState
 from faice.state.store import FINAL_STATES, OPEN_STATES, Store, UnknownId, disk_full, logs_dir
 
 #: progress for a face to show: (batch index, a phase or state, detail)
@@ -99,7 +100,7 @@ def run_attempt(runner: BatchRunner, store: Store, record: BatchRecord, *, retri
     if result is None:
         return False
     try:
-        if result.state == "failed" and retry(store, record, result, retries, stop, on_event):
+        if result.state == BatchState.FAILED and retry(store, record, result, retries, stop, on_event):
             return True
         finish(store, record, result, on_event)
     except Exception as exc:  # noqa: BLE001 - the driver decides when it can be written
@@ -112,11 +113,11 @@ def attempt(runner: BatchRunner, store: Store, record: BatchRecord, on_event: Ev
     """Run one attempt of a batch; None when it was cancelled before it could start."""
     index = record.plan.index
     record.attempts += 1
-    if not store.set_state(record.batch_id, "processing", f"attempt {record.attempts}", attempts=record.attempts, node=node_name()):
-        record.result = AttemptResult("cancelled", error="cancelled")
-        on_event(index, "cancelled", "")
+    if not store.set_state(record.batch_id, BatchState.PROCESSING, f"attempt {record.attempts}", attempts=record.attempts, node=node_name()):
+        record.result = AttemptResult(BatchState.CANCELLED, error="cancelled")
+        on_event(index, BatchState.CANCELLED, "")
         return None
-    on_event(index, "processing", "")
+    on_event(index, BatchState.PROCESSING, "")
     try:
         return runner.run(
             record.plan,
@@ -125,7 +126,7 @@ def attempt(runner: BatchRunner, store: Store, record: BatchRecord, on_event: Ev
             on_container=lambda cid: store.update(record.batch_id, container=cid),
         )
     except Exception as exc:  # noqa: BLE001 - one batch's surprise must not stop the others
-        return AttemptResult("failed", error=runner.mask(f"internal error: {type(exc).__name__}: {exc}"))
+        return AttemptResult(BatchState.FAILED, error=runner.mask(f"internal error: {type(exc).__name__}: {exc}"))
 
 
 def retry(store: Store, record: BatchRecord, result: AttemptResult, retries: int, stop: threading.Event, on_event: Event = quiet) -> bool:
@@ -133,7 +134,7 @@ def retry(store: Store, record: BatchRecord, result: AttemptResult, retries: int
     if not result.retryable or record.attempts > retries or stop.is_set():
         return False
     # set_state refuses to move a batch that was cancelled meanwhile: then it is finished.
-    if store.set_state(record.batch_id, "registered", f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):
+    if store.set_state(record.batch_id, BatchState.REGISTERED, f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):
         on_event(record.plan.index, "retry", result.error or "")
         return True
     return False
@@ -142,9 +143,9 @@ def retry(store: Store, record: BatchRecord, result: AttemptResult, retries: int
 def finish(store: Store, record: BatchRecord, result: AttemptResult, on_event: Event = quiet) -> None:
     """Record a batch's final state (a batch cancelled elsewhere meanwhile stays cancelled)."""
     record.result = result
-    reason = "all outputs found and delivered" if result.state == "succeeded" else result.error or result.state
+    reason = "all outputs found and delivered" if result.state == BatchState.SUCCEEDED else result.error or result.state
     if not store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs):
-        result = AttemptResult("cancelled", result.exit_code, "cancelled", result.outputs)
+        result = AttemptResult(BatchState.CANCELLED, result.exit_code, "cancelled", result.outputs)
         record.result = result
     on_event(record.plan.index, result.state, result.error or "")
 
@@ -171,8 +172,8 @@ def cancel(store: Store, target: str, reason: str, engine: EngineFactory, *, str
             raise UnknownId(f'no experiment or batch with id "{target}" in {store.path}')
         batches, label = [batch], LABEL_BATCH
     unfinished = [b for b in batches if b.state in OPEN_STATES]
-    cancelled = store.set_states([b.id for b in unfinished], "cancelled", reason, only_from=OPEN_STATES)
-    if any(b.state != "registered" for b in unfinished):
+    cancelled = store.set_states([b.id for b in unfinished], BatchState.CANCELLED, reason, only_from=OPEN_STATES)
+    if any(b.state != BatchState.REGISTERED for b in unfinished):
         from faice.errors import FaiceError
         from faice.runner.dockerapi import DockerError
 
@@ -198,17 +199,17 @@ def settle(store: Store, experiment_id: str, reason: str, engine: EngineFactory,
     retries left; every other unfinished batch fails with ``reason``. Returns how many failed.
     """
     batches = [b for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
-    if any(b.state != "registered" for b in batches):
+    if any(b.state != BatchState.REGISTERED for b in batches):
         clean_up_after(experiment_id, engine)
     failed = 0
     for batch in batches:
-        if retries is not None and batch.state == "registered":
+        if retries is not None and batch.state == BatchState.REGISTERED:
             continue
         if retries is not None and batch.attempts <= retries:
-            store.set_state(batch.id, "registered", f"{reason} (attempt {batch.attempts}); queued again", only_from=OPEN_STATES)
+            store.set_state(batch.id, BatchState.REGISTERED, f"{reason} (attempt {batch.attempts}); queued again", only_from=OPEN_STATES)
             continue
         why = reason if retries is None else f"{reason} (attempt {batch.attempts}, no retries left)"
-        failed += store.set_state(batch.id, "failed", why, only_from=OPEN_STATES, error=why)
+        failed += store.set_state(batch.id, BatchState.FAILED, why, only_from=OPEN_STATES, error=why)
     return failed
 
 

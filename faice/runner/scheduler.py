@@ -14,6 +14,7 @@ import threading
 from faice.runner.batch import AttemptResult, BatchRunner
 from faice.runner.budget import MemoryBudget
 from faice.runner.lifecycle import BatchRecord, Event, NotRecorded, finish, run_attempt
+from faice.state.states import BatchState
 from faice.state.store import Store
 
 
@@ -32,7 +33,7 @@ class LocalScheduler:
 
     def run(self, records: list[BatchRecord]) -> list[BatchRecord]:
         """Run every batch; returns when each one has a result (also after a cancel)."""
-        self.store.set_states([r.batch_id for r in records], "scheduled", f"queued (up to {self.jobs} in parallel)")
+        self.store.set_states([r.batch_id for r in records], BatchState.SCHEDULED, f"queued (up to {self.jobs} in parallel)")
         queue = list(reversed(records))
         lock = threading.Lock()
 
@@ -56,7 +57,7 @@ class LocalScheduler:
         again = True
         while again:
             if not self.memory.acquire(ram, self.cancelled):
-                finish(self.store, record, AttemptResult("cancelled", error="cancelled before it started"), self.on_event)
+                finish(self.store, record, AttemptResult(BatchState.CANCELLED, error="cancelled before it started"), self.on_event)
                 return
             try:
                 again = run_attempt(self.runner, self.store, record, retries=self.retries, stop=self.cancelled, on_event=self.on_event)

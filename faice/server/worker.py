@@ -31,7 +31,8 @@ from faice.runner.budget import MemoryBudget
 from faice.runner.lifecycle import BatchRecord, EngineFactory, NotRecorded, batch_runner, finish, run_attempt, settle
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import reconcile, sweep_containers
-from faice.state.store import OPEN_STATES, Store, disk_full, outputs_dir
+from faice.state.states import BatchState
+from faice.state.store import OPEN_STATES, RUNNING_STATES, Store, disk_full, outputs_dir
 
 log = logging.getLogger("faice.serve")
 RESTART_REASON = "faice serve stopped while it ran"
@@ -110,7 +111,7 @@ class Worker:
         for active in actives:
             running = [b for b in self.store.running_batch_ids(active.id) if b not in unrecorded]
             try:
-                self.store.set_states(running, "cancelled", "faice serve was stopped", only_from=("scheduled", "processing"))
+                self.store.set_states(running, BatchState.CANCELLED, "faice serve was stopped", only_from=RUNNING_STATES)
             except Exception as exc:
                 if not disk_full(exc):
                     raise
@@ -202,7 +203,7 @@ class Worker:
             pending = dict(self.unrecorded)
         for batch_id, reason in pending.items():
             try:
-                self.store.set_state(batch_id, "failed", reason, only_from=OPEN_STATES, error=reason)
+                self.store.set_state(batch_id, BatchState.FAILED, reason, only_from=OPEN_STATES, error=reason)
             except Exception as exc:
                 if not disk_full(exc):
                     raise
@@ -243,7 +244,7 @@ class Worker:
                 ram = active.experiment.container.ram
                 if not self.memory.try_acquire(ram):
                     return  # first in, first out: wait until memory is free for this one
-                if not self.store.set_state(row.id, "scheduled", f"scheduled on node {self.node}", only_from=("registered",), node=self.node):
+                if not self.store.set_state(row.id, BatchState.SCHEDULED, f"scheduled on node {self.node}", only_from=(BatchState.REGISTERED,), node=self.node):
                     self.memory.release(ram)
                     continue
                 try:
@@ -251,7 +252,7 @@ class Worker:
                     record = BatchRecord(plan_batch(active.experiment, row.index, active.masker), row.id, attempts=row.attempts)
                 except Exception as exc:  # noqa: BLE001 - it planned at POST /red; if not now, this batch fails, not the server
                     self.memory.release(ram)
-                    self.store.set_state(row.id, "failed", active.masker(f"cannot plan the batch: {exc}"), only_from=("scheduled",))
+                    self.store.set_state(row.id, BatchState.FAILED, active.masker(f"cannot plan the batch: {exc}"), only_from=(BatchState.SCHEDULED,))
                     continue
                 with self._lock:
                     active.running += 1
@@ -268,7 +269,7 @@ class Worker:
             if active.image_error is not None:
                 record.attempts += 1
                 self.store.update(record.batch_id, attempts=record.attempts)
-                finish(self.store, record, AttemptResult("failed", error=active.image_error, retryable=False))
+                finish(self.store, record, AttemptResult(BatchState.FAILED, error=active.image_error, retryable=False))
             else:
                 run_attempt(runner, self.store, record, retries=active.retries, stop=self.stopping)  # a retry is dispatched again
         except NotRecorded as exc:
@@ -292,7 +293,7 @@ class Worker:
     def _internal_error(self, record: BatchRecord, exc: Exception) -> None:
         log.error("batch %s", record.batch_id, exc_info=exc)
         try:
-            finish(self.store, record, AttemptResult("failed", error="internal error in faice serve (see its log)"))
+            finish(self.store, record, AttemptResult(BatchState.FAILED, error="internal error in faice serve (see its log)"))
         except Exception as again:
             if not disk_full(again):
                 raise
