@@ -10,10 +10,7 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from faice.runner.docker_engine import DockerEngine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
+from faice.signals import on_stop
 from faice.state.cleanup import marked_experiment
 from faice.state.store import Store, logs_dir
 
@@ -141,26 +139,6 @@ def no_mount_notice(experiment: Experiment) -> str | None:
     return f"--no-mount: {len(mounts)} director{'y' if len(mounts) == 1 else 'ies'} marked mount: true {'is' if len(mounts) == 1 else 'are'} copied in instead{tail}"
 
 
-@contextmanager
-def _signals_cancel(cancel: Callable[[], None]) -> Iterator[None]:
-    """While batches run, Ctrl-C and SIGTERM only ask for a cancel; workers record their batches.
-
-    (Raising KeyboardInterrupt in the main thread instead would leave batches unrecorded, and on
-    CPython 3.11 an interrupted Thread.join forgets the thread it was waiting for.)
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: cancel())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event) -> ExecResult:
     experiment = prepared.experiment
     plans = plan(experiment, prepared.masker)
@@ -188,7 +166,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         for r in runner:
             r.kill_all()
 
-    with _signals_cancel(cancel):
+    with on_stop(cancel):
         mask = prepared.masker
         experiment_id, batch_ids = store.create_experiment(
             source=prepared.doc.source.name,

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from faice.errors import InvalidInput
 from faice.state.store import Store
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -30,7 +31,7 @@ DEVICE_COOKIE = "faice_device"
 _DUMMY_SALT = b"faice-dummy-salt"
 
 
-class UserError(ValueError):
+class UserError(InvalidInput, ValueError):
     pass
 
 
