@@ -50,11 +50,25 @@ def test_every_help_teaches_with_an_example(words, faice):
     assert "Example" in result.stdout
 
 
-def test_version(faice):
+def test_version_from_the_installed_program_and_python_m_faice():
+    """The entry point and ``python -m faice`` (real processes: the other tests run faice in-process)."""
+    import subprocess
+
     from faice import __version__
 
-    result = faice("--version")
-    assert (result.returncode, result.stdout.strip()) == (0, f"faice {__version__}")
+    for command in (faice_command(), [sys.executable, "-m", "faice"]):
+        result = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=30)
+        assert (result.returncode, result.stdout.strip()) == (0, f"faice {__version__}"), command
+
+
+def test_the_in_process_runner_leaves_this_process_as_it_was(tmp_path: Path, faice):
+    """Environment, working directory, streams and signal handlers are put back after each run."""
+    import signal
+
+    before = (dict(os.environ), os.getcwd(), sys.stdin, sys.stdout, sys.stderr, signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    result = faice("--db", str(tmp_path / "x.db"), "exec", "-", "--dry-run", input="{", env={"FAICE_VAR_x": "1", "COLUMNS": "20"}, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("<stdin>:1:2: not valid JSON")
+    assert (dict(os.environ), os.getcwd(), sys.stdin, sys.stdout, sys.stderr, signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_no_arguments_prints_help(faice):
