@@ -1,7 +1,7 @@
 """Errors that end a command with a one-line reason, in three categories told apart by class:
 ``InvalidInput`` (the user's to fix), ``EnvironmentUnusable`` (this machine's), and any other
 ``FaiceError`` (something failed). The command line maps them to its exit codes in one place
-(``faice.cli.exit_code``), the HTTP server to its statuses in another.
+(``faice.cli.exits``), the HTTP server to its statuses in another.
 
 Exit codes (the same for every command):
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -135,6 +136,21 @@ def test_agency_problems_are_located_in_the_users_file(tmp_path: Path):
 
 
 # --- the command, without an agency ---------------------------------------------------------
+
+
+def test_the_live_table_while_waiting_shows_the_batches_not_yet_succeeded():
+    """faice submit --wait and faice exec draw one kind of live table (faice.view.LiveTable)."""
+    from rich.console import Console
+
+    from faice.submit import BatchState, Display
+
+    display = Display("e1", 3, live=False)
+    display.update([BatchState(0, "b0", "succeeded"), BatchState(1, "b1", "processing"), BatchState(2, "b2", "failed")])
+    console = Console(width=120, file=io.StringIO())
+    console.print(display._table._table())
+    screen = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "experiment e1: 1/3 succeeded, 1 failed, 1 running, 0 waiting" in " ".join(screen.split())  # the title wraps to the table's width
+    assert "b1" in screen and "processing" in screen and "b2" in screen and "b0" not in screen
 
 
 def test_help_teaches_with_examples_and_exit_codes():
