@@ -110,7 +110,7 @@ class Progress:
             active = [i for i, s in sorted(self.state.items()) if s in ("processing", "retrying")]
             recent_failed = [i for i, s in sorted(self.state.items()) if s == "failed"]
             rows = [[str(i), self.state.get(i, ""), self.phase.get(i, "") if self.state.get(i) != "failed" else self.errors.get(i, "")[:80]]
-                    for i in (active + recent_failed)[:LIVE_ROWS]]
+                    for i in active + recent_failed]
         return title, ["batch", "state", "phase"], rows
 
 
