@@ -1,4 +1,7 @@
-"""Errors that end a command with a one-line reason and a documented exit code.
+"""Errors that end a command with a one-line reason, in three categories told apart by class:
+``InvalidInput`` (the user's to fix), ``EnvironmentUnusable`` (this machine's), and any other
+``FaiceError`` (something failed). The command line maps them to its exit codes in one place
+(``faice.cli.exits``), the HTTP server to its statuses in another.
 
 Exit codes (the same for every command):
 
@@ -19,13 +22,11 @@ EXIT_INTERRUPTED = 130
 
 
 class FaiceError(Exception):
-    """Base class: ``str(error)`` is the one-line reason shown to the user."""
-
-    exit_code = EXIT_FAILED
+    """Base class: ``str(error)`` is the one-line reason shown to the user; by itself, a failure."""
 
 
 class InvalidInput(FaiceError):
-    exit_code = EXIT_INVALID
+    """A RED file, an option, a variable or an id the user gave is wrong."""
 
 
 class LoadError(InvalidInput):
@@ -44,4 +45,4 @@ class LoadError(InvalidInput):
 
 
 class EnvironmentUnusable(FaiceError):
-    exit_code = EXIT_ENVIRONMENT
+    """This machine cannot do the work: Docker unreachable, an image missing, a port in use."""

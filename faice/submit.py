@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from faice.errors import EXIT_FAILED, EXIT_INTERRUPTED, EnvironmentUnusable, FaiceError, InvalidInput
+from faice.errors import EnvironmentUnusable, FaiceError, InvalidInput
 from faice.host import is_loopback
 from faice.red.secrets import Masker
 from faice.state.store import FINAL_STATES
@@ -31,7 +31,6 @@ PASSWORD_ENV = "FAICE_AGENCY_PASSWORD"
 TIMEOUT = (10, 60)
 #: polls in a row that may fail to reach the agency while waiting before giving up
 POLL_ATTEMPTS = 10
-LIVE_ROWS = 15
 
 Ask = Callable[[str, bool], str]
 Mask = Callable[[str], str]
@@ -320,30 +319,25 @@ class Display:
     """Batch states on stderr while waiting: a live table on a terminal, a line per change otherwise."""
 
     def __init__(self, experiment_id: str, total: int, live: bool) -> None:
+        from faice.view import LiveTable
+
         self.experiment_id = experiment_id
         self.total = total
         self.started = time.monotonic()
         self.states: list[BatchState] = []
         self._shown: dict[int, str] = {}
-        self._live: Any = None
-        self._live_enabled = live
+        self._table = LiveTable(self._render, live)
 
     def __enter__(self) -> Display:
-        if self._live_enabled:
-            from rich.console import Console
-            from rich.live import Live
-
-            self._live = Live(console=Console(stderr=True), refresh_per_second=4, transient=True, get_renderable=self._render)
-            self._live.__enter__()
+        self._table.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
+        self._table.__exit__(*exc)
 
     def update(self, states: list[BatchState]) -> None:
         self.states = states
-        if self._live is not None:
+        if self._table.shown:
             return
         for s in states:
             if self._shown.get(s.index) != s.state and s.state != "registered":
@@ -351,21 +345,13 @@ class Display:
                 sys.stderr.flush()
             self._shown[s.index] = s.state
 
-    def _render(self) -> Any:
-        from rich.table import Table
-
+    def _render(self) -> tuple[str, list[str], list[list[str]]]:
         states = self.states
         count = {kind: sum(1 for s in states if s.state == kind) for kind in (*FINAL_STATES, "processing")}
         waiting = self.total - sum(count.values())
         title = (f"experiment {self.experiment_id}: {count['succeeded']}/{self.total} succeeded, {count['failed']} failed, "
                  f"{count['processing']} running, {waiting} waiting — {time.monotonic() - self.started:.0f} s")
-        table = Table(title=title, title_justify="left", show_edge=False)
-        table.add_column("batch", justify="right")
-        table.add_column("id")
-        table.add_column("state")
-        for s in [s for s in states if s.state != "succeeded"][:LIVE_ROWS]:
-            table.add_row(str(s.index), s.batch_id, s.state)
-        return table
+        return title, ["batch", "id", "state"], [[str(s.index), s.batch_id, s.state] for s in states if s.state != "succeeded"]
 
 
 def wait(client: AgencyClient, experiment_id: str, total: int, poll: float, display: Display) -> list[BatchState]:
@@ -405,13 +391,16 @@ def submit(
     disable_connector_validation: bool,
     ask: Ask | None,
     environ: Mapping[str, str] = os.environ,
-) -> int:
-    """Send the experiment, print its id, and with ``wait_for_batches`` follow it; the exit code.
+) -> str:
+    """Send the experiment, print its id, and with ``wait_for_batches`` follow it.
+
+    Returns how it ended: "submitted" (not followed), the experiment's state (succeeded, failed
+    or cancelled), or "interrupted" (Ctrl-C or SIGTERM while sending or following).
 
     Ctrl-C (or SIGTERM) at any moment after the request went out says what became of the
     experiment: Typer would otherwise turn the interrupt into a silent exit 130.
     """
-    import signal
+    from faice.signals import on_stop
 
     data = prepared.experiment.raw
     target = agency_url(data, url, prepared.masker)
@@ -421,9 +410,6 @@ def submit(
     def mask(text: str) -> str:
         return extra(prepared.masker(text))
 
-    def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
     host = urlsplit(target).hostname or ""
     if target.startswith("http://") and not is_loopback(host):
         sys.stderr.write(mask(f"faice: warning: the password for {target} crosses the network unencrypted (http://); use https:// if the agency offers it\n"))
@@ -432,34 +418,34 @@ def submit(
     total = batch_count(data)
     experiment_id: str | None = None
     display: Display | None = None
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        experiment_id = client.submit(request_body(data), params)
-        if not wait_for_batches:
-            print(json.dumps({"experimentId": experiment_id}) if as_json else f"experimentId: {experiment_id}", flush=True)
-            return 0
-        display = Display(experiment_id, total, live=not as_json and sys.stderr.isatty())
-        if not as_json:
-            print(f"experimentId: {experiment_id}", flush=True)
-        with display:
-            states = wait(client, experiment_id, total, poll, display)
-    except KeyboardInterrupt:
-        if experiment_id is None:
-            sys.stderr.write(mask(f"faice: interrupted while sending; the agency may have registered the experiment anyway (GET {client.shown_url}/experiments)\n"))
-            return EXIT_INTERRUPTED
-        seen = display.states if display is not None else []
-        sys.stderr.write(mask(_interrupted_message(client.shown_url, experiment_id, seen)) + "\n")
-        if as_json:
-            print(json.dumps({"experimentId": experiment_id, "state": "interrupted", "batches": [s.to_json() for s in seen]}, indent=2))
-        return EXIT_INTERRUPTED
-    state = outcome(states)
-    _print_result(experiment_id, state, states, as_json)
-    failed = [s for s in states if s.state == "failed"]
-    if failed and not as_json:
-        where = f"GET {client.shown_url}/batches/{failed[0].batch_id} (and .../stderr)"
-        why = client.failure(failed[0].batch_id)
-        sys.stderr.write(mask(f"batch {failed[0].index} failed: {why} (more: {where})\n" if why else f"why batch {failed[0].index} failed: {where}\n"))
-    return {"succeeded": 0, "failed": EXIT_FAILED}.get(state, EXIT_INTERRUPTED)
+    with on_stop():
+        try:
+            experiment_id = client.submit(request_body(data), params)
+            if not wait_for_batches:
+                print(json.dumps({"experimentId": experiment_id}) if as_json else f"experimentId: {experiment_id}", flush=True)
+                return "submitted"
+            display = Display(experiment_id, total, live=not as_json and sys.stderr.isatty())
+            if not as_json:
+                print(f"experimentId: {experiment_id}", flush=True)
+            with display:
+                states = wait(client, experiment_id, total, poll, display)
+        except KeyboardInterrupt:
+            if experiment_id is None:
+                sys.stderr.write(mask(f"faice: interrupted while sending; the agency may have registered the experiment anyway (GET {client.shown_url}/experiments)\n"))
+                return "interrupted"
+            seen = display.states if display is not None else []
+            sys.stderr.write(mask(_interrupted_message(client.shown_url, experiment_id, seen)) + "\n")
+            if as_json:
+                print(json.dumps({"experimentId": experiment_id, "state": "interrupted", "batches": [s.to_json() for s in seen]}, indent=2))
+            return "interrupted"
+        state = outcome(states)
+        _print_result(experiment_id, state, states, as_json)
+        failed = [s for s in states if s.state == "failed"]
+        if failed and not as_json:
+            where = f"GET {client.shown_url}/batches/{failed[0].batch_id} (and .../stderr)"
+            why = client.failure(failed[0].batch_id)
+            sys.stderr.write(mask(f"batch {failed[0].index} failed: {why} (more: {where})\n" if why else f"why batch {failed[0].index} failed: {where}\n"))
+        return state
 
 
 def _print_result(experiment_id: str, state: str, states: list[BatchState], as_json: bool) -> None:

@@ -5,9 +5,52 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 LIVE_ROWS = 15
+
+
+class LiveTable:
+    """A table of batches on stderr, redrawn four times a second while they run and gone at the end.
+
+    ``render`` gives the title, the column names (the first is the batch number) and the rows,
+    each time it is drawn; disabled (not a terminal), it shows nothing.
+    """
+
+    def __init__(self, render: Callable[[], tuple[str, list[str], list[list[str]]]], enabled: bool) -> None:
+        self.render = render
+        self.enabled = enabled
+        self._live: Any = None
+
+    @property
+    def shown(self) -> bool:
+        return self._live is not None
+
+    def __enter__(self) -> LiveTable:
+        if self.enabled:
+            from rich.console import Console
+            from rich.live import Live
+
+            self._live = Live(console=Console(stderr=True), refresh_per_second=4, transient=True, get_renderable=self._table)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        title, columns, rows = self.render()
+        table = Table(title=title, title_justify="left", show_edge=False, expand=False)
+        for i, column in enumerate(columns):
+            table.add_column(column, justify="right" if i == 0 else "left")
+        for row in rows[:LIVE_ROWS]:
+            table.add_row(*row)
+        return table
 
 
 class Progress:
@@ -22,21 +65,14 @@ class Progress:
         self.phase: dict[int, str] = {}
         self.errors: dict[int, str] = {}
         self._lock = threading.Lock()
-        self._live: Any = None
-        self._live_enabled = live
+        self._table = LiveTable(self._render, live)
 
     def __enter__(self) -> Progress:
-        if self._live_enabled:
-            from rich.console import Console
-            from rich.live import Live
-
-            self._live = Live(self._render(), console=Console(stderr=True), refresh_per_second=4, transient=True, get_renderable=self._render)
-            self._live.__enter__()
+        self._table.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._live is not None:
-            self._live.__exit__(None, None, None)
+        self._table.__exit__(*exc)
 
     def event(self, index: int, kind: str, detail: str) -> None:
         with self._lock:
@@ -49,7 +85,7 @@ class Progress:
                 self.state[index] = kind
                 if kind in ("failed", "cancelled"):
                     self.errors[index] = detail
-        if self._live is None and kind in (("failed",) if self.quiet else ("succeeded", "failed", "cancelled", "retry")):
+        if not self._table.shown and kind in (("failed",) if self.quiet else ("succeeded", "failed", "cancelled", "retry")):
             word = "retrying" if kind == "retry" else kind
             tail = f": {detail}" if detail else ""
             sys.stderr.write(f"batch {index} {word}{tail}\n")
@@ -63,26 +99,19 @@ class Progress:
         running = sum(1 for s in states if s in ("processing", "retrying"))
         return {"done": done, "failed": failed, "cancelled": cancelled, "running": running, "waiting": self.total - done - failed - cancelled - running}
 
-    def _render(self) -> Any:
-        from rich.table import Table
-
+    def _render(self) -> tuple[str, list[str], list[list[str]]]:
         counts = self.counts()
         elapsed = time.monotonic() - self.started
         title = (f"{counts['done']}/{self.total} done, {counts['failed']} failed, {counts['running']} running, "
                  f"{counts['waiting']} waiting — {elapsed:.0f} s")
         if self.phase.get(-1) == "pull" and not self.state:
             title += " — checking the image"
-        table = Table(title=title, title_justify="left", show_edge=False, expand=False)
-        table.add_column("batch", justify="right")
-        table.add_column("state")
-        table.add_column("phase")
         with self._lock:
             active = [i for i, s in sorted(self.state.items()) if s in ("processing", "retrying")]
             recent_failed = [i for i, s in sorted(self.state.items()) if s == "failed"]
-            rows = (active + recent_failed)[:LIVE_ROWS]
-            for i in rows:
-                table.add_row(str(i), self.state.get(i, ""), self.phase.get(i, "") if self.state.get(i) != "failed" else self.errors.get(i, "")[:80])
-        return table
+            rows = [[str(i), self.state.get(i, ""), self.phase.get(i, "") if self.state.get(i) != "failed" else self.errors.get(i, "")[:80]]
+                    for i in active + recent_failed]
+        return title, ["batch", "state", "phase"], rows
 
 
 ID_COLUMNS = frozenset({"id", "experiment"})
@@ -134,21 +163,8 @@ def size(n: int) -> str:
     return f"{value:.0f} {unit}" if unit == "B" or value >= 10 else f"{value:.1f} {unit}"
 
 
-def experiment_summary(row: dict[str, Any], disk_bytes: int) -> dict[str, Any]:
-    """One experiment of ``faice list --json`` (camelCase, as every JSON faice writes)."""
-    return {"experimentId": row["id"], "createdAt": row["created_at"], "username": row["username"], "source": row["source"],
-            "batchCount": row["batch_count"], "image": row["image"], "states": row["states"], "diskBytes": disk_bytes}
-
-
-def experiment_document(record: dict[str, Any], batches: list[dict[str, Any]], disk: dict[str, Any]) -> dict[str, Any]:
-    """``faice show EXPERIMENT --json``: the experiment as recorded (its RED data redacted), its batches and what it takes on disk."""
-    return {"experimentId": record["id"], "createdAt": record["created_at"], "username": record["username"], "source": record["source"],
-            "runBy": record.get("runner") or "exec", "image": record["image"], "engine": record["engine"], "ram": record.get("ram"),
-            "batchCount": record["batch_count"], "outdir": record.get("outdir"), "red": record["red"], "disk": disk, "batches": batches}
-
-
 def print_experiments(rows: list[dict[str, Any]]) -> None:
-    """``faice list``: one line per experiment (as ``experiment_summary``) with its batches per state."""
+    """``faice list``: one line per experiment (as ``faice.records.experiment_summary``) with its batches per state."""
     table = []
     for row in rows:
         s = row["states"]
@@ -158,7 +174,7 @@ def print_experiments(rows: list[dict[str, Any]]) -> None:
 
 
 def print_experiment(document: dict[str, Any]) -> None:
-    """``faice show EXPERIMENT`` (as ``experiment_document``)."""
+    """``faice show EXPERIMENT`` (as ``faice.records.experiment_document``)."""
     print(f"experiment {document['experimentId']} from {document['source']} ({document['batchCount']} batches, image {document['image']}), created {_when(document['createdAt'])}")
     disk = document.get("disk") or {}
     print(f"on disk: {size(disk.get('diskBytes', 0))} (logs {size(disk.get('logBytes', 0))}, outputs {size(disk.get('outputBytes', 0))}"

@@ -1,14 +1,17 @@
-"""Shared test helpers: run the real ``faice`` program, find reference examples, serve files."""
+"""Shared test helpers: run ``faice`` (in this process or as a real program), find reference examples, serve files."""
 
 from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +51,95 @@ def run_faice(*args: str, input: str | bytes | None = None, env: dict[str, str] 
     )
 
 
+class _Pipe(io.TextIOWrapper):
+    """A text stream over bytes, with ``.buffer``, that is not a terminal (as a subprocess's pipe)."""
+
+    def __init__(self, data: bytes = b"") -> None:
+        self.raw_bytes = io.BytesIO(data)
+        super().__init__(self.raw_bytes, encoding="utf-8", errors="surrogateescape", newline="\n", write_through=True)
+
+    def isatty(self) -> bool:
+        return False
+
+    def close(self) -> None:  # faice closes stderr on a broken pipe; what it wrote stays readable
+        self.flush()
+
+    def text(self) -> str:
+        """What was written, read as ``subprocess.run(text=True)`` reads it (universal newlines)."""
+        self.flush()
+        return self.raw_bytes.getvalue().decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _clear_caches() -> None:
+    """What faice caches per process that depends on the environment (PATH finds connectors)."""
+    registry = sys.modules.get("faice.connectors.registry")
+    if registry is not None:
+        for cached in (registry.resolve, registry.plugin, registry.connector):
+            cached.cache_clear()
+
+
+class _TimedOut(BaseException):
+    """Raised in the main thread when an in-process run takes longer than its timeout."""
+
+
+def run_inprocess(*args: str, input: str | bytes | None = None, env: dict[str, str] | None = None, cwd: Path | None = None,
+                  timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``faice.cli.main(args)`` in this process, as ``run_faice`` runs the program: the same
+    environment, working directory and stdin (a pipe, not a terminal), stdout and stderr
+    captured, the exit code returned (an uncaught exception: its traceback and 1, as Python);
+    after ``timeout`` seconds (SIGALRM) subprocess.TimeoutExpired, as ``subprocess.run`` raises.
+
+    What a run may change in this process is put back afterwards: the environment, the working
+    directory, the standard streams, the signal handlers, and the caches that depend on the
+    environment."""
+    from faice.cli import main
+
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM)}
+    data = input.encode() if isinstance(input, str) else (input or b"")
+    stdout, stderr = _Pipe(), _Pipe()
+    code: int
+    try:
+        os.environ.clear()
+        os.environ.update(faice_env(env))
+        if cwd is not None:
+            os.chdir(cwd)
+        _clear_caches()
+        sys.stdin, sys.stdout, sys.stderr = _Pipe(data), stdout, stderr
+        signal.signal(signal.SIGALRM, lambda signum, frame: _raise(_TimedOut()))
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            main(list(args))
+            code = 0
+        except _TimedOut:
+            raise subprocess.TimeoutExpired(["faice", *args], timeout, stdout.text(), stderr.text()) from None
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except BaseException:  # noqa: BLE001 - what the interpreter would print for the program
+            stderr.write(traceback.format_exc())
+            code = 1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        for sig, handler in saved_handlers.items():
+            signal.signal(sig, handler)
+        _clear_caches()
+    return subprocess.CompletedProcess(["faice", *args], code, stdout.text(), stderr.text())
+
+
+def _raise(error: BaseException) -> None:
+    raise error
+
+
 @pytest.fixture
 def faice():
-    return run_faice
+    """Run faice in this process (``run_inprocess``); tests that need a real process use ``run_faice``."""
+    return run_inprocess
 
 
 @pytest.fixture(scope="session")

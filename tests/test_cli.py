@@ -50,11 +50,25 @@ def test_every_help_teaches_with_an_example(words, faice):
     assert "Example" in result.stdout
 
 
-def test_version(faice):
+def test_version_from_the_installed_program_and_python_m_faice():
+    """The entry point and ``python -m faice`` (real processes: the other tests run faice in-process)."""
+    import subprocess
+
     from faice import __version__
 
-    result = faice("--version")
-    assert (result.returncode, result.stdout.strip()) == (0, f"faice {__version__}")
+    for command in (faice_command(), [sys.executable, "-m", "faice"]):
+        result = subprocess.run([*command, "--version"], capture_output=True, text=True, timeout=30)
+        assert (result.returncode, result.stdout.strip()) == (0, f"faice {__version__}"), command
+
+
+def test_the_in_process_runner_leaves_this_process_as_it_was(tmp_path: Path, faice):
+    """Environment, working directory, streams and signal handlers are put back after each run."""
+    import signal
+
+    before = (dict(os.environ), os.getcwd(), sys.stdin, sys.stdout, sys.stderr, signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    result = faice("--db", str(tmp_path / "x.db"), "exec", "-", "--dry-run", input="{", env={"FAICE_VAR_x": "1", "COLUMNS": "20"}, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.startswith("<stdin>:1:2: not valid JSON")
+    assert (dict(os.environ), os.getcwd(), sys.stdin, sys.stdout, sys.stderr, signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
 
 
 def test_no_arguments_prints_help(faice):
@@ -388,3 +402,23 @@ def test_shell_completion_is_offered_and_completes_commands_and_options(faice):
     env = {**os.environ, "_FAICE_COMPLETE": "complete_bash", "COMP_WORDS": "faice exec --no", "COMP_CWORD": "2"}
     completed = subprocess.run(faice_command(), capture_output=True, text=True, env=env, timeout=30)
     assert completed.stdout.split() == ["--no-mount", "--non-interactive"]
+
+
+def test_exit_codes_follow_the_category_of_the_error_class():
+    """One table at the CLI edge: the nearest category in an error's classes decides."""
+    from faice.cli.exits import error_code, outcome_code
+    from faice.connectors.base import ConnectorError
+    from faice.errors import EnvironmentUnusable, FaiceError, InvalidInput, LoadError
+    from faice.red.prepare import ValidationFailed
+    from faice.runner.dockerapi import DockerError, NotFound
+    from faice.state.store import UnknownId
+    from faice.state.users import UserError
+
+    codes = {cls.__name__: error_code(error) for cls, error in [
+        (FaiceError, FaiceError("x")), (ConnectorError, ConnectorError("x")), (InvalidInput, InvalidInput("x")), (LoadError, LoadError("f", "x")),
+        (ValidationFailed, ValidationFailed([])), (UnknownId, UnknownId("x")), (UserError, UserError("x")),
+        (EnvironmentUnusable, EnvironmentUnusable("x")), (DockerError, DockerError(500, "x")), (NotFound, NotFound(404, "x")),
+    ]}
+    assert codes == {"FaiceError": 1, "ConnectorError": 1, "InvalidInput": 2, "LoadError": 2, "ValidationFailed": 2, "UnknownId": 2, "UserError": 2,
+                     "EnvironmentUnusable": 3, "DockerError": 3, "NotFound": 3}
+    assert [outcome_code(o) for o in ("succeeded", "submitted", "failed", "cancelled", "interrupted")] == [0, 0, 1, 130, 130]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -13,24 +14,34 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, fill_up, labelled_containers, run_faice
+from tests.conftest import EXAMPLES, fill_up, labelled_containers, run_faice, run_inprocess
 from tests.redfiles import as_batches, shell_red, write
 
 pytestmark = pytest.mark.docker
 
 
 class Run:
-    def __init__(self, tmp_path: Path) -> None:
+    """faice commands on one state file and output directory: in this process (``run_inprocess``),
+    or as real programs (``real()``) where a test is the end-to-end one of its commands."""
+
+    def __init__(self, tmp_path: Path, runner: Any = run_inprocess) -> None:
         self.tmp = tmp_path
         self.db = tmp_path / "state" / "faice.db"
         self.outdir = tmp_path / "out"
         #: the environment of every faice this run starts (beside what a call adds)
         self.env: dict[str, str] = {}
+        self.runner = runner
+
+    def real(self) -> Run:
+        """The same files, with faice started as a real program."""
+        other = copy.copy(self)
+        other.runner = run_faice
+        return other
 
     def __call__(self, data: dict[str, Any] | Path, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> tuple[subprocess.CompletedProcess[str], dict[str, Any] | None]:
         path = data if isinstance(data, Path) else write(self.tmp / "red.yml", data)
-        result = run_faice("--db", str(self.db), "exec", str(path), "--json", "--outdir", str(self.outdir), *args, env={**self.env, **(env or {})},
-                           cwd=self.tmp, timeout=timeout)
+        result = self.runner("--db", str(self.db), "exec", str(path), "--json", "--outdir", str(self.outdir), *args, env={**self.env, **(env or {})},
+                             cwd=self.tmp, timeout=timeout)
         try:
             document = json.loads(result.stdout)
         except json.JSONDecodeError:
@@ -38,7 +49,7 @@ class Run:
         return result, document
 
     def faice(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_faice("--db", str(self.db), *args)
+        return self.runner("--db", str(self.db), *args)
 
 
 @pytest.fixture
@@ -51,6 +62,7 @@ def sha1(path: Path) -> str:
 
 
 def test_grepwrap_example_runs_and_is_recorded(run: Run):
+    run = run.real()  # end to end: exec, show and list as real programs
     result, doc = run(EXAMPLES / "grepwrap" / "red.yml")
     assert result.returncode == 0, result.stderr
     assert doc is not None and doc["state"] == "succeeded"
@@ -85,7 +97,7 @@ def test_failing_batch_does_not_stop_the_others(run: Run):
     assert failed["exitCode"] == 3
     assert "exit code 3" in failed["error"] and "it broke: bad" in failed["error"]
     assert (run.outdir / "batch_2" / "result.txt").read_text() == "fine\n"
-    logs = run.faice("logs", failed["batchId"])
+    logs = run.real().faice("logs", failed["batchId"])  # end to end: logs as a real program
     assert logs.stdout == "working on bad\n"
     assert run.faice("logs", failed["batchId"], "--stderr").stdout == "it broke: bad\n"
 
@@ -331,7 +343,7 @@ def test_cancel_from_another_terminal(run: Run):
     data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(3)])
     process = _start(run, data, "--jobs", "1")
     experiment_id = _wait_for_containers(run, 1)
-    cancelled = run.faice("cancel", experiment_id)
+    cancelled = run.real().faice("cancel", experiment_id)  # end to end: cancel as a real program
     assert cancelled.returncode == 0 and cancelled.stdout.strip() == "cancelled 3 batches"
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -591,12 +603,12 @@ def test_quiet_says_only_what_failed(run: Run):
     data = as_batches(shell_red('[ "$1" != bad ] || { echo "it broke" >&2; exit 3; }', cli_inputs={"word": {"type": "string", "inputBinding": {"position": 0}}}),
                       [{"word": "good"}, {"word": "bad"}])
     path = write(run.tmp / "red.yml", data)
-    result = run_faice("--db", str(run.db), "exec", str(path), "--quiet", "--outdir", str(run.outdir), cwd=run.tmp)
+    result = run_inprocess("--db", str(run.db), "exec", str(path), "--quiet", "--outdir", str(run.outdir), cwd=run.tmp)
     assert result.returncode == 1
     assert result.stdout == ""
     assert result.stderr == "batch 1 failed: exit code 3; stderr: it broke\n"
     del data["batches"][1]
-    quiet = run_faice("--db", str(run.db), "exec", str(write(run.tmp / "red.yml", data)), "-q", "--outdir", str(run.tmp / "out2"), cwd=run.tmp)
+    quiet = run_inprocess("--db", str(run.db), "exec", str(write(run.tmp / "red.yml", data)), "-q", "--outdir", str(run.tmp / "out2"), cwd=run.tmp)
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, "", "")
 
 
@@ -690,12 +702,12 @@ def test_rm_and_prune_remove_records_logs_and_only_their_own_outputs(run: Run):
     dry = run.faice("rm", doc1["experimentId"][:16], "--dry-run")
     assert dry.returncode == 0 and f"would remove {doc1['experimentId']}: " in dry.stdout and str(moved) in dry.stdout
     assert moved.exists()
-    removed = run.faice("rm", doc1["experimentId"])
+    removed = run.real().faice("rm", doc1["experimentId"])  # end to end: rm and prune as real programs
     assert removed.returncode == 0, removed.stderr
     assert not moved.exists() and (run.outdir / "result.txt").read_text() == "second\n"  # the newer run's set is not its to take
     assert run.faice("show", doc1["experimentId"]).returncode == 2
     assert not (run.db.parent / "logs" / f"{doc1['batches'][0]['batchId']}.stdout").exists()
-    pruned = run.faice("prune", "--older-than", "0s", "--state", "failed")
+    pruned = run.real().faice("prune", "--older-than", "0s", "--state", "failed")
     assert pruned.returncode == 0 and doc3["experimentId"] in pruned.stdout and doc2["experimentId"] not in pruned.stdout
     assert not (run.tmp / "elsewhere").exists() and (run.outdir / "result.txt").exists()
     assert [row["experimentId"] for row in json.loads(run.faice("list", "--json").stdout)] == [doc2["experimentId"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from faice.errors import InvalidInput
 from faice.red.prepare import prepare
 from faice.submit import agency_url, credentials, problem_lines, query_params, request_body
 from tests import serve_fixture
-from tests.conftest import TEST_IMAGE, faice_command, run_faice
+from tests.conftest import TEST_IMAGE, faice_command, run_faice, run_inprocess
 from tests.redfiles import write
 from tests.serve_fixture import Server, wait_final
 
@@ -137,8 +138,23 @@ def test_agency_problems_are_located_in_the_users_file(tmp_path: Path):
 # --- the command, without an agency ---------------------------------------------------------
 
 
+def test_the_live_table_while_waiting_shows_the_batches_not_yet_succeeded():
+    """faice submit --wait and faice exec draw one kind of live table (faice.view.LiveTable)."""
+    from rich.console import Console
+
+    from faice.submit import BatchState, Display
+
+    display = Display("e1", 3, live=False)
+    display.update([BatchState(0, "b0", "succeeded"), BatchState(1, "b1", "processing"), BatchState(2, "b2", "failed")])
+    console = Console(width=120, file=io.StringIO())
+    console.print(display._table._table())
+    screen = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "experiment e1: 1/3 succeeded, 1 failed, 1 running, 0 waiting" in " ".join(screen.split())  # the title wraps to the table's width
+    assert "b1" in screen and "processing" in screen and "b2" in screen and "b0" not in screen
+
+
 def test_help_teaches_with_examples_and_exit_codes():
-    result = run_faice("submit", "--help")
+    result = run_inprocess("submit", "--help")
     assert result.returncode == 0
     assert "Examples:" in result.stdout and "Exit codes:" in result.stdout and "--password" not in result.stdout
 
@@ -147,10 +163,10 @@ def test_unreachable_agency_exits_3_naming_it_without_secrets(tmp_path: Path):
     port = closed_port()
     path = write(tmp_path / "red.yml", red(execution=agency_execution(auth=VARIABLE_AUTH)))
     (tmp_path / "vars.yml").write_text(f"agency_url: http://127.0.0.1:{port}\nagency_user: alice\nagency_password: {PASSWORD}\n")
-    result = run_faice("submit", str(path), "--vars-file", str(tmp_path / "vars.yml"))
+    result = run_inprocess("submit", str(path), "--vars-file", str(tmp_path / "vars.yml"))
     assert result.returncode == 3, result.stderr
     assert "cannot reach the agency at ********: Connection refused" in result.stderr  # the URL came from a variable
-    direct = run_faice("submit", str(path), "--vars-file", str(tmp_path / "vars.yml"), "--url", f"http://localhost:{port}/")
+    direct = run_inprocess("submit", str(path), "--vars-file", str(tmp_path / "vars.yml"), "--url", f"http://localhost:{port}/")
     assert direct.returncode == 3
     assert direct.stderr.strip().splitlines()[-1] == f"faice: cannot reach the agency at http://localhost:{port}: Connection refused"
     for output in (result.stdout + result.stderr, direct.stdout + direct.stderr):
@@ -158,10 +174,10 @@ def test_unreachable_agency_exits_3_naming_it_without_secrets(tmp_path: Path):
 
 
 def test_missing_url_or_credentials_exit_2(tmp_path: Path):
-    no_url = run_faice("submit", str(write(tmp_path / "a.yml", red())), env={"FAICE_AGENCY_USER": "a", "FAICE_AGENCY_PASSWORD": "b"})
+    no_url = run_inprocess("submit", str(write(tmp_path / "a.yml", red())), env={"FAICE_AGENCY_USER": "a", "FAICE_AGENCY_PASSWORD": "b"})
     assert no_url.returncode == 2
     assert no_url.stderr.strip() == "faice: no agency URL: give --url URL, or set execution.settings.access.url in the RED file"
-    no_auth = run_faice("submit", str(write(tmp_path / "b.yml", red(execution=agency_execution(f"http://127.0.0.1:{closed_port()}")))))
+    no_auth = run_inprocess("submit", str(write(tmp_path / "b.yml", red(execution=agency_execution(f"http://127.0.0.1:{closed_port()}")))))
     assert no_auth.returncode == 2
     assert "no credentials for the agency" in no_auth.stderr and "FAICE_AGENCY_PASSWORD" in no_auth.stderr
 
@@ -183,8 +199,9 @@ def test_credentials_are_asked_on_a_terminal_without_echoing_the_password(tmp_pa
 agency = serve_fixture.server  # one faice serve for this module: users admin, alice and bob
 
 
-def submit(tmp_path: Path, data: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_faice("submit", str(write(tmp_path / "red.yml", data)), *args, env=env, timeout=60)
+def submit(tmp_path: Path, data: dict[str, Any], *args: str, env: dict[str, str] | None = None, runner: Any = run_inprocess) -> subprocess.CompletedProcess[str]:
+    """faice submit in this process; ``runner=run_faice`` for a real one."""
+    return runner("submit", str(write(tmp_path / "red.yml", data)), *args, env=env, timeout=60)
 
 
 def vars_file(tmp_path: Path, agency: Server, user: str = "alice", password: str | None = None) -> str:
@@ -197,7 +214,7 @@ def vars_file(tmp_path: Path, agency: Server, user: str = "alice", password: str
 @pytest.mark.docker
 def test_three_batches_succeed_with_credentials_from_variables(tmp_path: Path, agency: Server):
     data = red(values=["one", "two", "three"], execution=agency_execution(auth=VARIABLE_AUTH))
-    result = submit(tmp_path, data, "--vars-file", vars_file(tmp_path, agency), "--wait", "--poll", "0.2")
+    result = submit(tmp_path, data, "--vars-file", vars_file(tmp_path, agency), "--wait", "--poll", "0.2", runner=run_faice)  # end to end: a real process
     assert result.returncode == 0, result.stderr
     experiment_id = re.match(r"experimentId: ([0-9a-f]{24})\n", result.stdout).group(1)
     assert f"experiment {experiment_id}: succeeded" in result.stdout

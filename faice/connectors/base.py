@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from faice.errors import FaiceError
+
 #: ``mount``: an input Directory with ``mount: true``, made available in place instead of copied
 Direction = Literal["receive", "send", "mount"]
 Kind = Literal["File", "Directory"]
 
 
-class ConnectorError(Exception):
+class ConnectorError(FaiceError):
     """A connector could not do its job; the message is shown to the user (no secrets in it)."""
 
 

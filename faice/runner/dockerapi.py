@@ -18,10 +18,12 @@ from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from faice.errors import EnvironmentUnusable
+
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 
 
-class DockerError(Exception):
+class DockerError(EnvironmentUnusable):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from faice.runner.lifecycle import BatchRecord, EngineFactory, Event, batch_runn
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
 from faice.runner.scheduler import LocalScheduler
+from faice.signals import on_stop
 from faice.state.cleanup import marked_experiment
 from faice.state.states import BatchState
 from faice.state.store import Store
@@ -142,26 +140,6 @@ def no_mount_notice(experiment: Experiment) -> str | None:
     return f"--no-mount: {len(mounts)} director{'y' if len(mounts) == 1 else 'ies'} marked mount: true {'is' if len(mounts) == 1 else 'are'} copied in instead{tail}"
 
 
-@contextmanager
-def _signals_cancel(cancel: Callable[[], None]) -> Iterator[None]:
-    """While batches run, Ctrl-C and SIGTERM only ask for a cancel; workers record their batches.
-
-    (Raising KeyboardInterrupt in the main thread instead would leave batches unrecorded, and on
-    CPython 3.11 an interrupted Thread.join forgets the thread it was waiting for.)
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda signum, frame: cancel())
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, open_engine: EngineFactory) -> ExecResult:
     """Check everything, register the experiment, run its batches here; ``open_engine`` reaches the container engine once
     the file's own checks passed."""
@@ -191,7 +169,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         for r in runner:
             r.kill_all()
 
-    with _signals_cancel(cancel):
+    with on_stop(cancel):
         experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
                                             connector_validation=options.connector_validation)
         prepare_output_dir(options.outdir, experiment_id)

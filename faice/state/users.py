@@ -14,6 +14,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from faice.errors import InvalidInput
 from faice.state.accounts import FailureCounts, UserRecord
 from faice.state.store import Store
 
@@ -30,7 +31,7 @@ DEVICE_COOKIE = "faice_device"
 _DUMMY_SALT = b"faice-dummy-salt"
 
 
-class UserError(ValueError):
+class UserError(InvalidInput, ValueError):
     pass
 
 

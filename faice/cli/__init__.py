@@ -1,0 +1,71 @@
+"""The ``faice`` command line: it parses and prints; the work is done by the library.
+
+Heavy modules (jsonschema, the runner, the server) are imported inside the commands that use
+them, so that ``faice --help`` and ``faice --version`` stay fast. Errors end a command here, in
+``main``: one line, the exit code of its category (faice.cli.exits), tracebacks only with --debug.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from faice.cli.app import app, err
+from faice.cli.exits import error_code
+from faice.errors import EXIT_INTERRUPTED, FaiceError, LoadError
+
+__all__ = ["app", "main"]
+
+#: the modules that register the commands, in the order ``faice --help`` lists them
+COMMAND_MODULES = ("run", "recorded", "serve", "schema", "convert", "users")
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"faice.cli.{_module}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI: one-line errors with documented exit codes, tracebacks only with --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=args, prog_name="faice", standalone_mode=False)
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        err("faice: interrupted")
+        code = EXIT_INTERRUPTED
+    except FaiceError as exc:
+        if debug:
+            raise
+        _report(exc)
+        code = error_code(exc)
+    except BrokenPipeError:
+        code = 0
+        sys.stderr.close()
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback without --debug
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            code = exc.exit_code  # type: ignore[attr-defined]
+        elif debug:
+            raise
+        else:
+            err(f"faice: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+            code = 1
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors (Typer may vendor its own click, so match by shape, not class)."""
+    return callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int)
+
+
+def _report(exc: FaiceError) -> None:
+    from faice.red.prepare import ValidationFailed
+
+    if isinstance(exc, ValidationFailed):
+        for problem in exc.problems:
+            err(str(problem))
+        return
+    err(str(exc) if isinstance(exc, LoadError) else f"faice: {exc}")

@@ -1,0 +1,173 @@
+"""``faice validate`` and ``faice exec`` (with its dry run): a RED file checked, shown or run here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from faice.cli.app import NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, engine_factory, err, open_store, parse_vars, print_notices, prompter
+from faice.cli.exits import outcome_code
+from faice.errors import EXIT_INTERRUPTED, EXIT_INVALID, LoadError
+
+
+@app.command()
+def validate(
+    files: list[str] = typer.Argument(..., metavar="FILE", help="RED files: paths, - for stdin, or http(s) URLs."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"valid", "errors", "warnings"} as JSON instead of lines.'),
+) -> None:
+    """Check RED files without running anything.
+
+    Reports every problem at once, one per line, as FILE:LINE:COL: path.to.key: message.
+    Connectors that are not installed here are warnings (the file may be meant for another
+    machine). Exit 0 when all files are valid, 2 when any is not.
+
+    Examples:
+
+      faice validate red.yml
+
+      faice validate batches/*.yml --json
+
+      curl -s https://example.org/red.yml | faice validate -
+    """
+    from faice.red.load import check, load
+
+    results = []
+    all_valid = True
+    for location in files:
+        try:
+            doc = load(location)
+            for notice in doc.notices:
+                err(notice)
+            errors, warnings = check(doc)
+        except LoadError as exc:
+            from faice.red.problems import LocatedProblem
+
+            errors = [LocatedProblem(exc.name, exc.line or 1, exc.column or 1, "", exc.message, "error")]
+            warnings = []
+        valid = not errors
+        all_valid &= valid
+        if as_json:
+            results.append({"file": errors[0].file if errors else location, "valid": valid,
+                            "errors": [e.to_json() for e in errors], "warnings": [w.to_json() for w in warnings]})
+            continue
+        for problem in errors + warnings:
+            err(str(problem))
+        if valid:
+            batches = len(doc.data["batches"]) if "batches" in doc.data else 1
+            typer.echo(f"{doc.source.name}: valid RED 9 ({batches} batch{'es' if batches != 1 else ''})")
+    if as_json:
+        document: Any = results[0] if len(results) == 1 else {"valid": all_valid, "files": results}
+        typer.echo(json.dumps(document, indent=2))
+    if not all_valid:
+        raise typer.Exit(EXIT_INVALID)
+
+
+@app.command("exec")
+def exec_(
+    ctx: typer.Context,
+    file: str = typer.Argument(..., metavar="FILE", help="RED file: a path, - for stdin, or an http(s) URL."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print only the result document as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but a line for each batch that failed (and errors); the exit code tells the rest."),
+    outdir: Path = typer.Option(Path("outputs"), "--outdir", "-o", help="Where outputs without a connector go (one batch_N folder per batch when there are several)."),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches run in parallel (default: batchConcurrencyLimit, at most the CPU count and what memory holds)."),
+    retries: int | None = typer.Option(None, "--retries", min=0, help="Retries of a failed batch (default: from the RED file, else 0)."),
+    timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds a batch's container may run before it is killed."),
+    network: str | None = typer.Option(None, "--network", help="Docker network mode for the containers (default: Docker's bridge; 'none' cuts them off)."),
+    disable_pull: bool = typer.Option(False, "--disable-pull", help="Never pull the image; fail (exit 3) when it is not here."),
+    leave_container: bool = typer.Option(False, "--leave-container", help="Keep each batch's stopped container for inspection."),
+    preserve_environment: list[str] = typer.Option([], "--preserve-environment", metavar="VAR", help="Pass this environment variable into the containers (repeatable)."),
+    disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Skip the connectors' own *-validate checks."),
+    no_mount: bool = NoMountOption,
+    pids_limit: int = PidsLimitOption,
+    gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
+    var: list[str] = VarOption,
+    vars_file: Path | None = VarsFileOption,
+    non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt: fail listing the variables that have no value."),
+) -> None:
+    """Run a RED experiment locally: every batch in its own Docker container.
+
+    Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
+    the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
+    connector are sent; all are checked, measured and recorded (see faice list / show / logs).
+    Directories with mount: true are mounted from their server (ssh: sshfs) and always unmounted
+    afterwards; --no-mount copies them instead. SSH host keys are trusted on first use and
+    remembered in ~/.local/share/faice/known_hosts; a changed key is an error.
+    Variables ({{name}} in access/auth blocks) come from --var, --vars-file, FAICE_VAR_name, or
+    a prompt. Secrets are masked in everything faice prints and never stored.
+
+    Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker, the
+    image or mounting unusable, 130 interrupted.
+
+    Examples:
+
+      faice exec red.yml
+
+      faice exec red.yml --dry-run --json
+
+      faice exec batches.yml --jobs 4 --retries 1 --timeout 600 --outdir results/
+    """
+    from faice.red.prepare import prepare
+
+    # A dry run shows what would run even with a connector that is not installed here (a warning).
+    prepared = prepare(file, variables=parse_vars(var, vars_file), prompt=prompter(non_interactive), connectors_required=not dry_run, local=True)
+    if not quiet:
+        print_notices(prepared)
+    if dry_run:
+        _print_dry_run(prepared, as_json, mount=not no_mount)
+        return
+    from faice.runner.exec_options import exec_options
+
+    options, notices = exec_options(
+        prepared.experiment, outdir=outdir, jobs=jobs, retries=retries, gpu_ids=gpu_ids, timeout=timeout, network=network, pull=not disable_pull,
+        leave_container=leave_container, connector_validation=not disable_connector_validation, preserve_environment=list(preserve_environment),
+        mount=not no_mount, pids_limit=pids_limit,
+    )
+    for notice in [] if quiet else notices:
+        err(f"{prepared.doc.source.name}: notice: {notice}")
+    _run(ctx, prepared, options, as_json, quiet)
+
+
+def _print_dry_run(prepared: Any, as_json: bool, mount: bool) -> None:
+    """Each batch's image and argv, and how its inputs would arrive."""
+    from faice.runner.plan import plan
+
+    mask = prepared.masker
+    plans = plan(prepared.experiment, mask)
+    if as_json:
+        batches = [{"index": p.index, "image": mask(p.image), "argv": [mask(a) for a in p.argv]} for p in plans]
+        typer.echo(json.dumps({"batches": batches}, indent=2))
+        return
+    import shlex
+
+    for p in plans:
+        typer.echo(f"batch {p.index}: image {mask(p.image)}")
+        typer.echo(f"  argv: {mask(shlex.join(p.argv))}")
+        for staged in p.staged:
+            how = "mounted by" if staged.connector.mount and mount else "via"
+            typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
+
+
+def _run(ctx: typer.Context, prepared: Any, options: Any, as_json: bool, quiet: bool) -> None:
+    """Run the batches with a live view (or plain lines), then print the result; exit by its state.
+    ``quiet``: only a line for each failed batch."""
+    from faice.runner.execute import execute
+    from faice.signals import on_stop
+    from faice.view import Progress, print_summary
+
+    with on_stop():
+        store = open_store(ctx)
+        live = not as_json and not quiet and sys.stderr.isatty()
+        with Progress(len(prepared.experiment.batches), live, quiet) as progress:
+            result = execute(prepared, options, store, progress.event, engine_factory(ctx))
+        document = result.to_json()
+        if as_json:
+            typer.echo(json.dumps(document, indent=2))
+        elif not quiet:
+            print_summary(document)
+            typer.echo(f"outputs: {result.outdir}")
+    raise typer.Exit(EXIT_INTERRUPTED if result.interrupted else outcome_code(result.state))
