@@ -394,9 +394,9 @@ def logs(
     path = log_path(store.path, batch_id, "stderr" if stderr else "stdout")
     while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
         if batch.state == "processing" and batch.container:
-            from faice.runner.docker_engine import DockerEngine
+            from faice.runner.engine import open_engine
 
-            if DockerEngine().follow_logs(batch.container, stderr=stderr, out=sys.stdout.buffer):
+            if open_engine().follow_logs(batch.container, stderr=stderr, out=sys.stdout.buffer):
                 return
         _time.sleep(0.5)
         batch = store.batch(batch_id)

@@ -29,8 +29,8 @@ def cancel_ids(store: Store, id: str, reason: str = "cancelled by faice cancel")
 
 def kill_labelled(label: str, value: str) -> None:
     """Kill the containers labelled ``label=value``, whoever started them (raises without Docker)."""
-    from faice.runner.docker_engine import DockerEngine
+    from faice.runner.engine import open_engine
 
-    engine = DockerEngine()
+    engine = open_engine()
     for container in engine.containers(**{label: value}):
         engine.kill(container)

@@ -26,7 +26,7 @@ from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker, redact, strip_protection
 from faice.runner.batch import BatchRunner, RunOptions, check_can_make, check_output_dir, prepare_output_dir, set_aside
-from faice.runner.docker_engine import DockerEngine
+from faice.runner.engine import open_engine
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
 from faice.runner.scheduler import BatchRecord, Event, Scheduler
@@ -172,7 +172,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     earlier = marked_experiment(options.outdir)
     if earlier is not None and store.has_open_batches(earlier):
         raise InvalidInput(f"output directory {options.outdir} holds the outputs of experiment {earlier}, which is still running: choose another --outdir")
-    engine = DockerEngine()
+    engine = open_engine()
     sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)

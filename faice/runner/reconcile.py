@@ -51,11 +51,12 @@ def reconcile(store: Store) -> int:
 def clean_up_after(experiment_id: str) -> None:
     """Remove what a dead run of the experiment left: its containers, then its mounts."""
     from faice.errors import EnvironmentUnusable
-    from faice.runner.docker_engine import LABEL_EXPERIMENT, DockerEngine
+    from faice.runner.docker_engine import LABEL_EXPERIMENT
+    from faice.runner.engine import open_engine
     from faice.runner.mounts import remove_leftovers
 
     try:
-        engine = DockerEngine()
+        engine = open_engine()
     except EnvironmentUnusable:
         engine = None  # nothing can run without Docker either; the next call will try again
     for container in engine.containers(**{LABEL_EXPERIMENT: experiment_id}) if engine else []:

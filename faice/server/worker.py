@@ -132,9 +132,9 @@ class Worker:
     def engine(self) -> Any:
         """The Docker engine, reached on first use (the API works without Docker)."""
         if self._engine is None:
-            from faice.runner.docker_engine import DockerEngine
+            from faice.runner.engine import open_engine
 
-            self._engine = DockerEngine()
+            self._engine = open_engine()
             sweep_containers(self.store, self._engine)  # what runs left while Docker did not answer
         return self._engine
 
@@ -143,7 +143,7 @@ class Worker:
         from faice.runner.dockerapi import DockerError
 
         try:
-            self.engine().api.ping()
+            self.engine().ping()
             return None
         except FaiceError as exc:
             problem = str(exc)
