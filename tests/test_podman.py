@@ -106,7 +106,8 @@ def eventually(predicate, timeout: float = 60) -> None:
 
 
 def test_an_unknown_engine_is_refused_with_the_known_ones(tmp_path: Path):
-    result = run_faice("--db", str(tmp_path / "f.db"), "exec", str(write(tmp_path / "red.yml", shell_red("true"))), env={"FAICE_ENGINE": "rkt"})
+    red = write(tmp_path / "red.yml", shell_red("true"))
+    result = run_faice("--db", str(tmp_path / "f.db"), "exec", str(red), "--outdir", str(tmp_path / "out"), env={"FAICE_ENGINE": "rkt"}, cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.strip().endswith('unknown container engine "rkt" (from FAICE_ENGINE); known: docker, podman'), result.stderr
 

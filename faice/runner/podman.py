@@ -22,6 +22,8 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -73,37 +75,39 @@ def service_url() -> str:
         if not url.startswith("unix://"):
             raise EnvironmentUnusable(f"CONTAINER_HOST={url}: faice reaches Podman only through a unix:// socket")
         return url
-    socket = default_socket()
-    if not answers(f"unix://{socket}"):
-        start_service(socket)
-    return f"unix://{socket}"
+    path = default_socket()
+    if not answers(f"unix://{path}"):
+        start_service(path)
+    return f"unix://{path}"
 
 
-def start_service(socket: Path) -> None:
-    """Start ``podman system service`` on ``socket`` and wait until it answers.
+def start_service(path: Path) -> None:
+    """Start ``podman system service`` on ``path`` and wait until it answers.
 
     A lock beside the socket keeps two faice processes from starting two services, the second
-    of which would take the socket from the first.
+    of which would take the socket from the first. The service outlives faice: it gets none of
+    faice's own variables (FAICE_VAR_* may hold secrets).
     """
     podman = shutil.which("podman")
     if podman is None:
         raise EnvironmentUnusable("FAICE_ENGINE=podman, but podman is not installed (Debian: apt-get install podman uidmap slirp4netns)")
     try:
-        socket.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = open(socket.parent / "faice-service.lock", "w")  # noqa: SIM115 - held until the service answers
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = open(path.parent / "faice-service.lock", "w")  # noqa: SIM115 - held until the service answers
     except OSError as exc:
-        raise EnvironmentUnusable(f"cannot start Podman's service at {socket}: {exc.strerror or exc}") from None
+        raise EnvironmentUnusable(f"cannot start Podman's service at {path}: {exc.strerror or exc}") from None
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if answers(f"unix://{socket}"):
+        if answers(f"unix://{path}"):
             return  # another faice started it meanwhile
-        log_path = socket.parent / "faice-service.log"
+        log_path = path.parent / "faice-service.log"
         with open(log_path, "wb") as log:
-            service = subprocess.Popen([podman, "system", "service", f"--time={SERVICE_IDLE_SECONDS}", f"unix://{socket}"],
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            service = subprocess.Popen([podman, "system", "service", f"--time={SERVICE_IDLE_SECONDS}", f"unix://{path}"],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       env={k: v for k, v in os.environ.items() if not k.startswith("FAICE_")})
         deadline = time.monotonic() + SERVICE_START_SECONDS
         while service.poll() is None and time.monotonic() < deadline:
-            if answers(f"unix://{socket}"):
+            if answers(f"unix://{path}"):
                 return
             time.sleep(0.05)
         if service.poll() is None:
@@ -113,8 +117,17 @@ def start_service(socket: Path) -> None:
         else:
             said = f"it ended with exit code {service.returncode}"
         told = log_path.read_text(errors="replace").strip().splitlines()
-        raise EnvironmentUnusable(f"Podman's service (podman system service unix://{socket}) did not come up: {said}"
+        raise EnvironmentUnusable(f"Podman's service (podman system service unix://{path}) did not come up: {said}"
                                   + (f": {told[-1]}" if told else ""))
+
+
+def service_uid(url: str) -> int:
+    """The uid the service at a unix:// URL runs as (the kernel's word on the socket's peer)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as peer:
+        peer.settimeout(5)
+        peer.connect(url.removeprefix("unix://"))
+        _pid, uid, _gid = struct.unpack("3i", peer.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    return uid
 
 
 class PodmanEngine(DockerEngine):
@@ -125,12 +138,13 @@ class PodmanEngine(DockerEngine):
 
     def __init__(self, host: str | None = None) -> None:
         super().__init__(host or service_url())
-        info = self.api.call("GET", "/v4.0.0/libpod/info")["host"]
         #: the service runs as a user, not as root: user namespaces map the container's ids
-        self.rootless: bool = bool(info["security"]["rootless"])
-        controllers = info.get("cgroupControllers") or []
+        self.rootless: bool = service_uid(self.api.host) != 0
         #: the limits this service cannot enforce (it would refuse or ignore them), left out
-        self.unenforced: tuple[str, ...] = tuple(c for c in ("memory", "pids") if c not in controllers)
+        self.unenforced: tuple[str, ...] = ()
+        if self.rootless:  # podman's info costs 0.2 s: asked only where limits may be missing
+            controllers = self.api.call("GET", "/v4.0.0/libpod/info")["host"].get("cgroupControllers") or []
+            self.unenforced = tuple(c for c in ("memory", "pids") if c not in controllers)
         self._killed: set[str] = set()
 
     def container_config(self, spec: Any) -> dict[str, Any]:
