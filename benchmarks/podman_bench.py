@@ -25,11 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table  # noqa: E402
-from exec_bench import faice_result, make_true_batches  # noqa: E402
-
-
-def podman_containers(podman: str, work: Path) -> set[str]:
-    return set(capture([podman, "ps", "-aq", "--no-trunc", "--filter", "label=faice.experiment"], work).split())
+from exec_bench import faice_containers, faice_result, make_true_batches  # noqa: E402
 
 
 def main() -> int:
@@ -58,7 +54,7 @@ def main() -> int:
         make_true_batches(one, args.image, 1)
         ids.write_text("".join(f"{i}\n" for i in range(args.batches)), encoding="utf-8")
         version = capture([args.podman, "version", "--format", "{{.Client.Version}}"], work)
-        before = podman_containers(args.podman, work)
+        before = faice_containers(args.podman, work)  # podman's ps takes docker's arguments
         started = subprocess.run([args.faice, "--db", str(db), "exec", str(one), "--json", "--outdir", str(work / "out-start")], cwd=work, capture_output=True, text=True)
         if started.returncode != 0:
             raise BenchError(f"the first faice exec under podman (untimed, it starts podman's service) failed: {started.stderr.strip()}")
@@ -81,10 +77,8 @@ def main() -> int:
         one_p = Command("podman-one", f"podman run --rm {args.image} true 0", [args.podman, "run", "--rm", args.image, "true", "0"])
         measure("podman-one", [one_f, one_p], args.runs_small, args.warmup, work, logs)
 
-        left = podman_containers(args.podman, work) - before
-        if left:
-            shown = " ".join(sorted(c[:12] for c in left))
-            raise BenchError(f"{len(left)} podman container(s) labelled faice.experiment left behind: {shown} (remove with: podman rm -f {shown})")
+        if left := faice_containers(args.podman, work) - before:
+            raise BenchError(f"podman containers labelled faice.experiment left behind: {' '.join(sorted(c[:12] for c in left))} (podman rm -f them)")
         print("  [check] no podman container labelled faice.experiment left behind", file=sys.stderr)
     except BenchError as exc:
         print(f"\npodman_bench: BENCHMARK ABORTED: {exc}", file=sys.stderr)
