@@ -170,15 +170,19 @@ class DockerEngine:
         self.api.start(container)
         timed_out = False
         try:
-            code = self.api.wait(container, timeout)
+            code = self.wait(container, timeout)
         except TimeoutError:
             timed_out = True
             self.kill(container)
-            code = self.api.wait(container, API_TIMEOUT)
+            code = self.wait(container, API_TIMEOUT)
         oom = self.oom_killed(self.api.inspect_container(container), code, timed_out)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
+
+    def wait(self, container: str, timeout: float | None) -> int:
+        """The exit code once the container ends; TimeoutError after ``timeout`` seconds."""
+        return self.api.wait(container, timeout)
 
     def oom_killed(self, inspected: dict[str, Any], exit_code: int, timed_out: bool) -> bool:
         """Whether the kernel killed the container for its memory limit (the engine says so)."""

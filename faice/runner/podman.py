@@ -11,6 +11,8 @@ Docker's in what faice relies on:
   uid to itself;
 * rootless, limits need the cgroup controllers delegated to the user (never on cgroup v1):
   the memory and pids limits are left out where they could not be enforced (``unenforced``);
+* its wait call answers only after podman's cleanup of the container (up to a second later):
+  faice watches the container's state instead;
 * Podman does not always report an OOM kill (conmon misses it on cgroup v1): a SIGKILL that faice
   did not send to a container with an enforced memory limit is read as one;
 * a host whose resource limits are lower than Podman's defaults refuses every container
@@ -39,6 +41,8 @@ SERVICE_IDLE_SECONDS = 600
 SERVICE_START_SECONDS = 30
 ROOTFUL_SOCKET = Path("/run/podman/podman.sock")
 SIGKILL_EXIT = 128 + 9
+#: the states of a container that has run and ended (podman's own names, not Docker's)
+ENDED = ("stopped", "exited")
 ULIMITS_HINT = ("this machine's resource limits are below Podman's defaults: set default_ulimits = [] in the [containers] "
                 "section of a containers.conf (make system-deps installs /etc/containers/containers.conf.d/faice-ulimits.conf)")
 
@@ -170,6 +174,18 @@ class PodmanEngine(DockerEngine):
             raise
         finally:
             self._killed.discard(container)
+
+    def wait(self, container: str, timeout: float | None) -> int:
+        """Podman's wait answers only once its cleanup process is done, a quarter to a whole second
+        after the container ended; its state says so at once, with the exit code and the logs complete."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause = 0.01
+        while (state := self.api.inspect_container(container)["State"])["Status"] not in ENDED:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(container)
+            time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
+            pause = min(pause * 1.5, 0.25)
+        return int(state["ExitCode"])
 
     def kill(self, container: str) -> None:
         self._killed.add(container)
