@@ -52,14 +52,16 @@ def build(tag: str, context_dir: Path, binary: Path) -> None:
 
 
 def copy_to_podman(tag: str, podman: str) -> None:
-    """``docker save TAG | podman load``: the image in the store of whoever runs this (rootless or not)."""
+    """``docker save TAG | podman load``: the image in the store of whoever runs this (rootless or
+    not); a podman that cannot load it is a warning, since Docker's images are what most use."""
     save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
     loaded = subprocess.run([podman, "load"], stdin=save.stdout, capture_output=True, text=True)
     assert save.stdout is not None
     save.stdout.close()
-    if save.wait() != 0 or loaded.returncode != 0:
-        sys.exit(f"build-images: docker save {tag} | podman load failed: {loaded.stderr.strip() or 'docker save failed'}")
-    print(f"loaded {tag} into podman")
+    if save.wait() != 0 or loaded.returncode != 0:  # Docker's images stand; only FAICE_ENGINE=podman lacks them
+        print(f"build-images: warning: docker save {tag} | podman load failed: {loaded.stderr.strip() or 'docker save failed'}", file=sys.stderr)
+    else:
+        print(f"loaded {tag} into podman")
 
 
 def main(argv: list[str]) -> None:

@@ -209,6 +209,24 @@ def test_limits_reach_podman_and_an_oom_kill_is_named(run: Run):
     assert doc["batches"][0]["error"].startswith("killed: out of memory (ram limit 256 MiB)"), doc["batches"][0]["error"]
 
 
+def test_a_kept_container_stays_and_a_later_run_sweeps_what_podman_did_not_remove(run: Run):
+    result, doc = run(shell_red("true"), "--leave-container")
+    assert result.returncode == 0, result.stderr
+    kept = podman_containers(f"faice.experiment={doc['experimentId']}")
+    try:
+        assert len(kept) == 1
+        info = json.loads(subprocess.run(["podman", "inspect", kept[0]], capture_output=True, text=True, check=True).stdout)[0]
+        assert (info["HostConfig"]["Memory"], info["HostConfig"]["PidsLimit"]) == (256 * 1024 * 1024, 4096)
+        assert info["Config"]["Labels"]["faice.experiment"] == doc["experimentId"]
+        labels = ["--label", f"faice.experiment={doc['experimentId']}", "--label", "faice.removable=1"]
+        stray = subprocess.run(["podman", "create", *labels, TEST_IMAGE, "true"], capture_output=True, text=True, check=True).stdout.strip()
+        assert run(shell_red("true"))[0].returncode == 0
+        assert podman_containers(f"faice.experiment={doc['experimentId']}") == kept  # the stray one swept, the kept one not
+        assert stray not in subprocess.run(["podman", "ps", "-aq", "--no-trunc"], capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["podman", "rm", "-f", *kept], capture_output=True)
+
+
 @pytest.mark.parametrize("example", ["many-batches", "seed-grepwrap-red8"])
 def test_examples_run_under_podman(run: Run, example: str):
     subprocess.run([sys.executable, str(ROOT / "scripts" / "build-images.py"), "faice-example-grepwrap"], check=True, capture_output=True)
