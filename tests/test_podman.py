@@ -112,6 +112,18 @@ def test_an_unknown_engine_is_refused_with_the_known_ones(tmp_path: Path):
     assert result.stderr.strip().endswith('unknown container engine "rkt" (from FAICE_ENGINE); known: docker, podman'), result.stderr
 
 
+def test_the_engine_is_named_by_argument_then_environment_then_docker(monkeypatch: pytest.MonkeyPatch):
+    from faice.errors import InvalidInput
+    from faice.runner.engine import engine_name
+
+    monkeypatch.delenv("FAICE_ENGINE", raising=False)
+    assert engine_name() == "docker"
+    monkeypatch.setenv("FAICE_ENGINE", "Podman")
+    assert (engine_name(), engine_name("docker")) == ("podman", "docker")
+    with pytest.raises(InvalidInput, match='^unknown container engine "lxc"; known: docker, podman$'):
+        engine_name("lxc")
+
+
 def test_an_unreachable_podman_exits_3_with_the_reason(run: Run):
     result, _doc = run(shell_red("true"), env={"CONTAINER_HOST": "unix:///nonexistent/podman.sock"})
     assert result.returncode == 3
