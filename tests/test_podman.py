@@ -277,8 +277,13 @@ def rootless_user(podman_image: str) -> pwd.struct_passwd:
     try:
         user = pwd.getpwnam(ROOTLESS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", ROOTLESS_USER], check=True)  # with subordinate ids
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", ROOTLESS_USER], check=True)
         user = pwd.getpwnam(ROOTLESS_USER)
+    for kind in ("uid", "gid"):  # useradd gives subordinate ids only where /etc/subuid already was
+        ranges = Path(f"/etc/sub{kind}").read_text().splitlines() if Path(f"/etc/sub{kind}").exists() else []
+        if not any(line.split(":")[0] == ROOTLESS_USER for line in ranges):
+            start = max([int(f[1]) + int(f[2]) for f in (line.split(":") for line in ranges if line.count(":") == 2)] + [100000])
+            subprocess.run(["usermod", f"--add-sub{kind}s", f"{start}-{start + 65535}", ROOTLESS_USER], check=True)
     save = subprocess.Popen(["docker", "save", TEST_IMAGE], stdout=subprocess.PIPE)
     subprocess.run(["runuser", "-u", ROOTLESS_USER, "--", "env", f"HOME={user.pw_dir}", "podman", "load"], stdin=save.stdout, check=True, capture_output=True, cwd="/")
     assert save.wait() == 0
