@@ -90,7 +90,7 @@ def start_service(path: Path) -> None:
 
     A lock beside the socket keeps two faice processes from starting two services, the second
     of which would take the socket from the first. The service outlives faice: it gets none of
-    faice's own variables (FAICE_VAR_* may hold secrets).
+    faice's own variables (FAICE_VAR_* may hold secrets) and keeps no directory of faice's busy.
     """
     podman = shutil.which("podman")
     if podman is None:
@@ -107,7 +107,7 @@ def start_service(path: Path) -> None:
         log_path = path.parent / "faice-service.log"
         with open(log_path, "wb") as log:
             service = subprocess.Popen([podman, "system", "service", f"--time={SERVICE_IDLE_SECONDS}", f"unix://{path}"],
-                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd="/",
                                        env={k: v for k, v in os.environ.items() if not k.startswith("FAICE_")})
         deadline = time.monotonic() + SERVICE_START_SECONDS
         while service.poll() is None and time.monotonic() < deadline:
