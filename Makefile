@@ -1,7 +1,8 @@
 # The two set-up commands (see README.md):
 #   make demo   create .venv, install faice, build the example images offline, run the examples
 #   make test   install the test dependencies, build the test images, run the whole suite
-# Both work on a fresh machine with a running Docker engine and no registry access.
+# Both work on a fresh machine with a running Docker engine and no registry access (podman, the
+# second engine, is installed from Debian and needs no daemon).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -34,12 +35,23 @@ test-deps: $(VENV)/.test-installed
 
 # The images are FROM scratch around Debian's static busybox: no registry needed. sshfs (with
 # fuse3) mounts ssh directories for `mount: true`; the tests and the ssh demo start OpenSSH's sshd.
-SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client iproute2 procps
+# podman is faice's second engine (FAICE_ENGINE=podman); rootless, it needs uidmap's newuidmap
+# and slirp4netns for its containers' network.
+SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client iproute2 procps podman uidmap slirp4netns
+# Podman gives its containers higher open-files and process limits than a machine whose own hard
+# limits are lower (a sandbox, a CI runner) lets it set, and then starts none: there, a drop-in
+# makes its containers inherit the limits instead.
+PODMAN_ULIMITS_CONF := /etc/containers/containers.conf.d/faice-ulimits.conf
 system-deps:
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian's" $$missing; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@if [ "$$(ulimit -Hn)" != unlimited ] && [ "$$(ulimit -Hn)" -lt 1048576 ] && [ ! -e $(PODMAN_ULIMITS_CONF) ]; then \
+		echo "installing $(PODMAN_ULIMITS_CONF): this machine's open-files limit ($$(ulimit -Hn)) is below podman's default"; \
+		$(SUDO) mkdir -p $(dir $(PODMAN_ULIMITS_CONF)); \
+		printf '# installed by faice (make system-deps): containers inherit the limits\n[containers]\ndefault_ulimits = []\n' | $(SUDO) tee $(PODMAN_ULIMITS_CONF) >/dev/null; \
 	fi
 
 images: system-deps venv

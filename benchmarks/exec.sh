@@ -17,6 +17,9 @@
 #                                  /cc/outputs), -w /cc/outputs, --user $(id -u):$(id -g),
 #                                  --entrypoint sh -c 'cp "$1" out.txt'
 # then a table, the ratios with PASS/FAIL against the targets, and a summary block for README.md.
+# Then, in the same run, the same under podman (benchmarks/podman_bench.py) where podman is
+# installed: FAICE_ENGINE=podman faice exec against `podman run --rm` as its floor, 100 batches of
+# `true N` and one batch of `true`, with their ratios (reported; the targets are Docker's).
 #
 # Targets: 100 batches faice/floor time <= 1.25; single batch faice/floor time <= 1.6;
 #          faice/cwltool is reported (no target).
@@ -33,6 +36,7 @@
 #   FAICE=...          faice under test            (default: .venv/bin/faice of this checkout)
 #   CWLTOOL=...        cwltool                     (default: .venv/bin/cwltool, else cwltool on PATH)
 #   DOCKER=...         docker CLI                  (default: docker on PATH)
+#   PODMAN=...         podman CLI                  (default: podman on PATH; none: its part is left out)
 #   BENCH_JOBS         parallelism of all three in case 1 (default: nproc)
 #   BENCH_RUNS_SMALL / BENCH_RUNS_BIG   runs per case (default 5 / 3)
 #   BENCH_BATCHES      batches in case 1 (default 100)
@@ -61,7 +65,16 @@ jobs=${BENCH_JOBS:-$(nproc)}
 
 bench_workdir faice-exec-bench.XXXXXX
 
-bench_run "$here/exec_bench.py" \
+podman=${PODMAN:-$(command -v podman || true)}
+if [[ -n $podman ]] && ! "$podman" image exists "$image"; then
+	echo "$bench_name: $image is not in podman's store; loading it (docker save | podman load)" >&2
+	"$docker" save "$image" | "$podman" load >&2 || die "docker save $image | podman load failed"
+fi
+
+# the Docker part and then the podman part (each on its own: one that breaks leaves the other's
+# figures standing); the worse exit status is the benchmark's
+status=0
+"$py" "$here/exec_bench.py" \
 	--faice "$faice" \
 	--cwltool "$cwltool" \
 	--docker "$docker" \
@@ -69,4 +82,27 @@ bench_run "$here/exec_bench.py" \
 	--jobs "$jobs" \
 	--work "$work" \
 	--batches "${BENCH_BATCHES:-100}" \
-	${BENCH_CWLTOOL_RUNS:+--cwltool-runs "$BENCH_CWLTOOL_RUNS"}
+	${BENCH_CWLTOOL_RUNS:+--cwltool-runs "$BENCH_CWLTOOL_RUNS"} \
+	--runs-small "${BENCH_RUNS_SMALL:-5}" \
+	--runs-big "${BENCH_RUNS_BIG:-3}" || status=$?
+if [[ -z $podman ]]; then
+	echo "$bench_name: podman is not installed: the podman part is left out (make system-deps installs it)" >&2
+else
+	echo
+	mkdir "$work/podman"
+	"$py" "$here/podman_bench.py" \
+		--faice "$faice" \
+		--podman "$podman" \
+		--image "$image" \
+		--jobs "$jobs" \
+		--work "$work/podman" \
+		--batches "${BENCH_BATCHES:-100}" \
+		--runs-small "${BENCH_RUNS_SMALL:-5}" \
+		--runs-big "${BENCH_RUNS_BIG:-3}" || status=$(( $? > status ? $? : status ))
+fi
+case $status in
+0) ;;
+1) echo "$bench_name: FAIL: a target was missed (see the ratios above)" >&2 ;;
+*) echo "$bench_name: FAIL: the benchmark did not complete (exit status $status)" >&2 ;;
+esac
+exit "$status"

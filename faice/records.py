@@ -7,11 +7,13 @@ container) is library work, usable by anything that holds a store.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from faice.errors import InvalidInput
 from faice.state.cleanup import footprint
+from faice.state.states import BatchState
 from faice.state.store import FINAL_STATES, Store, log_path
 
 #: seconds between two looks at a followed batch that has not started its container yet
@@ -56,7 +58,7 @@ def show(store: Store, id: str) -> Shown:
     return Shown("batch", {**batch.to_json(), "history": store.history(id)})
 
 
-def write_log(store: Store, batch_id: str, out: IO[bytes], *, stderr: bool = False, follow: bool = False) -> None:
+def write_log(store: Store, batch_id: str, out: IO[bytes], engine: Callable[[str | None], Any], *, stderr: bool = False, follow: bool = False) -> None:
     """Write what a batch's tool wrote to stdout (or stderr) to ``out``.
 
     With ``follow``, a batch that has not ended is waited for and its running container's output
@@ -70,10 +72,9 @@ def write_log(store: Store, batch_id: str, out: IO[bytes], *, stderr: bool = Fal
     batch = store.batch(batch_id)
     path = log_path(store.path, batch_id, "stderr" if stderr else "stdout")
     while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
-        if batch.state == "processing" and batch.container:
-            from faice.runner.docker_engine import DockerEngine
-
-            if DockerEngine().follow_logs(batch.container, stderr=stderr, out=out):
+        if batch.state == BatchState.PROCESSING and batch.container:
+            record = store.experiment(batch.experiment_id, red=False)
+            if engine(record and record.get("container_engine")).follow_logs(batch.container, stderr=stderr, out=out):
                 return
         time.sleep(FOLLOW_POLL)
         batch = store.batch(batch_id)

@@ -52,8 +52,9 @@ class FakeEngine:
     def __init__(self, tool: Tool = succeed, images: tuple[str, ...] = ("faice-test-busybox:latest",)) -> None:
         self.tool = tool
         self.images = set(images)
+        self.name = "fake"
+        self.title = "Fake"
         self.host = "fake://engine"
-        self.api = self  # faice's callers reach ``engine.api.ping()`` and ``engine.api.host``
         self.calls: list[tuple[str, str]] = []
         self.containers_by_id: dict[str, FakeContainer] = {}
         self.running = 0

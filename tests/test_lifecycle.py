@@ -61,7 +61,7 @@ def run_exec(tmp_path: Path, data: dict[str, Any], engine: FakeEngine, **options
     store = Store(tmp_path / "faice.db")
     events: list[tuple[int, str, str]] = []
     run_options = RunOptions(outdir=tmp_path / "out", **{"jobs": 2, **options})
-    result = execute(prepared(tmp_path, data), run_options, store, lambda i, what, detail: events.append((i, what, detail)), lambda: engine)
+    result = execute(prepared(tmp_path, data), run_options, store, lambda i, what, detail: events.append((i, what, detail)), lambda name=None: engine)
     return store, result, events
 
 
@@ -114,7 +114,7 @@ def test_the_memory_budget_keeps_batches_that_do_not_fit_together_apart(tmp_path
     store = Store(tmp_path / "faice.db")
     ready = prepared(tmp_path, echo_batches(4, ram=600))
     plans = plan(ready.experiment, ready.masker)
-    experiment_id, batch_ids = lifecycle.register(store, ready, plans, runner="exec", username="u", retries=0, connector_validation=True)
+    experiment_id, batch_ids = lifecycle.register(store, ready, plans, runner="exec", username="u", retries=0, connector_validation=True, container_engine="fake")
     options = RunOptions(outdir=tmp_path / "out", jobs=4)
     runner = lifecycle.batch_runner(engine, ready.experiment, ready.masker, options, store, experiment_id, tmp_path)
     records = [lifecycle.BatchRecord(p, b) for p, b in zip(plans, batch_ids, strict=True)]
@@ -130,12 +130,14 @@ def test_a_cancel_from_elsewhere_kills_the_running_container_and_no_other_batch_
     outcome: list[Any] = []
     store = Store(tmp_path / "faice.db")
     thread = threading.Thread(target=lambda: outcome.append(
-        execute(prepared(tmp_path, echo_batches(3)), RunOptions(outdir=tmp_path / "out", jobs=1), store, lifecycle.quiet, lambda: engine)))
+        execute(prepared(tmp_path, echo_batches(3)), RunOptions(outdir=tmp_path / "out", jobs=1), store, lifecycle.quiet, lambda name=None: engine)))
     thread.start()
     eventually(lambda: engine.running == 1)
     experiment_id = store.experiments()[0]["id"]
     other = Store(tmp_path / "faice.db")  # as faice cancel in another terminal
-    assert lifecycle.cancel(other, experiment_id, "cancelled by faice cancel", lambda: engine) == 3
+    asked: list[str | None] = []
+    assert lifecycle.cancel(other, experiment_id, "cancelled by faice cancel", lambda name=None: asked.append(name) or engine) == 3
+    assert asked == ["fake"]  # the engine the experiment's record names, whatever the caller's default
     thread.join(20)
     assert not thread.is_alive()
     assert outcome[0].state == "cancelled"
@@ -150,7 +152,7 @@ def test_ctrl_c_cancels_the_run_and_records_every_batch(tmp_path: Path):
     store = Store(tmp_path / "faice.db")
     timer = threading.Thread(target=lambda: (eventually(lambda: engine.running == 2), os.kill(os.getpid(), signal.SIGINT)))
     timer.start()
-    result = execute(prepared(tmp_path, echo_batches(4)), RunOptions(outdir=tmp_path / "out", jobs=2), store, lifecycle.quiet, lambda: engine)
+    result = execute(prepared(tmp_path, echo_batches(4)), RunOptions(outdir=tmp_path / "out", jobs=2), store, lifecycle.quiet, lambda name=None: engine)
     timer.join()
     assert result.interrupted and result.state == "cancelled"
     assert states(store, result.experiment_id) == ["cancelled"] * 4
@@ -163,9 +165,9 @@ def test_cancelling_registered_batches_needs_no_engine(tmp_path: Path):
     store = Store(tmp_path / "faice.db")
     ready = prepared(tmp_path, echo_batches(2))
     experiment_id, (first, _second) = lifecycle.register(store, ready, plan(ready.experiment, ready.masker), runner="exec", username="u",
-                                                         retries=0, connector_validation=True)
+                                                         retries=0, connector_validation=True, container_engine="fake")
 
-    def no_engine() -> Any:
+    def no_engine(name: str | None = None) -> Any:
         raise AssertionError("the engine was reached")
 
     assert lifecycle.cancel(store, first, "cancelled by faice cancel", no_engine) == 1
@@ -178,16 +180,16 @@ def test_settling_a_dead_run_fails_or_requeues_by_retries_and_removes_its_contai
     store = Store(tmp_path / "faice.db")
     ready = prepared(tmp_path, echo_batches(4))
     experiment_id, ids = lifecycle.register(store, ready, plan(ready.experiment, ready.masker), runner="serve", username="u", retries=1,
-                                            connector_validation=True)
+                                            connector_validation=True, container_engine="fake")
     store.set_state(ids[0], "processing", "attempt 1", attempts=1)
     store.set_state(ids[1], "processing", "attempt 2", attempts=2)
     store.set_state(ids[2], "succeeded", "done", attempts=1)
     left = engine.create(lifecycle_spec(experiment_id, ids[0]))
-    assert lifecycle.settle(store, experiment_id, "the server stopped", lambda: engine, retries=1) == 1
+    assert lifecycle.settle(store, experiment_id, "the server stopped", lambda name=None: engine, retries=1) == 1
     assert states(store, experiment_id) == ["registered", "failed", "succeeded", "registered"]
     assert store.batch(ids[1]).error == "the server stopped (attempt 2, no retries left)"
     assert ("remove", left) in engine.calls and engine.left() == []
-    assert lifecycle.settle(store, experiment_id, "the faice process died", lambda: engine, retries=None) == 2  # nothing queued again
+    assert lifecycle.settle(store, experiment_id, "the faice process died", lambda name=None: engine, retries=None) == 2  # nothing queued again
     assert states(store, experiment_id) == ["failed", "failed", "succeeded", "failed"]
 
 
@@ -207,7 +209,7 @@ def worker_for(tmp_path: Path):
 
     def make(engine: FakeEngine, jobs: int = 2, memory: int | None = None) -> Worker:
         store = Store(tmp_path / "faice.db")
-        worker = Worker(store, RunOptions(outdir=tmp_path / "outputs", jobs=jobs), lambda: engine, memory=MemoryBudget(memory))
+        worker = Worker(store, RunOptions(outdir=tmp_path / "outputs", jobs=jobs), lambda name=None: engine, memory=MemoryBudget(memory))
         worker.start()
         made.append(worker)
         return worker
@@ -220,7 +222,7 @@ def worker_for(tmp_path: Path):
 def submit(worker: Worker, tmp_path: Path, data: dict[str, Any], retries: int = 0) -> str:
     ready = prepared(tmp_path, data)
     experiment_id, _ids = lifecycle.register(worker.store, ready, plan(ready.experiment, ready.masker), runner="serve", username="u",
-                                             retries=retries, connector_validation=True)
+                                             retries=retries, connector_validation=True, container_engine="fake")
     worker.add(Active(experiment_id, ready.experiment, ready.masker, retries, True, "u", admin=True))
     return experiment_id
 

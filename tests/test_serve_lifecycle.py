@@ -251,7 +251,7 @@ def test_a_batch_whose_end_could_not_be_recorded_fails_with_the_reason_once_it_c
     store = Store(tmp_path / "faice.db")
     _, (batch_id,) = store.create_experiment(source="x", red={}, argvs=[["true"]], image="i", engine=None, username="u", runner="serve")
     store.set_state(batch_id, "processing", "attempt 1")
-    worker = Worker(store, RunOptions(outdir=tmp_path, jobs=1), lambda: None, memory=MemoryBudget(None))
+    worker = Worker(store, RunOptions(outdir=tmp_path, jobs=1), lambda name: None, memory=MemoryBudget(None))
     worker._record_later(batch_id, "could not record the end (database or disk is full)")
     real, calls = store.set_state, []
 

@@ -38,6 +38,8 @@ app = typer.Typer(
 
 FormatOption = typer.Option("yaml", "--format", "-f", help="Output format: yaml or json.")
 NoMountOption = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing).")
+EngineOption = typer.Option(None, "--engine", envvar="FAICE_ENGINE", metavar="docker|podman",
+                            help="Container engine: docker (default) or podman (through its Docker-compatible service, started when none runs; rootless for a non-root user).")
 PidsLimitOption = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit).")
 VarOption = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users.")
 VarsFileOption = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values.")
@@ -82,10 +84,11 @@ def open_store(ctx: typer.Context) -> Any:
 
 
 def engine_factory(ctx: typer.Context) -> Any:
-    """What reaches the container engine the options chose, when a command first needs it."""
-    from faice.runner.docker_engine import DockerEngine
+    """What reaches a container engine by name when a command first needs one: the engine an
+    experiment's record names (cancel, logs, cleanup), else $FAICE_ENGINE, else Docker."""
+    from faice.runner.engine import open_engine
 
-    return DockerEngine
+    return open_engine
 
 
 def err(line: str) -> None:

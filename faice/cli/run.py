@@ -9,7 +9,20 @@ from typing import Any
 
 import typer
 
-from faice.cli.app import NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, engine_factory, err, open_store, parse_vars, print_notices, prompter
+from faice.cli.app import (
+    EngineOption,
+    NoMountOption,
+    PidsLimitOption,
+    VarOption,
+    VarsFileOption,
+    app,
+    engine_factory,
+    err,
+    open_store,
+    parse_vars,
+    print_notices,
+    prompter,
+)
 from faice.cli.exits import outcome_code
 from faice.errors import EXIT_INTERRUPTED, EXIT_INVALID, LoadError
 
@@ -84,12 +97,13 @@ def exec_(
     disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Skip the connectors' own *-validate checks."),
     no_mount: bool = NoMountOption,
     pids_limit: int = PidsLimitOption,
+    engine: str | None = EngineOption,
     gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
     var: list[str] = VarOption,
     vars_file: Path | None = VarsFileOption,
     non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt: fail listing the variables that have no value."),
 ) -> None:
-    """Run a RED experiment locally: every batch in its own Docker container.
+    """Run a RED experiment locally: every batch in its own Docker (or Podman) container.
 
     Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
     the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
@@ -120,12 +134,13 @@ def exec_(
     if dry_run:
         _print_dry_run(prepared, as_json, mount=not no_mount)
         return
+    from faice.runner.engine import engine_name
     from faice.runner.exec_options import exec_options
 
     options, notices = exec_options(
         prepared.experiment, outdir=outdir, jobs=jobs, retries=retries, gpu_ids=gpu_ids, timeout=timeout, network=network, pull=not disable_pull,
         leave_container=leave_container, connector_validation=not disable_connector_validation, preserve_environment=list(preserve_environment),
-        mount=not no_mount, pids_limit=pids_limit,
+        mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine),
     )
     for notice in [] if quiet else notices:
         err(f"{prepared.doc.source.name}: notice: {notice}")

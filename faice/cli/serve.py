@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from faice.cli.app import NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, parse_vars, print_notices, prompter, settings
+from faice.cli.app import EngineOption, NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, parse_vars, print_notices, prompter, settings
 from faice.cli.exits import outcome_code
 
 
@@ -69,8 +69,9 @@ def serve(
     max_batches: int = typer.Option(100_000, "--max-batches", min=1, help="Most batches POST /red takes in one experiment."),
     no_mount: bool = NoMountOption,
     pids_limit: int = PidsLimitOption,
+    engine: str | None = EngineOption,
 ) -> None:
-    """Serve the CC-Agency REST API on this machine; its batches run here in Docker.
+    """Serve the CC-Agency REST API on this machine; its batches run here in Docker (or Podman: --engine podman).
 
     Clients written for CC-Agency (requests scripts, upstream faice exec with the ccagency
     engine, dashboards) work unchanged: POST /red registers an experiment, GET /batches and
@@ -92,10 +93,11 @@ def serve(
       curl -u admin http://127.0.0.1:8080/batches?limit=10
     """
     from faice.host import cpu_count
+    from faice.runner.engine import engine_name
     from faice.server.run import ServeOptions, run_server
     from faice.state.store import Store
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                            access_log=access_log, token_seconds=token_seconds, network=network, user_network=user_network, max_batches=max_batches,
-                           mount=not no_mount, pids_limit=pids_limit)
+                           mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine))
     run_server(Store(settings(ctx).db), options)

@@ -32,10 +32,10 @@ from faice.runner.docker_engine import (
     LABEL_REMOVABLE,
     LABEL_RUN,
     ContainerSpec,
-    DockerEngine,
     Mount,
     invoking_user,
 )
+from faice.runner.engine import Engine
 from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
@@ -49,6 +49,8 @@ STDERR_TAIL_LINES = 5
 class RunOptions:
     outdir: Path
     jobs: int
+    #: the container engine the batches run on (docker, podman)
+    engine: str = "docker"
     retries: int = 0
     timeout: float | None = None
     network: str | None = None
@@ -86,7 +88,7 @@ class Cancelled(Exception):
 class BatchRunner:
     """Runs attempts of batches of one experiment; shared by the scheduler's worker threads."""
 
-    def __init__(self, engine: DockerEngine, experiment: Experiment, options: RunOptions, masker: Masker, base_dir: Path, run_id: str, experiment_id: str, logs: Path,
+    def __init__(self, engine: Engine, experiment: Experiment, options: RunOptions, masker: Masker, base_dir: Path, run_id: str, experiment_id: str, logs: Path,
                  cancelled: threading.Event, cancelled_elsewhere: Callable[[str], bool]) -> None:
         self.engine = engine
         self.cancelled = cancelled
@@ -124,8 +126,9 @@ class BatchRunner:
     def _docker_lost(self, exc: OSError) -> str:
         if exc.errno == errno.ENOSPC:
             return "no space left on this machine's disk for the batch's logs (the state file's directory)"
-        return (f"Docker stopped answering at {self.engine.api.host} during the batch ({exc.strerror or exc}); "
-                "its container is removed once Docker is back (by the next faice exec or faice serve)")
+        title = self.engine.title
+        return (f"{title} stopped answering at {self.engine.host} during the batch ({exc.strerror or exc}); "
+                f"its container is removed once {title} is back (by the next faice exec or faice serve)")
 
     def _check_cancel(self, batch_id: str) -> None:
         """Stop here when the run was interrupted or this batch was cancelled from elsewhere."""
@@ -159,7 +162,7 @@ class BatchRunner:
         try:
             container = self.engine.create(spec)
         except DockerError as exc:
-            return AttemptResult(BatchState.FAILED, error=self.mask(f"Docker cannot create the container: {exc.message}"), retryable=False)
+            return AttemptResult(BatchState.FAILED, error=self.mask(f"{self.engine.title} cannot create the container: {exc.message}"), retryable=False)
         except OSError as exc:
             return AttemptResult(BatchState.FAILED, error=self._docker_lost(exc), retryable=False)
         with self._lock:
@@ -170,7 +173,7 @@ class BatchRunner:
             self._check_cancel(batch_id)
             outcome = self.engine.start_and_wait(container, self.options.timeout, stdout, stderr)
         except DockerError as exc:
-            return AttemptResult(BatchState.FAILED, error=self.mask(f"Docker cannot start the container: {exc.message}"), retryable=False)
+            return AttemptResult(BatchState.FAILED, error=self.mask(f"{self.engine.title} cannot start the container: {exc.message}"), retryable=False)
         except OSError as exc:
             return AttemptResult(BatchState.FAILED, error=self._docker_lost(exc), retryable=False)
         finally:

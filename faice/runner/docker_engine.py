@@ -80,18 +80,30 @@ def registry_host(image: str) -> str | None:
 class DockerEngine:
     """The engine calls of a batch, with errors turned into faice's one-line reasons."""
 
-    def __init__(self) -> None:
+    name = "docker"
+    #: the engine's name in messages
+    title = "Docker"
+
+    def __init__(self, host: str | None = None) -> None:
         from faice.runner.dockerapi import DockerAPI, DockerError
 
         try:
-            self.api = DockerAPI(timeout=API_TIMEOUT)
+            self.api = DockerAPI(host, timeout=API_TIMEOUT)
             self.api.ping()
         except DockerError as exc:
             where = f" at {self.api.host}" if hasattr(self, "api") else ""
-            said = f"it answered HTTP {exc.status} ({exc.message}); is that a Docker engine?" if exc.status else exc.message
-            raise EnvironmentUnusable(f"Docker is not reachable{where}: {said}") from None
+            said = f"it answered HTTP {exc.status} ({exc.message}); is that a {self.title} engine?" if exc.status else exc.message
+            raise EnvironmentUnusable(f"{self.title} is not reachable{where}: {said}") from None
         except (OSError, ValueError) as exc:
-            raise EnvironmentUnusable(f"Docker is not reachable at {self.api.host if hasattr(self, 'api') else 'DOCKER_HOST'}: {exc.strerror or exc} (is the Docker engine running, and may you use it?)") from None
+            where = self.api.host if hasattr(self, "api") else "DOCKER_HOST"
+            raise EnvironmentUnusable(f"{self.title} is not reachable at {where}: {exc.strerror or exc} (is the {self.title} engine running, and may you use it?)") from None
+
+    @property
+    def host(self) -> str:
+        return self.api.host
+
+    def ping(self) -> None:
+        self.api.ping()
 
     def has_image(self, image: str) -> bool:
         from faice.runner.dockerapi import NotFound
@@ -123,6 +135,10 @@ class DockerEngine:
         return True
 
     def create(self, spec: ContainerSpec) -> str:
+        return self.api.create_container(self.container_config(spec), spec.name)
+
+    def container_config(self, spec: ContainerSpec) -> dict[str, Any]:
+        """The body of the create call."""
         memory = spec.ram_mib * 1024 * 1024 if spec.ram_mib else 0
         host_config: dict[str, Any] = {
             "Mounts": [{"Type": "bind", "Source": str(m.source), "Target": m.target, "ReadOnly": m.read_only} for m in spec.mounts],
@@ -138,7 +154,7 @@ class DockerEngine:
             host_config["NetworkMode"] = spec.network
         if spec.pids_limit:
             host_config["PidsLimit"] = spec.pids_limit
-        config = {
+        return {
             "Image": spec.image,
             "Entrypoint": spec.argv[:1],
             "Cmd": spec.argv[1:],
@@ -148,22 +164,29 @@ class DockerEngine:
             "Labels": spec.labels,
             "HostConfig": host_config,
         }
-        return self.api.create_container(config, spec.name)
 
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
         """Run the created container to its end; its streams are written to ``stdout``/``stderr``."""
         self.api.start(container)
         timed_out = False
         try:
-            code = self.api.wait(container, timeout)
+            code = self.wait(container, timeout)
         except TimeoutError:
             timed_out = True
             self.kill(container)
-            code = self.api.wait(container, API_TIMEOUT)
-        oom = bool(self.api.inspect_container(container)["State"].get("OOMKilled"))
+            code = self.wait(container, API_TIMEOUT)
+        oom = self.oom_killed(self.api.inspect_container(container), code, timed_out)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
+
+    def wait(self, container: str, timeout: float | None) -> int:
+        """The exit code once the container ends; TimeoutError after ``timeout`` seconds."""
+        return self.api.wait(container, timeout)
+
+    def oom_killed(self, inspected: dict[str, Any], exit_code: int, timed_out: bool) -> bool:
+        """Whether the kernel killed the container for its memory limit (the engine says so)."""
+        return bool(inspected["State"].get("OOMKilled"))
 
     def follow_logs(self, container: str, *, stderr: bool, out: Any) -> bool:
         """Stream a running container's output until it ends; False when the container is gone."""

@@ -153,7 +153,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     earlier = marked_experiment(options.outdir)
     if earlier is not None and store.has_open_batches(earlier):
         raise InvalidInput(f"output directory {options.outdir} holds the outputs of experiment {earlier}, which is still running: choose another --outdir")
-    engine = open_engine()
+    engine = open_engine(options.engine)
     sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
     engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
@@ -171,7 +171,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
 
     with on_stop(cancel):
         experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
-                                            connector_validation=options.connector_validation)
+                                            connector_validation=options.connector_validation, container_engine=engine.name)
         prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:
             store.set_outdir(earlier, str(moved))

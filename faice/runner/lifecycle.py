@@ -29,8 +29,9 @@ from faice.state.store import FINAL_STATES, OPEN_STATES, Store, UnknownId, disk_
 
 #: progress for a face to show: (batch index, a phase or state, detail)
 Event = Callable[[int, str, str], None]
-#: the container engine, reached only when it is needed (cancelling registered batches needs none)
-EngineFactory = Callable[[], Any]
+#: reaches a container engine by name (None: the face's own) when it is needed; cancelling
+#: registered batches needs none. ``faice.runner.engine.open_engine`` is one.
+EngineFactory = Callable[[str | None], Any]
 
 
 def quiet(index: int, what: str, detail: str) -> None:
@@ -58,7 +59,7 @@ class NotRecorded(Exception):
 
 
 def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner: str, username: str, retries: int, connector_validation: bool,
-             source: str | None = None) -> tuple[str, list[str]]:
+             container_engine: str, source: str | None = None) -> tuple[str, list[str]]:
     """Record an experiment and its batches as ``registered``; return their ids. What is kept is
     redacted and masked: credentials never reach the state file."""
     experiment = prepared.experiment
@@ -77,6 +78,7 @@ def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner
         retries=retries,
         settings=settings,
         has_secrets=prepared.has_secrets,
+        container_engine=container_engine,
     )
 
 
@@ -164,13 +166,14 @@ def cancel(store: Store, target: str, reason: str, engine: EngineFactory, *, str
     """
     from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
 
-    if store.experiment(target, red=False) is not None:
+    record = store.experiment(target, red=False)
+    if record is not None:
         batches, label = store.batches(target), LABEL_EXPERIMENT
     else:
         batch = store.batch(target)
         if batch is None:
             raise UnknownId(f'no experiment or batch with id "{target}" in {store.path}')
-        batches, label = [batch], LABEL_BATCH
+        batches, label, record = [batch], LABEL_BATCH, store.experiment(batch.experiment_id, red=False)
     unfinished = [b for b in batches if b.state in OPEN_STATES]
     cancelled = store.set_states([b.id for b in unfinished], BatchState.CANCELLED, reason, only_from=OPEN_STATES)
     if any(b.state != BatchState.REGISTERED for b in unfinished):
@@ -178,7 +181,7 @@ def cancel(store: Store, target: str, reason: str, engine: EngineFactory, *, str
         from faice.runner.dockerapi import DockerError
 
         try:
-            kill(engine(), label, target)
+            kill(engine(record and record.get("container_engine")), label, target)
         except (FaiceError, DockerError, OSError):
             if strict:
                 raise
@@ -200,7 +203,8 @@ def settle(store: Store, experiment_id: str, reason: str, engine: EngineFactory,
     """
     batches = [b for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
     if any(b.state != BatchState.REGISTERED for b in batches):
-        clean_up_after(experiment_id, engine)
+        record = store.experiment(experiment_id, red=False)
+        clean_up_after(experiment_id, lambda: engine(record and record.get("container_engine")))
     failed = 0
     for batch in batches:
         if retries is not None and batch.state == BatchState.REGISTERED:
@@ -213,7 +217,7 @@ def settle(store: Store, experiment_id: str, reason: str, engine: EngineFactory,
     return failed
 
 
-def clean_up_after(experiment_id: str, engine: EngineFactory) -> None:
+def clean_up_after(experiment_id: str, engine: Callable[[], Any]) -> None:
     """Remove what a dead run of the experiment left: its containers, then its mounts. Without
     a container engine there are no containers to remove now (the next run's sweep does)."""
     from faice.errors import FaiceError

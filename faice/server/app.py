@@ -315,7 +315,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         except FaiceError as exc:
             raise Rejected(str(exc)) from None
         experiment_id, _ids = lifecycle.register(store, submission.prepared, submission.plans, runner="serve", username=user.name, retries=submission.retries,
-                                                 connector_validation=submission.connector_validation, source="POST /red")
+                                                 connector_validation=submission.connector_validation, container_engine=worker.options.engine, source="POST /red")
         worker.add(Active(experiment_id, submission.experiment, submission.masker, submission.retries, submission.connector_validation, user.name, admin=user.is_admin))
         return experiment_id
 
@@ -352,7 +352,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
         return {"experimentId": record["id"], "cancelled": cancelled}
 
     def cancel(target: str, user: User) -> int:
-        return lifecycle.cancel(store, target, f"cancelled through the API by {user.name}", worker.engine, strict=False)
+        return lifecycle.cancel(store, target, f"cancelled through the API by {user.name}", worker.engine_for, strict=False)
 
     def batch_filters(user: User, username: str | None, node: str | None, state: str | None, experiment_id: str | None) -> queries.Filters:
         if state is not None and state not in STATES:

@@ -43,6 +43,8 @@ class ServeOptions:
     #: honour ``mount: true`` (False: copy those directories instead)
     mount: bool = True
     pids_limit: int = DEFAULT_PIDS_LIMIT
+    #: the container engine batches run on (docker, podman)
+    engine: str = "docker"
 
 
 def _lock(store: Store) -> tuple[int, int]:
@@ -108,7 +110,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
     from faice.host import memory_mib
     from faice.runner.batch import RunOptions
     from faice.runner.budget import MemoryBudget
-    from faice.runner.docker_engine import DockerEngine
+    from faice.runner.engine import open_engine
     from faice.runner.reconcile import reconcile
     from faice.server.app import Settings, create_app
     from faice.server.worker import Worker
@@ -119,10 +121,11 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
     lock = _lock(store)
     try:
         sock = _listen(options.host, options.port)
-        reconcile(store, DockerEngine)
+        reconcile(store, lambda name: open_engine(name or options.engine))
         first_admin(store, say)
-        run_options = RunOptions(outdir=outputs_dir(store.path), jobs=options.jobs, network=options.network, mount=options.mount, pids_limit=options.pids_limit)
-        worker = Worker(store, run_options, DockerEngine, memory=MemoryBudget(memory_mib()), user_network=options.user_network)
+        run_options = RunOptions(outdir=outputs_dir(store.path), jobs=options.jobs, engine=options.engine, network=options.network, mount=options.mount,
+                                 pids_limit=options.pids_limit)
+        worker = Worker(store, run_options, open_engine, memory=MemoryBudget(memory_mib()), user_network=options.user_network)
         worker.start()
         settings = Settings(max_batches=options.max_batches)
         if options.token_seconds is not None:

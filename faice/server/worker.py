@@ -131,16 +131,20 @@ class Worker:
     def engine(self) -> Any:
         """The container engine, reached on first use (the API works without it)."""
         if self._engine is None:
-            self._engine = self._open_engine()
+            self._engine = self._open_engine(self.options.engine)
             sweep_containers(self.store, self._engine)  # what runs left while Docker did not answer
         return self._engine
+
+    def engine_for(self, name: str | None) -> Any:
+        """The engine an experiment ran on: this server's, or the one its record names."""
+        return self.engine() if name in (None, self.options.engine) else self._open_engine(name)
 
     def docker_problem(self) -> str | None:
         """None while the Docker engine answers, else why not (the next call tries again)."""
         from faice.runner.dockerapi import DockerError
 
         try:
-            self.engine().api.ping()
+            self.engine().ping()
             return None
         except FaiceError as exc:
             problem = str(exc)
@@ -166,9 +170,9 @@ class Worker:
             assert record is not None
             if record["has_secrets"]:
                 reason = f"{RESTART_REASON}; its credentials were kept only in that server's memory: submit the experiment again"
-                settle(self.store, experiment_id, reason, self.engine, retries=None)
+                settle(self.store, experiment_id, reason, self.engine_for, retries=None)
                 continue
-            settle(self.store, experiment_id, RESTART_REASON, self.engine, retries=record["retries"] or 0)
+            settle(self.store, experiment_id, RESTART_REASON, self.engine_for, retries=record["retries"] or 0)
             settings = json.loads(record["settings"] or "{}")
             owner = users.get(record["username"])
             self.add(Active(experiment_id, experiment_from_data(record["red"]), Masker(), record["retries"] or 0, not settings.get("disableConnectorValidation"),
@@ -188,7 +192,7 @@ class Worker:
                 self._dispatch()
                 if time.monotonic() - last_reconcile > RECONCILE_SECONDS:
                     last_reconcile = time.monotonic()
-                    reconcile(self.store, self.engine)  # a faice exec killed meanwhile: its batches end as failed
+                    reconcile(self.store, self.engine_for)  # a faice exec killed meanwhile: its batches end as failed
             except Exception:  # noqa: BLE001 - the dispatcher must survive to run the next batch
                 log.exception("dispatching batches failed")
 

@@ -133,8 +133,14 @@ def experiment_outdir(conn: sqlite3.Connection) -> None:
     _add_columns(conn, "experiments", {"outdir": "TEXT"})
 
 
+def experiment_container_engine(conn: sqlite3.Connection) -> None:
+    """Which container engine (docker, podman) runs an experiment: cancel, logs and crash cleanup
+    reach that one (none recorded: the experiment ran before podman could, on Docker)."""
+    _add_columns(conn, "experiments", {"container_engine": "TEXT"})
+
+
 MIGRATIONS = [Migration(step.__name__, step) for step in (experiments_batches_history, users_tokens_login_failures, serve_columns, history_json,
-                                                          list_indexes, batch_counts, experiment_outdir)]
+                                                          list_indexes, batch_counts, experiment_outdir, experiment_container_engine)]
 
 
 def applied(conn: sqlite3.Connection) -> dict[str, float]:

@@ -109,7 +109,7 @@ class Store(AccountTables, Listing):
 
     def create_experiment(self, *, source: str, red: dict[str, Any], argvs: list[list[str]], image: str, engine: str | None, username: str,
                           ram: int | None = None, runner: str = "exec", retries: int = 0, settings: dict[str, Any] | None = None,
-                          has_secrets: bool = False) -> tuple[str, list[str]]:
+                          has_secrets: bool = False, container_engine: str | None = None) -> tuple[str, list[str]]:
         """Register an experiment and its batches (state ``registered``); return their ids.
 
         ``red`` must already be redacted. ``has_secrets`` says whether redacting removed anything:
@@ -120,10 +120,10 @@ class Store(AccountTables, Listing):
         batch_ids = [new_id() for _ in argvs]
         with self._db.transaction() as conn:
             conn.execute(
-                "INSERT INTO experiments (id, created_at, username, source, red, batch_count, image, engine, pid, host, runner, ram, retries, settings, has_secrets)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO experiments (id, created_at, username, source, red, batch_count, image, engine, pid, host, runner, ram, retries, settings, has_secrets,"
+                " container_engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (experiment_id, now, username, source, json.dumps(red), len(argvs), image, engine, os.getpid(), os.uname().nodename,
-                 runner, ram, retries, json.dumps(settings or {}), int(has_secrets)),
+                 runner, ram, retries, json.dumps(settings or {}), int(has_secrets), container_engine),
             )
             registered = json.dumps([{"state": BatchState.REGISTERED, "time": now, "node": None}])
             conn.executemany(
@@ -255,7 +255,7 @@ class Store(AccountTables, Listing):
 
     def experiment(self, experiment_id: str, red: bool = True) -> dict[str, Any] | None:
         """The experiment's record; without ``red``, all but its (perhaps megabytes of) RED data."""
-        columns = "*" if red else "id, created_at, username, source, batch_count, image, engine, runner, outdir"
+        columns = "*" if red else "id, created_at, username, source, batch_count, image, engine, runner, outdir, retries, has_secrets, container_engine"
         with self._db.connection() as conn:
             row = conn.execute(f"SELECT {columns} FROM experiments WHERE id = ?", (experiment_id,)).fetchone()  # noqa: S608
         if row is None:
