@@ -195,12 +195,14 @@ def test_timeout_kills_the_container(run: Run):
 
 
 def test_cancel_from_another_terminal_kills_the_container(run: Run):
+    """``--engine podman`` on the command line; the cancel needs no engine named: the record has it."""
     data = as_batches(shell_red("sleep 60", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(3)])
-    process = run.start(data, "--jobs", "1")
+    process = subprocess.Popen([*faice_command(), *run.argv(data, "--jobs", "1", "--engine", "podman")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=run.tmp, env=faice_env())
     try:
         eventually(lambda: run.experiment_id() is not None and len(podman_containers(f"faice.experiment={run.experiment_id()}")) == 1)
         started = time.monotonic()
-        cancelled = run.faice("cancel", str(run.experiment_id()))
+        cancelled = run_faice("--db", str(run.db), "cancel", str(run.experiment_id()))
         assert cancelled.returncode == 0 and cancelled.stdout.strip() == "cancelled 3 batches", cancelled.stderr
         stdout, stderr = process.communicate(timeout=60)
     finally:

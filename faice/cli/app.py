@@ -38,8 +38,8 @@ app = typer.Typer(
 
 FormatOption = typer.Option("yaml", "--format", "-f", help="Output format: yaml or json.")
 NoMountOption = typer.Option(False, "--no-mount", help="Copy directories marked mount: true instead of mounting them (where sshfs or FUSE is missing).")
-EngineOption = typer.Option(None, "--engine", envvar="FAICE_ENGINE", metavar="docker|podman",
-                            help="Container engine: docker (default) or podman (through its Docker-compatible service, started when none runs; rootless for a non-root user).")
+EngineOption = typer.Option(None, "--engine", metavar="docker|podman", show_default=False,
+                            help="Container engine (default: $FAICE_ENGINE, else docker): podman runs through its Docker-compatible service, started when none runs, rootless for a non-root user.")
 PidsLimitOption = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit).")
 VarOption = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users.")
 VarsFileOption = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values.")
