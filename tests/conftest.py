@@ -216,3 +216,17 @@ def fill_up(directory: Path) -> Path:
         except OSError:
             pass
     return filler
+
+
+def eventually(predicate: Any, timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
+    """Call ``predicate`` until it answers something true (returned), or fail after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"not within {timeout} s: {what or getattr(predicate, '__name__', 'the condition')}")
+        time.sleep(interval)

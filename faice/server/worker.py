@@ -152,6 +152,15 @@ class Worker:
         self._engine = None
         return problem
 
+    def kill_containers(self, label: str, value: str) -> None:
+        """Kill a cancelled batch's or experiment's containers; without Docker there are none to kill."""
+        from faice.runner.cancel import kill_labelled
+
+        try:
+            kill_labelled(label, value)
+        except FaiceError:
+            pass
+
     # --- registering -------------------------------------------------------------------------
 
     def add(self, active: Active) -> None:
