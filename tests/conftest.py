@@ -218,8 +218,9 @@ def fill_up(directory: Path) -> Path:
     return filler
 
 
-def eventually(predicate: Any, timeout: float = 30, interval: float = 0.1, what: str = "") -> Any:
-    """Call ``predicate`` until it answers something true (returned), or fail after ``timeout`` s."""
+def eventually(predicate: Any, timeout: float = 30, interval: float = 0.1, what: Any = "") -> Any:
+    """Call ``predicate`` until it answers something true (returned), or fail after ``timeout`` s
+    saying ``what`` (a string, or a function called then: what was seen last)."""
     import time
 
     deadline = time.monotonic() + timeout
@@ -228,5 +229,6 @@ def eventually(predicate: Any, timeout: float = 30, interval: float = 0.1, what:
         if value:
             return value
         if time.monotonic() >= deadline:
-            pytest.fail(f"not within {timeout} s: {what or getattr(predicate, '__name__', 'the condition')}")
+            said = what() if callable(what) else what
+            pytest.fail(f"not within {timeout} s: {said or getattr(predicate, '__name__', 'the condition')}")
         time.sleep(interval)

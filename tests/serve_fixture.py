@@ -55,7 +55,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import faice_command, run_faice
+from tests.conftest import eventually, faice_command, run_faice
 from tests.redfiles import as_batches, shell_red
 
 #: name -> (password, is_admin); passwords have at least 8 characters
@@ -224,29 +224,31 @@ def post_red(server: Server, red: dict[str, Any], user: str = "admin", **params:
 
 def wait_final(server: Server, experiment_id: str, user: str = "admin", timeout: float = 60) -> list[dict[str, Any]]:
     """Wait until every batch of the experiment is final; their full documents by batchesListIndex."""
-    deadline = time.monotonic() + timeout
     listing: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
+
+    def final() -> list[dict[str, Any]] | None:
+        nonlocal listing
         response = server.get("/batches", user, params={"experimentId": experiment_id, "ascending": "true"})
         assert response.status_code == 200, response.text
         listing = response.json()
         if listing and all(b["state"] in FINAL_STATES for b in listing):
             documents = [server.get(f"/batches/{b['_id']}", user).json() for b in listing]
             return sorted(documents, key=lambda b: b["batchesListIndex"])
-        time.sleep(0.1)
-    pytest.fail(f"batches of {experiment_id} not final after {timeout} s: {[(b['_id'], b['state']) for b in listing]}\n{server.stderr()}")
+        return None
+
+    return eventually(final, timeout, what=lambda: f"batches of {experiment_id} final: {[(b['_id'], b['state']) for b in listing]}\n{server.stderr()}")
 
 
 def wait_state(server: Server, batch_id: str, states: tuple[str, ...], user: str = "admin", timeout: float = 30) -> dict[str, Any]:
     """Wait until a batch is in one of ``states``; its full document."""
-    deadline = time.monotonic() + timeout
     document: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal document
         document = server.get(f"/batches/{batch_id}", user).json()
-        if document.get("state") in states:
-            return document
-        time.sleep(0.05)
-    pytest.fail(f"batch {batch_id} not {states} after {timeout} s: {document.get('state')}\n{server.stderr()}")
+        return document if document.get("state") in states else None
+
+    return eventually(reached, timeout, 0.05, what=lambda: f"batch {batch_id} {states}: {document.get('state')}\n{server.stderr()}")
 
 
 def remove_containers_of(db: Path) -> None:
