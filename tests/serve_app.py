@@ -28,7 +28,7 @@ from faice.server.settings import Settings
 from faice.server.worker import Active
 from faice.state.store import Store, log_path, logs_dir
 from faice.state.users import Users
-from tests.serve_fixture import DEFAULT_USERS
+from tests.serve_fixture import DEFAULT_USERS, AsUser
 
 
 @dataclass
@@ -55,7 +55,7 @@ class FakeWorker:
         self.stopped = True
 
 
-class Api:
+class Api(AsUser):
     """The app, its store and fake worker, and requests as a user."""
 
     def __init__(self, store: Store, worker: FakeWorker, settings: Settings, passwords: dict[str, str]) -> None:
@@ -68,26 +68,11 @@ class Api:
     def client(self, address: str = "127.0.0.1") -> TestClient:
         return TestClient(self.app, base_url="http://127.0.0.1", client=(address, 50000))
 
-    def auth(self, name: str = "admin") -> tuple[str, str]:
-        return (name, self.passwords[name])
-
-    def request(self, method: str, path: str, user: str | None = "admin", **kwargs: Any) -> httpx.Response:
-        sends_own = "auth" in kwargs or any(k.lower() == "authorization" for k in kwargs.get("headers") or {})
-        if user is not None and not sends_own:
-            kwargs["auth"] = self.auth(user)
+    def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self.http.request(method, path, **kwargs)
         finally:
             self.http.cookies.clear()
-
-    def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, user, **kwargs)
-
-    def post(self, path: str, user: str | None = "admin", **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, user, **kwargs)
-
-    def delete(self, path: str, user: str | None = "admin", **kwargs: Any) -> httpx.Response:
-        return self.request("DELETE", path, user, **kwargs)
 
     def post_red(self, red: dict[str, Any], user: str = "admin", **params: str) -> str:
         response = self.post("/red", user, json=red, params=params)

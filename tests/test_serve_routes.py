@@ -14,7 +14,6 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,10 @@ from faice.server.settings import Settings
 from tests.conftest import eventually, faice_command
 from tests.redfiles import shell_red
 from tests.serve_app import Api, Output, make_api, run_batches
+from tests.serve_fixture import HEX24, SAME_FAILURE, Finished, error_object, unauthorized
 from tests.serve_fixture import agency_red as red
 
-HEX24 = re.compile(r"^[0-9a-f]{24}$")
-REALM = 'Basic realm="Please fill in username and password"'
 UNKNOWN = "0123456789abcdef01234567"  # well-formed, never issued
-SAME_FAILURE = "invalid user name or password"
 PROTECTED = [
     ("GET", "/version"), ("GET", "/token"), ("POST", "/login"), ("POST", "/red"),
     ("GET", "/experiments/count"), ("GET", "/experiments"), ("GET", f"/experiments/{UNKNOWN}"), ("DELETE", f"/experiments/{UNKNOWN}"),
@@ -47,18 +44,6 @@ def bad_request(response: httpx.Response, message: str) -> None:
     assert response.json() == f"400 Bad Request: {message}"
 
 
-def error_object(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json"), response.headers
-    body = response.json()
-    assert isinstance(body, dict) and isinstance(body.get("msg"), str) and body["msg"] and body.get("status") == status, body
-    return body
-
-
-def unauthorized(response: httpx.Response) -> dict[str, Any]:
-    body = error_object(response, 401)
-    assert response.headers.get("WWW-Authenticate") == REALM
-    return body
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -81,15 +66,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Api:
 def fresh(tmp_path: Path) -> Api:
     """An app of the test's own (throttling, tokens: state no other test may share)."""
     return make_api(tmp_path)
-
-
-@dataclass
-class Finished:
-    alice: str  # 2 batches: out-a/err-a, out-b/err-b
-    bob: str  # 1 batch: bob-secret / bob-err
-    admin: str  # 3 batches: x0, x1, x2
-    red_alice: dict[str, Any]
-    batches: dict[str, list[str]]
 
 
 @pytest.fixture(scope="module")

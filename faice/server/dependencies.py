@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +17,8 @@ from starlette.concurrency import run_in_threadpool
 
 from faice.server.auth import Authenticator, Unauthorized, parse_header
 from faice.server.errors import BadParameter, NotFound
-from faice.server.nodes import Node
-from faice.server.settings import Settings
-from faice.server.worker import Worker
 from faice.state.store import BatchRow, Store
-from faice.state.users import DEVICE_COOKIE, DEVICE_SECONDS, User, Users
+from faice.state.users import DEVICE_COOKIE, DEVICE_SECONDS, User
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 MAX_INTEGER = 2**63 - 1  # SQLite's integers
@@ -31,28 +28,20 @@ NOT_AN_ID = "Not a valid BSON ObjectId."
 # --- what create_app keeps ----------------------------------------------------------------------
 
 
-async def get_store(request: Request) -> Store:
-    return request.app.state.store
+def _kept(name: str) -> Callable[[Request], Awaitable[Any]]:
+    async def kept(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    kept.__name__ = f"get_{name}"
+    return kept
 
 
-async def get_worker(request: Request) -> Worker:
-    return request.app.state.worker
-
-
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-async def get_users(request: Request) -> Users:
-    return request.app.state.users
-
-
-async def get_auth(request: Request) -> Authenticator:
-    return request.app.state.auth
-
-
-async def get_node(request: Request) -> Node:
-    return request.app.state.node
+get_store = _kept("store")
+get_worker = _kept("worker")
+get_settings = _kept("settings")
+get_users = _kept("users")
+get_auth = _kept("auth")
+get_node = _kept("node")
 
 
 # --- parameters ----------------------------------------------------------------------------------
