@@ -22,7 +22,7 @@ import pytest
 
 from faice.runner.docker_engine import LABEL_BATCH, LABEL_EXPERIMENT
 from faice.server.settings import Settings
-from tests.conftest import eventually, faice_command
+from tests.conftest import faice_command
 from tests.redfiles import shell_red
 from tests.serve_app import Api, Output, make_api, run_batches
 from tests.serve_fixture import HEX24, SAME_FAILURE, Finished, error_object, unauthorized
@@ -868,4 +868,17 @@ def test_stopping_the_app_stops_the_worker(tmp_path: Path) -> None:
     with stopping.client() as client:
         assert client.get("/").status_code == 200
         assert not stopping.worker.stopped
-    eventually(lambda: stopping.worker.stopped, timeout=5)
+    assert stopping.worker.stopped  # the lifespan's end: before uvicorn returns, nothing is left running
+
+
+def test_the_worker_is_a_dependency_a_test_can_override(fresh: Api) -> None:
+    from faice.server.dependencies import get_worker
+    from tests.serve_app import FakeWorker
+
+    other = FakeWorker()
+    fresh.app.dependency_overrides[get_worker] = lambda: other
+    try:
+        experiment_id = fresh.post_red(red("true"), "alice")
+    finally:
+        fresh.app.dependency_overrides.clear()
+    assert [a.id for a in other.added] == [experiment_id] and fresh.worker.added == []
