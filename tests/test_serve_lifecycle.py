@@ -54,9 +54,12 @@ def _states_in_file(db: Path, experiment_id: str) -> dict[str, tuple[str, str]]:
 
 
 def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, docker_image: str):
+    # the attempt before the crash starts before the deadline and sleeps; the one after the restart starts after it and does not
+    deadline = int(time.time()) + 8
+    resumable_red = agency_red(f'test "$(date +%s)" -ge {deadline} || sleep 120; echo resumed')
     server = start_server(tmp_path, jobs=2)
     try:
-        resumable = post_red(server, agency_red("sleep 12; echo resumed"))  # one retry by default; long enough to be killed mid-run
+        resumable = post_red(server, resumable_red)  # one retry by default
         no_retry = post_red(server, agency_red("sleep 120"), disableRetry="1")
         for experiment_id in (resumable, no_retry):
             wait_state(server, batch_ids(server, experiment_id)[0], ("processing",))
@@ -71,6 +74,7 @@ def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, dock
         server.process.kill()  # no chance to clean up
         server.process.wait(10)
     assert labelled_containers(f"faice.experiment={no_retry}"), "the crash left the container running"
+    time.sleep(max(0.0, deadline - time.time()))
 
     restarted = start_server(tmp_path, db=server.db, users={})
     restarted.passwords.update(server.passwords)
@@ -85,8 +89,8 @@ def test_restart_after_a_crash_requeues_fails_and_cleans_up(tmp_path: Path, dock
         assert "submit the experiment again" in unresumable["error"]
         assert "secret-pw-1" not in str(unresumable)
 
-        resumed = wait_final(restarted, resumable, timeout=90)[0]
-        assert resumed["state"] == "succeeded", resumed
+        resumed = wait_final(restarted, resumable)[0]
+        assert resumed["state"] == "succeeded", (resumed["error"], resumed["history"])
         assert resumed["attempts"] == 2
         assert [h["state"] for h in resumed["history"]][-4:] == ["registered", "scheduled", "processing", "succeeded"]
         assert "queued again" in resumed["history"][-4]["reason"]
