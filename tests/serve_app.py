@@ -27,8 +27,7 @@ from faice.server.app import create_app
 from faice.server.settings import Settings
 from faice.server.worker import Active
 from faice.state.store import Store, log_path, logs_dir
-from faice.state.users import Users
-from tests.serve_fixture import DEFAULT_USERS, AsUser
+from tests.serve_fixture import DEFAULT_USERS, AsUser, add_users
 
 
 @dataclass
@@ -85,10 +84,10 @@ class Api(AsUser):
 
 def make_api(directory: Path, settings: Settings | None = None, users: dict[str, tuple[str, bool]] | None = None, db: Path | None = None) -> Api:
     directory.mkdir(parents=True, exist_ok=True)
-    store = Store(db or directory / "faice.db")
     users = DEFAULT_USERS if users is None else users
-    for name, (password, admin) in users.items():
-        Users(store).add(name, password, admin=admin)
+    db = db or directory / "faice.db"
+    add_users(db, users)
+    store = Store(db)
     return Api(store, FakeWorker(), settings or Settings(), {name: password for name, (password, _admin) in users.items()})
 
 

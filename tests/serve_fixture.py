@@ -56,7 +56,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import eventually, faice_command, run_faice
+from tests.conftest import eventually, faice_command
 from tests.redfiles import as_batches, shell_red
 
 #: name -> (password, is_admin); passwords have at least 8 characters
@@ -161,10 +161,17 @@ class Server(AsUser):
 
 
 def add_users(db: Path, users: dict[str, tuple[str, bool]]) -> None:
-    """Create users with ``faice users add NAME --password-stdin [--admin]``, as an operator would."""
-    for name, (password, admin) in users.items():
-        done = run_faice("--db", str(db), "users", "add", name, "--password-stdin", *(["--admin"] if admin else []), input=password + "\n")
-        assert done.returncode == 0, f"faice users add {name}: {done.stdout}{done.stderr}"
+    """Create users in the state file, in this process (a ``faice users add`` each cost a start-up;
+    test_users.py runs that command)."""
+    from faice.state.store import Store
+    from faice.state.users import Users
+
+    store = Store(db)
+    try:
+        for name, (password, admin) in users.items():
+            Users(store).add(name, password, admin=admin)
+    finally:
+        store.close()
 
 
 def start_server(directory: Path, *args: str, users: dict[str, tuple[str, bool]] | None = None, db: Path | str | None = None,
