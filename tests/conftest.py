@@ -307,13 +307,17 @@ def fill_up(directory: Path) -> Path:
     return filler
 
 
-def eventually(predicate: Any, timeout: float = 20.0, interval: float = 0.02, message: str = "condition not met in time") -> Any:
-    """Wait until ``predicate()`` is truthy and return it; fail the test after ``timeout`` seconds."""
+def eventually(predicate: Any, timeout: float = 30, interval: float = 0.05, what: Any = "") -> Any:
+    """Call ``predicate`` until it answers something true (returned), or fail after ``timeout`` s
+    saying ``what`` (a string, or a function called then: what was seen last)."""
     import time
 
     deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{message} ({timeout:g} s)")
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            said = what() if callable(what) else what
+            pytest.fail(f"not within {timeout} s: {said or getattr(predicate, '__name__', 'the condition')}")
         time.sleep(interval)
-    return value

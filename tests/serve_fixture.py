@@ -13,7 +13,7 @@ Use it from a test module::
 The ``server`` fixture (module scope: one server per test module that uses it) has the users
 ``admin`` (admin), ``alice`` and ``bob`` (not admins), passwords in ``server.passwords``.
 
-``Server`` gives:
+``Server`` (an ``AsUser``) gives:
 
 * ``url`` (``http://127.0.0.1:PORT``), ``db`` (the state file's path), ``process`` (the Popen);
 * ``auth(name)``: ``(name, password)`` for requests' ``auth=``;
@@ -49,13 +49,14 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-from tests.conftest import faice_command, run_faice
+from tests.conftest import eventually, faice_command
 from tests.redfiles import as_batches, shell_red
 
 #: name -> (password, is_admin); passwords have at least 8 characters
@@ -65,12 +66,59 @@ DEFAULT_USERS: dict[str, tuple[str, bool]] = {
     "bob": ("bob-password-1", False),
 }
 FINAL_STATES = ("succeeded", "failed", "cancelled")
+HEX24 = re.compile(r"^[0-9a-f]{24}$")
+REALM = 'Basic realm="Please fill in username and password"'
+SAME_FAILURE = "invalid user name or password"  # a wrong password and an unknown user alike
 START_SECONDS = 20
 STOP_SECONDS = 15
 LISTENING = re.compile(r"faice serve: CC-Agency API on (https?://\S+?:\d+) ")
 
 
-class Server:
+class AsUser:
+    """Requests as a user: ``request(method, path, user="admin", **kwargs)`` and ``get/post/delete``
+    send that user's Basic credentials (``user=None``: none) unless ``kwargs`` bring their own."""
+
+    passwords: dict[str, str]
+
+    def auth(self, name: str = "admin") -> tuple[str, str]:
+        return (name, self.passwords[name])
+
+    def send(self, method: str, path: str, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def request(self, method: str, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
+        sends_own = "auth" in kwargs or any(k.lower() == "authorization" for k in kwargs.get("headers") or {})
+        if user is not None and not sends_own:
+            kwargs["auth"] = self.auth(user)
+        return self.send(method, path, **kwargs)
+
+    def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
+        return self.request("GET", path, user, **kwargs)
+
+    def post(self, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
+        return self.request("POST", path, user, **kwargs)
+
+    def delete(self, path: str, user: str | None = "admin", **kwargs: Any) -> Any:
+        return self.request("DELETE", path, user, **kwargs)
+
+
+def error_object(response: Any, status: int) -> dict[str, Any]:
+    """An error answer other than a parameter's 400: the JSON object {"msg", "status"} (and more)."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert isinstance(body, dict) and isinstance(body.get("msg"), str) and body["msg"] and body.get("status") == status, body
+    return body
+
+
+def unauthorized(response: Any) -> dict[str, Any]:
+    """A 401 with CC-Agency's realm."""
+    body = error_object(response, 401)
+    assert response.headers.get("WWW-Authenticate") == REALM
+    return body
+
+
+class Server(AsUser):
     """A running ``faice serve`` process and the users it knows."""
 
     def __init__(self, process: subprocess.Popen[bytes], url: str, db: Path, stderr_path: Path, passwords: dict[str, str]) -> None:
@@ -81,24 +129,9 @@ class Server:
         self.passwords = passwords
         self.exit_code: int | None = None
 
-    def auth(self, name: str = "admin") -> tuple[str, str]:
-        return (name, self.passwords[name])
-
-    def request(self, method: str, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
-        sends_own = "auth" in kwargs or any(k.lower() == "authorization" for k in kwargs.get("headers") or {})
-        if user is not None and not sends_own:
-            kwargs["auth"] = self.auth(user)
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", 30)
         return requests.request(method, self.url + path, **kwargs)
-
-    def get(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
-        return self.request("GET", path, user, **kwargs)
-
-    def post(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
-        return self.request("POST", path, user, **kwargs)
-
-    def delete(self, path: str, user: str | None = "admin", **kwargs: Any) -> requests.Response:
-        return self.request("DELETE", path, user, **kwargs)
 
     def stderr(self) -> str:
         try:
@@ -128,10 +161,17 @@ class Server:
 
 
 def add_users(db: Path, users: dict[str, tuple[str, bool]]) -> None:
-    """Create users with ``faice users add NAME --password-stdin [--admin]``, as an operator would."""
-    for name, (password, admin) in users.items():
-        done = run_faice("--db", str(db), "users", "add", name, "--password-stdin", *(["--admin"] if admin else []), input=password + "\n")
-        assert done.returncode == 0, f"faice users add {name}: {done.stdout}{done.stderr}"
+    """Create users in the state file, in this process (a ``faice users add`` each cost a start-up;
+    test_users.py runs that command)."""
+    from faice.state.store import Store
+    from faice.state.users import Users
+
+    store = Store(db)
+    try:
+        for name, (password, admin) in users.items():
+            Users(store).add(name, password, admin=admin)
+    finally:
+        store.close()
 
 
 def start_server(directory: Path, *args: str, users: dict[str, tuple[str, bool]] | None = None, db: Path | str | None = None,
@@ -202,6 +242,18 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 # --- experiments ------------------------------------------------------------------------------
 
 
+@dataclass
+class Finished:
+    """The experiments of alice, bob and admin that a test module shares, with their batches
+    (ids, or full documents) by user."""
+
+    alice: str  # 2 batches: out-a/err-a, out-b/err-b
+    bob: str  # 1 batch: bob-secret / bob-err
+    admin: str  # 3 batches: x0, x1, x2
+    red_alice: dict[str, Any]
+    batches: dict[str, list[Any]]
+
+
 def agency_red(script: str, values: list[str] | None = None, **top: Any) -> dict[str, Any]:
     """``sh -c SCRIPT sh VALUE`` in the test image: one batch, or one batch per value; ``outputs: {}`` everywhere."""
     if values is None:
@@ -224,29 +276,31 @@ def post_red(server: Server, red: dict[str, Any], user: str = "admin", **params:
 
 def wait_final(server: Server, experiment_id: str, user: str = "admin", timeout: float = 60) -> list[dict[str, Any]]:
     """Wait until every batch of the experiment is final; their full documents by batchesListIndex."""
-    deadline = time.monotonic() + timeout
     listing: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
+
+    def final() -> list[dict[str, Any]] | None:
+        nonlocal listing
         response = server.get("/batches", user, params={"experimentId": experiment_id, "ascending": "true"})
         assert response.status_code == 200, response.text
         listing = response.json()
         if listing and all(b["state"] in FINAL_STATES for b in listing):
             documents = [server.get(f"/batches/{b['_id']}", user).json() for b in listing]
             return sorted(documents, key=lambda b: b["batchesListIndex"])
-        time.sleep(0.1)
-    pytest.fail(f"batches of {experiment_id} not final after {timeout} s: {[(b['_id'], b['state']) for b in listing]}\n{server.stderr()}")
+        return None
+
+    return eventually(final, timeout, what=lambda: f"batches of {experiment_id} final: {[(b['_id'], b['state']) for b in listing]}\n{server.stderr()}")
 
 
 def wait_state(server: Server, batch_id: str, states: tuple[str, ...], user: str = "admin", timeout: float = 30) -> dict[str, Any]:
     """Wait until a batch is in one of ``states``; its full document."""
-    deadline = time.monotonic() + timeout
     document: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def reached() -> dict[str, Any] | None:
+        nonlocal document
         document = server.get(f"/batches/{batch_id}", user).json()
-        if document.get("state") in states:
-            return document
-        time.sleep(0.05)
-    pytest.fail(f"batch {batch_id} not {states} after {timeout} s: {document.get('state')}\n{server.stderr()}")
+        return document if document.get("state") in states else None
+
+    return eventually(reached, timeout, 0.05, what=lambda: f"batch {batch_id} {states}: {document.get('state')}\n{server.stderr()}")
 
 
 def remove_containers_of(db: Path) -> None:

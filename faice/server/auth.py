@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from faice.errors import FaiceError
 from faice.state.users import DEVICE, FAILURE_WINDOW_SECONDS, User, Users
 
 CACHE_SECONDS = 300
@@ -27,7 +28,9 @@ CACHE_SIZE = 4096
 REALM = 'Basic realm="Please fill in username and password"'
 
 
-class Unauthorized(Exception):
+class Unauthorized(FaiceError):
+    """No, wrong or expired credentials (answered 401 with the realm: faice.server.errors)."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

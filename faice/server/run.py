@@ -21,6 +21,7 @@ from pathlib import Path
 from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.host import is_loopback
 from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
+from faice.server.settings import Settings
 from faice.state.store import Store
 
 FIRST_ADMIN = "admin"
@@ -104,6 +105,14 @@ def first_admin(store: Store, say: Callable[[str], None]) -> None:
     say("faice serve: it is shown only this once; change it with: faice users passwd admin")
 
 
+def settings_for(options: ServeOptions) -> Settings:
+    """The API's settings from ``faice serve``'s options (--token-seconds: access and GET /token tokens)."""
+    settings = Settings(max_batches=options.max_batches)
+    if options.token_seconds is not None:
+        settings.access_seconds = settings.password_token_seconds = options.token_seconds
+    return settings
+
+
 def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)) -> None:
     import uvicorn
 
@@ -112,7 +121,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
     from faice.runner.budget import MemoryBudget
     from faice.runner.engine import open_engine
     from faice.runner.reconcile import reconcile
-    from faice.server.app import Settings, create_app
+    from faice.server.app import create_app
     from faice.server.worker import Worker
     from faice.state.store import outputs_dir
 
@@ -127,10 +136,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
                                  pids_limit=options.pids_limit)
         worker = Worker(store, run_options, open_engine, memory=MemoryBudget(memory_mib()), user_network=options.user_network)
         worker.start()
-        settings = Settings(max_batches=options.max_batches)
-        if options.token_seconds is not None:
-            settings.access_seconds = settings.password_token_seconds = options.token_seconds
-        app = create_app(store, worker, settings)
+        app = create_app(store, worker, settings_for(options))
         tls = options.ssl_certfile is not None
         if not is_loopback(options.host) and not tls:
             say(f"faice serve: warning: listening on {options.host} without TLS: passwords and tokens cross the network in clear text "

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from faice.errors import LoadError
+from faice.errors import InvalidInput, LoadError
 from faice.red.load import load_text
 from faice.red.model import Experiment, job_sections
 from faice.red.prepare import Prepared, ValidationFailed, prepare_document
@@ -26,8 +26,8 @@ INVALID = "Given RED data is invalid. Consider using the FAICE commandline tools
 LOCAL_CONNECTOR = "red-connector-local"
 
 
-class Rejected(Exception):
-    """A 400 answer: a message, and the located problems when there is a document."""
+class Rejected(InvalidInput):
+    """A refused document: a message, and the located problems when there is one (answered 400)."""
 
     def __init__(self, message: str, problems: list[LocatedProblem] | None = None) -> None:
         super().__init__(message)

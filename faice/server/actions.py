@@ -1,0 +1,39 @@
+"""What the API does to experiments besides reading them: register a posted one, cancel.
+
+Each in one place, called by the routes (``POST /red``, ``DELETE /experiments/ID``,
+``DELETE /batches/ID``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from faice.errors import FaiceError
+from faice.runner import lifecycle
+from faice.server.submission import Rejected, Submission
+from faice.server.worker import Active, Worker
+from faice.state.store import Store
+from faice.state.users import User
+
+
+def register(store: Store, worker: Worker, submission: Submission, user: User) -> str:
+    """Record an accepted experiment and hand it to the worker; its id."""
+    from faice.runner.execute import check_connectors
+
+    try:
+        check_connectors(submission.plans, submission.prepared, remote_validation=submission.connector_validation, mount=worker.mount,
+                         base_dir=Path.cwd())  # where the worker finds an admin's local inputs
+    except FaiceError as exc:
+        raise Rejected(str(exc)) from None
+    experiment_id, _ids = lifecycle.register(store, submission.prepared, submission.plans, runner="serve", username=user.name, retries=submission.retries,
+                                             connector_validation=submission.connector_validation, container_engine=worker.options.engine,
+                                             source="POST /red")
+    worker.add(Active(experiment_id, submission.experiment, submission.masker, submission.retries, submission.connector_validation, user.name,
+                      admin=user.is_admin))
+    return experiment_id
+
+
+def cancel(store: Store, worker: Worker, target: str, user: User) -> int:
+    """Cancel an experiment's unfinished batches, or a batch, and kill their containers (without
+    a reachable engine the runner stops them at its next check); how many were cancelled."""
+    return lifecycle.cancel(store, target, f"cancelled through the API by {user.name}", worker.engine_for, strict=False)

@@ -1,0 +1,91 @@
+"""``/batches``: count, list, read and cancel batches, and what their process wrote."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from faice.server import actions, documents
+from faice.server.dependencies import Page, caller, get_store, get_worker, object_id, off_loop, own_batch, own_batch_stream, owner, paging
+from faice.server.errors import BadParameter, NotFound
+from faice.server.worker import Worker
+from faice.state import queries
+from faice.state.store import STATES, BatchRow, Store, log_path
+from faice.state.users import User
+
+router = APIRouter()
+
+
+async def batch_filters(
+    user: User = Depends(caller), username: str | None = Query(None), node: str | None = Query(None),
+    state: str | None = Query(None, description=", ".join(STATES)), experimentId: str | None = Query(None),
+) -> queries.Filters:
+    """The list filters, checked as CC-Agency checks them; a non-admin sees only their own."""
+    if state is not None and state not in STATES:
+        raise BadParameter(f"Given state is not valid. Must be one of {[str(s) for s in STATES]}.")
+    experiment_id = None if experimentId is None else object_id(experimentId, "Experiment is not a valid BSON ObjectId.")
+    return queries.Filters(owner=owner(user), username=username, node=node, state=state, experiment_id=experiment_id)
+
+
+def batch_document(store: Store, row: BatchRow) -> dict[str, Any]:
+    record = store.experiment(row.experiment_id) or {"red": {}}
+    return documents.batch(row, store.history(row.id), record["red"])
+
+
+@router.get("/batches/count", summary="Count batches (non-admins: their own)")
+async def batches_count(filters: queries.Filters = Depends(batch_filters), store: Store = Depends(get_store)) -> dict[str, int]:
+    return {"count": queries.count(store, "batches", filters)}
+
+
+@router.get("/batches", summary="List batches, newest first (non-admins: their own)", response_class=Response)
+async def batches_list(filters: queries.Filters = Depends(batch_filters), page: Page = Depends(paging), store: Store = Depends(get_store)) -> Response:
+    def answer() -> Response:
+        rows = queries.rows(store, "batches", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
+        total = queries.count(store, "batches", filters)
+        return Response(documents.list_batches_json(rows), media_type="application/json", headers={"X-Total-Count": str(total)})
+
+    return await off_loop(page, answer)
+
+
+@router.get("/batches/{batch_id}", summary="The full batch with its history")
+async def batch_get(row: BatchRow = Depends(own_batch), store: Store = Depends(get_store)) -> dict[str, Any]:
+    return batch_document(store, row)
+
+
+@router.delete("/batches/{batch_id}", summary="Cancel a batch (its container is killed at once); answers the batch")
+async def batch_cancel(user: User = Depends(caller), row: BatchRow = Depends(own_batch), store: Store = Depends(get_store),
+                       worker: Worker = Depends(get_worker)) -> JSONResponse:
+    changed = await run_in_threadpool(actions.cancel, store, worker, row.id, user) == 1
+    current = store.batch(row.id)
+    assert current is not None
+    return JSONResponse(batch_document(store, current), headers={"X-Faice-Cancelled": "true" if changed else "false"})
+
+
+@router.get("/batches/{batch_id}/{filename}", summary="What the batch's process wrote to stdout or stderr (text/plain)", response_class=Response)
+async def batch_stream(filename: str, row: BatchRow = Depends(own_batch_stream), store: Store = Depends(get_store)) -> Response:
+    if filename not in ("stdout", "stderr"):
+        raise BadParameter(f'Could not transfer "{filename}". Use "stdout" or "stderr" as filename.')
+    path = log_path(store.path, row.id, filename)
+    try:
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+    except OSError:
+        raise NotFound(f'Could not find "{filename}" of batch "{row.id}"') from None
+    size = path.stat().st_size
+
+    def chunks() -> Iterator[bytes]:
+        """Exactly the bytes there were when the answer began (a retry may rewrite the file)."""
+        with handle:
+            left = size
+            while left > 0:
+                data = handle.read(min(65536, left))
+                if not data:
+                    return
+                left -= len(data)
+                yield data
+
+    return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)})
+
