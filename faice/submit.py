@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 from faice.errors import EnvironmentUnusable, FaiceError, InvalidInput
 from faice.host import is_loopback
 from faice.red.secrets import Masker
-from faice.state.store import FINAL_STATES
+from faice.state.states import FINAL_STATES, BatchState
 from faice.state.users import DEVICE_COOKIE
+from faice.view import LiveTable, LiveView
 
 USER_ENV = "FAICE_AGENCY_USER"
 PASSWORD_ENV = "FAICE_AGENCY_PASSWORD"
@@ -295,7 +296,9 @@ class AgencyClient:
 
 
 @dataclass(frozen=True)
-class BatchState:
+class RemoteBatch:
+    """A batch of the submitted experiment as the agency lists it."""
+
     index: int
     batch_id: str
     state: str
@@ -304,57 +307,48 @@ class BatchState:
         return {"batchId": self.batch_id, "index": self.index, "state": self.state}
 
 
-def batch_states(listed: list[dict[str, Any]]) -> list[BatchState]:
-    states = [BatchState(int(b.get("batchesListIndex") or 0), str(b.get("_id") or b.get("batchId") or ""), str(b.get("state") or "")) for b in listed]
+def batch_states(listed: list[dict[str, Any]]) -> list[RemoteBatch]:
+    states = [RemoteBatch(int(b.get("batchesListIndex") or 0), str(b.get("_id") or b.get("batchId") or ""), str(b.get("state") or "")) for b in listed]
     return sorted(states, key=lambda s: s.index)
 
 
-def outcome(states: list[BatchState]) -> str:
+def outcome(states: list[RemoteBatch]) -> str:
     """The experiment's state: failed if any batch failed, else cancelled if any was, else succeeded."""
     kinds = {s.state for s in states}
-    return "failed" if "failed" in kinds else "cancelled" if "cancelled" in kinds else "succeeded"
+    return BatchState.FAILED if BatchState.FAILED in kinds else BatchState.CANCELLED if BatchState.CANCELLED in kinds else BatchState.SUCCEEDED
 
 
-class Display:
+class Display(LiveView):
     """Batch states on stderr while waiting: a live table on a terminal, a line per change otherwise."""
 
     def __init__(self, experiment_id: str, total: int, live: bool) -> None:
-        from faice.view import LiveTable
-
         self.experiment_id = experiment_id
         self.total = total
         self.started = time.monotonic()
-        self.states: list[BatchState] = []
+        self.states: list[RemoteBatch] = []
         self._shown: dict[int, str] = {}
         self._table = LiveTable(self._render, live)
 
-    def __enter__(self) -> Display:
-        self._table.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._table.__exit__(*exc)
-
-    def update(self, states: list[BatchState]) -> None:
+    def update(self, states: list[RemoteBatch]) -> None:
         self.states = states
         if self._table.shown:
             return
         for s in states:
-            if self._shown.get(s.index) != s.state and s.state != "registered":
+            if self._shown.get(s.index) != s.state and s.state != BatchState.REGISTERED:
                 sys.stderr.write(f"batch {s.index}: {s.state}\n")
                 sys.stderr.flush()
             self._shown[s.index] = s.state
 
     def _render(self) -> tuple[str, list[str], list[list[str]]]:
         states = self.states
-        count = {kind: sum(1 for s in states if s.state == kind) for kind in (*FINAL_STATES, "processing")}
+        count = {kind: sum(1 for s in states if s.state == kind) for kind in (*FINAL_STATES, BatchState.PROCESSING)}
         waiting = self.total - sum(count.values())
         title = (f"experiment {self.experiment_id}: {count['succeeded']}/{self.total} succeeded, {count['failed']} failed, "
                  f"{count['processing']} running, {waiting} waiting — {time.monotonic() - self.started:.0f} s")
-        return title, ["batch", "id", "state"], [[str(s.index), s.batch_id, s.state] for s in states if s.state != "succeeded"]
+        return title, ["batch", "id", "state"], [[str(s.index), s.batch_id, s.state] for s in states if s.state != BatchState.SUCCEEDED]
 
 
-def wait(client: AgencyClient, experiment_id: str, total: int, poll: float, display: Display) -> list[BatchState]:
+def wait(client: AgencyClient, experiment_id: str, total: int, poll: float, display: Display) -> list[RemoteBatch]:
     """Poll until every batch of the experiment is in a final state; a few failed polls in a row are tolerated."""
     failures = 0
     while True:
@@ -372,7 +366,7 @@ def wait(client: AgencyClient, experiment_id: str, total: int, poll: float, disp
         time.sleep(poll)
 
 
-def _interrupted_message(url: str, experiment_id: str, states: list[BatchState]) -> str:
+def _interrupted_message(url: str, experiment_id: str, states: list[RemoteBatch]) -> str:
     running = [s for s in states if s.state not in FINAL_STATES]
     ids = ", ".join(s.batch_id for s in running[:3]) + (", ..." if len(running) > 3 else "")
     which = f"{len(running)} unfinished batch{'es' if len(running) != 1 else ''} ({ids})" if running else "its batches"
@@ -440,7 +434,7 @@ def submit(
             return "interrupted"
         state = outcome(states)
         _print_result(experiment_id, state, states, as_json)
-        failed = [s for s in states if s.state == "failed"]
+        failed = [s for s in states if s.state == BatchState.FAILED]
         if failed and not as_json:
             where = f"GET {client.shown_url}/batches/{failed[0].batch_id} (and .../stderr)"
             why = client.failure(failed[0].batch_id)
@@ -448,7 +442,7 @@ def submit(
         return state
 
 
-def _print_result(experiment_id: str, state: str, states: list[BatchState], as_json: bool) -> None:
+def _print_result(experiment_id: str, state: str, states: list[RemoteBatch], as_json: bool) -> None:
     if as_json:
         print(json.dumps({"experimentId": experiment_id, "state": state, "batches": [s.to_json() for s in states]}, indent=2))
         return

@@ -6,7 +6,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from faice.state.states import BatchState
 
 LIVE_ROWS = 15
 
@@ -53,7 +55,23 @@ class LiveTable:
         return table
 
 
-class Progress:
+View = TypeVar("View", bound="LiveView")
+
+
+class LiveView:
+    """What owns a live table: entering shows it, leaving takes it away."""
+
+    _table: LiveTable
+
+    def __enter__(self: View) -> View:
+        self._table.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._table.__exit__(*exc)
+
+
+class Progress(LiveView):
     """Receives scheduler events (from worker threads) and shows them on stderr."""
 
     def __init__(self, total: int, live: bool, quiet: bool = False) -> None:
@@ -67,13 +85,6 @@ class Progress:
         self._lock = threading.Lock()
         self._table = LiveTable(self._render, live)
 
-    def __enter__(self) -> Progress:
-        self._table.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._table.__exit__(*exc)
-
     def event(self, index: int, kind: str, detail: str) -> None:
         with self._lock:
             if kind == "phase":
@@ -83,9 +94,9 @@ class Progress:
                 self.errors[index] = detail
             else:
                 self.state[index] = kind
-                if kind in ("failed", "cancelled"):
+                if kind in (BatchState.FAILED, BatchState.CANCELLED):
                     self.errors[index] = detail
-        if not self._table.shown and kind in (("failed",) if self.quiet else ("succeeded", "failed", "cancelled", "retry")):
+        if not self._table.shown and kind in ((BatchState.FAILED,) if self.quiet else (BatchState.SUCCEEDED, BatchState.FAILED, BatchState.CANCELLED, "retry")):
             word = "retrying" if kind == "retry" else kind
             tail = f": {detail}" if detail else ""
             sys.stderr.write(f"batch {index} {word}{tail}\n")
@@ -93,10 +104,10 @@ class Progress:
     def counts(self) -> dict[str, int]:
         with self._lock:
             states = list(self.state.values())
-        done = states.count("succeeded")
-        failed = states.count("failed")
-        cancelled = states.count("cancelled")
-        running = sum(1 for s in states if s in ("processing", "retrying"))
+        done = states.count(BatchState.SUCCEEDED)
+        failed = states.count(BatchState.FAILED)
+        cancelled = states.count(BatchState.CANCELLED)
+        running = sum(1 for s in states if s in (BatchState.PROCESSING, "retrying"))
         return {"done": done, "failed": failed, "cancelled": cancelled, "running": running, "waiting": self.total - done - failed - cancelled - running}
 
     def _render(self) -> tuple[str, list[str], list[list[str]]]:
@@ -107,9 +118,9 @@ class Progress:
         if self.phase.get(-1) == "pull" and not self.state:
             title += " — checking the image"
         with self._lock:
-            active = [i for i, s in sorted(self.state.items()) if s in ("processing", "retrying")]
+            active = [i for i, s in sorted(self.state.items()) if s in (BatchState.PROCESSING, "retrying")]
             recent_failed = [i for i, s in sorted(self.state.items()) if s == "failed"]
-            rows = [[str(i), self.state.get(i, ""), self.phase.get(i, "") if self.state.get(i) != "failed" else self.errors.get(i, "")[:80]]
+            rows = [[str(i), self.state.get(i, ""), self.phase.get(i, "") if self.state.get(i) != BatchState.FAILED else self.errors.get(i, "")[:80]]
                     for i in active + recent_failed]
         return title, ["batch", "state", "phase"], rows
 

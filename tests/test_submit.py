@@ -142,10 +142,10 @@ def test_the_live_table_while_waiting_shows_the_batches_not_yet_succeeded():
     """faice submit --wait and faice exec draw one kind of live table (faice.view.LiveTable)."""
     from rich.console import Console
 
-    from faice.submit import BatchState, Display
+    from faice.submit import Display, RemoteBatch
 
     display = Display("e1", 3, live=False)
-    display.update([BatchState(0, "b0", "succeeded"), BatchState(1, "b1", "processing"), BatchState(2, "b2", "failed")])
+    display.update([RemoteBatch(0, "b0", "succeeded"), RemoteBatch(1, "b1", "processing"), RemoteBatch(2, "b2", "failed")])
     console = Console(width=120, file=io.StringIO())
     console.print(display._table._table())
     screen = console.file.getvalue()  # type: ignore[attr-defined]

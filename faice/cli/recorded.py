@@ -124,8 +124,9 @@ def prune(
     """
     from faice.state.cleanup import parse_duration
     from faice.state.cleanup import prune as prune_experiments
+    from faice.state.states import FINAL_STATES
 
-    unknown = [s for s in states if s not in ("succeeded", "failed", "cancelled")]
+    unknown = [s for s in states if s not in FINAL_STATES]
     if unknown:
         raise InvalidInput(f"--state {unknown[0]}: an experiment ends succeeded, failed or cancelled")
     _say_removed(prune_experiments(open_store(ctx), parse_duration(older_than), tuple(states) or None, dry_run), dry_run)

@@ -47,25 +47,7 @@ class Prepared:
 
 
 def prepare(
-    location: str,
-    *,
-    variables: Mapping[str, str] | None = None,
-    prompt: Prompt | None = None,
-    connectors_required: bool = False,
-    local: bool = False,
-) -> Prepared:
-    """Load and validate ``location``, fill its variables and build the experiment.
-
-    With ``connectors_required`` a connector that cannot be resolved here is an error, not a
-    warning (``faice exec`` needs every one of them). ``local`` (``faice exec``): a CC-Agency's
-    URL and login (``execution.settings.access``) are not needed, neither their variables nor
-    their values.
-    """
-    return prepare_document(load(location), variables=variables, prompt=prompt, connectors_required=connectors_required, local=local)
-
-
-def prepare_document(
-    doc: Document,
+    source: str | Document,
     *,
     variables: Mapping[str, str] | None = None,
     prompt: Prompt | None = None,
@@ -75,10 +57,17 @@ def prepare_document(
     more_problems: Callable[[dict[str, Any]], list[Problem]] | None = None,
     drop_agency_access: bool = False,
 ) -> Prepared:
-    """Validate a loaded document (every problem at once, secrets masked), fill its variables and
-    build the experiment. ``connector_policy`` and ``more_problems`` add a face's own rules
+    """Load ``source`` (a location, or a document already loaded), validate it (every problem at
+    once, secrets masked), fill its variables and build the experiment.
+
+    With ``connectors_required`` a connector that cannot be resolved here is an error, not a
+    warning (``faice exec`` needs every one of them). ``local`` (``faice exec``, ``faice serve``):
+    a CC-Agency's URL and login (``execution.settings.access``) are not needed, neither their
+    variables nor their values. ``connector_policy`` and ``more_problems`` add a face's own rules
     (``faice serve``: what non-admins may use, CC-Agency's requirements); ``drop_agency_access``
-    forgets the agency's own URL and login before anything is kept, as CC-Agency does."""
+    forgets the agency's own URL and login before anything is kept, as CC-Agency does.
+    """
+    doc = load(source) if isinstance(source, str) else source
     errors, warnings = check(doc, connectors_required=connectors_required, for_agency=not local, connector_policy=connector_policy)
     if more_problems is not None:
         errors = sorted(errors + locate_problems(doc.source, more_problems(doc.data)), key=lambda p: (p.line, p.column))

@@ -278,6 +278,10 @@ def _article(name: str) -> str:
     return {"int": "an int", "long": "a long (integer)", "float": "a float (number)", "double": "a double (number)", "boolean": "a boolean (true/false)", "string": "a string"}[name]
 
 
+def _undeclared(path: tuple[Any, ...], kind: str, declared: dict[str, Any]) -> Problem:
+    """An input or output the file gives that the cli does not declare."""
+    return Problem(path, f'unknown {kind} "{path[-1]}"; the cli declares: {", ".join(declared) or "none"}')
+
 def _describe(value: Any) -> str:
     if value is None:
         return "null"
@@ -310,8 +314,7 @@ def _job_problems(
                 problems.append(Problem(in_path, f'required input "{key}" ({cwl_type}) is missing'))
         for key, value in inputs.items():
             if key not in cli_inputs:
-                declared = ", ".join(cli_inputs) or "none"
-                problems.append(Problem(in_path + (key,), f'unknown input "{key}"; the cli declares: {declared}'))
+                problems.append(_undeclared(in_path + (key,), "input", cli_inputs))
                 continue
             cwl_type = cli_inputs[key]
             if cwl_type is not None and value is not None:
@@ -320,8 +323,7 @@ def _job_problems(
     if isinstance(outputs, dict):
         for key, value in outputs.items():
             if key not in cli_outputs:
-                declared = ", ".join(cli_outputs) or "none"
-                problems.append(Problem(out_path + (key,), f'unknown output "{key}"; the cli declares: {declared}'))
+                problems.append(_undeclared(out_path + (key,), "output", cli_outputs))
                 continue
             expected = cli_outputs[key]
             if not isinstance(value, dict) or expected is None:

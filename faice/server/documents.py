@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from faice.red.model import job_sections
+from faice.state.states import BatchState
 from faice.state.store import FINAL_STATES, BatchRow
 
 AGENCY_API_VERSION = "9.3.0"
@@ -65,7 +66,7 @@ def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> 
             # CC-Agency's debugInfo says why a batch failed or went back to the queue; faice's
             # reason (an extension) says why for every entry.
             {"state": h["state"], "time": h["time"], "node": h["node"], "ccagent": None,
-             "debugInfo": h["reason"] if i > 0 and h["state"] in ("failed", "registered") else None, "reason": h["reason"]}
+             "debugInfo": h["reason"] if i > 0 and h["state"] in (BatchState.FAILED, BatchState.REGISTERED) else None, "reason": h["reason"]}
             for i, h in enumerate(history)
         ],
         "inputs": inputs or {}, "outputs": outputs or {},

@@ -14,7 +14,7 @@ from typing import Any
 from faice.errors import InvalidInput, LoadError
 from faice.red.load import load_text
 from faice.red.model import Experiment, job_sections
-from faice.red.prepare import Prepared, ValidationFailed, prepare_document
+from faice.red.prepare import Prepared, ValidationFailed, prepare
 from faice.red.problems import LocatedProblem, Problem
 from faice.red.secrets import Masker
 from faice.red.source import TOO_DEEP
@@ -113,8 +113,8 @@ def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connec
     if isinstance(batches, list) and len(batches) > max_batches:
         raise Rejected(f"{len(batches)} batches are more than this server takes in one experiment ({max_batches}; faice serve --max-batches)")
     try:
-        prepared = prepare_document(doc, connectors_required=True, local=True, connector_policy=None if admin else non_admin_connector,
-                                    more_problems=lambda data: agency_problems(data) + ([] if admin else image_problems(data)), drop_agency_access=True)
+        prepared = prepare(doc, connectors_required=True, local=True, connector_policy=None if admin else non_admin_connector,
+                           more_problems=lambda data: agency_problems(data) + ([] if admin else image_problems(data)), drop_agency_access=True)
     except ValidationFailed as exc:
         raise Rejected(INVALID, exc.problems) from None
     retries = 0 if disable_retry else (doc.retries if doc.retries is not None else 1)

@@ -140,16 +140,19 @@ class Worker:
         return self.engine() if name in (None, self.options.engine) else self._open_engine(name)
 
     def docker_problem(self) -> str | None:
-        """None while the Docker engine answers, else why not (the next call tries again)."""
+        """None while the container engine answers, else why not (the next call tries again)."""
         from faice.runner.dockerapi import DockerError
 
+        title = "Podman" if self.options.engine == "podman" else "Docker"
         try:
             self.engine().ping()
             return None
-        except FaiceError as exc:
+        except DockerError as exc:  # it answered, but not as an engine does (before FaiceError: it is one)
+            problem = f"{title} is not reachable: {exc.message}"
+        except OSError as exc:
+            problem = f"{title} is not reachable: {exc}"
+        except FaiceError as exc:  # not reached at all: the engine's own one-line reason
             problem = str(exc)
-        except (DockerError, OSError) as exc:
-            problem = f"Docker is not reachable: {getattr(exc, 'message', exc)}"
         self._engine = None
         return problem
 
