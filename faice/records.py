@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from faice.errors import InvalidInput
+from faice.runner.engine import recorded_engine
 from faice.state.cleanup import footprint
 from faice.state.states import BatchState
 from faice.state.store import FINAL_STATES, Store, log_path
@@ -74,7 +75,7 @@ def write_log(store: Store, batch_id: str, out: IO[bytes], engine: Callable[[str
     while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
         if batch.state == BatchState.PROCESSING and batch.container:
             record = store.experiment(batch.experiment_id, red=False)
-            if engine(record and record.get("container_engine")).follow_logs(batch.container, stderr=stderr, out=out):
+            if engine(recorded_engine(record)).follow_logs(batch.container, stderr=stderr, out=out):
                 return
         time.sleep(FOLLOW_POLL)
         batch = store.batch(batch_id)

@@ -279,3 +279,78 @@ def test_stopping_the_worker_cancels_running_batches_and_leaves_queued_ones(tmp_
     assert states(worker.store, experiment_id) == ["cancelled", "registered"]
     assert worker.store.history(worker.store.batches(experiment_id)[0].id)[-1]["reason"] == "faice serve was stopped"
     assert engine.left() == []
+
+
+# --- which engine, and races around a cancel ------------------------------------------------------
+
+
+def registered(tmp_path: Path, container_engine: str | None, runner: str = "exec", processing: bool = True) -> tuple[Store, str, list[str]]:
+    """An experiment of one batch as a run that died left it (its pid is gone)."""
+    import sqlite3
+
+    store = Store(tmp_path / "faice.db")
+    ready = prepared(tmp_path, echo_batches(1))
+    experiment_id, ids = lifecycle.register(store, ready, plan(ready.experiment, ready.masker), runner=runner, username="u", retries=1,
+                                            connector_validation=True, container_engine=container_engine)  # type: ignore[arg-type]
+    if processing:
+        store.set_states(ids, "processing", "attempt 1", attempts=1)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE experiments SET pid = 999999999 WHERE id = ?", (experiment_id,))
+    return store, experiment_id, ids
+
+
+def test_an_experiment_recorded_without_an_engine_is_cleaned_up_through_docker_whatever_faice_engine_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from faice.runner.reconcile import reconcile
+
+    store, experiment_id, _ids = registered(tmp_path, container_engine=None)  # written before engines were recorded
+    monkeypatch.setenv("FAICE_ENGINE", "podman")
+    asked: list[str] = []
+    assert reconcile(store, lambda name: asked.append(name) or FakeEngine()) == 1
+    assert asked == ["docker"]
+
+
+def test_a_dead_run_is_recorded_even_when_its_containers_cannot_be_listed(tmp_path: Path):
+    from faice.runner.dockerapi import DockerError
+    from faice.runner.reconcile import reconcile
+
+    class Stumbling(FakeEngine):
+        def containers(self, **labels: str) -> list[str]:
+            raise DockerError(500, "server error")
+
+    store, experiment_id, _ids = registered(tmp_path, container_engine="docker")
+    assert reconcile(store, lambda name: Stumbling()) == 1  # the next run's sweep removes the containers
+    assert states(store, experiment_id) == ["failed"]
+
+
+def test_a_cancel_kills_a_batch_that_started_after_the_cancel_looked_at_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    store, experiment_id, (batch_id,) = registered(tmp_path, container_engine="docker", runner="serve", processing=False)
+    engine = FakeEngine()
+    container = engine.create(lifecycle_spec(experiment_id, batch_id))
+    real = store.move
+
+    def dispatched_meanwhile(batch_ids: list[str], state: str, *args: Any, **kwargs: Any) -> Any:
+        if state == "cancelled":  # the worker starts it between the cancel's read and its write
+            real(batch_ids, "processing", "attempt 1")
+        return real(batch_ids, state, *args, **kwargs)
+
+    monkeypatch.setattr(store, "move", dispatched_meanwhile)
+    assert lifecycle.cancel(store, batch_id, "cancelled through the API by u", lambda name: engine, strict=False) == 1
+    assert ("kill", container) in engine.calls
+
+
+def test_a_server_restarted_on_another_engine_cleans_up_on_the_old_and_runs_and_cancels_on_its_own(tmp_path: Path):
+    store, experiment_id, (batch_id,) = registered(tmp_path, container_engine="podman", runner="serve")
+    engines = {"docker": FakeEngine(lambda run: run.wait_killed()), "podman": FakeEngine()}
+    engines["docker"].name, engines["podman"].name = "docker", "podman"
+    left = engines["podman"].create(lifecycle_spec(experiment_id, batch_id))
+    worker = Worker(store, RunOptions(outdir=tmp_path / "outputs", jobs=1, engine="docker"), lambda name: engines[name], memory=MemoryBudget(None))
+    worker.start()
+    try:
+        assert ("remove", left) in engines["podman"].calls  # the crashed run's container, where it ran
+        eventually(lambda: engines["docker"].running == 1)  # queued again (a retry left), run here
+        assert store.experiment(experiment_id, red=False)["container_engine"] == "docker"
+        assert lifecycle.cancel(store, experiment_id, "cancelled through the API by u", worker.engine_for, strict=False) == 1
+        eventually(lambda: engines["docker"].running == 0)
+        assert states(store, experiment_id) == ["cancelled"]
+    finally:
+        worker.stop()

@@ -84,8 +84,8 @@ def open_store(ctx: typer.Context) -> Any:
 
 
 def engine_factory(ctx: typer.Context) -> Any:
-    """What reaches a container engine by name when a command first needs one: the engine an
-    experiment's record names (cancel, logs, cleanup), else $FAICE_ENGINE, else Docker."""
+    """What reaches a container engine by name when a command first needs one: cancel, logs and
+    cleanup ask for the engine an experiment's record names."""
     from faice.runner.engine import open_engine
 
     return open_engine

@@ -62,6 +62,11 @@ class Engine(Protocol):
         """Ids of all containers (running or not) carrying these label values."""
 
 
+def recorded_engine(record: dict[str, Any] | None) -> str:
+    """The engine an experiment's record names; records from before engines were recorded ran on Docker."""
+    return (record or {}).get("container_engine") or ENGINES[0]
+
+
 def engine_name(name: str | None = None) -> str:
     """The engine asked for: ``name``, else $FAICE_ENGINE, else docker; unknown names are refused."""
     chosen = (name or os.environ.get(ENGINE_VARIABLE) or ENGINES[0]).strip().lower()

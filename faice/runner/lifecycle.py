@@ -18,20 +18,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from faice.errors import FaiceError
 from faice.host import node_name
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
+from faice.runner.engine import recorded_engine
 from faice.runner.plan import BatchPlan
 from faice.state.states import BatchState
 from faice.state.store import FINAL_STATES, OPEN_STATES, Store, UnknownId, disk_full, logs_dir
 
 #: progress for a face to show: (batch index, a phase or state, detail)
 Event = Callable[[int, str, str], None]
-#: reaches a container engine by name (None: the face's own) when it is needed; cancelling
+#: reaches a container engine by name ("docker", "podman") when it is needed; cancelling
 #: registered batches needs none. ``faice.runner.engine.open_engine`` is one.
-EngineFactory = Callable[[str | None], Any]
+EngineFactory = Callable[[str], Any]
 
 
 def quiet(index: int, what: str, detail: str) -> None:
@@ -174,18 +176,16 @@ def cancel(store: Store, target: str, reason: str, engine: EngineFactory, *, str
         if batch is None:
             raise UnknownId(f'no experiment or batch with id "{target}" in {store.path}')
         batches, label, record = [batch], LABEL_BATCH, store.experiment(batch.experiment_id, red=False)
-    unfinished = [b for b in batches if b.state in OPEN_STATES]
-    cancelled = store.set_states([b.id for b in unfinished], BatchState.CANCELLED, reason, only_from=OPEN_STATES)
-    if any(b.state != BatchState.REGISTERED for b in unfinished):
-        from faice.errors import FaiceError
-        from faice.runner.dockerapi import DockerError
-
+    unfinished = [b.id for b in batches if b.state in OPEN_STATES]
+    moved = store.move(unfinished, BatchState.CANCELLED, reason, only_from=OPEN_STATES)
+    # what the batches were when they were cancelled, not before: one dispatched meanwhile may have a container
+    if any(was != BatchState.REGISTERED for was in moved.values()):
         try:
-            kill(engine(record and record.get("container_engine")), label, target)
-        except (FaiceError, DockerError, OSError):
+            kill(engine(recorded_engine(record)), label, target)
+        except (FaiceError, OSError):
             if strict:
                 raise
-    return cancelled
+    return len(moved)
 
 
 def kill(engine: Any, label: str, value: str) -> None:
@@ -204,7 +204,7 @@ def settle(store: Store, experiment_id: str, reason: str, engine: EngineFactory,
     batches = [b for b in store.batches(experiment_id) if b.state not in FINAL_STATES]
     if any(b.state != BatchState.REGISTERED for b in batches):
         record = store.experiment(experiment_id, red=False)
-        clean_up_after(experiment_id, lambda: engine(record and record.get("container_engine")))
+        clean_up_after(experiment_id, lambda: engine(recorded_engine(record)))
     failed = 0
     for batch in batches:
         if retries is not None and batch.state == BatchState.REGISTERED:
@@ -218,16 +218,16 @@ def settle(store: Store, experiment_id: str, reason: str, engine: EngineFactory,
 
 
 def clean_up_after(experiment_id: str, engine: Callable[[], Any]) -> None:
-    """Remove what a dead run of the experiment left: its containers, then its mounts. Without
-    a container engine there are no containers to remove now (the next run's sweep does)."""
-    from faice.errors import FaiceError
+    """Remove what a dead run of the experiment left: its containers, then its mounts. A container
+    engine that cannot be reached or cannot list them now leaves them to the next run's sweep;
+    what the run left is recorded all the same."""
     from faice.runner.docker_engine import LABEL_EXPERIMENT
     from faice.runner.mounts import remove_leftovers
 
     try:
         reached = engine()
-    except FaiceError:
-        reached = None
-    for container in reached.containers(**{LABEL_EXPERIMENT: experiment_id}) if reached else []:
-        reached.remove(container)
+        for container in reached.containers(**{LABEL_EXPERIMENT: experiment_id}):
+            reached.remove(container)
+    except (FaiceError, OSError):
+        pass
     remove_leftovers(experiment_id)

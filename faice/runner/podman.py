@@ -94,7 +94,7 @@ def start_service(path: Path) -> None:
     """
     podman = shutil.which("podman")
     if podman is None:
-        raise EnvironmentUnusable("FAICE_ENGINE=podman, but podman is not installed (Debian: apt-get install podman uidmap slirp4netns)")
+        raise EnvironmentUnusable("the podman engine was asked for, but podman is not installed (Debian: apt-get install podman uidmap slirp4netns)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = open(path.parent / "faice-service.lock", "w")  # noqa: SIM115 - held until the service answers

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from faice.errors import FaiceError
 from faice.runner import lifecycle
+from faice.server.errors import NotFound
 from faice.server.submission import Rejected, Submission
 from faice.server.worker import Active, Worker
-from faice.state.store import Store
+from faice.state.store import Store, UnknownId
 from faice.state.users import User
 
 
@@ -36,4 +37,7 @@ def register(store: Store, worker: Worker, submission: Submission, user: User) -
 def cancel(store: Store, worker: Worker, target: str, user: User) -> int:
     """Cancel an experiment's unfinished batches, or a batch, and kill their containers (without
     a reachable engine the runner stops them at its next check); how many were cancelled."""
-    return lifecycle.cancel(store, target, f"cancelled through the API by {user.name}", worker.engine_for, strict=False)
+    try:
+        return lifecycle.cancel(store, target, f"cancelled through the API by {user.name}", worker.engine_for, strict=False)
+    except UnknownId:
+        raise NotFound() from None  # removed (faice rm) since the route found it

@@ -130,7 +130,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
     lock = _lock(store)
     try:
         sock = _listen(options.host, options.port)
-        reconcile(store, lambda name: open_engine(name or options.engine))
+        reconcile(store, open_engine)
         first_admin(store, say)
         run_options = RunOptions(outdir=outputs_dir(store.path), jobs=options.jobs, engine=options.engine, network=options.network, mount=options.mount,
                                  pids_limit=options.pids_limit)

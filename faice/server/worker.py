@@ -28,6 +28,8 @@ from faice.red.model import Experiment, experiment_from_data
 from faice.red.secrets import Masker
 from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, give_to_invoking_user
 from faice.runner.budget import MemoryBudget
+from faice.runner.dockerapi import DockerError
+from faice.runner.engine import recorded_engine
 from faice.runner.lifecycle import BatchRecord, EngineFactory, NotRecorded, batch_runner, finish, run_attempt, settle
 from faice.runner.plan import plan_batch
 from faice.runner.reconcile import reconcile, sweep_containers
@@ -135,9 +137,9 @@ class Worker:
             sweep_containers(self.store, self._engine)  # what runs left while Docker did not answer
         return self._engine
 
-    def engine_for(self, name: str | None) -> Any:
-        """The engine an experiment ran on: this server's, or the one its record names."""
-        return self.engine() if name in (None, self.options.engine) else self._open_engine(name)
+    def engine_for(self, name: str) -> Any:
+        """The engine an experiment's record names: this server's own, reached once, or another."""
+        return self.engine() if name == self.options.engine else self._open_engine(name)
 
     def docker_problem(self) -> str | None:
         """None while the container engine answers, else why not (the next call tries again)."""
@@ -176,6 +178,8 @@ class Worker:
                 settle(self.store, experiment_id, reason, self.engine_for, retries=None)
                 continue
             settle(self.store, experiment_id, RESTART_REASON, self.engine_for, retries=record["retries"] or 0)
+            if recorded_engine(record) != self.options.engine:  # cleaned up where it ran; what is queued again runs here
+                self.store.set_container_engine(experiment_id, self.options.engine)
             settings = json.loads(record["settings"] or "{}")
             owner = users.get(record["username"])
             self.add(Active(experiment_id, experiment_from_data(record["red"]), Masker(), record["retries"] or 0, not settings.get("disableConnectorValidation"),
@@ -246,6 +250,8 @@ class Worker:
                 return
             started = 0
             for active, row in candidates:
+                if self.stopping.is_set():
+                    return  # what is still registered waits for the next start
                 if active.limit is not None and active.running >= active.limit:
                     continue
                 ram = active.experiment.container.ram
@@ -272,6 +278,9 @@ class Worker:
     def _run(self, active: Active, record: BatchRecord) -> None:
         ram = active.experiment.container.ram
         try:
+            if self.stopping.is_set() and self.store.set_state(record.batch_id, BatchState.REGISTERED, "faice serve stopped before it started",
+                                                               only_from=(BatchState.SCHEDULED,)):
+                return  # dispatched as the server stopped: it waits for the next start
             runner = self._runner(active)
             if active.image_error is not None:
                 record.attempts += 1
@@ -316,7 +325,9 @@ class Worker:
                 try:
                     engine = self.engine()
                     engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
-                except FaiceError as exc:
+                except (DockerError, OSError):
+                    raise  # the engine stumbled: this batch fails, the next one asks again
+                except FaiceError as exc:  # the image cannot be had: every batch of the experiment fails with why
                     active.image_error = active.masker(str(exc))
                     engine = None
                 active.runner = batch_runner(engine, active.experiment, active.masker, options, self.store, active.id, Path.cwd())

@@ -150,13 +150,19 @@ class Store(AccountTables, Listing):
 
         With ``only_from``, a batch moves only from one of those states (compare-and-set).
         """
+        return len(self.move(batch_ids, state, reason, only_from, **fields))
+
+    def move(self, batch_ids: list[str], state: BatchState | str, reason: str, only_from: tuple[str, ...] | None = None,
+             **fields: Any) -> dict[str, BatchState]:
+        """``set_states``, answering the state each batch that moved was in: what was true when
+        it moved, not what a read before the move saw."""
         state = BatchState(state)
         now = time.time()
         columns = {"state": state, "updated_at": now}
         for key, value in fields.items():
             columns[key] = json.dumps(value) if key in ("argv", "outputs") else value
         assignments = ", ".join(f"{k} = ?" for k in columns)
-        changed = 0
+        moved: dict[str, BatchState] = {}
         with self._db.transaction() as conn:
             for batch_id in batch_ids:
                 row = conn.execute("SELECT experiment_id, state, node FROM batches WHERE id = ?", (batch_id,)).fetchone()
@@ -170,8 +176,13 @@ class Store(AccountTables, Listing):
                              (*columns.values(), entry, batch_id))
                 conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason, node) VALUES (?,?,?,?,?,?)",
                              (batch_id, row["experiment_id"], now, state, reason, node))
-                changed += 1
-        return changed
+                moved[batch_id] = BatchState(row["state"])
+        return moved
+
+    def set_container_engine(self, experiment_id: str, engine: str) -> None:
+        """The engine an experiment's batches run on from now (a server restarted on another)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE experiments SET container_engine = ? WHERE id = ?", (engine, experiment_id))
 
     def update(self, batch_id: str, **fields: Any) -> None:
         """Change result fields without a state change (container id, attempts)."""
