@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import os
 import secrets
-import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.host import is_loopback
 from faice.runner.docker_engine import DEFAULT_PIDS_LIMIT
 from faice.server.settings import Settings
+from faice.signals import on_stop
 from faice.state.store import Store
 
 FIRST_ADMIN = "admin"
@@ -88,7 +88,7 @@ class _Stopped(Exception):
     pass
 
 
-def _stopped(signum: int, frame: object) -> None:
+def _stopped() -> None:
     raise _Stopped()
 
 
@@ -152,10 +152,9 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         server = uvicorn.Server(config)
         # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again with the handlers it
         # found: these make that a normal end (exit 0) instead of a death by signal.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, _stopped)
         try:
-            server.run(sockets=[sock])
+            with on_stop(_stopped):
+                server.run(sockets=[sock])
         except _Stopped:
             pass
         finally:
