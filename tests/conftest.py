@@ -277,8 +277,7 @@ def no_container_outlives_the_session(tmp_path_factory: pytest.TempPathFactory):
         return
     from tests.serve_fixture import remove_containers_of
 
-    for db in tmp_path_factory.getbasetemp().rglob("*.db"):
-        remove_containers_of(db)
+    remove_containers_of(*tmp_path_factory.getbasetemp().rglob("*.db"))
 
 
 @pytest.fixture

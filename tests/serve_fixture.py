@@ -303,18 +303,24 @@ def wait_state(server: Server, batch_id: str, states: tuple[str, ...], user: str
     return eventually(reached, timeout, 0.05, what=lambda: f"batch {batch_id} {states}: {document.get('state')}\n{server.stderr()}")
 
 
-def remove_containers_of(db: Path) -> None:
-    """``docker rm -f`` every container of the experiments in a state file."""
+def remove_containers_of(*dbs: Path) -> None:
+    """``docker rm -f`` every container of the experiments in these state files (one ``docker ps``
+    for all of them)."""
     import sqlite3
 
-    if not db.exists():
+    ids: set[str] = set()
+    for db in dbs:
+        if not db.exists():
+            continue
+        with contextlib.closing(sqlite3.connect(db)) as conn:
+            try:
+                ids.update(row[0] for row in conn.execute("SELECT id FROM experiments"))
+            except sqlite3.Error:
+                continue
+    if not ids:
         return
-    with contextlib.closing(sqlite3.connect(db)) as conn:
-        try:
-            ids = [row[0] for row in conn.execute("SELECT id FROM experiments")]
-        except sqlite3.Error:
-            return
-    for experiment_id in ids:
-        found = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=faice.experiment={experiment_id}"], capture_output=True, text=True).stdout.split()
-        if found:
-            subprocess.run(["docker", "rm", "-f", *found], capture_output=True)
+    listed = subprocess.run(["docker", "ps", "-a", "--filter", "label=faice.experiment", "--format", '{{.ID}} {{.Label "faice.experiment"}}'],
+                            capture_output=True, text=True).stdout
+    found = [line.split()[0] for line in listed.splitlines() if len(line.split()) == 2 and line.split()[1] in ids]
+    if found:
+        subprocess.run(["docker", "rm", "-f", *found], capture_output=True)

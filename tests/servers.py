@@ -7,7 +7,9 @@ files live in a directory of their own under /tmp that the tests fill and read.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import ipaddress
 import os
 import pwd
@@ -18,13 +20,28 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-SSH_USER = "faice-ssh-test"
+#: one throwaway user per pytest-xdist worker: each worker's sshd gives it a password of its own
+#: and locks it when that worker is done
+SSH_USER = "faice-ssh-test" + (f"-{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else "")
+
+
+@contextlib.contextmanager
+def system_users_lock() -> Iterator[None]:
+    """Held while a test adds or changes a system user: useradd, usermod and chpasswd refuse to
+    run while another (another xdist worker's) holds /etc/passwd's lock."""
+    with open("/tmp/faice-tests-users.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def free_port() -> int:
@@ -108,11 +125,12 @@ class SshServer:
 
 
 def _ensure_user(name: str, password: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True)
-    subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
+    with system_users_lock():
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True)
+        subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
 
 
 def start_sshd(*, port: int | None = None, host_key: Path | None = None, user: str = SSH_USER, password: str | None = None,
@@ -159,7 +177,8 @@ def start_sshd(*, port: int | None = None, host_key: Path | None = None, user: s
 
 
 def stop_sshd(server: SshServer, remove_data: bool = True) -> None:
-    subprocess.run(["usermod", "--lock", server.user], check=False, capture_output=True)  # no password login left behind for the host's own sshd
+    with system_users_lock():
+        subprocess.run(["usermod", "--lock", server.user], check=False, capture_output=True)  # no password login left behind for the host's own sshd
     server.process.terminate()
     try:
         server.process.wait(10)

@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import EXAMPLES, run_faice
 
-pytestmark = pytest.mark.docker
+#: on the worker that runs test_podman (pytest-xdist --dist loadgroup), which rebuilds the same image
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("podman-and-example-images")]
 
 
 def _exec(tmp_path: Path, red: Path, *args: str):

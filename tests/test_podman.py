@@ -19,8 +19,11 @@ import pytest
 
 from tests.conftest import EXAMPLES, ROOT, faice_command, faice_env, run_faice
 from tests.redfiles import TEST_IMAGE, as_batches, shell_red, write
+from tests.servers import system_users_lock
 
-pytestmark = pytest.mark.docker
+#: one worker runs them all (pytest-xdist --dist loadgroup): they share podman's root service,
+#: which faice starts when none listens, and rebuild the example image, as test_examples_run does
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("podman-and-example-images")]
 
 PODMAN = {"FAICE_ENGINE": "podman"}
 
@@ -47,15 +50,17 @@ def no_podman_container_outlives_the_module(tmp_path_factory: pytest.TempPathFac
     yield
     if shutil.which("podman") is None:
         return
+    ids: set[str] = set()
     for db in tmp_path_factory.getbasetemp().rglob("*.db"):
         with sqlite3.connect(db) as conn:
             try:
-                ids = [row[0] for row in conn.execute("SELECT id FROM experiments")]
+                ids.update(row[0] for row in conn.execute("SELECT id FROM experiments"))
             except sqlite3.Error:
                 continue
-        for experiment_id in ids:
-            if found := podman_containers(f"faice.experiment={experiment_id}"):
-                subprocess.run(["podman", "rm", "-f", *found], capture_output=True)
+    listed = subprocess.run(["podman", "ps", "-a", "--filter", "label=faice.experiment", "--format", '{{.ID}} {{index .Labels "faice.experiment"}}'],
+                            capture_output=True, text=True).stdout
+    if found := [line.split()[0] for line in listed.splitlines() if len(line.split()) == 2 and line.split()[1] in ids]:
+        subprocess.run(["podman", "rm", "-f", *found], capture_output=True)
 
 
 class Run:
@@ -276,16 +281,17 @@ def rootless_user(podman_image: str) -> pwd.struct_passwd:
     """A user who is not root (this one when the tests run unprivileged), the test image in their store."""
     if os.geteuid() != 0:
         return pwd.getpwuid(os.geteuid())
-    try:
-        user = pwd.getpwnam(ROOTLESS_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", ROOTLESS_USER], check=True)
-        user = pwd.getpwnam(ROOTLESS_USER)
-    for kind in ("uid", "gid"):  # useradd gives subordinate ids only where /etc/subuid already was
-        ranges = Path(f"/etc/sub{kind}").read_text().splitlines() if Path(f"/etc/sub{kind}").exists() else []
-        if not any(line.split(":")[0] == ROOTLESS_USER for line in ranges):
-            start = max([int(f[1]) + int(f[2]) for f in (line.split(":") for line in ranges if line.count(":") == 2)] + [100000])
-            subprocess.run(["usermod", f"--add-sub{kind}s", f"{start}-{start + 65535}", ROOTLESS_USER], check=True)
+    with system_users_lock():
+        try:
+            user = pwd.getpwnam(ROOTLESS_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", ROOTLESS_USER], check=True)
+            user = pwd.getpwnam(ROOTLESS_USER)
+        for kind in ("uid", "gid"):  # useradd gives subordinate ids only where /etc/subuid already was
+            ranges = Path(f"/etc/sub{kind}").read_text().splitlines() if Path(f"/etc/sub{kind}").exists() else []
+            if not any(line.split(":")[0] == ROOTLESS_USER for line in ranges):
+                start = max([int(f[1]) + int(f[2]) for f in (line.split(":") for line in ranges if line.count(":") == 2)] + [100000])
+                subprocess.run(["usermod", f"--add-sub{kind}s", f"{start}-{start + 65535}", ROOTLESS_USER], check=True)
     save = subprocess.Popen(["docker", "save", TEST_IMAGE], stdout=subprocess.PIPE)
     subprocess.run(["runuser", "-u", ROOTLESS_USER, "--", "env", f"HOME={user.pw_dir}", "podman", "load"], stdin=save.stdout, check=True, capture_output=True, cwd="/")
     assert save.wait() == 0

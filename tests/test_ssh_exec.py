@@ -27,8 +27,9 @@ def run(tmp_path: Path, docker_image: str, sshd) -> Run:
     return run
 
 
-def faice_mounts() -> list[str]:
-    return [p for p in fuse.mountpoints() if "/faice-mnt-" in p]
+def faice_mounts(*experiment_ids: str) -> list[str]:
+    """The sshfs mounts of these experiments (other tests, on other workers, mount at the same time)."""
+    return [p for p in fuse.mountpoints() if any(f"/faice-mnt-{experiment_id}-" in p for experiment_id in experiment_ids)]
 
 
 def ssh_value(sshd, path: Path, kind: str = "File", mount: bool = False, **access: Any) -> dict[str, Any]:
@@ -124,18 +125,18 @@ def test_a_mounted_directory_is_read_only_in_the_container_and_unmounted_afterwa
     assert result.returncode == 0, result.stderr
     assert (run.outdir / "seen.txt").read_text() == "fuse.sshfs\na.txt\nsub\nB\nREAD-ONLY\n"
     assert not (sshd.root / "m1/tree/new.txt").exists()
-    assert faice_mounts() == []
+    assert faice_mounts(doc["experimentId"]) == []
     assert not list(Path(tempfile.gettempdir()).glob(f"faice-mnt-{doc['experimentId']}-*"))
 
 
 def test_a_writable_mount_writes_through_to_the_server(run: Run, sshd):
     sshd.put("m2/work/in.txt", "in\n")
     script = 'cat "$1/in.txt" > seen.txt; echo "made by the tool" > "$1/made.txt"'
-    result, _doc = run(dir_input_red(sshd, script, sshd.root / "m2/work", writable=True))
+    result, doc = run(dir_input_red(sshd, script, sshd.root / "m2/work", writable=True))
     assert result.returncode == 0, result.stderr
     assert (sshd.root / "m2/work/made.txt").read_text() == "made by the tool\n"
     assert (sshd.root / "m2/work/made.txt").stat().st_uid == pwd.getpwnam(sshd.user).pw_uid  # written by the ssh login, not by root
-    assert faice_mounts() == []
+    assert faice_mounts(doc["experimentId"]) == []
 
 
 @pytest.mark.parametrize("how", ["tool fails", "timeout"])
@@ -145,14 +146,14 @@ def test_mounts_are_unmounted_when_the_batch_fails(run: Run, sshd, how: str):
     result, doc = run(dir_input_red(sshd, script, sshd.root / "m3/tree"), *args)
     assert result.returncode == 1
     assert ("exit code 3" if how == "tool fails" else "timed out after 2 s") in doc["batches"][0]["error"]
-    assert faice_mounts() == []
+    assert faice_mounts(doc["experimentId"]) == []
 
 
 def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run, sshd):
     sshd.mkdir("m4/tree")
     process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"))
-    _wait_for_containers(run, 1)
-    _wait_for(lambda: faice_mounts() != [])
+    experiment_id = _wait_for_containers(run, 1)
+    _wait_for(lambda: faice_mounts(experiment_id) != [])
     argvs, environs = [], []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if pid == str(process.pid):
@@ -168,20 +169,20 @@ def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run,
     process.send_signal(signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    assert faice_mounts() == []
+    assert faice_mounts(experiment_id) == []
 
 
 def test_a_killed_run_leaves_mounts_that_the_next_faice_command_removes(run: Run, sshd):
     sshd.mkdir("m5/tree")
     process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m5/tree"))
     experiment_id = _wait_for_containers(run, 1)
-    _wait_for(lambda: faice_mounts() != [])
+    _wait_for(lambda: faice_mounts(experiment_id) != [])
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
-    assert faice_mounts() != []  # nothing cleaned up by the dead process
+    assert faice_mounts(experiment_id) != []  # nothing cleaned up by the dead process
     listed = json.loads(run.faice("list", "--json").stdout)
     assert listed[0]["states"]["failed"] == 1
-    assert faice_mounts() == []
+    assert faice_mounts(experiment_id) == []
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
     assert not list(Path(tempfile.gettempdir()).glob(f"faice-mnt-{experiment_id}-*"))
 
@@ -240,4 +241,4 @@ def test_faice_serve_runs_ssh_inputs_and_mounts_for_admins_and_keeps_others_off_
         assert "private network; through faice serve only admins may reach those" in refused["error"]
         assert sshd.password not in json.dumps(refused) + server.get(f"/experiments/{refused['experimentId']}", "alice").text
         assert sshd.log.read_text(errors="replace").count("Connection from") == connections
-    assert faice_mounts() == []
+    assert faice_mounts(allowed["experimentId"], refused["experimentId"]) == []
