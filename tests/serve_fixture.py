@@ -194,24 +194,27 @@ def start_server(directory: Path, *args: str, users: dict[str, tuple[str, bool]]
     with open(stderr_path, "wb") as stderr:
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd, env=full_env)
     server = Server(process, "", db_path, stderr_path, {name: password for name, (password, _admin) in users.items()})
-    deadline = time.monotonic() + START_SECONDS
-    while time.monotonic() < deadline:
+
+    def answering() -> bool:
         if process.poll() is not None:
             pytest.fail(f"faice serve exited with {process.returncode} before answering:\n{server.stderr()}")
         if not server.url:
             found = LISTENING.search(server.stderr())
             if found:
                 server.url = found.group(1).replace("0.0.0.0", "127.0.0.1")
-        if server.url:
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(server.url + "/", timeout=2).status_code == 200:
-                    created = re.search(r'created the admin user "admin" with the password (\S+)', server.stderr())
-                    if created:
-                        server.passwords.setdefault("admin", created.group(1))
-                    return server
-        time.sleep(0.05)
-    server.stop()
-    pytest.fail(f"faice serve did not answer GET / within {START_SECONDS} s:\n{server.stderr()}")
+        with contextlib.suppress(requests.RequestException):
+            return bool(server.url) and requests.get(server.url + "/", timeout=2).status_code == 200
+        return False
+
+    try:
+        eventually(answering, START_SECONDS, what=lambda: f"faice serve answering GET /:\n{server.stderr()}")
+    except pytest.fail.Exception:
+        server.stop()
+        raise
+    created = re.search(r'created the admin user "admin" with the password (\S+)', server.stderr())
+    if created:
+        server.passwords.setdefault("admin", created.group(1))
+    return server
 
 
 def finish(server: Server) -> None:

@@ -19,13 +19,14 @@ import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import eventually
 
 #: one throwaway user per pytest-xdist worker: each worker's sshd gives it a password of its own
 #: and locks it when that worker is done
@@ -51,16 +52,16 @@ def free_port() -> int:
 
 
 def wait_for_port(port: int, process: subprocess.Popen[Any] | None = None, seconds: float = 15) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def listening() -> bool:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
+            pytest.fail(f"server exited with {process.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
+                return True
         except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port} after {seconds} s")
+            return False
+
+    eventually(listening, seconds, what=f"something listening on port {port}")
 
 
 def keygen(path: Path, passphrase: str = "", kind: str = "ed25519") -> str:
@@ -118,9 +119,15 @@ class SshServer:
     def wait_logged(self, text: str, count: int, timeout: float = 10) -> int:
         """The times ``text`` is in the log, once it is there ``count`` times (or the timeout
         passed): sshd's per-connection processes write their lines a moment after the client is done."""
-        deadline = time.monotonic() + timeout
-        while (found := self.logged(text)) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
+        found = 0
+
+        def enough() -> bool:
+            nonlocal found
+            found = self.logged(text)
+            return found >= count
+
+        with contextlib.suppress(pytest.fail.Exception):  # the caller's assertion says what was logged instead
+            eventually(enough, timeout, 0.02)
         return found
 
 
@@ -170,9 +177,8 @@ def start_sshd(*, port: int | None = None, host_key: Path | None = None, user: s
     log = workdir / "sshd.log"
     process = subprocess.Popen([sshd, "-D", "-E", str(log), "-f", str(config), "-p", str(port)], stdin=subprocess.DEVNULL)
     wait_for_port(port, process)
-    deadline = time.monotonic() + 10  # tests count connections in the log: let the probe's be written first
-    while "Connection closed by" not in log.read_text(errors="replace") and time.monotonic() < deadline:
-        time.sleep(0.02)
+    # tests count connections in the log: let the probe's be written first
+    eventually(lambda: "Connection closed by" in log.read_text(errors="replace"), 10, 0.02, what="sshd logging the probe connection")
     return SshServer(port, user, password, key, Path(f"{host_key}.pub"), root, log, process, config)
 
 

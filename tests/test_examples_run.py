@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, run_faice
+from tests.conftest import EXAMPLES, eventually, run_faice
 
 #: on the worker that runs test_podman (pytest-xdist --dist loadgroup), which rebuilds the same image
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("podman-and-example-images")]
@@ -45,10 +44,7 @@ def test_http_example_against_its_loopback_server(tmp_path: Path, example_images
     port_file = tmp_path / "port"
     server = subprocess.Popen([sys.executable, str(EXAMPLES / "http" / "server.py"), "--root", str(EXAMPLES / "http" / "www"), "--uploads", str(tmp_path / "uploads"), "--port-file", str(port_file)])
     try:
-        for _ in range(100):
-            if port_file.exists() and port_file.read_text():
-                break
-            time.sleep(0.05)
+        eventually(lambda: port_file.exists() and port_file.read_text(), 5, what="the example server writing its port")
         doc = _exec(tmp_path, EXAMPLES / "http" / "red.yml", "--var", f"server=127.0.0.1:{port_file.read_text()}", "--non-interactive")
     finally:
         server.terminate()

@@ -8,13 +8,12 @@ import json
 import os
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, fill_up, labelled_containers, run_faice, run_inprocess
+from tests.conftest import EXAMPLES, eventually, fill_up, labelled_containers, run_faice, run_inprocess
 from tests.redfiles import as_batches, shell_red, write
 
 pytestmark = pytest.mark.docker
@@ -284,15 +283,6 @@ def test_unreachable_docker_exits_3(run: Run):
     assert "Docker is not reachable" in result.stderr and "Traceback" not in result.stderr
 
 
-def _wait_for(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def _start(run: Run, data: dict[str, Any], *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """``faice exec`` in the background, as ``run`` starts it."""
     path = write(run.tmp / "red.yml", data)
@@ -316,7 +306,8 @@ def _has_tables(conn: sqlite3.Connection) -> bool:
 
 def _wait_for_containers(run: Run, count: int) -> str:
     """Wait until this run's experiment has ``count`` containers; return its id."""
-    _wait_for(lambda: _experiment_id(run) is not None and len(labelled_containers(f"faice.experiment={_experiment_id(run)}")) >= count)
+    eventually(lambda: _experiment_id(run) is not None and len(labelled_containers(f"faice.experiment={_experiment_id(run)}")) >= count, 60, 0.2,
+               what=f"{count} containers of the run's experiment")
     experiment_id = _experiment_id(run)
     assert experiment_id is not None
     return experiment_id
@@ -679,7 +670,7 @@ def test_a_second_run_never_mixes_its_outputs_with_the_first(run: Run):
     assert sorted(p.name for p in run.outdir.iterdir()) == [".faice-outputs", "batch_0", "batch_1", "batch_2"]
     second = as_batches(shell_red(script, cli_inputs=cli_inputs), [{"n": i, "run": "second"} for i in range(3)])
     process = _start(run, second, "--jobs", "1")
-    _wait_for(lambda: (run.outdir / "batch_0" / "result.txt").exists() and "second" in (run.outdir / "batch_0" / "result.txt").read_text())
+    eventually(lambda: (run.outdir / "batch_0" / "result.txt").exists() and "second" in (run.outdir / "batch_0" / "result.txt").read_text())
     process.send_signal(signal.SIGINT)  # interrupted while its first batch runs
     process.communicate(timeout=60)
     results = sorted(str(p.relative_to(run.outdir)) for p in run.outdir.rglob("result.txt"))

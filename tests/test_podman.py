@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, ROOT, faice_command, faice_env, run_faice
+from tests.conftest import EXAMPLES, ROOT, eventually, faice_command, faice_env, run_faice
 from tests.redfiles import TEST_IMAGE, as_batches, shell_red, write
 from tests.servers import system_users_lock
 
@@ -101,13 +101,6 @@ class Run:
 @pytest.fixture
 def run(tmp_path: Path, podman_image: str) -> Run:
     return Run(tmp_path)
-
-
-def eventually(predicate, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.2)
 
 
 def test_an_unknown_engine_is_refused_with_the_known_ones(tmp_path: Path):
@@ -205,7 +198,7 @@ def test_cancel_from_another_terminal_kills_the_container(run: Run):
     process = subprocess.Popen([*faice_command(), *run.argv(data, "--jobs", "1", "--engine", "podman")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, cwd=run.tmp, env=faice_env())
     try:
-        eventually(lambda: run.experiment_id() is not None and len(podman_containers(f"faice.experiment={run.experiment_id()}")) == 1)
+        eventually(lambda: run.experiment_id() is not None and len(podman_containers(f"faice.experiment={run.experiment_id()}")) == 1, 60, 0.2)
         started = time.monotonic()
         cancelled = run_faice("--db", str(run.db), "cancel", str(run.experiment_id()))
         assert cancelled.returncode == 0 and cancelled.stdout.strip() == "cancelled 3 batches", cancelled.stderr

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from faice.connectors import fuse
-from tests.conftest import labelled_containers
+from tests.conftest import eventually, labelled_containers
 from tests.redfiles import as_batches, shell_red, write
-from tests.test_exec import Run, _start, _wait_for, _wait_for_containers
+from tests.test_exec import Run, _start, _wait_for_containers
 
 pytestmark = pytest.mark.docker
 
@@ -153,7 +153,7 @@ def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run,
     sshd.mkdir("m4/tree")
     process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"))
     experiment_id = _wait_for_containers(run, 1)
-    _wait_for(lambda: faice_mounts(experiment_id) != [])
+    eventually(lambda: faice_mounts(experiment_id) != [], what="the run's sshfs mount")
     argvs, environs = [], []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         if pid == str(process.pid):
@@ -176,7 +176,7 @@ def test_a_killed_run_leaves_mounts_that_the_next_faice_command_removes(run: Run
     sshd.mkdir("m5/tree")
     process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m5/tree"))
     experiment_id = _wait_for_containers(run, 1)
-    _wait_for(lambda: faice_mounts(experiment_id) != [])
+    eventually(lambda: faice_mounts(experiment_id) != [], what="the run's sshfs mount")
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=30)
     assert faice_mounts(experiment_id) != []  # nothing cleaned up by the dead process
