@@ -469,9 +469,11 @@ def test_a_killed_run_is_cleaned_up_by_the_next_faice_command(run: Run):
 
 
 def test_a_clusters_batch_concurrency_limit_is_capped_by_this_machine_and_said_once(run: Run):
+    """The real command prints the notice once; how many batches then run at once is
+    test_lifecycle's test of the same name (on a fake engine, where the overlap is exact)."""
     from faice.host import cpu_count
 
-    data = as_batches(shell_red("sleep 1", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(cpu_count() + 2)])
+    data = as_batches(shell_red("true", cli_inputs={"n": {"type": "int", "inputBinding": {"position": 0}}}), [{"n": i} for i in range(cpu_count() + 2)])
     data["execution"] = {"engine": "ccagency", "settings": {"batchConcurrencyLimit": 10_000_000}}
     result, doc = run(data)
     assert result.returncode == 0, result.stderr
@@ -479,12 +481,7 @@ def test_a_clusters_batch_concurrency_limit_is_capped_by_this_machine_and_said_o
     cap = min(cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20) // 256)
     assert len(notices) == 1 and notices[0].startswith(f"{run.tmp / 'red.yml'}: notice: batchConcurrencyLimit 10000000 is a cluster's: here up to {cap} batches run at once (")
     assert notices[0].endswith("); --jobs N chooses")
-    spans = []
-    for batch in doc["batches"]:
-        history = json.loads(run.faice("show", batch["batchId"], "--json").stdout)["history"]
-        spans.append((next(h["time"] for h in history if h["state"] == "processing"), history[-1]["time"]))
-    most = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
-    assert most <= cap, spans  # all of them at once before
+    assert {b["state"] for b in doc["batches"]} == {"succeeded"}
     quiet, _doc = run(data, "--jobs", "2")
     assert "batchConcurrencyLimit" not in quiet.stderr  # --jobs chose: nothing to say
 

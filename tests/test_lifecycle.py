@@ -125,6 +125,32 @@ def test_the_memory_budget_keeps_batches_that_do_not_fit_together_apart(tmp_path
     assert budget.used == 0
 
 
+def test_a_clusters_batch_concurrency_limit_is_capped_by_this_machine_and_said_once(tmp_path: Path):
+    """Without --jobs, a cluster's batchConcurrencyLimit runs no more batches at once than this
+    machine's CPUs and memory take, with one notice; --jobs chooses, and nothing is said.
+    (test_exec sees the notice printed by the real command once.)"""
+    from faice.host import cpu_count
+    from faice.runner.exec_options import exec_options
+
+    def slow(run: Run) -> int:
+        time.sleep(0.1)
+        return writes_its_argument(run)
+
+    data = echo_batches(cpu_count() + 2)
+    data["execution"] = {"engine": "ccagency", "settings": {"batchConcurrencyLimit": 10_000_000}}
+    ready = prepared(tmp_path, data)
+    options, notices = exec_options(ready.experiment, outdir=tmp_path / "out")
+    cap = min(cpu_count(), os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20) // 256)
+    assert options.jobs == cap
+    assert len(notices) == 1 and notices[0].startswith(f"batchConcurrencyLimit 10000000 is a cluster's: here up to {cap} batches run at once (")
+    engine = FakeEngine(slow)
+    result = execute(ready, options, Store(tmp_path / "faice.db"), lifecycle.quiet, lambda name=None: engine)
+    assert result.state == "succeeded"
+    assert engine.peak == cap  # all of them at once before
+    chosen, quiet = exec_options(ready.experiment, outdir=tmp_path / "out", jobs=2)
+    assert (chosen.jobs, quiet) == (2, [])
+
+
 def test_a_cancel_from_elsewhere_kills_the_running_container_and_no_other_batch_starts(tmp_path: Path):
     engine = FakeEngine(lambda run: run.wait_killed())
     outcome: list[Any] = []
