@@ -138,7 +138,7 @@ def test_without_docker_batches_wait_instead_of_failing(tmp_path: Path):
     with serving(tmp_path, env={"DOCKER_HOST": f"unix://{tmp_path}/no-docker.sock"}) as server:
         experiment_id = post_red(server, agency_red("true"))
         batch_id = batch_ids(server, experiment_id)[0]
-        time.sleep(3)  # a few dispatcher rounds: nothing may happen to the batch while Docker is away
+        time.sleep(2.2)  # the round the post wakes and two more (the dispatcher's tick is 1 s): nothing may happen while Docker is away
         document = server.get(f"/batches/{batch_id}").json()
         assert document["state"] == "registered"
         assert [h["state"] for h in document["history"]] == ["registered"]
