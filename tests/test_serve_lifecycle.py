@@ -115,13 +115,12 @@ def test_faice_exec_runs_are_listed_under_the_local_user_and_cancellable_through
             assert batch["node"] == os.uname().nodename
             assert [b["batchId"] for b in server.get("/nodes", local).json()[0]["currentBatches"]] == [batch["_id"]]
 
-            started = time.monotonic()
             answer = server.delete(f"/batches/{batch['_id']}", local)
             assert answer.status_code == 200
             assert answer.headers["X-Faice-Cancelled"] == "true"
             assert answer.json()["state"] == "cancelled"
-            eventually(lambda: labelled_containers(f"faice.batch={batch['_id']}") == [], timeout=10)
-            assert time.monotonic() - started < 5
+            # killed, not waited for: its sleep 120 is far longer (the bound leaves room for a loaded machine)
+            eventually(lambda: labelled_containers(f"faice.batch={batch['_id']}") == [], timeout=30, interval=0.2, what="the cancelled batch's container gone")
             stdout, stderr = exec_run.communicate(timeout=30)
         finally:
             if exec_run.poll() is None:
