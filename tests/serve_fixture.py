@@ -306,9 +306,8 @@ def wait_state(server: Server, batch_id: str, states: tuple[str, ...], user: str
     return eventually(reached, timeout, 0.05, what=lambda: f"batch {batch_id} {states}: {document.get('state')}\n{server.stderr()}")
 
 
-def remove_containers_of(*dbs: Path) -> None:
-    """``docker rm -f`` every container of the experiments in these state files (one ``docker ps``
-    for all of them)."""
+def experiment_ids(*dbs: Path) -> set[str]:
+    """The ids of the experiments in these state files (those that are state files)."""
     import sqlite3
 
     ids: set[str] = set()
@@ -320,6 +319,13 @@ def remove_containers_of(*dbs: Path) -> None:
                 ids.update(row[0] for row in conn.execute("SELECT id FROM experiments"))
             except sqlite3.Error:
                 continue
+    return ids
+
+
+def remove_containers_of(*dbs: Path) -> None:
+    """``docker rm -f`` every container of the experiments in these state files (one ``docker ps``
+    for all of them)."""
+    ids = experiment_ids(*dbs)
     if not ids:
         return
     listed = subprocess.run(["docker", "ps", "-a", "--filter", "label=faice.experiment", "--format", '{{.ID}} {{.Label "faice.experiment"}}'],

@@ -50,13 +50,9 @@ def no_podman_container_outlives_the_module(tmp_path_factory: pytest.TempPathFac
     yield
     if shutil.which("podman") is None:
         return
-    ids: set[str] = set()
-    for db in tmp_path_factory.getbasetemp().rglob("*.db"):
-        with sqlite3.connect(db) as conn:
-            try:
-                ids.update(row[0] for row in conn.execute("SELECT id FROM experiments"))
-            except sqlite3.Error:
-                continue
+    from tests.serve_fixture import experiment_ids
+
+    ids = experiment_ids(*tmp_path_factory.getbasetemp().rglob("*.db"))
     listed = subprocess.run(["podman", "ps", "-a", "--filter", "label=faice.experiment", "--format", '{{.ID}} {{index .Labels "faice.experiment"}}'],
                             capture_output=True, text=True).stdout
     if found := [line.split()[0] for line in listed.splitlines() if len(line.split()) == 2 and line.split()[1] in ids]:
