@@ -16,6 +16,7 @@ from faice.connectors.network import PRIVATE
 from faice.connectors.ssh import SshConnector, hostkeys
 from faice.connectors.ssh import session as ssh_session
 from faice.connectors.ssh.access import SshAccess
+from tests.conftest import eventually
 from tests.servers import fingerprint, keygen
 
 ssh = SshConnector()
@@ -189,7 +190,8 @@ def test_a_cancelled_run_stops_a_transfer(sshd, tmp_path: Path):
     remote = sshd.put("t7/big.bin", b"")
     os.truncate(remote, 4 << 30)  # 4 GiB (sparse): far more than loopback moves in the time allowed
     cancelled = threading.Event()
-    threading.Timer(0.5, cancelled.set).start()
+    # cancelled once the transfer is under way (before it, a loaded machine may not have begun)
+    threading.Thread(target=lambda: (eventually(lambda: (tmp_path / "big.bin").exists(), interval=0.02), cancelled.set()), daemon=True).start()
     started = time.monotonic()
     with pytest.raises(ConnectorError, match="cancelled"):
         ssh.receive_file(sshd.access(str(remote)), tmp_path / "big.bin", context(tmp_path, cancelled=cancelled))
@@ -335,6 +337,9 @@ def test_mount_with_an_encrypted_key_leaves_no_secret_on_disk(sshd, tmp_path: Pa
     monkeypatch.setenv("PATH", f"{spy / 'bin'}:{os.environ['PATH']}")
     monkeypatch.setenv("SPY", str(spy))
     monkeypatch.setenv("FAICE_VAR_secret", "mount sesame")
+    private_tmp = tmp_path / "tmp"  # where the mount's private directory goes: other workers mount at the same time
+    private_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(private_tmp))
     key = keygen(tmp_path / "locked", passphrase="mount sesame")
     with open(sshd.config.parent / "authorized_keys", "a") as handle:
         handle.write((tmp_path / "locked.pub").read_text())
@@ -352,9 +357,9 @@ def test_mount_with_an_encrypted_key_leaves_no_secret_on_disk(sshd, tmp_path: Pa
         assert "PRIVATE KEY" not in seen and key.splitlines()[1] not in seen and "mount sesame" not in seen
         argv = (spy / "argv").read_text()
         assert "IdentitiesOnly=yes" in argv and "/key.pub," in argv  # the agent's key only, named by its public half
-        assert list(Path(tempfile.gettempdir()).glob("faice-sshfs-*")) == []  # and gone afterwards
+        assert list(private_tmp.glob("faice-sshfs-*")) == []  # and gone afterwards
         processes = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
-        assert [p for p in processes if p.startswith("ssh-agent") and "faice-sshfs-" in p] == []  # the key's agent is gone
+        assert [p for p in processes if p.startswith("ssh-agent") and f"{private_tmp}/faice-sshfs-" in p] == []  # the key's agent is gone
         with pytest.raises(OSError):
             (mountpoint / "b.txt").write_text("read-only")
     finally:

@@ -151,7 +151,9 @@ def test_mounts_are_unmounted_when_the_batch_fails(run: Run, sshd, how: str):
 
 def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run, sshd):
     sshd.mkdir("m4/tree")
-    process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"))
+    private_tmp = run.tmp / "tmp"  # where faice's temporary files go: other workers mount at the same time
+    private_tmp.mkdir()
+    process = _start(run, dir_input_red(sshd, "sleep 60", sshd.root / "m4/tree"), env={"TMPDIR": str(private_tmp)})
     experiment_id = _wait_for_containers(run, 1)
     eventually(lambda: faice_mounts(experiment_id) != [], what="the run's sshfs mount")
     argvs, environs = [], []
@@ -165,7 +167,7 @@ def test_mounts_are_unmounted_on_ctrl_c_and_no_password_is_in_any_argv(run: Run,
             continue
     assert any(b"sshfs" in argv and b"faice-mnt-" in argv for argv in argvs)  # the mount is really there ...
     assert not any(sshd.password.encode() in text for text in argvs + environs)  # ... and no process has the password in argv or environ
-    assert list(Path(tempfile.gettempdir()).glob("faice-sshfs-*")) == []  # nor on disk
+    assert list(private_tmp.glob("faice-sshfs-*")) == []  # nor on disk
     process.send_signal(signal.SIGINT)
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
