@@ -14,13 +14,9 @@ import pytest
 from tests.conftest import eventually
 from tests.redfiles import TEST_IMAGE
 from tests.serve_fixture import agency_red, post_red, serving, wait_final, wait_state
+from tests.test_podman import podman_containers
 
 pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("podman-and-example-images")]
-
-
-def podman_containers(label: str) -> list[str]:
-    done = subprocess.run(["podman", "ps", "-aq", "--filter", f"label={label}"], capture_output=True, text=True, check=True)
-    return done.stdout.split()
 
 
 @pytest.fixture(scope="module", autouse=True)
