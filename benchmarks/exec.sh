@@ -32,8 +32,8 @@
 # otherwise every run would compile faice's modules from source, some 50 ms each.
 # Checked on every run: faice exits 0 and its JSON says state "succeeded" with every batch
 # succeeded; every docker/cwltool run exits 0 (xargs exits non-zero when one does); the output file
-# of case 2 equals the input. At the end no container labelled faice.experiment may be left that
-# was not there before the benchmark.
+# of case 2 equals the input. At the end no container may be left that is labelled with one of the
+# benchmark's experiments (another faice's containers on a shared machine do not count).
 #
 # Only the local offline image faice-test-busybox:latest is used (nothing is pulled); it is built
 # with scripts/build-images.py when it is missing. faice runs with a throwaway --db in the scratch

@@ -142,6 +142,7 @@ def faice_result(stdout: str, batches: int) -> dict:
     if len(states) != batches or any(s != "succeeded" for s in states):
         bad = sum(s != "succeeded" for s in states)
         raise BenchError(f"its JSON has {len(states)} batches ({bad} not succeeded), expected {batches} succeeded")
+    MEASURED.add(str(doc.get("experimentId")))
     return doc
 
 
@@ -152,8 +153,15 @@ def same_file(a: Path, b: Path) -> None:
         raise BenchError(f"{b} differs from the input {a}")
 
 
+#: the experiments this benchmark's faice runs made (from their JSON): only their containers count
+#: as left behind, not those of another faice on a shared machine (a test run's, still running)
+MEASURED: set[str] = set()
+
+
 def faice_containers(docker: str, work: Path) -> set[str]:
-    return set(capture([docker, "ps", "-aq", "--no-trunc", "--filter", "label=faice.experiment"], work).split())
+    """Ids of the containers, running or not, labelled with an experiment of this benchmark."""
+    listed = capture([docker, "ps", "-a", "--no-trunc", "--filter", "label=faice.experiment", "--format", "{{.ID}} {{.Labels}}"], work)
+    return {line.split()[0] for line in listed.splitlines() if any(experiment in line for experiment in MEASURED)}
 
 
 # --------------------------------------------------------------------------- main
@@ -212,7 +220,6 @@ def main() -> int:
             "cwltool": capture([args.cwltool, "--version"], work).split()[-1],
             "docker": capture([args.docker, "version", "--format", "{{.Server.Version}}"], work),
         }
-        before = faice_containers(args.docker, work)
 
         print("== faice exec benchmark")
         print(f"faice     {args.faice} ({versions['faice']}), --db {db} (throwaway)")
@@ -225,8 +232,6 @@ def main() -> int:
             print(
                 f"NOTE      cwltool runs {cwl_runs} jobs per round (not {args.batches}); its times are scaled by {args.batches}/{cwl_runs} = {args.batches / cwl_runs:.2f}"
             )
-        if before:
-            print(f"NOTE      {len(before)} container(s) labelled faice.experiment existed before the benchmark; they are not counted")
         print(flush=True)
 
         # 1. many batches: faice vs docker run --rm (floor) vs cwltool, same parallelism
@@ -332,7 +337,7 @@ def main() -> int:
         measure("true", [true_f, true_d], args.runs_small, args.warmup, work, logs)
 
         # 4. nothing left behind
-        left = faice_containers(args.docker, work) - before
+        left = faice_containers(args.docker, work)
         if left:
             shown = " ".join(sorted(c[:12] for c in left))
             raise BenchError(f"{len(left)} container(s) labelled faice.experiment left behind by this benchmark: {shown} (remove with: docker rm -f {shown})")

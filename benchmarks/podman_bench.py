@@ -55,10 +55,10 @@ def main() -> int:
         make_true_batches(one, args.image, 1)
         ids.write_text("".join(f"{i}\n" for i in range(args.batches)), encoding="utf-8")
         version = capture([args.podman, "version", "--format", "{{.Client.Version}}"], work)
-        before = faice_containers(args.podman, work)  # podman's ps takes docker's arguments
         started = subprocess.run([args.faice, "--db", str(db), "exec", str(one), "--json", "--outdir", str(work / "out-start")], cwd=work, capture_output=True, text=True)
         if started.returncode != 0:
             raise BenchError(f"the first faice exec under podman (untimed, it starts podman's service) failed: {started.stderr.strip()}")
+        faice_result(started.stdout, 1)
 
         print("== faice exec benchmark under podman (FAICE_ENGINE=podman)")
         print(f"podman    {args.podman} ({version}), its API service started or found by faice; image {args.image} (local, never pulled)")
@@ -78,7 +78,7 @@ def main() -> int:
         one_p = Command("podman-one", f"podman run --rm {args.image} true 0", [args.podman, "run", "--rm", args.image, "true", "0"])
         measure("podman-one", [one_f, one_p], args.runs_small, args.warmup, work, logs)
 
-        if left := faice_containers(args.podman, work) - before:
+        if left := faice_containers(args.podman, work):  # podman's ps takes docker's arguments
             raise BenchError(f"podman containers labelled faice.experiment left behind: {' '.join(sorted(c[:12] for c in left))} (podman rm -f them)")
         print("  [check] no podman container labelled faice.experiment left behind", file=sys.stderr)
     except BenchError as exc:
