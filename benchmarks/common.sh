@@ -5,7 +5,9 @@
 # file, and runs under `set -euo pipefail`. This file sets root (the checkout) and defines:
 #   die MESSAGE...           print "$bench_name: error: MESSAGE" and exit 2
 #   bench_faice_and_python   sets faice (FAICE, default .venv/bin/faice) and py (the interpreter
-#                            for the helper: .venv/bin/python, else python3)
+#                            for the helper: .venv/bin/python, else python3); unsets
+#                            PYTHONDONTWRITEBYTECODE and compiles faice's package, so that faice
+#                            starts from bytecode as users' installs do
 #   bench_cwltool            sets cwltool (CWLTOOL, else .venv/bin/cwltool, else cwltool on PATH)
 #   bench_docker_image IMAGE sets docker (DOCKER, else docker on PATH), checks the engine answers and
 #                            builds IMAGE offline with scripts/build-images.py when it is missing
@@ -32,6 +34,14 @@ bench_faice_and_python() {
 	else
 		py=$(command -v python3) || die "python3 not found"
 	fi
+	# Installs have faice's modules compiled (.pyc); with PYTHONDONTWRITEBYTECODE set (some shells
+	# and sandboxes set it) every measured run would compile them from source, some 50 ms each.
+	unset PYTHONDONTWRITEBYTECODE
+	local faice_py package
+	faice_py=$(sed -n '1s/^#! *//p' "$faice")
+	[[ -x $faice_py ]] || faice_py=$py
+	package=$("$faice_py" -c 'import faice, os; print(os.path.dirname(faice.__file__))') || die "$faice_py cannot import faice"
+	"$faice_py" -m compileall -q "$package" >/dev/null || die "compiling faice's modules in $package failed"
 }
 
 # --- cwltool

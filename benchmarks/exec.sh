@@ -4,7 +4,7 @@
 #   benchmarks/exec.sh
 #
 # In one run, each command as a fresh process, wall time of the whole command, medians of 3 runs
-# for the 100-batch case (no warm-up) and 5 runs (after one warm-up) for the single batch:
+# for the 100-batch case (no warm-up) and 5 runs (after one warm-up) for each single batch:
 #   1. 100 batches of `true N` (a RED file with 100 batches, an int input N at position 0):
 #      faice exec --jobs J                          (J = nproc, or BENCH_JOBS)
 #                              vs  the floor: `docker run --rm IMAGE true N` 100 times via xargs -P J
@@ -16,17 +16,24 @@
 #                                  read-only at /cc/inputs/f/in.dat, an output directory at
 #                                  /cc/outputs), -w /cc/outputs, --user $(id -u):$(id -g),
 #                                  --entrypoint sh -c 'cp "$1" out.txt'
+#   3. one batch of `true` (no input): faice exec  vs  one `docker run --rm IMAGE true 0`
 # then a table, the ratios with PASS/FAIL against the targets, and a summary block for README.md.
 # Then, in the same run, the same under podman (benchmarks/podman_bench.py) where podman is
 # installed: FAICE_ENGINE=podman faice exec against `podman run --rm` as its floor, 100 batches of
-# `true N` and one batch of `true`, with their ratios (reported; the targets are Docker's).
+# `true N` and one batch of `true`, with the same targets.
 #
-# Targets: 100 batches faice/floor time <= 1.25; single batch faice/floor time <= 1.6;
-#          faice/cwltool is reported (no target).
+# Targets (issue 10): 100 (or BENCH_BATCHES) batches faice/floor time <= 1.0; one batch of `true`
+#          faice/floor time <= 1.3; the 1 MB File batch faice/floor time <= 1.6; faice/cwltool is
+#          reported (no target). faice's peak RSS is in the table and the summary (compare a run
+#          with BENCH_BATCHES=1000 against the default 100: it should barely grow).
+#
+# faice runs as users' installs do, from compiled bytecode: PYTHONDONTWRITEBYTECODE (which some
+# shells and sandboxes set) is unset and faice's package compiled before anything is measured;
+# otherwise every run would compile faice's modules from source, some 50 ms each.
 # Checked on every run: faice exits 0 and its JSON says state "succeeded" with every batch
 # succeeded; every docker/cwltool run exits 0 (xargs exits non-zero when one does); the output file
-# of case 2 equals the input. At the end no container labelled faice.experiment may be left that
-# was not there before the benchmark.
+# of case 2 equals the input. At the end no container may be left that is labelled with one of the
+# benchmark's experiments (another faice's containers on a shared machine do not count).
 #
 # Only the local offline image faice-test-busybox:latest is used (nothing is pulled); it is built
 # with scripts/build-images.py when it is missing. faice runs with a throwaway --db in the scratch
@@ -39,7 +46,10 @@
 #   PODMAN=...         podman CLI                  (default: podman on PATH; none: its part is left out)
 #   BENCH_JOBS         parallelism of all three in case 1 (default: nproc)
 #   BENCH_RUNS_SMALL / BENCH_RUNS_BIG   runs per case (default 5 / 3)
-#   BENCH_BATCHES      batches in case 1 (default 100)
+#   BENCH_BATCHES      batches in case 1 (default 100; 1000 shows the per-batch cost and memory
+#                      over a long run: BENCH_RUNS_BIG=1 BENCH_CWLTOOL_RUNS=20 BENCH_PODMAN=0 keep
+#                      it to some ten minutes)
+#   BENCH_PODMAN=0     leave the podman part out
 #   BENCH_CWLTOOL_RUNS cwltool runs per round in case 1 (default: as many as batches; fewer are
 #                      scaled up linearly to the batch count, and the output says so)
 #
@@ -66,6 +76,7 @@ jobs=${BENCH_JOBS:-$(nproc)}
 bench_workdir faice-exec-bench.XXXXXX
 
 podman=${PODMAN:-$(command -v podman || true)}
+[[ ${BENCH_PODMAN:-1} == 0 ]] && podman=
 if [[ -n $podman ]] && ! "$podman" image exists "$image"; then
 	echo "$bench_name: $image is not in podman's store; loading it (docker save | podman load)" >&2
 	"$docker" save "$image" | "$podman" load >&2 || die "docker save $image | podman load failed"
@@ -85,7 +96,9 @@ status=0
 	${BENCH_CWLTOOL_RUNS:+--cwltool-runs "$BENCH_CWLTOOL_RUNS"} \
 	--runs-small "${BENCH_RUNS_SMALL:-5}" \
 	--runs-big "${BENCH_RUNS_BIG:-3}" || status=$?
-if [[ -z $podman ]]; then
+if [[ ${BENCH_PODMAN:-1} == 0 ]]; then
+	echo "$bench_name: BENCH_PODMAN=0: the podman part is left out" >&2
+elif [[ -z $podman ]]; then
 	echo "$bench_name: podman is not installed: the podman part is left out (make system-deps installs it)" >&2
 else
 	echo

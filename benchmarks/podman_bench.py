@@ -8,8 +8,9 @@ fresh process, interleaved rounds, medians, a failed command voids the benchmark
 Podman's API service is a standing process like dockerd: one untimed faice exec starts it (or
 finds it) before anything is measured, so no round pays for its start.
 
-Exit status: 0 measured (the ratios are reported, podman has no targets of its own), 2 a command
-failed or the set-up is broken.
+Targets: Docker's (exec_bench.py), against podman's own floor.
+
+Exit status: 0 every target met, 1 a target missed, 2 a command failed or the set-up is broken.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
-from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table  # noqa: E402
-from exec_bench import faice_containers, faice_result, make_true_batches  # noqa: E402
+from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets  # noqa: E402
+from exec_bench import MANY_LIMIT, ONE_LIMIT, faice_containers, faice_result, make_true_batches  # noqa: E402
 
 
 def main() -> int:
@@ -54,10 +55,10 @@ def main() -> int:
         make_true_batches(one, args.image, 1)
         ids.write_text("".join(f"{i}\n" for i in range(args.batches)), encoding="utf-8")
         version = capture([args.podman, "version", "--format", "{{.Client.Version}}"], work)
-        before = faice_containers(args.podman, work)  # podman's ps takes docker's arguments
         started = subprocess.run([args.faice, "--db", str(db), "exec", str(one), "--json", "--outdir", str(work / "out-start")], cwd=work, capture_output=True, text=True)
         if started.returncode != 0:
             raise BenchError(f"the first faice exec under podman (untimed, it starts podman's service) failed: {started.stderr.strip()}")
+        faice_result(started.stdout, 1)
 
         print("== faice exec benchmark under podman (FAICE_ENGINE=podman)")
         print(f"podman    {args.podman} ({version}), its API service started or found by faice; image {args.image} (local, never pulled)")
@@ -77,7 +78,7 @@ def main() -> int:
         one_p = Command("podman-one", f"podman run --rm {args.image} true 0", [args.podman, "run", "--rm", args.image, "true", "0"])
         measure("podman-one", [one_f, one_p], args.runs_small, args.warmup, work, logs)
 
-        if left := faice_containers(args.podman, work) - before:
+        if left := faice_containers(args.podman, work):  # podman's ps takes docker's arguments
             raise BenchError(f"podman containers labelled faice.experiment left behind: {' '.join(sorted(c[:12] for c in left))} (podman rm -f them)")
         print("  [check] no podman container labelled faice.experiment left behind", file=sys.stderr)
     except BenchError as exc:
@@ -86,8 +87,8 @@ def main() -> int:
 
     print()
     print(commands_table([(f"{args.batches} batches of true", [many_f, many_p]), ("1 batch of true", [one_f, one_p])]))
-    ratios = [Ratio(f"podman, {args.batches} batches: faice / podman run --rm, time", many_f, many_p),
-              Ratio("podman, 1 batch of true: faice / podman run --rm, time", one_f, one_p)]
+    ratios = [Ratio(f"podman, {args.batches} batches: faice / podman run --rm, time", many_f, many_p, limit=MANY_LIMIT),
+              Ratio("podman, 1 batch of true: faice / podman run --rm, time", one_f, one_p, limit=ONE_LIMIT)]
     print()
     print(ratios_table(ratios))
     print()
@@ -100,7 +101,9 @@ def main() -> int:
     print("|---|---|---|---|")
     print(f"| {args.batches} batches of `true` | {many_f.wall:.2f} s ({many_f.wall / args.batches:.2f} s/batch) | {many_p.wall:.2f} s | {ratios[0].value:.2f} |")
     print(f"| 1 batch of `true` | {one_f.wall:.2f} s | {one_p.wall:.2f} s | {ratios[1].value:.2f} |")
-    return 0
+    print()
+    print(f"faice's peak RSS under podman: {many_f.rss_mib:.1f} MiB for {args.batches} batches, {one_f.rss_mib:.1f} MiB for one batch.")
+    return report_targets(ratios, "podman_bench")
 
 
 if __name__ == "__main__":

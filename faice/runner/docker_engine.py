@@ -175,7 +175,8 @@ class DockerEngine:
             timed_out = True
             self.kill(container)
             code = self.wait(container, API_TIMEOUT)
-        oom = self.oom_killed(self.api.inspect_container(container), code, timed_out)
+        # Only a failed container can have been killed for its memory: a zero exit needs no inspect call.
+        oom = code != 0 and self.oom_killed(self.api.inspect_container(container), code, timed_out)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
