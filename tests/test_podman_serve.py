@@ -5,27 +5,15 @@ The test image is loaded into podman's store by `make images`; without podman th
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import eventually
-from tests.redfiles import TEST_IMAGE
 from tests.serve_fixture import agency_red, post_red, serving, wait_final, wait_state
-from tests.test_podman import podman_containers
+from tests.test_podman import podman_containers, podman_image  # noqa: F401 - the fixture, for usefixtures
 
-pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("podman-and-example-images")]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def podman_image() -> str:
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: run `make test` (it installs Debian's podman and loads the test image)")
-    if subprocess.run(["podman", "image", "exists", TEST_IMAGE]).returncode != 0:
-        pytest.fail(f"{TEST_IMAGE} is not in podman's store: run `make images` (docker save | podman load)")
-    return TEST_IMAGE
+pytestmark = [pytest.mark.docker, pytest.mark.xdist_group("podman-and-example-images"), pytest.mark.usefixtures("podman_image")]
 
 
 def test_faice_serve_runs_posted_batches_on_podman_and_cancels_them_there(tmp_path: Path):
