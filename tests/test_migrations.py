@@ -75,11 +75,11 @@ def test_an_earlier_file_opens_keeps_its_data_and_records_its_migrations(tmp_pat
     assert (failed.exit_code, failed.error, failed.attempts, failed.node) == (2, "it failed", 2, "n1")
     assert [h["state"] for h in store.history(failed.id)] == ["registered", "scheduled", "processing", "failed"]
     assert store.batch(store.batches(one["id"])[0].id).outputs == {"out": {"class": "File", "size": 3}}
-    from faice.state import queries
+    from faice.state.listing import Filters
 
-    listed = queries.rows(store, "batches", queries.Filters(experiment_id=failed.experiment_id), ascending=True)
+    listed = store.rows("batches", Filters(experiment_id=failed.experiment_id), ascending=True)
     assert [h["state"] for h in json.loads(listed[1]["history_json"])] == ["registered", "scheduled", "processing", "failed"]  # history_json backfilled
-    assert queries.count(store, "batches", queries.Filters(state="processing")) == 1  # batch_counts counted the old batches
+    assert store.count("batches", Filters(state="processing")) == 1  # batch_counts counted the old batches
     assert {e.id for e in store.open_experiments()} == {e["id"] for e in experiments.values() if e["source"] == "two.red.yml"}
 
     users = Users(store)
@@ -96,7 +96,7 @@ def test_an_earlier_file_opens_keeps_its_data_and_records_its_migrations(tmp_pat
     assert store.set_state(batch_ids[0], BatchState.SCHEDULED, "test", node="n3")
     store.set_outdir(one["id"], "/somewhere")
     assert store.experiment(one["id"])["outdir"] == "/somewhere"
-    assert queries.count(store, "batches", queries.Filters(node="n3")) == 1
+    assert store.count("batches", Filters(node="n3")) == 1
     assert store.set_states(store.batch_ids(one["id"]), BatchState.FAILED, "test") == 2  # the cancelled batch stays cancelled
     store.close()
 

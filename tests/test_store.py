@@ -64,20 +64,20 @@ def _changed_store(tmp_path: Path):
 
 
 def test_batch_counts_kept_by_triggers_match_counting_the_batches(tmp_path: Path):
-    from faice.state import queries
+    from faice.state.listing import Filters
 
     store, _ids = _changed_store(tmp_path)
     for spec in FILTERS:
-        filters = queries.Filters(**spec)
-        assert queries.count(store, "batches", filters) == _direct_counts(store, filters), spec
-    assert queries.count(store, "batches", queries.Filters(experiment_id="0" * 24)) == 0
+        filters = Filters(**spec)
+        assert store.count("batches", filters) == _direct_counts(store, filters), spec
+    assert store.count("batches", Filters(experiment_id="0" * 24)) == 0
 
 
 @pytest.mark.parametrize("version", [2, 3])
 def test_an_older_file_gets_counts_and_history_json_on_opening(tmp_path: Path, version: int):
     import json
 
-    from faice.state import queries
+    from faice.state.listing import Filters
     from faice.state.store import Store
 
     store, ids = _changed_store(tmp_path)
@@ -91,8 +91,8 @@ def test_an_older_file_gets_counts_and_history_json_on_opening(tmp_path: Path, v
 
     reopened = Store(tmp_path / "faice.db")
     for spec in FILTERS:
-        filters = queries.Filters(**spec)
-        assert queries.count(reopened, "batches", filters) == _direct_counts(reopened, filters), spec
+        filters = Filters(**spec)
+        assert reopened.count("batches", filters) == _direct_counts(reopened, filters), spec
     look = raw(reopened)
     for batch_id in ids:
         stored = json.loads(look.execute("SELECT history_json FROM batches WHERE id = ?", (batch_id,)).fetchone()[0])

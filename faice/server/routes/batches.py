@@ -13,7 +13,7 @@ from faice.server import actions, documents
 from faice.server.dependencies import Page, caller, get_store, get_worker, object_id, off_loop, own_batch, own_batch_stream, owner, paging
 from faice.server.errors import BadParameter, NotFound
 from faice.server.worker import Worker
-from faice.state import queries
+from faice.state.listing import Filters
 from faice.state.store import STATES, BatchRow, Store, log_path
 from faice.state.users import User
 
@@ -23,12 +23,12 @@ router = APIRouter()
 async def batch_filters(
     user: User = Depends(caller), username: str | None = Query(None), node: str | None = Query(None),
     state: str | None = Query(None, description=", ".join(STATES)), experimentId: str | None = Query(None),
-) -> queries.Filters:
+) -> Filters:
     """The list filters, checked as CC-Agency checks them; a non-admin sees only their own."""
     if state is not None and state not in STATES:
         raise BadParameter(f"Given state is not valid. Must be one of {[str(s) for s in STATES]}.")
     experiment_id = None if experimentId is None else object_id(experimentId, "Experiment is not a valid BSON ObjectId.")
-    return queries.Filters(owner=owner(user), username=username, node=node, state=state, experiment_id=experiment_id)
+    return Filters(owner=owner(user), username=username, node=node, state=state, experiment_id=experiment_id)
 
 
 def batch_document(store: Store, row: BatchRow) -> dict[str, Any]:
@@ -37,15 +37,15 @@ def batch_document(store: Store, row: BatchRow) -> dict[str, Any]:
 
 
 @router.get("/batches/count", summary="Count batches (non-admins: their own)")
-async def batches_count(filters: queries.Filters = Depends(batch_filters), store: Store = Depends(get_store)) -> dict[str, int]:
-    return {"count": queries.count(store, "batches", filters)}
+async def batches_count(filters: Filters = Depends(batch_filters), store: Store = Depends(get_store)) -> dict[str, int]:
+    return {"count": store.count("batches", filters)}
 
 
 @router.get("/batches", summary="List batches, newest first (non-admins: their own)", response_class=Response)
-async def batches_list(filters: queries.Filters = Depends(batch_filters), page: Page = Depends(paging), store: Store = Depends(get_store)) -> Response:
+async def batches_list(filters: Filters = Depends(batch_filters), page: Page = Depends(paging), store: Store = Depends(get_store)) -> Response:
     def answer() -> Response:
-        rows = queries.rows(store, "batches", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
-        total = queries.count(store, "batches", filters)
+        rows = store.rows("batches", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
+        total = store.count("batches", filters)
         return Response(documents.list_batches_json(rows), media_type="application/json", headers={"X-Total-Count": str(total)})
 
     return await off_loop(page, answer)

@@ -15,7 +15,7 @@ from faice.server.errors import TooLarge
 from faice.server.settings import Settings
 from faice.server.submission import ValueCounter, accept
 from faice.server.worker import Worker
-from faice.state import queries
+from faice.state.listing import Filters
 from faice.state.store import Store
 from faice.state.users import User
 
@@ -49,19 +49,19 @@ async def post_red(
 
 @router.get("/experiments/count", summary="Count experiments (non-admins: their own)")
 async def experiments_count(username: str | None = Query(None), user: User = Depends(caller), store: Store = Depends(get_store)) -> dict[str, int]:
-    return {"count": queries.count(store, "experiments", queries.Filters(owner=owner(user), username=username))}
+    return {"count": store.count("experiments", Filters(owner=owner(user), username=username))}
 
 
 @router.get("/experiments", summary="List experiments, newest first (non-admins: their own)")
 async def experiments_list(
     user: User = Depends(caller), page: Page = Depends(paging), username: str | None = Query(None), store: Store = Depends(get_store),
 ) -> Response:
-    filters = queries.Filters(owner=owner(user), username=username)
+    filters = Filters(owner=owner(user), username=username)
 
     def answer() -> JSONResponse:
-        rows = queries.rows(store, "experiments", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
+        rows = store.rows("experiments", filters, skip=page.skip, limit=page.limit, ascending=page.ascending)
         # a bare JSON array like CC-Agency's, and the number of all matches in X-Total-Count
-        return JSONResponse([documents.list_experiment(r) for r in rows], headers={"X-Total-Count": str(queries.count(store, "experiments", filters))})
+        return JSONResponse([documents.list_experiment(r) for r in rows], headers={"X-Total-Count": str(store.count("experiments", filters))})
 
     return await off_loop(page, answer)
 
