@@ -405,6 +405,38 @@ def test_shell_completion_is_offered_and_completes_commands_and_options(faice):
     assert completed.stdout.split() == ["--no-mount", "--non-interactive"]
 
 
+def test_the_command_table_names_each_command_and_the_module_that_registers_it():
+    """faice.cli.COMMANDS decides which module a command line needs: it must match what the
+    modules register, or a command would be missing (a new one) or another's module loaded."""
+    import importlib
+
+    from faice.cli import COMMAND_MODULES, COMMANDS
+    from faice.cli.app import app
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"faice.cli.{module}")
+    registered = {info.name or info.callback.__name__: info.callback.__module__ for info in app.registered_commands}
+    registered |= {info.name: info.typer_instance.registered_commands[0].callback.__module__ for info in app.registered_groups}
+    assert registered == {name: f"faice.cli.{module}" for name, module in COMMANDS.items()}
+
+
+@pytest.mark.parametrize(("args", "loaded"), [
+    (["--db", "exec", "validate", "x.yml"], {"run"}),
+    (["--debug", "exec", "--help"], {"run"}),
+    (["users", "list"], {"users"}),
+    (["--help"], {"run", "recorded", "serve", "schema", "convert", "users"}),
+    (["exce", "x.yml"], {"run", "recorded", "serve", "schema", "convert", "users"}),
+])
+def test_a_command_line_loads_only_the_module_of_its_command(args, loaded):
+    """A fresh interpreter: which faice.cli modules building the click command for ``args`` imports."""
+    import subprocess
+
+    code = ("import sys; from faice.cli import command; command(sys.argv[1:]); "
+            "print(' '.join(sorted(m.split('.')[-1] for m in sys.modules if m.count('.') == 2 and m.startswith('faice.cli.') and m not in ('faice.cli.app', 'faice.cli.exits'))))")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=30, check=True)
+    assert set(result.stdout.split()) == loaded
+
+
 def test_exit_codes_follow_the_category_of_the_error_class():
     """One table at the CLI edge: the nearest category in an error's classes decides."""
     from faice.cli.exits import error_code, outcome_code
