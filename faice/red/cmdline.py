@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -44,6 +43,8 @@ def render(value: Any) -> str:
         if not math.isfinite(value):
             return str(value)  # .inf/.nan load as plain floats in cwltool: inf, -inf, nan
         # cwltool renders floats read from YAML through Decimal, never in exponent notation.
+        from decimal import Decimal  # here: a millisecond at start-up that runs without floats need not pay
+
         number = Decimal(_float_text(value))
         text = str(number)
         return format(number, "f") if "E" in text else text

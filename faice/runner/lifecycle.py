@@ -11,7 +11,7 @@ dispatcher over the registered batches of every experiment ``faice serve`` was g
 
 from __future__ import annotations
 
-import secrets
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +42,8 @@ def quiet(index: int, what: str, detail: str) -> None:
 
 @dataclass
 class BatchRecord:
+    """A registered batch as a driver tracks it: its plan, id, attempts so far and last result."""
+
     plan: BatchPlan
     batch_id: str
     result: AttemptResult | None = None
@@ -89,7 +91,7 @@ def batch_runner(engine: Any, experiment: Experiment, masker: Masker, options: R
     """The runner of one experiment's attempts; ``cancelled`` is the face's switch that stops them."""
     logs = logs_dir(store.path)
     logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return BatchRunner(engine, experiment, options, masker, base_dir, secrets.token_hex(8), experiment_id, logs,
+    return BatchRunner(engine, experiment, options, masker, base_dir, os.urandom(8).hex(), experiment_id, logs,
                        cancelled or threading.Event(), store.is_cancelled)
 
 

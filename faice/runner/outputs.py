@@ -8,7 +8,6 @@ File output gets its size and sha1 checksum.
 from __future__ import annotations
 
 import glob as globbing
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,8 @@ class OutputError(Exception):
 
 @dataclass
 class FoundOutput:
+    """An output found after the tool ran: its file (if any), size and checksum."""
+
     key: str
     cls: str  # File, Directory, stdout, stderr
     path: Path | None
@@ -44,6 +45,8 @@ def stream_file_name(cli: Cli, stream: str) -> str | None:
 
 
 def sha1_of(path: Path) -> str:
+    import hashlib  # here: OpenSSL's start-up is some 3 ms that a run without File outputs need not pay
+
     digest = hashlib.sha1()  # noqa: S324 - RED checksums are sha1
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

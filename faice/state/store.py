@@ -11,12 +11,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import secrets
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from faice.errors import InvalidInput
 from faice.state.accounts import AccountTables
@@ -38,11 +36,12 @@ def default_db_path() -> Path:
 
 def new_id() -> str:
     """24 hex characters like CC-Agency's ids: creation second first, so ids sort by age."""
-    return f"{int(time.time()):08x}{secrets.token_hex(8)}"
+    return f"{int(time.time()):08x}{os.urandom(8).hex()}"
 
 
-@dataclass(frozen=True)
-class BatchRow:
+class BatchRow(NamedTuple):
+    """A batch as the store records it."""
+
     id: str
     experiment_id: str
     index: int
@@ -72,8 +71,7 @@ class BatchRow:
         )
 
 
-@dataclass(frozen=True)
-class OpenExperiment:
+class OpenExperiment(NamedTuple):
     """An experiment with batches not finished yet, and the process that registered it."""
 
     id: str
@@ -82,8 +80,7 @@ class OpenExperiment:
     host: str | None
 
 
-@dataclass(frozen=True)
-class QueuedBatch:
+class QueuedBatch(NamedTuple):
     """A registered batch waiting for a slot: what the server needs to schedule it, oldest first."""
 
     id: str
