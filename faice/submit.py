@@ -39,6 +39,8 @@ Mask = Callable[[str], str]
 
 @dataclass(frozen=True)
 class Credentials:
+    """A CC-Agency login."""
+
     username: str
     password: str
 

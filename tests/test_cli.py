@@ -455,3 +455,4 @@ def test_exit_codes_follow_the_category_of_the_error_class():
     assert codes == {"FaiceError": 1, "ConnectorError": 1, "InvalidInput": 2, "LoadError": 2, "ValidationFailed": 2, "UnknownId": 2, "UserError": 2,
                      "EnvironmentUnusable": 3, "DockerError": 3, "NotFound": 3}
     assert [outcome_code(o) for o in ("succeeded", "submitted", "failed", "cancelled", "interrupted")] == [0, 0, 1, 130, 130]
+

@@ -4,9 +4,8 @@ callback hands to each command through the Typer context (``ctx.obj``)."""
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import typer
 
@@ -45,8 +44,7 @@ VarOption = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{v
 VarsFileOption = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values.")
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """The root options, for every command (``ctx.obj``)."""
 
     debug: bool = False

@@ -65,6 +65,8 @@ def _problems(access: Any, extra: dict[str, Any] | None = None) -> list[str]:
 
 @dataclass(frozen=True)
 class FtpAccess:
+    """An FTP connector's access block, checked and with its defaults filled in."""
+
     host: str
     port: int
     tls: bool

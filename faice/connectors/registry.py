@@ -9,9 +9,9 @@ command found in neither is unresolvable on this machine.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 from functools import cache
 from importlib import import_module
+from typing import NamedTuple
 
 from faice.connectors.base import Connector
 
@@ -30,8 +30,7 @@ BUILTINS = {
 }
 
 
-@dataclass(frozen=True)
-class PluginRef:
+class PluginRef(NamedTuple):
     """An entry point's name and ``module:Class`` value, loadable without importlib.metadata."""
 
     name: str
@@ -57,8 +56,9 @@ def _entry_point(command: str) -> PluginRef | None:
     return plugin_entry_points().get(command)
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(NamedTuple):
+    """What a connector command resolves to here: a plugin, a program on PATH, or nothing."""
+
     command: str
     plugin: str | None = None  # entry point value, e.g. "faice.connectors.http:HttpConnector"
     executable: str | None = None  # absolute path of a Connector CLI 1 program

@@ -43,6 +43,8 @@ class CwlType:
 
 @dataclass(frozen=True)
 class InputBinding:
+    """Where and how a CWL input appears on the command line."""
+
     position: int = 0
     prefix: str | None = None
     separate: bool = True
@@ -60,6 +62,8 @@ class InputBinding:
 
 @dataclass(frozen=True)
 class CliInput:
+    """One input of the tool: its key, CWL type and command-line binding."""
+
     key: str
     type: CwlType
     binding: InputBinding
@@ -67,6 +71,8 @@ class CliInput:
 
 @dataclass(frozen=True)
 class CliOutput:
+    """One output of the tool: a File or Directory found by glob, or its stdout or stderr."""
+
     key: str
     type: str  # File, Directory, stdout or stderr
     optional: bool = False
@@ -75,6 +81,8 @@ class CliOutput:
 
 @dataclass(frozen=True)
 class Cli:
+    """The CWL CommandLineTool of a RED file: what faice needs to build the command line and find outputs."""
+
     base_command: tuple[str, ...]
     inputs: tuple[CliInput, ...]
     outputs: tuple[CliOutput, ...]
@@ -102,6 +110,8 @@ class Cli:
 
 @dataclass(frozen=True)
 class Connector:
+    """A connector block: the command that moves the data and its access data (variables filled)."""
+
     command: str
     access: dict[str, Any]
     mount: bool = False
@@ -113,6 +123,8 @@ class Connector:
 
 @dataclass(frozen=True)
 class Engine:
+    """A container or execution engine block: its name and settings."""
+
     engine: str
     settings: dict[str, Any]
 
@@ -123,6 +135,8 @@ class Engine:
 
 @dataclass(frozen=True)
 class ContainerSettings:
+    """The docker container engine's settings: image, registry login, memory limit and GPUs."""
+
     image: str
     image_auth: dict[str, Any] | None = None
     ram: int | None = None  # MiB

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from faice.red.yamlload import Path
 
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True)
-class Problem:
+class Problem(NamedTuple):
     """One thing wrong with a document, at a path of keys and list indices."""
 
     path: Path
@@ -20,8 +18,9 @@ class Problem:
     severity: Severity = "error"
 
 
-@dataclass(frozen=True)
-class LocatedProblem:
+class LocatedProblem(NamedTuple):
+    """A problem placed in its file (line and column of its key), ready to print or send as JSON."""
+
     file: str
     line: int
     column: int

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from faice.errors import InvalidInput
 from faice.red.secrets import CREDENTIAL_BLOCKS, is_protected_key
@@ -53,8 +52,9 @@ def has_brackets(text: str) -> bool:
     return "{{" in text or "}}" in text
 
 
-@dataclass(frozen=True)
-class VariableUse:
+class VariableUse(NamedTuple):
+    """One {{variable}} in a RED file: its name, where it is, and whether its value is a secret."""
+
     name: str
     path: tuple[Any, ...]
     protected: bool

@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
@@ -258,8 +257,9 @@ def _merge_source(frame: _Mapping, value: Any, event: Any) -> None:
     frame.merges = (frame.merges or []) + sources
 
 
-@dataclass(frozen=True)
-class Location:
+class Location(NamedTuple):
+    """A 1-based line and column in a file."""
+
     line: int
     column: int
 

@@ -47,6 +47,8 @@ STDERR_TAIL_LINES = 5
 
 @dataclass
 class RunOptions:
+    """How batches run here, the same for every batch of an experiment."""
+
     outdir: Path
     jobs: int
     #: the container engine the batches run on (docker, podman)
@@ -70,6 +72,8 @@ class RunOptions:
 
 @dataclass
 class AttemptResult:
+    """How one attempt at a batch ended."""
+
     state: BatchState  # succeeded, failed or cancelled
     exit_code: int | None = None
     error: str | None = None

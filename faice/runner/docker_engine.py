@@ -29,6 +29,8 @@ API_TIMEOUT = 120
 
 @dataclass
 class Mount:
+    """A host path bound into a container."""
+
     source: Path
     target: str
     read_only: bool = True
@@ -36,6 +38,8 @@ class Mount:
 
 @dataclass
 class ContainerSpec:
+    """Everything an engine needs to create one batch's container."""
+
     image: str
     argv: list[str]
     workdir: str
@@ -54,6 +58,8 @@ class ContainerSpec:
 
 @dataclass
 class ContainerOutcome:
+    """How a container ended: its exit code, and whether memory or the timeout killed it."""
+
     exit_code: int
     oom_killed: bool = False
     timed_out: bool = False

@@ -35,6 +35,8 @@ from faice.state.store import Store
 
 @dataclass
 class ExecResult:
+    """What ``faice exec`` ran and how it ended: the result document's source."""
+
     experiment_id: str
     state: BatchState  # succeeded, failed or cancelled
     records: list[BatchRecord]

@@ -7,7 +7,7 @@ shows precisely what ``faice exec`` would start.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from faice.connectors import registry
 from faice.red.cmdline import build_argv
@@ -16,8 +16,7 @@ from faice.red.paths import complete_file_value
 from faice.red.secrets import Masker, strip_protection
 
 
-@dataclass(frozen=True)
-class StagedInput:
+class StagedInput(NamedTuple):
     """One File or Directory a connector must deliver before the batch starts."""
 
     key: str
@@ -30,6 +29,8 @@ class StagedInput:
 
 @dataclass
 class BatchPlan:
+    """What one batch runs: image, argv, input values and the inputs to stage."""
+
     index: int
     image: str
     argv: list[str]

@@ -38,6 +38,8 @@ class Unauthorized(FaiceError):
 
 @dataclass(frozen=True)
 class Credentials:
+    """An Authorization header's scheme, user name and password or token."""
+
     scheme: str  # "basic" or "bearer"
     name: str
     secret: str

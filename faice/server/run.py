@@ -29,6 +29,8 @@ FIRST_ADMIN = "admin"
 
 @dataclass
 class ServeOptions:
+    """The options of ``faice serve``."""
+
     host: str = "127.0.0.1"
     port: int = 8080
     jobs: int = 1

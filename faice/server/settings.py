@@ -9,6 +9,8 @@ MAX_BODY_BYTES = 64 * 1024 * 1024  # a 100,000-batch RED file is about 5 MiB
 
 @dataclass
 class Settings:
+    """Limits and token lifetimes of the API (tests shorten them)."""
+
     access_seconds: float = 900.0
     refresh_seconds: float = 12 * 3600.0
     password_token_seconds: float = 86400.0

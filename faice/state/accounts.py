@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from faice.state.database import Database
 
 
-@dataclass(frozen=True)
-class UserRecord:
+class UserRecord(NamedTuple):
+    """A user's row with its password hash and salt: faice/state/users.py hands out :class:`User` instead."""
+
     name: str
     hash: bytes
     salt: bytes
@@ -26,8 +27,7 @@ class UserRecord:
         return cls(row["name"], row["hash"], row["salt"], bool(row["is_admin"]), row["created_at"])
 
 
-@dataclass(frozen=True)
-class FailureCounts:
+class FailureCounts(NamedTuple):
     """Failed logins of one user since some time: from one client, and from every address."""
 
     from_client: int

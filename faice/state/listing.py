@@ -8,8 +8,7 @@ so paging with skip/limit is stable.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from faice.state.database import Database
 from faice.state.states import RUNNING_STATES
@@ -17,8 +16,7 @@ from faice.state.states import RUNNING_STATES
 Table = Literal["experiments", "batches"]
 
 
-@dataclass(frozen=True)
-class Filters:
+class Filters(NamedTuple):
     """Exact-match filters; ``owner`` is the restriction for a non-admin (None for admins)."""
 
     owner: str | None = None
@@ -39,8 +37,7 @@ class Filters:
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-@dataclass(frozen=True)
-class RunningBatch:
+class RunningBatch(NamedTuple):
     """A batch that holds resources on this machine now, and the memory (MiB) it asked for."""
 
     id: str

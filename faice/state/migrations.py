@@ -15,13 +15,14 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Step = Callable[[sqlite3.Connection], None]
 
 
-@dataclass(frozen=True)
-class Migration:
+class Migration(NamedTuple):
+    """One named schema step: recorded once applied, never applied twice."""
+
     name: str
     apply: Step
 

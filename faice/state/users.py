@@ -37,6 +37,8 @@ class UserError(InvalidInput, ValueError):
 
 @dataclass(frozen=True)
 class User:
+    """A user of ``faice serve``, without the password hash."""
+
     name: str
     is_admin: bool
     created_at: float

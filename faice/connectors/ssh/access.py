@@ -65,6 +65,8 @@ def mountable_username(username: str) -> bool:
 
 @dataclass(frozen=True)
 class SshAccess:
+    """An SSH connector's access block, checked, with its defaults filled in."""
+
     host: str
     port: int
     username: str

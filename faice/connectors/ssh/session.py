@@ -97,6 +97,8 @@ def _close_at_exit(loop: asyncio.AbstractEventLoop) -> None:
 
 @dataclass
 class Connection:
+    """One SSH connection, shared by the transfers to its server, and the channels it may still open."""
+
     conn: Any
     host_key: Any
     #: the address actually connected to (a mount connects to the same one)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -21,5 +20,5 @@ router = APIRouter()
 @router.get("/nodes", summary="This machine as CC-Agency's one node: cpus, ram (MiB), gpus, running batches")
 async def nodes(user: User = Depends(caller), store: Store = Depends(get_store), worker: Worker = Depends(get_worker),
                 node: Node = Depends(get_node)) -> list[dict[str, Any]]:
-    current = [asdict(b) for b in store.running_batches() if user.is_admin or b.username == user.name]
+    current = [b._asdict() for b in store.running_batches() if user.is_admin or b.username == user.name]
     return [node.document(cpu_count(), memory_mib(), current, await run_in_threadpool(worker.docker_problem))]
