@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,8 @@ def test_http_connector_in_and_out_with_basic_auth(run: Run, http_server):
     assert "pa55-w0rd-xyz" not in result.stdout + result.stderr
     red = json.loads(run.faice("show", doc["experimentId"], "--json").stdout)["red"]
     assert red["inputs"]["f"]["connector"]["access"]["auth"]["password"] == "********"
+    # the private directory the inputs were fetched into is gone
+    assert not list(Path(tempfile.gettempdir()).glob(f"faice-{doc['batches'][0]['batchId']}-*"))
 
 
 @pytest.mark.parametrize(

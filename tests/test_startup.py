@@ -48,9 +48,25 @@ def test_running_a_valid_file_imports_no_validator_library_and_no_openssl(tmp_pa
         "import sys; from faice.cli import command; command(['exec']); "
         "import faice.runner.execute, faice.runner.exec_options, faice.runner.docker_engine, faice.runner.dockerapi, faice.view; "
         "from faice.red.prepare import prepare; prepare(sys.argv[1], connectors_required=True, local=True); "
-        "print(' '.join(sorted(m for m in ('fastjsonschema', 'jsonschema', '_hashlib', 'hashlib') if m in sys.modules)))"
+        "print(' '.join(sorted(m for m in ('fastjsonschema', 'jsonschema', '_hashlib', 'hashlib', 'tempfile', 'decimal') if m in sys.modules)))"
     )
     for _ in range(2):  # the first may compile the validator (with fastjsonschema) into the cache
         result = subprocess.run([sys.executable, "-c", code, str(red)], capture_output=True, text=True, timeout=60, check=True,
                                 env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")})
     assert result.stdout.split() == []
+
+
+def test_a_work_directory_is_made_only_when_an_input_needs_one(tmp_path: Path, monkeypatch):
+    import tempfile
+
+    from faice.runner.batch import WorkDir
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    unused = WorkDir("faice-unused-")
+    unused.remove()
+    assert list(tmp_path.iterdir()) == []
+    used = WorkDir("faice-used-")
+    (used.path / "inputs").mkdir()
+    assert used.path == used.path and used.path.parent == tmp_path and used.path.name.startswith("faice-used-")
+    used.remove()
+    assert list(tmp_path.iterdir()) == []

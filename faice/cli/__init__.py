@@ -101,9 +101,31 @@ def main(argv: list[str] | None = None) -> None:
         else:
             err(f"faice: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
             code = 1
+    code = code if isinstance(code, int) else 0
     if program:
-        gc.freeze()  # what the command made is not traversed at exit either
-    sys.exit(code if isinstance(code, int) else 0)
+        end_process(code)
+    sys.exit(code)
+
+
+def end_process(code: int) -> None:
+    """End the faice process without the interpreter's teardown, which frees every object of
+    every module one by one: some 5 ms, a twentieth of a one-batch ``faice exec``. The command's
+    work is done by now (its threads joined, its files closed, its records committed); what was
+    registered to run at exit still runs (faice's own: closing idle SSH connections), and the
+    standard streams are flushed. Where a thread that is not a daemon still runs, Python's
+    ordinary exit waits for it instead."""
+    import atexit
+    import threading
+
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe or stream: nothing more can be said there
+    os._exit(code)
 
 
 def _is_usage_error(exc: Exception) -> bool:

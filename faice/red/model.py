@@ -1,13 +1,15 @@
 """Typed model of a validated RED document.
 
 Validation works on the raw data (it must cope with anything); everything after it works on
-these dataclasses, built only from data that passed validation.
+these records, built only from data that passed validation: immutable parts as NamedTuples (a
+frozen dataclass costs six generated methods at every start of faice), the experiment and its
+batches as dataclasses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 SCALAR_TYPES = ("string", "int", "long", "float", "double", "boolean")
 FILE_TYPES = ("File", "Directory")
@@ -15,8 +17,7 @@ BASE_TYPES = FILE_TYPES + SCALAR_TYPES
 OUTPUT_TYPES = ("File", "Directory", "stdout", "stderr")
 
 
-@dataclass(frozen=True)
-class CwlType:
+class CwlType(NamedTuple):
     """An input type of the RED-CWL subset: ``T``, ``T[]``, ``T?`` or ``T[]?``."""
 
     name: str
@@ -41,8 +42,7 @@ class CwlType:
         return self.name + ("[]" if self.array else "") + ("?" if self.optional else "")
 
 
-@dataclass(frozen=True)
-class InputBinding:
+class InputBinding(NamedTuple):
     """Where and how a CWL input appears on the command line."""
 
     position: int = 0
@@ -60,8 +60,7 @@ class InputBinding:
         )
 
 
-@dataclass(frozen=True)
-class CliInput:
+class CliInput(NamedTuple):
     """One input of the tool: its key, CWL type and command-line binding."""
 
     key: str
@@ -69,8 +68,7 @@ class CliInput:
     binding: InputBinding
 
 
-@dataclass(frozen=True)
-class CliOutput:
+class CliOutput(NamedTuple):
     """One output of the tool: a File or Directory found by glob, or its stdout or stderr."""
 
     key: str
@@ -79,8 +77,7 @@ class CliOutput:
     glob: str | None = None
 
 
-@dataclass(frozen=True)
-class Cli:
+class Cli(NamedTuple):
     """The CWL CommandLineTool of a RED file: what faice needs to build the command line and find outputs."""
 
     base_command: tuple[str, ...]
@@ -108,8 +105,7 @@ class Cli:
         return cls(tuple(base_command), tuple(inputs), tuple(outputs), data.get("stdout"), data.get("stderr"))
 
 
-@dataclass(frozen=True)
-class Connector:
+class Connector(NamedTuple):
     """A connector block: the command that moves the data and its access data (variables filled)."""
 
     command: str
@@ -121,8 +117,7 @@ class Connector:
         return cls(data["command"], data.get("access") or {}, bool(data.get("mount", False)))
 
 
-@dataclass(frozen=True)
-class Engine:
+class Engine(NamedTuple):
     """A container or execution engine block: its name and settings."""
 
     engine: str
@@ -133,8 +128,7 @@ class Engine:
         return None if data is None else cls(data["engine"], data.get("settings") or {})
 
 
-@dataclass(frozen=True)
-class ContainerSettings:
+class ContainerSettings(NamedTuple):
     """The docker container engine's settings: image, registry login, memory limit and GPUs."""
 
     image: str

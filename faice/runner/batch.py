@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +88,28 @@ class Cancelled(Exception):
     pass
 
 
+class WorkDir:
+    """A batch's private directory for the inputs connectors fetch, made when the first one needs
+    it: batches without inputs, or with inputs already on this machine, make none (and a run
+    that makes none does not load tempfile and random, a millisecond at start-up)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._path: Path | None = None
+
+    @property
+    def path(self) -> Path:
+        if self._path is None:
+            import tempfile
+
+            self._path = Path(tempfile.mkdtemp(prefix=self.prefix))
+        return self._path
+
+    def remove(self) -> None:
+        if self._path is not None:
+            shutil.rmtree(self._path, ignore_errors=True)
+
+
 class BatchRunner:
     """Runs attempts of batches of one experiment; shared by the scheduler's worker threads."""
 
@@ -112,7 +133,7 @@ class BatchRunner:
         return output_dir(self.options.outdir, len(self.experiment.batches), index)
 
     def run(self, plan: BatchPlan, batch_id: str, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
-        work = Path(tempfile.mkdtemp(prefix=f"faice-{batch_id}-"))
+        work = WorkDir(f"faice-{batch_id}-")
         mounted = Mounted(self.experiment_id, batch_id)
         try:
             result = self._run(plan, batch_id, work, mounted, phase, on_container)
@@ -122,7 +143,7 @@ class BatchRunner:
             result = AttemptResult(BatchState.FAILED, error=self.mask(str(exc)))
         finally:
             problems = mounted.release()  # before the work directory goes: never delete through a mount
-            shutil.rmtree(work, ignore_errors=True)
+            work.remove()
         if problems and result.state == BatchState.SUCCEEDED:
             return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(problems)), result.outputs)
         return result
@@ -139,7 +160,7 @@ class BatchRunner:
         if self.cancelled.is_set() or self.cancelled_elsewhere(batch_id):
             raise Cancelled()
 
-    def _run(self, plan: BatchPlan, batch_id: str, work: Path, mounted: Mounted, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
+    def _run(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         phase("stage-in")
         mounts = self._stage_in(plan, batch_id, work, mounted)
         self._check_cancel(batch_id)
@@ -203,7 +224,7 @@ class BatchRunner:
             return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(sent_errors)), outputs)
         return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
 
-    def _stage_in(self, plan: BatchPlan, batch_id: str, work: Path, mounted: Mounted) -> list[Mount]:
+    def _stage_in(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted) -> list[Mount]:
         mounts: list[Mount] = []
         for staged in plan.staged:
             self._check_cancel(batch_id)
@@ -219,7 +240,7 @@ class BatchRunner:
                     mounted.add(connector, source)  # before: a mount that half failed is still undone
                     connector.mount_dir(access, source, self.context)
                 elif source is None:
-                    source = work / "inputs" / label.replace("[", "_").replace("]", "") / os.path.basename(staged.container_path)
+                    source = work.path / "inputs" / label.replace("[", "_").replace("]", "") / os.path.basename(staged.container_path)
                     source.parent.mkdir(parents=True, exist_ok=True)
                     if staged.kind == "Directory":
                         source.mkdir()

@@ -74,7 +74,6 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
     machine; Connector CLI programs accept their access data; inputs already on this machine
     (relative to ``base_dir``) exist. Raises before anything runs."""
     from faice.connectors.base import Context
-    from faice.connectors.program import ProgramConnector
 
     context = Context(base_dir=base_dir)
     problems: list[str] = []
@@ -88,6 +87,8 @@ def check_connectors(plans: list[BatchPlan], prepared: Prepared, remote_validati
             kind = "Directory" if out["class"] == "Directory" else "File"
             uses.append((f"batch {p.index} output {key}", "send", out["connector"]["command"], kind, out["connector"].get("access") or {}, out.get("listing")))
     for where, direction, command, kind, access, listing in uses:
+        from faice.connectors.program import ProgramConnector  # here: a file without connectors needs none of it
+
         try:
             connector = registry.connector(command)
             if not connector.supports(direction, kind):  # type: ignore[arg-type]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from faice.connectors import fuse
@@ -31,6 +30,8 @@ class Mounted:
     def mountpoint(self, label: str) -> Path:
         """A new, empty directory to mount an input at."""
         if self.root is None:
+            import tempfile  # here: most batches mount nothing, and tempfile is a millisecond at start-up
+
             self.root = Path(tempfile.mkdtemp(prefix=self.prefix))
         path = self.root / re.sub(r"[^A-Za-z0-9_.-]", "_", label)
         path.mkdir()
@@ -73,6 +74,8 @@ def remove_leftovers(experiment_id: str) -> list[str]:
     """Unmount what a dead run of the experiment left mounted, and remove its mount directories."""
     marker = f"{PREFIX}{experiment_id}-"
     problems = [problem for path in fuse.leftovers(marker) if (problem := fuse.unmount(path))]
+    import tempfile
+
     for root in Path(tempfile.gettempdir()).glob(marker + "*"):
         if os.path.isdir(root) and not os.path.islink(root):
             _remove_empty(root)
