@@ -70,3 +70,21 @@ def test_a_work_directory_is_made_only_when_an_input_needs_one(tmp_path: Path, m
     assert used.path == used.path and used.path.parent == tmp_path and used.path.name.startswith("faice-used-")
     used.remove()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_faice_process_ends_quickly_but_loses_nothing():
+    """``faice.cli.main`` skips the interpreter's teardown when it ends the process, yet what was
+    registered to run at exit runs, buffered output arrives, and a thread that is not a daemon is
+    waited for."""
+    code = (
+        "import atexit, sys, threading, time; from faice.cli import main; "
+        "atexit.register(lambda: print('at exit', flush=False)); "
+        "sys.stdout.write('buffered '); "
+        "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done'))).start() if sys.argv[1] == 'thread' else None; "
+        "sys.argv = ['faice', '--version']; main()"
+    )
+    for case, expected in (("plain", ["buffered faice", "at exit"]), ("thread", ["buffered faice", "thread done", "at exit"])):
+        result = subprocess.run([sys.executable, "-c", code, case], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
+        lines = [line.rsplit(" ", 1)[0] if line.startswith("buffered faice") else line for line in result.stdout.splitlines()]
+        assert lines == expected, result.stdout
