@@ -13,8 +13,7 @@ import difflib
 import posixpath
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from faice.host import memory_mib
 from faice.red.model import OUTPUT_TYPES, CwlType, job_sections
@@ -35,8 +34,7 @@ IMAGE_REFERENCE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?::[0-9]+)
 ConnectorPolicy = Callable[[str], "str | None"]
 
 
-@dataclass
-class _Use:
+class _Use(NamedTuple):
     """A connector used somewhere in the job: checked once per command and per access."""
 
     path: tuple[Any, ...]

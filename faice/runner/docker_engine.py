@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from faice.errors import EnvironmentUnusable
 
@@ -27,8 +27,7 @@ DEFAULT_PIDS_LIMIT = 4096
 API_TIMEOUT = 120
 
 
-@dataclass
-class Mount:
+class Mount(NamedTuple):
     """A host path bound into a container."""
 
     source: Path
@@ -56,8 +55,7 @@ class ContainerSpec:
     pids_limit: int = 0
 
 
-@dataclass
-class ContainerOutcome:
+class ContainerOutcome(NamedTuple):
     """How a container ended: its exit code, and whether memory or the timeout killed it."""
 
     exit_code: int

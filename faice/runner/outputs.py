@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import glob as globbing
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from faice.red.model import Cli, CliOutput
 from faice.red.paths import OUTPUTS_DIR, resolve_references
@@ -21,8 +20,7 @@ class OutputError(Exception):
     pass
 
 
-@dataclass
-class FoundOutput:
+class FoundOutput(NamedTuple):
     """An output found after the tool ran: its file (if any), size and checksum."""
 
     key: str
