@@ -139,3 +139,29 @@ def test_the_questions_of_the_worker_and_of_reconciliation(tmp_path: Path):
     assert [(b.id, b.index, b.attempts) for b in queued] == [(exec_batches[0], 0, 0)]
     with pytest.raises(ValueError):
         store.set_state(exec_batches[0], "finished", "no such state")
+
+
+def test_a_writer_keeps_sqlites_small_cache_and_a_reader_gets_a_large_one(tmp_path: Path):
+    """``faice exec`` opens its store ``read_heavy=False``: each batch thread's connection keeps
+    SQLite's default 2 MiB page cache and reads without a memory map, so a run of many batches
+    does not grow by a cached copy of the file per thread; ``faice serve`` (the default) caches
+    64 MiB and maps the file, for lists and counts of many batches."""
+    import threading
+
+    from faice.state.store import Store
+
+    def pragmas(store: Store) -> list[tuple[int, int]]:
+        seen = []
+
+        def look() -> None:
+            with store._db.transaction() as conn:  # a batch thread's own connection
+                seen.append((conn.execute("PRAGMA cache_size").fetchone()[0], conn.execute("PRAGMA mmap_size").fetchone()[0]))
+
+        look()
+        thread = threading.Thread(target=look)
+        thread.start()
+        thread.join()
+        return seen
+
+    assert pragmas(Store(tmp_path / "exec.db", read_heavy=False)) == [(-2000, 0)] * 2
+    assert pragmas(Store(tmp_path / "serve.db")) == [(-65536, 268435456)] * 2

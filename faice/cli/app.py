@@ -71,12 +71,12 @@ def settings(ctx: typer.Context) -> Settings:
     return ctx.obj if isinstance(ctx.obj, Settings) else Settings()
 
 
-def open_store(ctx: typer.Context) -> Any:
+def open_store(ctx: typer.Context, *, read_heavy: bool = True) -> Any:
     """The state file of ``--db``, after cleaning up runs whose faice process died (faice/runner/reconcile.py)."""
     from faice.runner.reconcile import reconcile
     from faice.state.store import Store
 
-    store = Store(settings(ctx).db)
+    store = Store(settings(ctx).db, read_heavy=read_heavy)
     reconcile(store, engine_factory(ctx))
     return store
 

@@ -175,7 +175,7 @@ def _run(ctx: typer.Context, prepared: Any, options: Any, as_json: bool, quiet: 
     from faice.view import Progress, print_summary
 
     with on_stop():
-        store = open_store(ctx)
+        store = open_store(ctx, read_heavy=False)
         live = not as_json and not quiet and sys.stderr.isatty()
         with Progress(len(prepared.experiment.batches), live, quiet) as progress:
             result = execute(prepared, options, store, progress.event, engine_factory(ctx))

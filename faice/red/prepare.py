@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from faice.errors import InvalidInput
@@ -35,15 +34,12 @@ class Prepared:
     masker: Masker
     warnings: list[LocatedProblem] = field(default_factory=list)
 
-    @cached_property
-    def redacted(self) -> dict[str, Any]:
-        """The document as it may be kept: protected values and credentials removed, secrets masked."""
-        return self.masker.mask_data(redact(self.doc.data))
-
-    @property
-    def has_secrets(self) -> bool:
-        """Whether redacting removed anything: only then can the record alone not run it again."""
-        return self.redacted != self.doc.data
+    def redacted(self) -> tuple[dict[str, Any], bool]:
+        """The document as it may be kept (protected values and credentials removed, secrets
+        masked), and whether that removed anything: only then can the record alone not run it
+        again. Made when asked, not kept: a copy of a large document is memory for nothing."""
+        kept = self.masker.mask_data(redact(self.doc.data))
+        return kept, kept != self.doc.data
 
 
 def prepare(

@@ -68,11 +68,12 @@ def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner
     redacted and masked: credentials never reach the state file."""
     experiment = prepared.experiment
     mask = prepared.masker
+    red, has_secrets = prepared.redacted()
     settings = {"retryIfFailed": retries > 0, "disableConnectorValidation": not connector_validation,
                 "batchConcurrencyLimit": experiment.batch_concurrency_limit}
     return store.create_experiment(
         source=source or prepared.doc.source.name,
-        red=prepared.redacted,
+        red=red,
         argvs=[[mask(a) for a in p.argv] for p in plans],
         image=experiment.container.image,
         engine=experiment.execution.engine if experiment.execution else None,
@@ -81,7 +82,7 @@ def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner
         runner=runner,
         retries=retries,
         settings=settings,
-        has_secrets=prepared.has_secrets,
+        has_secrets=has_secrets,
         container_engine=container_engine,
     )
 

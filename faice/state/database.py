@@ -27,10 +27,11 @@ class Database:
     100,000 batches) holds up only itself: readers go on, as WAL allows.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_heavy: bool = True) -> None:
         if sqlite3.sqlite_version_info < MIN_SQLITE:
             raise EnvironmentUnusable(f"faice needs SQLite {'.'.join(map(str, MIN_SQLITE))} or newer; Python here has {sqlite3.sqlite_version}")
         self.path = path
+        self.read_heavy = read_heavy
         self._local = threading.local()
         self._opened: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._opened_lock = threading.Lock()
@@ -54,10 +55,13 @@ class Database:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=NORMAL")
-            # faice serve reads lists and counts of 100,000s of batches: keep the indexes in
-            # memory (the 2 MiB default made counts and history lookups evict each other).
-            conn.execute("PRAGMA cache_size=-65536")
-            conn.execute("PRAGMA mmap_size=268435456")
+            if self.read_heavy:
+                # faice serve reads lists and counts of 100,000s of batches: keep the indexes in
+                # memory (the 2 MiB default made counts and history lookups evict each other).
+                # A writer (faice exec) keeps SQLite's defaults: with a connection per batch
+                # thread, each caching what it wrote, a long run's memory would grow with it.
+                conn.execute("PRAGMA cache_size=-65536")
+                conn.execute("PRAGMA mmap_size=268435456")
             self._local.conn = conn
             self._local.lock = threading.RLock()
             with self._opened_lock:

@@ -97,10 +97,12 @@ class Store(AccountTables, Listing):
     private to the store's modules: no other module writes SQL.
     """
 
-    def __init__(self, path: Path | str | None = None) -> None:
+    def __init__(self, path: Path | str | None = None, *, read_heavy: bool = True) -> None:
+        """``read_heavy``: a large page cache and memory-mapped reads per connection, for lists and
+        counts of many batches; ``faice exec``, which mostly writes, runs without."""
         self.path = (Path(path) if path is not None else default_db_path()).absolute()  # outputs and logs live beside it
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = Database(self.path)
+        self._db = Database(self.path, read_heavy=read_heavy)
 
     # --- writing -------------------------------------------------------------------------------
 
