@@ -28,8 +28,9 @@ COMMANDS = {
     "submit": "serve", "serve": "serve",
     "schema": "schema", "convert": "convert", "users": "users",
 }
-#: the root options that take a value (faice.cli.app.root)
+#: the root options that take a value (faice.cli.app.root), and those that show the root's help
 ROOT_VALUE_OPTIONS = ("--db",)
+ROOT_HELP_OPTIONS = ("--help", "-h")
 
 
 def command(args: list[str] | None = None) -> Any:
@@ -49,11 +50,14 @@ def command(args: list[str] | None = None) -> Any:
 
 
 def invoked(args: list[str]) -> str | None:
-    """The command that ``args`` name: their first word that is not a root option (or its value)."""
+    """The command that ``args`` name: their first word that is not a root option (or its value);
+    None when a root ``--help`` comes first (that help lists every command)."""
     words = iter(args)
     for word in words:
         if word in ROOT_VALUE_OPTIONS:
             next(words, None)
+        elif word in ROOT_HELP_OPTIONS:
+            return None
         elif not word.startswith("-"):
             return word
     return None
@@ -111,9 +115,10 @@ def end_process(code: int) -> None:
     """End the faice process without the interpreter's teardown, which frees every object of
     every module one by one: some 5 ms, a twentieth of a one-batch ``faice exec``. The command's
     work is done by now (its threads joined, its files closed, its records committed); what was
-    registered to run at exit still runs (faice's own: closing idle SSH connections), and the
-    standard streams are flushed. Where a thread that is not a daemon still runs, Python's
-    ordinary exit waits for it instead."""
+    registered to run at exit still runs first, as it would (closing idle SSH connections and the
+    state file's connections), then the standard streams are flushed. Python's ordinary exit
+    takes over where something is left for it: a thread that is not a daemon still runs (it
+    waits for it), or a stream cannot be flushed (a full disk: it says so and exits 120)."""
     import atexit
     import threading
 
@@ -121,10 +126,12 @@ def end_process(code: int) -> None:
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:
+            continue  # started without it, or closed after a broken pipe
         try:
             stream.flush()
-        except (OSError, ValueError):
-            pass  # a closed pipe or stream: nothing more can be said there
+        except Exception:  # noqa: BLE001 - Python's own exit reports it as it always has
+            sys.exit(code)
     os._exit(code)
 
 
