@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.redfiles import write
 
 
@@ -88,3 +90,51 @@ def test_the_faice_process_ends_quickly_but_loses_nothing():
         assert result.returncode == 0, result.stderr
         lines = [line.rsplit(" ", 1)[0] if line.startswith("buffered faice") else line for line in result.stdout.splitlines()]
         assert lines == expected, result.stdout
+
+
+@pytest.mark.parametrize("header", ["", "from fastjsonschema import JsonSchemaDefinitionException\n", "import fastjsonschema\n"])
+def test_the_compiled_validators_run_with_faices_stand_ins_or_as_generated(tmp_path: Path, monkeypatch, header: str):
+    """The validators compiled from faice's schemas run without fastjsonschema; code that another
+    fastjsonschema generates differently runs as generated, and still tells valid from invalid."""
+    import fastjsonschema
+
+    from faice.red import schema
+
+    generate = fastjsonschema.compile_to_code
+    monkeypatch.setattr(fastjsonschema, "compile_to_code", lambda definition: header + generate(definition))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    schema.fast_validator.cache_clear()
+    try:
+        settings = {"image": {"url": "x:1"}, "ram": 256}
+        assert schema.is_valid("red-engine-container-docker", settings)
+        assert not schema.is_valid("red-engine-container-docker", {**settings, "ram": "much"})
+        assert not schema.is_valid("red-engine-container-docker", {**settings, "ram": 1.5, "extra": True})
+    finally:
+        schema.fast_validator.cache_clear()
+
+
+def test_the_faice_process_keeps_its_exit_code_and_reports_what_it_could_not_write(tmp_path: Path):
+    """The quick end keeps the command's exit code, copes with a standard stream it was started
+    without, and leaves a stream that cannot be flushed (a full disk) to Python, which says so
+    and exits 120, as before."""
+    code = ("import atexit, sys; from faice.cli import main; "
+            "atexit.register(lambda: sys.stdout.write('late')) if sys.argv[1] == 'late' else None; "
+            "sys.argv = ['faice', 'validate', sys.argv[2]]; main()")
+    missing = str(tmp_path / "missing.yml")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout block-buffered, as a program's is
+    plain = subprocess.run([sys.executable, "-c", code, "no", missing], capture_output=True, text=True, timeout=30, env=env)
+    assert (plain.returncode, plain.stdout) == (2, "") and "missing.yml" in plain.stderr
+    closed = subprocess.run(["sh", "-c", 'exec "$0" -c "$1" no "$2" >&-', sys.executable, code, missing], capture_output=True, text=True, timeout=30, env=env)
+    assert closed.returncode == 2, closed.stderr
+    with open("/dev/full", "w") as full:
+        late = subprocess.run([sys.executable, "-c", code, "late", missing], stdout=full, stderr=subprocess.PIPE, text=True, timeout=30, env=env)
+    assert late.returncode == 120 and "No space left on device" in late.stderr
+
+
+def test_the_state_file_alone_holds_every_run_when_faice_ends(tmp_path: Path):
+    """The connections are closed at exit, so the write-ahead log is folded into the file and gone."""
+    db = tmp_path / "faice.db"
+    code = "import sys; from faice.cli import main; sys.argv = ['faice', '--db', sys.argv[1], 'list']; main()"
+    result = subprocess.run([sys.executable, "-c", code, str(db)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert db.exists() and not (tmp_path / "faice.db-wal").exists()

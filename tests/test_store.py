@@ -165,3 +165,23 @@ def test_a_writer_keeps_sqlites_small_cache_and_a_reader_gets_a_large_one(tmp_pa
 
     assert pragmas(Store(tmp_path / "exec.db", read_heavy=False)) == [(-2000, 0)] * 2
     assert pragmas(Store(tmp_path / "serve.db")) == [(-65536, 268435456)] * 2
+
+
+def test_faice_exec_opens_its_store_as_a_writer(tmp_path: Path, monkeypatch):
+    from faice.state.store import Store
+    from tests.conftest import run_inprocess
+    from tests.redfiles import shell_red, write
+
+    opened = []
+    init = Store.__init__
+
+    def record(self, *args, **kwargs):
+        opened.append(kwargs.get("read_heavy", True))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "__init__", record)
+    data = shell_red("true")
+    data["container"]["settings"]["image"]["url"] = "faice-test-no-such-image:never"
+    result = run_inprocess("--db", str(tmp_path / "faice.db"), "exec", str(write(tmp_path / "red.yml", data)), "--disable-pull", "--outdir", str(tmp_path / "out"))
+    assert result.returncode == 3, result.stderr  # the image is missing: the store was opened before that was found
+    assert opened == [False]

@@ -5,6 +5,7 @@ Only the store's modules (faice/state/) use this: the rest of faice asks the sto
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
 import sqlite3
@@ -18,6 +19,26 @@ from faice.errors import EnvironmentUnusable
 from faice.state.migrations import migrate
 
 MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be referred to weakly (sqlite3's own cannot), to be closed at exit."""
+
+
+#: every connection opened and not yet freed: a connection is in a reference cycle with its
+#: statement cache, so only the cyclic collector frees it, and a process that ends without the
+#: interpreter's teardown (faice's CLI) never would
+_CONNECTIONS: weakref.WeakSet[_Connection] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close the connections at exit: the last one to close folds the write-ahead log into the
+    file and removes it, so the state file alone holds every run (as a copy of it expects)."""
+    for conn in list(_CONNECTIONS):
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass  # leaving anyway: the next opener recovers the log
 
 
 class Database:
@@ -51,7 +72,8 @@ class Database:
         """This thread's connection (opened on first use), in autocommit mode."""
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None)
+            conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False, isolation_level=None, factory=_Connection)
+            _CONNECTIONS.add(conn)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA synchronous=NORMAL")
