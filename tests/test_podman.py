@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -311,3 +312,31 @@ def test_rootless_podman_is_started_for_the_user_and_their_files_stay_theirs(roo
         for pid in stop.stdout.split():
             os.kill(int(pid), 15)  # the service this test started, not another of the user's
         shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.parametrize(("message", "status", "started"), [
+    ("read /proc/4242/cgroup: no such process", "exited", True),
+    ("read /proc/4242/cgroup: no such process", "running", False),
+    ("OCI runtime error: crun: executable file `nope` not found", "exited", False),
+])
+def test_a_start_that_lost_podmans_cgroup_race_counts_when_the_container_ended(message: str, status: str, started: bool):
+    """Podman 4.3 (Debian's) may answer a start with "read /proc/PID/cgroup: no such process" when
+    the tool ended before podman read its cgroup (podman issue 16383, fixed in 4.4): the container
+    ran, and waiting for it gives its exit code. Any other failure to start is still one."""
+    from faice.runner.dockerapi import DockerError
+    from faice.runner.podman import PodmanEngine
+
+    class Api:
+        def start(self, container: str) -> None:
+            raise DockerError(500, message)
+
+        def inspect_container(self, container: str) -> dict:
+            return {"State": {"Status": status, "ExitCode": 0}}
+
+    engine = PodmanEngine.__new__(PodmanEngine)  # no service: only its calls are under test
+    engine.api = Api()
+    if started:
+        engine.start("c1")
+    else:
+        with pytest.raises(DockerError, match=re.escape(message)):
+            engine.start("c1")

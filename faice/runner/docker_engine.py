@@ -171,7 +171,7 @@ class DockerEngine:
 
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
         """Run the created container to its end; its streams are written to ``stdout``/``stderr``."""
-        self.api.start(container)
+        self.start(container)
         timed_out = False
         try:
             code = self.wait(container, timeout)
@@ -184,6 +184,9 @@ class DockerEngine:
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
+
+    def start(self, container: str) -> None:
+        self.api.start(container)
 
     def wait(self, container: str, timeout: float | None) -> int:
         """The exit code once the container ends; TimeoutError after ``timeout`` seconds."""

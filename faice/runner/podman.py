@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import socket
 import struct
@@ -134,6 +135,10 @@ def service_uid(url: str) -> int:
     return uid
 
 
+#: podman's error when the tool ended before podman read its cgroup (fixed in podman 4.4)
+CGROUP_RACE = re.compile(r"/proc/\d+/cgroup: no such process")
+
+
 class PodmanEngine(DockerEngine):
     """Docker's engine calls against Podman's compatible API, adjusted where Podman differs."""
 
@@ -174,6 +179,18 @@ class PodmanEngine(DockerEngine):
             raise
         finally:
             self._killed.discard(container)
+
+    def start(self, container: str) -> None:
+        """Podman before 4.4 may fail the start of a container that ended at once, when the tool
+        exited before podman read its cgroup ("read /proc/PID/cgroup: no such process", podman
+        issue 16383): the container did run, and its state says how it ended."""
+        from faice.runner.dockerapi import DockerError
+
+        try:
+            super().start(container)
+        except DockerError as exc:
+            if not CGROUP_RACE.search(exc.message) or self.api.inspect_container(container)["State"]["Status"] not in ENDED:
+                raise
 
     def wait(self, container: str, timeout: float | None) -> int:
         """Podman's wait answers only once its cleanup process is done, a quarter to a whole second
