@@ -38,7 +38,7 @@ class Prepared:
         """The document as it may be kept (protected values and credentials removed, secrets
         masked), and whether that removed anything: only then can the record alone not run it
         again. Made when asked, not kept: a copy of a large document is memory for nothing."""
-        kept = self.masker.mask_data(redact(self.doc.data))
+        kept = redact(self.doc.data, mask=self.masker)
         return kept, kept != self.doc.data
 
 

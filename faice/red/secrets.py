@@ -8,7 +8,7 @@ below it is secret. Everything below an ``auth`` key, and every value filled int
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MASK = "********"
@@ -76,11 +76,14 @@ class Masker:
         return data
 
 
-def redact(data: Any, secret: bool = False) -> Any:
+def redact(data: Any, secret: bool = False, mask: Callable[[str], str] | None = None) -> Any:
     """A copy safe to store or show: every value inside access/auth blocks and protected keys
-    masked (``Masker.mask_data`` of it masks secret values elsewhere too)."""
+    masked; with ``mask`` (a :class:`Masker`), secret values elsewhere too, in the same copy (a
+    large document is copied once, not twice)."""
     if isinstance(data, dict):
-        return {k: redact(v, secret or k in CREDENTIAL_BLOCKS or is_protected_key(k)) for k, v in data.items()}
+        return {k: redact(v, secret or k in CREDENTIAL_BLOCKS or is_protected_key(k), mask) for k, v in data.items()}
     if isinstance(data, list):
-        return [redact(v, secret) for v in data]
-    return MASK if secret and data is not None else data
+        return [redact(v, secret, mask) for v in data]
+    if secret and data is not None:
+        return MASK
+    return mask(data) if mask is not None and isinstance(data, str) else data
