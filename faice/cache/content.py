@@ -18,13 +18,18 @@ from pathlib import Path
 BLOCK = 1 << 20
 
 
-def file_sha256(path: Path | str) -> str:
-    """The SHA-256 of a file's bytes, 64 hex characters (read in blocks: any size)."""
-    digest = hashlib.sha256()
+def file_digest(path: Path | str, algorithm: str) -> str:
+    """The hex digest of a file's bytes by ``algorithm`` (a hashlib name), read in blocks: any size."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(BLOCK), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 of a file's bytes, 64 hex characters."""
+    return file_digest(path, "sha256")
 
 
 def tree_sha256(root: Path | str) -> str:

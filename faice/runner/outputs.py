@@ -43,13 +43,10 @@ def stream_file_name(cli: Cli, stream: str) -> str | None:
 
 
 def sha1_of(path: Path) -> str:
-    import hashlib  # here: OpenSSL's start-up is some 3 ms that a run without File outputs need not pay
+    """A file's RED checksum, ``sha1$`` and its SHA-1."""
+    from faice.cache.content import file_digest  # here: hashlib (OpenSSL) is some 3 ms that a run without File outputs need not pay
 
-    digest = hashlib.sha1()  # noqa: S324 - RED checksums are sha1
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return f"sha1${digest.hexdigest()}"
+    return f"sha1${file_digest(path, 'sha1')}"
 
 
 def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any]) -> FoundOutput:
