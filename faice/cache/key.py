@@ -66,19 +66,12 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What differs between two batches' key parts, a phrase each, in the order of the parts:
     ``faice why``'s answer to "why did this batch not hit the cache"."""
     found = []
-    for part in sorted(set(old) | set(new), key=_part_order):
+    for part in dict.fromkeys([*old, *new]):  # key_parts' order
         if part == "inputs":
             found += _input_differences(old.get("inputs") or [], new.get("inputs") or [])
         elif old.get(part) != new.get(part):
             found.append(f"{part}: {_shown(old.get(part))} -> {_shown(new.get(part))}")
     return found
-
-
-_ORDER = ("format", "image", "argv", "environment", "gpus", "network", "user", "inputs", "outputs")
-
-
-def _part_order(part: str) -> tuple[int, str]:
-    return (_ORDER.index(part) if part in _ORDER else len(_ORDER), part)
 
 
 def _label(entry: Mapping[str, Any]) -> str:
