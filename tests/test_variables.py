@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from faice.errors import InvalidInput
-from faice.red.secrets import MASK, Masker, is_protected_key, secret_values, strip_protection
+from faice.red.secrets import MASK, Masker, is_protected_key, redact, secret_values, strip_protection
 from faice.red.variables import VariableSyntaxError, fill, resolve, split_template, variable_uses
 
 
@@ -79,7 +79,7 @@ def test_masker_is_regex_safe_and_prefers_longer_secrets():
     mask = Masker(["a(b)", "secret", "secretive", "", "run"])
     assert mask("x a(b) y secretive secret grun") == f"x {MASK} y {MASK} {MASK} grun"  # values under 4 characters are left alone
     assert Masker([])("unchanged") == "unchanged"
-    assert mask.mask_data({"k": ["secret", 1]}) == {"k": [MASK, 1]}
+    assert redact({"k": ["secret", 1]}, mask=mask) == {"k": [MASK, 1]}
 
 
 def test_strip_protection_removes_leading_underscores():

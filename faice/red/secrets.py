@@ -66,15 +66,6 @@ class Masker:
             return text
         return self._pattern.sub(MASK, text)
 
-    def mask_data(self, data: Any) -> Any:
-        if isinstance(data, str):
-            return self(data)
-        if isinstance(data, dict):
-            return {k: self.mask_data(v) for k, v in data.items()}
-        if isinstance(data, list):
-            return [self.mask_data(v) for v in data]
-        return data
-
 
 def redact(data: Any, secret: bool = False, mask: Callable[[str], str] | None = None) -> Any:
     """A copy safe to store or show: every value inside access/auth blocks and protected keys
