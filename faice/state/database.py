@@ -20,6 +20,7 @@ from faice.state.migrations import migrate
 
 MIN_SQLITE = (3, 31, 0)  # json_insert's '$[#]' (and upserts in triggers)
 
+
 class _Connection(sqlite3.Connection):
     """A connection that can be referred to weakly (sqlite3's own cannot), to be closed at exit."""
 
