@@ -56,10 +56,16 @@ class BatchRow(NamedTuple):
     container: str | None
     node: str | None
     username: str | None = None
+    #: the batch's cache key (a run with the cache) and the batch whose result it reused (a hit)
+    cache_key: str | None = None
+    cached_from: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"batchId": self.id, "experimentId": self.experiment_id, "index": self.index, "state": self.state, "attempts": self.attempts,
+        data = {"batchId": self.id, "experimentId": self.experiment_id, "index": self.index, "state": self.state, "attempts": self.attempts,
                 "argv": self.argv, "exitCode": self.exit_code, "error": self.error, "outputs": self.outputs, "createdAt": self.created_at, "updatedAt": self.updated_at}
+        if self.cache_key is not None:  # a faice extension, only where the cache was used
+            data["cacheKey"], data["cachedFrom"] = self.cache_key, self.cached_from
+        return data
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> BatchRow:
@@ -68,6 +74,7 @@ class BatchRow(NamedTuple):
             attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
             argv=json.loads(row["argv"] or "[]"), exit_code=row["exit_code"], error=row["error"],
             outputs=json.loads(row["outputs"] or "{}"), container=row["container"], node=row["node"], username=row["username"],
+            cache_key=row["cache_key"], cached_from=row["cached_from"],
         )
 
 
@@ -108,21 +115,24 @@ class Store(AccountTables, Listing):
 
     def create_experiment(self, *, source: str, red: dict[str, Any], argvs: list[list[str]], image: str, engine: str | None, username: str,
                           ram: int | None = None, runner: str = "exec", retries: int = 0, settings: dict[str, Any] | None = None,
-                          has_secrets: bool = False, container_engine: str | None = None) -> tuple[str, list[str]]:
+                          has_secrets: bool = False, container_engine: str | None = None, cache: bool = False) -> tuple[str, list[str]]:
         """Register an experiment and its batches (state ``registered``); return their ids.
 
         ``red`` must already be redacted. ``has_secrets`` says whether redacting removed anything:
         only an experiment without secrets can be run again from this record after a restart.
+        ``cache``: its batches are looked up in (and stored to) the result cache.
         """
+        from faice import __version__
+
         experiment_id = new_id()
         now = time.time()
         batch_ids = [new_id() for _ in argvs]
         with self._db.transaction() as conn:
             conn.execute(
                 "INSERT INTO experiments (id, created_at, username, source, red, batch_count, image, engine, pid, host, runner, ram, retries, settings, has_secrets,"
-                " container_engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " container_engine, faice_version, cache) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (experiment_id, now, username, source, json.dumps(red), len(argvs), image, engine, os.getpid(), os.uname().nodename,
-                 runner, ram, retries, json.dumps(settings or {}), int(has_secrets), container_engine),
+                 runner, ram, retries, json.dumps(settings or {}), int(has_secrets), container_engine, __version__, int(cache)),
             )
             registered = json.dumps([{"state": BatchState.REGISTERED, "time": now, "node": None}])
             conn.executemany(
@@ -159,7 +169,7 @@ class Store(AccountTables, Listing):
         now = time.time()
         columns = {"state": state, "updated_at": now}
         for key, value in fields.items():
-            columns[key] = json.dumps(value) if key in ("argv", "outputs") else value
+            columns[key] = json.dumps(value) if key in ("argv", "outputs", "cache_parts") else value
         assignments = ", ".join(f"{k} = ?" for k in columns)
         moved: dict[str, BatchState] = {}
         with self._db.transaction() as conn:
@@ -183,9 +193,14 @@ class Store(AccountTables, Listing):
         with self._db.transaction() as conn:
             conn.execute("UPDATE experiments SET container_engine = ? WHERE id = ?", (engine, experiment_id))
 
+    def set_image_id(self, experiment_id: str, image_id: str) -> None:
+        """The ID the experiment's image tag resolved to when its batches ran (``sha256:...``)."""
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE experiments SET image_id = ? WHERE id = ?", (image_id, experiment_id))
+
     def update(self, batch_id: str, **fields: Any) -> None:
         """Change result fields without a state change (container id, attempts)."""
-        columns = {k: (json.dumps(v) if k in ("argv", "outputs") else v) for k, v in fields.items()}
+        columns = {k: (json.dumps(v) if k in ("argv", "outputs", "cache_parts") else v) for k, v in fields.items()}
         with self._db.connection() as conn:
             conn.execute(f"UPDATE batches SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?", (*columns.values(), batch_id))
 
@@ -265,7 +280,8 @@ class Store(AccountTables, Listing):
 
     def experiment(self, experiment_id: str, red: bool = True) -> dict[str, Any] | None:
         """The experiment's record; without ``red``, all but its (perhaps megabytes of) RED data."""
-        columns = "*" if red else "id, created_at, username, source, batch_count, image, engine, runner, outdir, retries, has_secrets, container_engine"
+        columns = "*" if red else ("id, created_at, username, source, batch_count, image, engine, runner, outdir, retries, has_secrets, container_engine,"
+                                   " pid, host, image_id, faice_version, cache")
         with self._db.connection() as conn:
             row = conn.execute(f"SELECT {columns} FROM experiments WHERE id = ?", (experiment_id,)).fetchone()  # noqa: S608
         if row is None:
