@@ -9,6 +9,7 @@ lets the in-process tests reach the races and failures that a real engine makes 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,12 +73,12 @@ class FakeEngine:
     def has_image(self, image: str) -> bool:
         return image in self.images
 
-    def ensure_image(self, image: str, *, pull: bool, auth: dict | None = None) -> bool:
+    def ensure_image(self, image: str, *, pull: bool, auth: dict | None = None) -> str:
         from faice.errors import EnvironmentUnusable
 
         if image not in self.images:
             raise EnvironmentUnusable(f"image {image} is not here")
-        return False
+        return "sha256:" + hashlib.sha256(image.encode()).hexdigest()
 
     def create(self, spec: ContainerSpec) -> str:
         with self._lock:

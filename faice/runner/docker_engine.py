@@ -110,20 +110,26 @@ class DockerEngine:
         self.api.ping()
 
     def has_image(self, image: str) -> bool:
+        return self.image_id(image) is not None
+
+    def image_id(self, image: str) -> str | None:
+        """The ID (``sha256:`` and 64 hex digits) the image name stands for here now; None when it is not here."""
         from faice.runner.dockerapi import NotFound
 
         try:
-            self.api.inspect_image(image)
+            found = self.api.inspect_image(image)
         except NotFound:
-            return False
-        return True
+            return None
+        ident = str(found.get("Id") or "")
+        return ident if ":" in ident else f"sha256:{ident}"  # podman's answer may lack the algorithm
 
-    def ensure_image(self, image: str, *, pull: bool, auth: dict[str, Any] | None = None) -> bool:
-        """Make sure the image is here; return True when it had to be pulled."""
+    def ensure_image(self, image: str, *, pull: bool, auth: dict[str, Any] | None = None) -> str:
+        """Make sure the image is here (pulling it when allowed); its ID."""
         from faice.runner.dockerapi import DockerError
 
-        if self.has_image(image):
-            return False
+        found = self.image_id(image)
+        if found is not None:
+            return found
         if not pull:
             raise EnvironmentUnusable(f'image "{image}" is not on this machine and --disable-pull forbids pulling it')
         credentials = None
@@ -134,9 +140,10 @@ class DockerEngine:
             self.api.pull(repository, tag, credentials)
         except (DockerError, OSError) as exc:
             raise EnvironmentUnusable(f'cannot pull image "{image}": {getattr(exc, "message", exc)}') from None
-        if not self.has_image(image):
+        found = self.image_id(image)
+        if found is None:
             raise EnvironmentUnusable(f'cannot pull image "{image}"')
-        return True
+        return found
 
     def create(self, spec: ContainerSpec) -> str:
         return self.api.create_container(self.container_config(spec), spec.name)

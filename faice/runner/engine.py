@@ -39,8 +39,8 @@ class Engine(Protocol):
 
     def has_image(self, image: str) -> bool: ...
 
-    def ensure_image(self, image: str, *, pull: bool, auth: dict[str, Any] | None = None) -> bool:
-        """Make sure the image is here; True when it had to be pulled."""
+    def ensure_image(self, image: str, *, pull: bool, auth: dict[str, Any] | None = None) -> str:
+        """Make sure the image is here; its ID (``sha256:...``), what the cache keys on, not the tag."""
 
     def create(self, spec: ContainerSpec) -> str:
         """Create (not start) the batch's container; its id."""

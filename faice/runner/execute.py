@@ -159,7 +159,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     engine = open_engine(options.engine)
     sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
-    engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
+    image_id = engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
     try:  # the whole earlier set aside at once, before anything is recorded: one run's outputs, never mixed
         moved = set_aside(options.outdir)
     except OSError as exc:
@@ -175,6 +175,7 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     with on_stop(cancel):
         experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
                                             connector_validation=options.connector_validation, container_engine=engine.name)
+        store.set_image_id(experiment_id, image_id)
         prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:
             store.set_outdir(earlier, str(moved))

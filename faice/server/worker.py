@@ -324,7 +324,8 @@ class Worker:
                                               connector_validation=active.connector_validation, public_network_only=not active.admin)
                 try:
                     engine = self.engine()
-                    engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
+                    image_id = engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
+                    self.store.set_image_id(active.id, image_id)
                 except (DockerError, OSError):
                     raise  # the engine stumbled: this batch fails, the next one asks again
                 except FaiceError as exc:  # the image cannot be had: every batch of the experiment fails with why
