@@ -75,4 +75,4 @@ def test_what_is_not_a_part_cannot_reach_the_key():
     """Memory and time limits, ids and the image's tag have no place in the parts at all."""
     with pytest.raises(TypeError):
         parts(ram=512)  # type: ignore[call-arg]
-    assert set(parts()) == {"format", "image", "argv", "environment", "gpus", "network", "user", "inputs", "outputs"}
+    assert set(parts()) == {"format", "image", "argv", "environment", "gpus", "network", "user", "inputs", "outputs", "streams"}

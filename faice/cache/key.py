@@ -4,9 +4,10 @@ In the key: the cache format; the image's ID, not its tag (a tag retagged to ano
 another image: the peers that key on the tag serve the old image's results); the argv; what the
 container shows the tool besides its inputs (the environment passed in, the GPUs asked for, the
 network mode, the user it runs as); every input's content hash with its connector's name and
-access fields; the tool's output declarations. Not in it: memory and time limits (they decide
-whether a batch ends, not what it makes), faice's ids and labels, and secrets: the access fields
-arrive redacted and masked, so the key parts can be stored and shown (``faice why``).
+access fields; the tool's output declarations and the files its streams go to. Not in it: memory and time limits (they decide
+whether a batch ends, not what it makes), faice's ids and labels, and secrets: the values of
+access fields and of the environment arrive as fingerprints (faice.cache.results), protected
+keys left out, so the key parts can be stored and compared (``faice why``), never read.
 
 The key is the SHA-256 of the parts as canonical JSON (sorted keys, no spaces), so it does not
 depend on the order a file lists its inputs or outputs in.
@@ -37,7 +38,7 @@ class InputContent(NamedTuple):
 
 
 def key_parts(*, image_id: str, argv: Iterable[str], environment: Mapping[str, str], gpus: Any, network: str | None, user: str,
-              inputs: Iterable[InputContent], outputs: Iterable[CliOutput]) -> dict[str, Any]:
+              inputs: Iterable[InputContent], outputs: Iterable[CliOutput], streams: Mapping[str, str | None] | None = None) -> dict[str, Any]:
     """The parts of a batch's key, as plain JSON data (stored beside the entry for ``faice why``)."""
     return {
         "format": FORMAT,
@@ -50,6 +51,7 @@ def key_parts(*, image_id: str, argv: Iterable[str], environment: Mapping[str, s
         "inputs": sorted(({"key": i.key, "index": i.index, "kind": i.kind, "sha256": i.sha256, "connector": i.connector, "access": dict(i.access)}
                           for i in inputs), key=lambda i: (i["key"], -1 if i["index"] is None else i["index"])),
         "outputs": sorted(({"key": o.key, "type": o.type, "optional": o.optional, "glob": o.glob} for o in outputs), key=lambda o: o["key"]),
+        "streams": dict(streams or {}),  # the files cli.stdout and cli.stderr name
     }
 
 

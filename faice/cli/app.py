@@ -40,6 +40,8 @@ NoMountOption = typer.Option(False, "--no-mount", help="Copy directories marked 
 EngineOption = typer.Option(None, "--engine", metavar="docker|podman", show_default=False,
                             help="Container engine (default: $FAICE_ENGINE, else docker): podman runs through its Docker-compatible service, started when none runs, rootless for a non-root user.")
 PidsLimitOption = typer.Option(DEFAULT_PIDS_LIMIT, "--pids-limit", min=0, help="Processes and threads a batch's container may have (0: no limit).")
+CacheOption = typer.Option(None, "--cache/--no-cache", show_default=False,
+                          help="Reuse the results of batches that ran before with the same image ID, argv, environment and inputs, and store new ones (default: $FAICE_CACHE, else no).")
 VarOption = typer.Option([], "--var", metavar="NAME=VALUE", help="Value of a {{variable}} (repeatable). Prefer --vars-file or FAICE_VAR_NAME for secrets: argv is visible to other users.")
 VarsFileOption = typer.Option(None, "--vars-file", help="YAML/JSON mapping of variable names to values.")
 

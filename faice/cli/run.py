@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from faice.cli.app import (
+    CacheOption,
     EngineOption,
     NoMountOption,
     PidsLimitOption,
@@ -99,6 +100,7 @@ def exec_(
     pids_limit: int = PidsLimitOption,
     engine: str | None = EngineOption,
     gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
+    cache: bool | None = CacheOption,
     var: list[str] = VarOption,
     vars_file: Path | None = VarsFileOption,
     non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt: fail listing the variables that have no value."),
@@ -108,6 +110,10 @@ def exec_(
     Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
     the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
     connector are sent; all are checked, measured and recorded (see faice list / show / logs).
+    With --cache (or FAICE_CACHE=1), a batch whose image ID, argv, environment and input
+    contents match an earlier success reuses its result: no container starts, its outputs are
+    linked into OUTDIR, and outputs with a connector are sent again (faice why ID explains a
+    miss; faice cache ls|du|prune manages the cache).
     Directories with mount: true are mounted from their server (ssh: sshfs) and always unmounted
     afterwards; --no-mount copies them instead. SSH host keys are trusted on first use and
     remembered in ~/.local/share/faice/known_hosts; a changed key is an error.
@@ -124,6 +130,8 @@ def exec_(
       faice exec red.yml --dry-run --json
 
       faice exec batches.yml --jobs 4 --retries 1 --timeout 600 --outdir results/
+
+      faice exec red.yml --cache
     """
     from faice.red.prepare import prepare
 
@@ -135,12 +143,12 @@ def exec_(
         _print_dry_run(prepared, as_json, mount=not no_mount)
         return
     from faice.runner.engine import engine_name
-    from faice.runner.exec_options import exec_options
+    from faice.runner.exec_options import cache_default, exec_options
 
     options, notices = exec_options(
         prepared.experiment, outdir=outdir, jobs=jobs, retries=retries, gpu_ids=gpu_ids, timeout=timeout, network=network, pull=not disable_pull,
         leave_container=leave_container, connector_validation=not disable_connector_validation, preserve_environment=list(preserve_environment),
-        mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine),
+        mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine), cache=cache_default() if cache is None else cache,
     )
     for notice in [] if quiet else notices:
         err(f"{prepared.doc.source.name}: notice: {notice}")

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faice.connectors import registry
 from faice.connectors.base import ConnectorError, Context
@@ -38,6 +38,9 @@ from faice.runner.engine import Engine
 from faice.runner.mounts import Mounted
 from faice.runner.outputs import find_outputs, sha1_of, stream_file_name
 from faice.runner.plan import BatchPlan
+
+if TYPE_CHECKING:
+    from faice.runner.caching import BatchCache, Keyed
 from faice.state.cleanup import MARKER
 from faice.state.states import BatchState
 
@@ -67,6 +70,8 @@ class RunOptions:
     mount: bool = True
     #: processes and threads a batch's container may have: a fork bomb stops there (0: no limit)
     pids_limit: int = DEFAULT_PIDS_LIMIT
+    #: look each batch up in the result cache, and store what succeeds (``--cache``)
+    cache: bool = False
 
 
 @dataclass
@@ -79,6 +84,16 @@ class AttemptResult:
     outputs: dict[str, Any] = field(default_factory=dict)
     #: False when trying again cannot help (the container could not even start)
     retryable: bool = True
+    #: the batch's cache key and its parts (a run with the cache), the batch whose result a hit
+    #: reused, and what the history should add (why a result was not stored)
+    cache_key: str | None = None
+    cache_parts: dict[str, Any] | None = None
+    cached_from: str | None = None
+    note: str | None = None
+
+    def cache_fields(self) -> dict[str, Any]:
+        """The store's columns for the cache, when the run used it."""
+        return {"cache_key": self.cache_key, "cache_parts": self.cache_parts, "cached_from": self.cached_from} if self.cache_key else {}
 
 
 Phase = Callable[[str], None]
@@ -116,6 +131,8 @@ class BatchRunner:
     def __init__(self, engine: Engine, experiment: Experiment, options: RunOptions, masker: Masker, base_dir: Path, run_id: str, experiment_id: str, logs: Path,
                  cancelled: threading.Event, cancelled_elsewhere: Callable[[str], bool]) -> None:
         self.engine = engine
+        #: the result cache (``--cache``, set by faice.runner.lifecycle.batch_runner), else None
+        self.cache: BatchCache | None = None
         self.cancelled = cancelled
         self.cancelled_elsewhere = cancelled_elsewhere
         self.experiment = experiment
@@ -128,6 +145,10 @@ class BatchRunner:
         self.logs = logs
         self.containers: dict[str, str] = {}
         self._lock = threading.Lock()
+
+    def environment(self) -> dict[str, str]:
+        """The variables passed into the containers (``--preserve-environment``)."""
+        return {k: os.environ[k] for k in self.options.preserve_environment if k in os.environ}
 
     def output_dir(self, index: int) -> Path:
         return output_dir(self.options.outdir, len(self.experiment.batches), index)
@@ -162,8 +183,16 @@ class BatchRunner:
 
     def _run(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         phase("stage-in")
+        cache = self.cache if self.cache is not None and self.cache.cacheable(plan) else None
+        keyed = cache.before_staging(plan) if cache is not None else None
+        if keyed is not None and (hit := self._from_cache(plan, batch_id, keyed, phase)) is not None:
+            return hit
         mounts = self._stage_in(plan, batch_id, work, mounted)
         self._check_cancel(batch_id)
+        if cache is not None and keyed is None:
+            keyed = cache.after_staging(plan, [m.source for m in mounts])
+            if (hit := self._from_cache(plan, batch_id, keyed, phase)) is not None:
+                return hit
         outdir = self.output_dir(plan.index)
         prepare_output_dir(outdir, self.experiment_id)
         mounts.append(Mount(outdir, OUTPUTS_DIR, read_only=False))
@@ -175,9 +204,9 @@ class BatchRunner:
             labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id, **({} if self.options.leave_container else {LABEL_REMOVABLE: "1"})},
             user=invoking_user(),
             ram_mib=self.experiment.container.ram,
-            environment={k: os.environ[k] for k in self.options.preserve_environment if k in os.environ},
+            environment=self.environment(),
             gpu_ids=self.options.gpu_ids,
-            gpu_count=None if self.options.gpu_ids else _gpu_count(self.experiment.container.gpus),
+            gpu_count=None if self.options.gpu_ids else gpu_count(self.experiment.container.gpus),
             network=self.options.network,
             pids_limit=self.options.pids_limit,
         )
@@ -222,7 +251,51 @@ class BatchRunner:
         outputs = {k: v.to_json(outdir) for k, v in found.items()}
         if sent_errors:
             return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(sent_errors)), outputs)
-        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
+        if keyed is None:
+            return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
+        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs, cache_key=keyed.key, cache_parts=keyed.parts,
+                             note=self._to_cache(keyed, batch_id, outdir, stdout, stderr))
+
+    def _from_cache(self, plan: BatchPlan, batch_id: str, keyed: Keyed, phase: Phase) -> AttemptResult | None:
+        """The batch's result served from the cache, its outputs sent as after a run; None on a miss
+        (no entry, or one that failed its check and was dropped)."""
+        assert self.cache is not None
+        entry = self.cache.results.verified(keyed.key)
+        if entry is None:
+            return None
+        self._check_cancel(batch_id)
+        outdir = self.output_dir(plan.index)
+        prepare_output_dir(outdir, self.experiment_id)
+        owner = invoking_user()
+        restored = self.cache.results.restore(entry, outdir, {"stdout": self.logs / f"{batch_id}.stdout", "stderr": self.logs / f"{batch_id}.stderr"},
+                                              owner=None if os.getuid() != 0 or owner == "0:0" else tuple(int(x) for x in owner.split(":")))  # type: ignore[arg-type]
+        phase("cached")
+        found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
+        outputs = {k: v.to_json(outdir) for k, v in found.items()}
+        fields: dict[str, Any] = {"cache_key": keyed.key, "cache_parts": keyed.parts, "cached_from": restored.batch_id}
+        if problems:  # the entry holds another tool's outputs: never served as this one's
+            return AttemptResult(BatchState.FAILED, 0, "cached result does not hold the outputs: " + "; ".join(problems), outputs, **fields)
+        sends = sum(1 for key, out in self.experiment.batches[plan.index].outputs.items() if isinstance(out, dict) and found.get(key) and found[key].path)
+        if sends:
+            phase("stage-out")
+        sent_errors = self._stage_out(plan, found)
+        if sent_errors:
+            return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(sent_errors)), outputs, **fields)
+        sent = f"; {sends} output{'s' if sends != 1 else ''} sent again" if sends else ""
+        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs, **fields, note=f"cache hit: the result of batch {restored.batch_id}, no container{sent}")
+
+    def _to_cache(self, keyed: Keyed, batch_id: str, outdir: Path, stdout: Path, stderr: Path) -> str | None:
+        """Store a succeeded batch's result; why it was not, when it could not be (the batch still succeeded)."""
+        from faice.cache.results import NotCacheable
+
+        assert self.cache is not None
+        try:
+            self.cache.results.save(keyed.key, keyed.parts, outdir, {"stdout": stdout, "stderr": stderr}, batch_id)
+        except NotCacheable as exc:
+            return f"not cached: {exc}"
+        except OSError as exc:
+            return f"not cached: {exc.strerror or exc}"
+        return None
 
     def _stage_in(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted) -> list[Mount]:
         mounts: list[Mount] = []
@@ -303,7 +376,7 @@ class BatchRunner:
             self.engine.kill(container)
 
 
-def _gpu_count(gpus: dict[str, Any] | None) -> int | None:
+def gpu_count(gpus: dict[str, Any] | None) -> int | None:
     """``settings.gpus``: ``{count: N}`` or one entry per device (``devices: [{vramMin}]``)."""
     if not gpus:
         return None

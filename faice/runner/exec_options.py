@@ -26,3 +26,10 @@ def exec_options(experiment: Experiment, *, outdir: Path, jobs: int | None = Non
     )
     notices = [notice for notice in (None if options.mount else no_mount_notice(experiment), None if jobs else capped) if notice]
     return options, notices
+
+
+def cache_default() -> bool:
+    """Whether runs use the result cache when the command line does not say: ``FAICE_CACHE``."""
+    import os
+
+    return os.environ.get("FAICE_CACHE", "").strip().lower() in ("1", "true", "yes", "on")

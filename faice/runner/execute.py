@@ -59,6 +59,7 @@ class ExecResult:
                     "outputs": r.result.outputs if r.result else {},
                     "error": r.result.error if r.result else "cancelled",
                     "attempts": r.attempts,
+                    **({"cachedFrom": r.result.cached_from} if r.result and r.result.cached_from else {}),
                 }
                 for r in self.records
             ],
@@ -174,13 +175,13 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
 
     with on_stop(cancel):
         experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
-                                            connector_validation=options.connector_validation, container_engine=engine.name)
+                                            connector_validation=options.connector_validation, container_engine=engine.name, cache=options.cache)
         store.set_image_id(experiment_id, image_id)
         prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:
             store.set_outdir(earlier, str(moved))
         store.set_outdir(experiment_id, str(options.outdir))
-        runner.append(batch_runner(engine, experiment, prepared.masker, options, store, experiment_id, base_dir, cancelled))
+        runner.append(batch_runner(engine, experiment, prepared.masker, options, store, experiment_id, base_dir, cancelled, image_id))
         scheduler = LocalScheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory=MemoryBudget(memory_mib()), on_event=on_event)
         records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
         scheduler.run(records)

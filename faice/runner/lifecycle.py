@@ -23,7 +23,8 @@ from faice.host import node_name
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker
-from faice.runner.batch import AttemptResult, BatchRunner, RunOptions
+from faice.runner.batch import AttemptResult, BatchRunner, RunOptions, gpu_count
+from faice.runner.docker_engine import invoking_user
 from faice.runner.engine import recorded_engine
 from faice.runner.plan import BatchPlan
 from faice.state.states import BatchState
@@ -63,7 +64,7 @@ class NotRecorded(Exception):
 
 
 def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner: str, username: str, retries: int, connector_validation: bool,
-             container_engine: str, source: str | None = None) -> tuple[str, list[str]]:
+             container_engine: str, source: str | None = None, cache: bool = False) -> tuple[str, list[str]]:
     """Record an experiment and its batches as ``registered``; return their ids. What is kept is
     redacted and masked: credentials never reach the state file."""
     experiment = prepared.experiment
@@ -84,16 +85,26 @@ def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner
         settings=settings,
         has_secrets=has_secrets,
         container_engine=container_engine,
+        cache=cache,
     )
 
 
 def batch_runner(engine: Any, experiment: Experiment, masker: Masker, options: RunOptions, store: Store, experiment_id: str, base_dir: Path,
-                 cancelled: threading.Event | None = None) -> BatchRunner:
-    """The runner of one experiment's attempts; ``cancelled`` is the face's switch that stops them."""
+                 cancelled: threading.Event | None = None, image_id: str | None = None) -> BatchRunner:
+    """The runner of one experiment's attempts; ``cancelled`` is the face's switch that stops them.
+    With ``options.cache``, its batches are looked up in the result cache under ``image_id``."""
     logs = logs_dir(store.path)
     logs.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return BatchRunner(engine, experiment, options, masker, base_dir, os.urandom(8).hex(), experiment_id, logs,
-                       cancelled or threading.Event(), store.is_cancelled)
+    runner = BatchRunner(engine, experiment, options, masker, base_dir, os.urandom(8).hex(), experiment_id, logs,
+                         cancelled or threading.Event(), store.is_cancelled)
+    if options.cache and image_id is not None:
+        from faice.cache.results import ResultCache
+        from faice.runner.caching import BatchCache
+
+        runner.cache = BatchCache(ResultCache(store), store, image_id, experiment, masker, runner.context, environment=runner.environment(),
+                                  gpus=options.gpu_ids or gpu_count(experiment.container.gpus), network=options.network, user=invoking_user(),
+                                  mount=options.mount)
+    return runner
 
 
 # --- one batch -----------------------------------------------------------------------------------
@@ -151,10 +162,13 @@ def finish(store: Store, record: BatchRecord, result: AttemptResult, on_event: E
     """Record a batch's final state (a batch cancelled elsewhere meanwhile stays cancelled)."""
     record.result = result
     reason = "all outputs found and delivered" if result.state == BatchState.SUCCEEDED else result.error or result.state
-    if not store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs):
+    if result.note:
+        reason = f"{reason} ({result.note})"
+    if not store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs,
+                           **result.cache_fields()):
         result = AttemptResult(BatchState.CANCELLED, result.exit_code, "cancelled", result.outputs)
         record.result = result
-    on_event(record.plan.index, result.state, result.error or "")
+    on_event(record.plan.index, result.state, result.error or ("from the cache" if result.cached_from else ""))
 
 
 # --- from outside a run ----------------------------------------------------------------------------

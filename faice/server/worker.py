@@ -322,6 +322,7 @@ class Worker:
                 options = dataclasses.replace(self.options, outdir=self.outputs_root / active.id, retries=active.retries,
                                               network=self.options.network if active.admin else self.user_network,
                                               connector_validation=active.connector_validation, public_network_only=not active.admin)
+                image_id = None
                 try:
                     engine = self.engine()
                     image_id = engine.ensure_image(active.experiment.container.image, pull=True, auth=active.experiment.container.image_auth)
@@ -331,7 +332,7 @@ class Worker:
                 except FaiceError as exc:  # the image cannot be had: every batch of the experiment fails with why
                     active.image_error = active.masker(str(exc))
                     engine = None
-                active.runner = batch_runner(engine, active.experiment, active.masker, options, self.store, active.id, Path.cwd())
+                active.runner = batch_runner(engine, active.experiment, active.masker, options, self.store, active.id, Path.cwd(), image_id=image_id)
                 if self.stopping.is_set():
                     active.runner.cancelled.set()
             return active.runner

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from faice.errors import InvalidInput
 from faice.state.accounts import AccountTables
+from faice.state.cache_tables import CacheTables
 from faice.state.database import Database
 from faice.state.listing import Listing
 from faice.state.states import FINAL_STATES, OPEN_STATES, RUNNING_STATES, STATES, BatchState
@@ -97,7 +98,7 @@ class QueuedBatch(NamedTuple):
     rowid: int
 
 
-class Store(AccountTables, Listing):
+class Store(AccountTables, CacheTables, Listing):
     """The state file, read and written only through these methods (and those of the bases).
 
     Its connections (one per thread) and their locks are :class:`faice.state.database.Database`'s,

@@ -1,0 +1,264 @@
+"""Cached results, stored by content: a batch's whole output directory and its captured streams.
+
+Files are blobs named by their SHA-256 under ``CACHE/objects/ab/abcd…`` (read-only, shared by
+every entry that holds the same bytes); an entry, one row of the state file per key, lists its
+tree (directories, files with their hash, size and executable bit, links with their target) and
+its streams. A hit is served only after every blob it needs is read and hashed again: an entry
+whose blob was changed or deleted is dropped and its batch runs. Into the output directory a
+blob is reflinked where the file system can, else hard-linked (read-only: change a copy), else
+copied; under sudo it is copied, so that the outputs belong to the user who ran faice.
+
+``CACHE`` is ``$FAICE_CACHE_DIR``, else ``cache`` beside the state file. The directory also
+holds ``secret``, the key of the fingerprints that stand in the key parts for the values of
+access fields and environment variables: comparable, never readable.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import hmac
+import os
+import shutil
+import stat
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from faice.cache.content import BLOCK
+from faice.state.cache_tables import CacheEntry
+from faice.state.cleanup import MARKER
+from faice.state.store import Store
+
+#: the Linux ioctl that makes a file share another's blocks (btrfs, XFS, ...)
+FICLONE = 0x40049409
+STREAMS = ("stdout", "stderr")
+
+
+class NotCacheable(Exception):
+    """A result the cache cannot hold as it is (a fifo or socket in the outputs)."""
+
+
+def cache_dir(store: Store) -> Path:
+    return Path(os.environ["FAICE_CACHE_DIR"]) if os.environ.get("FAICE_CACHE_DIR") else store.path.parent / "cache"
+
+
+class Restored(NamedTuple):
+    """An entry served into an output directory: where it came from."""
+
+    key: str
+    batch_id: str | None
+
+
+class ResultCache:
+    """The blobs and entries of one cache directory, for any number of threads."""
+
+    def __init__(self, store: Store, root: Path | None = None) -> None:
+        self.store = store
+        self.root = root or cache_dir(store)
+        self.objects = self.root / "objects"
+        self._secret: bytes | None = None
+
+    # --- fingerprints ----------------------------------------------------------------------------
+
+    def fingerprint(self, value: Any) -> str:
+        """An HMAC of ``value`` under this cache's secret: equal values, equal fingerprints."""
+        if self._secret is None:
+            self._secret = self._load_secret()
+        return hmac.new(self._secret, repr(value).encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _load_secret(self) -> bytes:
+        path = self.root / "secret"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fresh = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as out:
+            out.write(fresh)
+        return fresh
+
+    # --- storing ---------------------------------------------------------------------------------
+
+    def save(self, key: str, parts: dict[str, Any], outdir: Path, streams: dict[str, Path], batch_id: str) -> int:
+        """Store a succeeded batch's output directory and captured streams under ``key``; the bytes it holds."""
+        tree = self._store_tree(outdir, "")
+        stored = {name: self._put(path) for name, path in streams.items() if path.is_file()}
+        size = sum(e[4] for e in tree if e[0] == "file") + sum(s for _, s in stored.values())
+        files = {"tree": tree, "streams": {name: sha for name, (sha, _) in stored.items()}}
+        self.store.save_cache_entry(key, parts, files, size, batch_id)
+        return size
+
+    def _store_tree(self, root: Path, prefix: str) -> list[list[Any]]:
+        entries: list[list[Any]] = []
+        with os.scandir(root / prefix if prefix else root) as listing:
+            for entry in sorted(listing, key=lambda e: e.name):
+                relative = f"{prefix}/{entry.name}" if prefix else entry.name
+                if relative == MARKER:
+                    continue
+                mode = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISLNK(mode):
+                    entries.append(["link", relative, os.readlink(entry.path)])
+                elif stat.S_ISDIR(mode):
+                    entries.append(["dir", relative])
+                    entries += self._store_tree(root, relative)
+                elif stat.S_ISREG(mode):
+                    sha, size = self._put(Path(entry.path))
+                    entries.append(["file", relative, bool(mode & stat.S_IXUSR), sha, size])
+                else:
+                    raise NotCacheable(f"{relative} is neither a file, a directory nor a link")
+        return entries
+
+    def _put(self, source: Path) -> tuple[str, int]:
+        """Copy a file into the blobs (once per content), hashing it on the way; its SHA-256 and size."""
+        self.objects.mkdir(mode=0o700, parents=True, exist_ok=True)
+        digest, size = hashlib.sha256(), 0
+        temporary = self.objects / f"tmp-{os.urandom(8).hex()}"
+        try:
+            with open(source, "rb") as handle, open(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444), "wb") as out:
+                for block in iter(lambda: handle.read(BLOCK), b""):
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
+            sha = digest.hexdigest()
+            target = self.object_path(sha)
+            if not target.exists():
+                target.parent.mkdir(mode=0o700, exist_ok=True)
+                os.replace(temporary, target)  # the same bytes as any blob another batch put there meanwhile
+        finally:
+            temporary.unlink(missing_ok=True)
+        return sha, size
+
+    def object_path(self, sha: str) -> Path:
+        return self.objects / sha[:2] / sha
+
+    # --- serving ---------------------------------------------------------------------------------
+
+    def verified(self, key: str) -> CacheEntry | None:
+        """The entry for ``key`` when every blob it needs is there with its bytes; an entry that
+        fails the check is dropped (with the blobs that failed), so its batch runs again."""
+        entry = self.store.cache_entry(key)
+        if entry is None:
+            return None
+        needed = {e[3]: e[4] for e in entry.files["tree"] if e[0] == "file"}
+        needed.update({sha: None for sha in entry.files["streams"].values() if sha not in needed})
+        bad = [sha for sha, size in needed.items() if not self._intact(sha, size)]
+        if bad:
+            for sha in bad:
+                self.object_path(sha).unlink(missing_ok=True)
+            self.store.delete_cache_entries([key])
+            return None
+        return entry
+
+    def _intact(self, sha: str, size: int | None) -> bool:
+        path = self.object_path(sha)
+        try:
+            if size is not None and path.stat().st_size != size:
+                return False
+            digest = hashlib.sha256()
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(BLOCK), b""):
+                    digest.update(block)
+        except OSError:
+            return False
+        return digest.hexdigest() == sha
+
+    def restore(self, entry: CacheEntry, outdir: Path, streams: dict[str, Path], owner: tuple[int, int] | None) -> Restored:
+        """Put a verified entry's files into ``outdir`` (which exists and is empty but for faice's
+        marker) and its streams where the batch's logs go; ``owner``: (uid, gid) the files must
+        belong to, when not to this process's user."""
+        for kind, relative, *rest in entry.files["tree"]:
+            target = outdir / relative
+            if kind == "dir":
+                target.mkdir()
+                if owner:
+                    os.chown(target, *owner)
+            elif kind == "link":
+                os.symlink(rest[0], target)
+                if owner:
+                    os.chown(target, *owner, follow_symlinks=False)
+            else:
+                executable, sha = rest[0], rest[1]
+                self._place(self.object_path(sha), target, 0o755 if executable else 0o644, owner)
+        for name, sha in entry.files["streams"].items():
+            if name in streams:
+                self._place(self.object_path(sha), streams[name], 0o600, None, link=False)
+        self.store.cache_hit(entry.key)
+        return Restored(entry.key, entry.batch_id)
+
+    def _place(self, blob: Path, target: Path, mode: int, owner: tuple[int, int] | None, link: bool = True) -> None:
+        """A copy of the blob at ``target`` by the cheapest way that keeps the blob safe."""
+        if owner is None and link and mode == 0o644:
+            if _reflink(blob, target, mode):
+                return
+            try:
+                os.link(blob, target)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES):
+                    raise
+        elif _reflink(blob, target, mode):
+            if owner:
+                os.chown(target, *owner)
+            return
+        shutil.copyfile(blob, target)
+        os.chmod(target, mode)
+        if owner:
+            os.chown(target, *owner)
+
+    # --- housekeeping ----------------------------------------------------------------------------
+
+    def remove(self, keys: list[str]) -> int:
+        """Drop these entries, then every blob no remaining entry needs; the bytes freed."""
+        self.store.delete_cache_entries(keys)
+        return self.sweep()
+
+    def sweep(self) -> int:
+        """Delete the blobs that no entry holds (left by dropped entries or an interrupted save)."""
+        live: set[str] = set()
+        for entry in self.store.cache_entries():
+            live.update(e[3] for e in entry.files["tree"] if e[0] == "file")
+            live.update(entry.files["streams"].values())
+        freed = 0
+        if not self.objects.is_dir():
+            return 0
+        for shard in self.objects.iterdir():
+            if not shard.is_dir():
+                if shard.name.startswith("tmp-"):
+                    freed += shard.stat().st_size
+                    shard.unlink(missing_ok=True)
+                continue
+            for blob in shard.iterdir():
+                if blob.name not in live:
+                    freed += blob.stat().st_size
+                    blob.unlink(missing_ok=True)
+        return freed
+
+    def disk_usage(self) -> int:
+        """Bytes the blobs take (each content once, however many entries hold it)."""
+        if not self.objects.is_dir():
+            return 0
+        return sum(blob.stat().st_size for shard in self.objects.iterdir() if shard.is_dir() for blob in shard.iterdir())
+
+
+def _reflink(blob: Path, target: Path, mode: int) -> bool:
+    """A copy that shares the blob's blocks, where the file system can; False where it cannot."""
+    import fcntl
+
+    try:
+        with open(blob, "rb") as source:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            try:
+                fcntl.ioctl(fd, FICLONE, source.fileno())
+            except OSError:
+                os.close(fd)
+                target.unlink()
+                return False
+            os.close(fd)
+    except OSError:
+        return False
+    return True
