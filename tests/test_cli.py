@@ -402,7 +402,7 @@ def test_shell_completion_is_offered_and_completes_commands_and_options(faice):
     assert shown.returncode == 0 and "_faice_completion" in shown.stdout
     env = {**os.environ, "_FAICE_COMPLETE": "complete_bash", "COMP_WORDS": "faice exec --no", "COMP_CWORD": "2"}
     completed = subprocess.run(faice_command(), capture_output=True, text=True, env=env, timeout=30)
-    assert completed.stdout.split() == ["--no-cache", "--no-mount", "--non-interactive"]
+    assert completed.stdout.split() == ["--no-mount", "--no-cache", "--non-interactive"]
 
 
 def test_the_command_table_names_each_command_and_the_module_that_registers_it():
