@@ -206,4 +206,8 @@ def print_batch(document: dict[str, Any]) -> None:
         print(f"error: {document['error']}")
     for key, out in document["outputs"].items():
         print(f"output {key}: {out.get('path')} ({out.get('size')} bytes, {out.get('checksum')})")
+    if document.get("cachedFrom"):
+        print(f"cache: hit, the result of batch {document['cachedFrom']} (key {document['cacheKey'][:12]})")
+    elif document.get("cacheKey"):
+        print(f"cache: key {document['cacheKey'][:12]} (faice why {document['batchId']} tells why it ran)")
     print_table(["time", "state", "reason"], [[_when(h["time"]), h["state"], h["reason"]] for h in document["history"]])

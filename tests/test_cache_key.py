@@ -47,14 +47,16 @@ def test_the_order_a_file_lists_things_in_does_not_change_the_key():
 @pytest.mark.parametrize(("change", "said"), [
     ({"image_id": "sha256:" + "c" * 64}, "image: "),
     ({"argv": ["grepwrap", "-B", "2"]}, "argv: "),
-    ({"environment": {"LANG": "C"}}, "environment: "),
+    ({"environment": {"LANG": "C"}}, "environment LANG changed"),
+    ({"environment": {"LANG": "C.UTF-8", "TZ": "UTC"}}, "environment TZ added"),
     ({"gpus": {"count": 1}}, "gpus: "),
     ({"network": "none"}, "network: "),
     ({"user": "0:0"}, "user: "),
     ({"inputs": [InputContent("text_file", None, "File", "d" * 64, "red-connector-http", {"url": "https://example.org/in.txt", "auth": {"password": "********"}})]},
      "input text_file: content "),
     ({"inputs": [InputContent("text_file", None, "File", "b" * 64, "red-connector-http", {"url": "https://example.org/other.txt", "auth": {"password": "********"}})]},
-     "input text_file: access "),
+     "input text_file: access url changed"),
+    ({"streams": {"stdout": "out.txt"}}, "streams: "),
     ({"inputs": []}, "input text_file: removed"),
     ({"outputs": [CliOutput("out_file", "File", False, "*.txt")]}, "outputs: "),
 ])

@@ -71,6 +71,8 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     for part in dict.fromkeys([*old, *new]):  # key_parts' order
         if part == "inputs":
             found += _input_differences(old.get("inputs") or [], new.get("inputs") or [])
+        elif part == "environment":
+            found += [f"environment {change}" for change in _fingerprint_changes(old.get(part) or {}, new.get(part) or {})]
         elif old.get(part) != new.get(part):
             found.append(f"{part}: {_shown(old.get(part))} -> {_shown(new.get(part))}")
     return found
@@ -87,11 +89,22 @@ def _input_differences(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]
         if label not in before or label not in after:
             found.append(f"input {label}: {'added' if label in after else 'removed'}")
             continue
-        for field in ("kind", "sha256", "connector", "access"):
+        changes = _fingerprint_changes(before[label].get("access") or {}, after[label].get("access") or {})
+        found += [f"input {label}: access {change}" for change in changes]
+        for field in ("kind", "sha256", "connector"):
             if before[label].get(field) != after[label].get(field):
-                what = "content" if field == "sha256" else field
-                found.append(f"input {label}: {what} {_shown(before[label].get(field))} -> {_shown(after[label].get(field))}")
+                if field == "sha256":  # a hash's first twelve digits tell two contents apart for a reader
+                    found.append(f"input {label}: content {str(before[label].get(field))[:12]} -> {str(after[label].get(field))[:12]}")
+                else:
+                    found.append(f"input {label}: {field} {_shown(before[label].get(field))} -> {_shown(after[label].get(field))}")
     return found
+
+
+def _fingerprint_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Which names of a mapping of fingerprints (environment variables, access fields) were
+    added, removed or changed: their values are not to be read."""
+    return [f"{name} {'added' if name not in old else 'removed' if name not in new else 'changed'}"
+            for name in sorted(set(old) | set(new)) if old.get(name) != new.get(name)]
 
 
 def _shown(value: Any) -> str:
