@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from faice.cli.app import EngineOption, NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, parse_vars, print_notices, prompter, settings
+from faice.cli.app import CacheOption, EngineOption, NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, parse_vars, print_notices, prompter, settings
 from faice.cli.exits import outcome_code
 
 
@@ -70,6 +70,7 @@ def serve(
     no_mount: bool = NoMountOption,
     pids_limit: int = PidsLimitOption,
     engine: str | None = EngineOption,
+    cache: bool | None = CacheOption,
 ) -> None:
     """Serve the CC-Agency REST API on this machine; its batches run here in Docker (or Podman: --engine podman).
 
@@ -79,7 +80,9 @@ def serve(
     any terminal are listed too, under your user name. OpenAPI at /openapi.json, docs at /docs.
 
     Users: faice users add NAME [--admin]. With no users, the first start creates "admin" and
-    prints its random password once. Protected routes take HTTP Basic credentials or a Bearer
+    prints its random password once. With --cache (or FAICE_CACHE=1), every experiment's
+    batches use the result cache as faice exec --cache does, each user's entries their own.
+    Protected routes take HTTP Basic credentials or a Bearer
     token from POST /login. Ctrl-C or SIGTERM cancels and records the running batches.
 
     Exit codes: 0 stopped, 2 invalid options, 3 the port or the state file is in use.
@@ -94,10 +97,11 @@ def serve(
     """
     from faice.host import cpu_count
     from faice.runner.engine import engine_name
+    from faice.runner.exec_options import cache_default
     from faice.server.run import ServeOptions, run_server
     from faice.state.store import Store
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                            access_log=access_log, token_seconds=token_seconds, network=network, user_network=user_network, max_batches=max_batches,
-                           mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine))
+                           mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine), cache=cache_default() if cache is None else cache)
     run_server(Store(settings(ctx).db), options)

@@ -90,9 +90,11 @@ def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner
 
 
 def batch_runner(engine: Any, experiment: Experiment, masker: Masker, options: RunOptions, store: Store, experiment_id: str, base_dir: Path,
-                 cancelled: threading.Event | None = None, image_id: str | None = None) -> BatchRunner:
+                 cancelled: threading.Event | None = None, image_id: str | None = None, cache_scope: str | None = None) -> BatchRunner:
     """The runner of one experiment's attempts; ``cancelled`` is the face's switch that stops them.
-    With ``options.cache``, its batches are looked up in the result cache under ``image_id``."""
+    With ``options.cache``, its batches are looked up in the result cache under ``image_id``;
+    ``cache_scope`` (faice serve: the user's name) keeps one user's entries from another's: a
+    result is served only to whom could have made it."""
     logs = logs_dir(store.path)
     logs.mkdir(mode=0o700, parents=True, exist_ok=True)
     runner = BatchRunner(engine, experiment, options, masker, base_dir, os.urandom(8).hex(), experiment_id, logs,
@@ -102,7 +104,7 @@ def batch_runner(engine: Any, experiment: Experiment, masker: Masker, options: R
         from faice.runner.caching import BatchCache
 
         runner.cache = BatchCache(ResultCache(store), store, image_id, experiment, masker, runner.context, environment=runner.environment(),
-                                  gpus=options.gpu_ids or gpu_count(experiment.container.gpus), network=options.network, user=invoking_user(),
+                                  gpus=options.gpu_ids or gpu_count(experiment.container.gpus), network=options.network, user=invoking_user() + (f" for {cache_scope}" if cache_scope else ""),
                                   mount=options.mount)
     return runner
 

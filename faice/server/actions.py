@@ -28,7 +28,7 @@ def register(store: Store, worker: Worker, submission: Submission, user: User) -
         raise Rejected(str(exc)) from None
     experiment_id, _ids = lifecycle.register(store, submission.prepared, submission.plans, runner="serve", username=user.name, retries=submission.retries,
                                              connector_validation=submission.connector_validation, container_engine=worker.options.engine,
-                                             source="POST /red")
+                                             source="POST /red", cache=worker.options.cache)
     worker.add(Active(experiment_id, submission.experiment, submission.masker, submission.retries, submission.connector_validation, user.name,
                       admin=user.is_admin))
     return experiment_id

@@ -48,6 +48,8 @@ class ServeOptions:
     pids_limit: int = DEFAULT_PIDS_LIMIT
     #: the container engine batches run on (docker, podman)
     engine: str = "docker"
+    #: every experiment's batches use the result cache (CC-Agency clients cannot ask for it)
+    cache: bool = False
 
 
 def _lock(store: Store) -> tuple[int, int]:
@@ -135,7 +137,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
         reconcile(store, open_engine)
         first_admin(store, say)
         run_options = RunOptions(outdir=outputs_dir(store.path), jobs=options.jobs, engine=options.engine, network=options.network, mount=options.mount,
-                                 pids_limit=options.pids_limit)
+                                 pids_limit=options.pids_limit, cache=options.cache)
         worker = Worker(store, run_options, open_engine, memory=MemoryBudget(memory_mib()), user_network=options.user_network)
         worker.start()
         app = create_app(store, worker, settings_for(options))

@@ -332,7 +332,8 @@ class Worker:
                 except FaiceError as exc:  # the image cannot be had: every batch of the experiment fails with why
                     active.image_error = active.masker(str(exc))
                     engine = None
-                active.runner = batch_runner(engine, active.experiment, active.masker, options, self.store, active.id, Path.cwd(), image_id=image_id)
+                active.runner = batch_runner(engine, active.experiment, active.masker, options, self.store, active.id, Path.cwd(), image_id=image_id,
+                                             cache_scope=active.username)
                 if self.stopping.is_set():
                     active.runner.cancelled.set()
             return active.runner
