@@ -6,7 +6,19 @@ from pathlib import Path
 
 import typer
 
-from faice.cli.app import CacheOption, EngineOption, NoMountOption, PidsLimitOption, VarOption, VarsFileOption, app, parse_vars, print_notices, prompter, settings
+from faice.cli.app import (
+    CacheOption,
+    EngineOption,
+    NoMountOption,
+    PidsLimitOption,
+    VarOption,
+    VarsFileOption,
+    app,
+    parse_vars,
+    print_notices,
+    prompter,
+    settings,
+)
 from faice.cli.exits import outcome_code
 
 
