@@ -91,6 +91,7 @@ bench: test-deps images
 	benchmarks/exec.sh
 	benchmarks/serve.sh
 	benchmarks/connectors.sh
+	benchmarks/cache.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

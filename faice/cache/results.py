@@ -245,11 +245,19 @@ class ResultCache:
         return sum(blob.stat().st_size for shard in self.objects.iterdir() if shard.is_dir() for blob in shard.iterdir())
 
 
+#: (device of a blob, device of a target directory) where reflinks were refused: not tried again
+_NO_REFLINK: set[tuple[int, int]] = set()
+
+
 def _reflink(blob: Path, target: Path, mode: int) -> bool:
-    """A copy that shares the blob's blocks, where the file system can; False where it cannot."""
+    """A copy that shares the blob's blocks, where the file system can; False where it cannot
+    (asked once per pair of devices: a refusal costs a file made and removed)."""
     import fcntl
 
     try:
+        devices = (blob.stat().st_dev, target.parent.stat().st_dev)
+        if devices in _NO_REFLINK:
+            return False
         with open(blob, "rb") as source:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
             try:
@@ -257,6 +265,7 @@ def _reflink(blob: Path, target: Path, mode: int) -> bool:
             except OSError:
                 os.close(fd)
                 target.unlink()
+                _NO_REFLINK.add(devices)
                 return False
             os.close(fd)
     except OSError:
