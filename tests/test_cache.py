@@ -194,3 +194,22 @@ def test_why_refuses_a_batch_that_ran_without_the_cache(run: Run, tmp_path: Path
     assert doc is not None, result.stderr
     answer = run.faice("why", doc["batches"][0]["batchId"])
     assert answer.returncode == 2 and "ran without --cache" in answer.stderr and "Traceback" not in answer.stderr
+
+
+def test_serve_with_the_cache_serves_a_users_repeat_from_it_and_keeps_users_apart(tmp_path: Path, docker_image: str):
+    from tests.serve_fixture import agency_red, post_red, serving, wait_final
+
+    red = agency_red('echo "$1" > out.txt', ["one", "two"])
+    red["cli"]["outputs"] = {"out": {"type": "File", "outputBinding": {"glob": "out.txt"}}}
+    with serving(tmp_path / "server", "--cache") as server:
+        since = time.time() - 1
+        first = wait_final(server, post_red(server, red, "alice"), "alice")
+        again_id = post_red(server, red, "alice")
+        again = wait_final(server, again_id, "alice")
+        assert [b["state"] for b in again] == ["succeeded", "succeeded"]
+        assert [b["cachedFrom"] for b in again] == [b["_id"] for b in first]
+        assert created(again_id, since) == 0
+        assert "cache hit" in again[0]["history"][-1]["reason"]
+        bobs_id = post_red(server, red, "bob")  # the same file from another user: not alice's results
+        bobs = wait_final(server, bobs_id, "bob")
+        assert [b.get("cachedFrom") for b in bobs] == [None, None] and created(bobs_id, since) == 2

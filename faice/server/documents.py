@@ -59,7 +59,7 @@ def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> 
     _path, inputs, outputs = sections[row.index] if row.index < len(sections) else ((), {}, {})
     cli = red.get("cli") or {}
     final = row.state in FINAL_STATES
-    return {
+    doc = {
         "_id": row.id, "experimentId": row.experiment_id, "username": row.username, "registrationTime": row.created_at,
         "batchesListIndex": row.index, "state": row.state, "node": row.node, "attempts": row.attempts,
         "history": [
@@ -75,4 +75,7 @@ def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> 
         "cliStdout": cli.get("stdout"), "cliStderr": cli.get("stderr"),
         "argv": row.argv, "exitCode": row.exit_code, "error": row.error, "results": row.outputs, "updatedAt": row.updated_at,
     }
+    if row.cache_key is not None:  # a faice extension: the batch's cache key, and whose result a hit reused
+        doc["cacheKey"], doc["cachedFrom"] = row.cache_key, row.cached_from
+    return doc
 
