@@ -14,7 +14,7 @@ import pytest
 
 from faice.runner.docker_engine import LABEL_EXPERIMENT
 from tests.redfiles import TEST_IMAGE, as_batches, local_file, shell_red
-from tests.test_exec import Run
+from tests.test_exec import Run, _documented_shapes
 
 pytestmark = pytest.mark.docker
 
@@ -174,12 +174,16 @@ def test_why_explains_a_miss_and_the_cache_commands_list_measure_and_prune(run: 
     between = json.loads(run.faice("why", second["batches"][0]["batchId"], first["batches"][1]["batchId"], "--json").stdout)
     assert between["verdict"] == "compared" and any(d.startswith("argv") for d in between["differences"])
 
+    shapes = _documented_shapes()
+    assert set(why) == set(hit) == shapes["why --json"]
     entries = json.loads(run.faice("cache", "ls", "--json").stdout)
+    assert set(entries[0]) == shapes["cache ls --json"]
     assert len(entries) == 4 and {e["batchId"] for e in entries} == {*(b["batchId"] for b in first["batches"]), second["batches"][0]["batchId"]}
     usage = json.loads(run.faice("cache", "du", "--json").stdout)
+    assert set(usage) == shapes["cache du --json"]
     assert usage["entries"] == 4 and usage["diskBytes"] > 0 and usage["path"] == str(cache_root(run))
     kept = json.loads(run.faice("cache", "prune", "--older-than", "1d", "--json").stdout)
-    assert kept["entries"] == 0
+    assert kept["entries"] == 0 and set(kept) == shapes["cache prune --json"]
     gone = json.loads(run.faice("cache", "prune", "--json").stdout)
     assert gone["entries"] == 4 and gone["freedBytes"] >= usage["diskBytes"] - 64
     assert not any(p.is_file() for p in (cache_root(run) / "objects").rglob("*"))
