@@ -217,3 +217,27 @@ def test_serve_with_the_cache_serves_a_users_repeat_from_it_and_keeps_users_apar
         bobs_id = post_red(server, red, "bob")  # the same file from another user: not alice's results
         bobs = wait_final(server, bobs_id, "bob")
         assert [b.get("cachedFrom") for b in bobs] == [None, None] and created(bobs_id, since) == 2
+
+
+def test_a_remote_input_is_fetched_to_be_hashed_unless_its_checksum_is_given(run: Run, tmp_path: Path, http_server):
+    from tests.redfiles import http_file
+
+    (http_server.root / "in.txt").write_text("remote\n")
+    data = tool(inputs={"f": http_file(f"{http_server.url}/in.txt")})
+    ran(run, data)
+    doc, containers = ran(run, data)
+    assert containers == 0 and "cachedFrom" in doc["batches"][0]
+    assert http_server.received.count(("GET", "/in.txt")) == 2  # fetched, hashed, then served from the cache
+
+    (http_server.root / "in.txt").write_text("remote, changed\n")
+    doc, containers = ran(run, data)
+    assert containers == 1 and (run.outdir / "out.txt").read_text() == "remote, changed\n"
+
+    import hashlib
+
+    data["inputs"]["f"]["checksum"] = "sha1$" + hashlib.sha1(b"remote, changed\n").hexdigest()
+    ran(run, data)  # the checksum is the content's name now: a new key, run once
+    before = len(http_server.received)
+    doc, containers = ran(run, data)
+    assert containers == 0 and "cachedFrom" in doc["batches"][0] and len(http_server.received) == before  # not even fetched
+    assert (run.outdir / "out.txt").read_text() == "remote, changed\n"

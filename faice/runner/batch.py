@@ -266,9 +266,12 @@ class BatchRunner:
         self._check_cancel(batch_id)
         outdir = self.output_dir(plan.index)
         prepare_output_dir(outdir, self.experiment_id)
-        owner = invoking_user()
-        restored = self.cache.results.restore(entry, outdir, {"stdout": self.logs / f"{batch_id}.stdout", "stderr": self.logs / f"{batch_id}.stderr"},
-                                              owner=None if os.getuid() != 0 or owner == "0:0" else tuple(int(x) for x in owner.split(":")))  # type: ignore[arg-type]
+        user = invoking_user()
+        owner = None if os.getuid() != 0 or user == "0:0" else (int(user.split(":")[0]), int(user.split(":")[1]))
+        try:
+            restored = self.cache.results.restore(entry, outdir, {"stdout": self.logs / f"{batch_id}.stdout", "stderr": self.logs / f"{batch_id}.stderr"}, owner)
+        except OSError:  # a file pruned meanwhile, a full disk: the batch runs (its half-filled directory is set aside)
+            return None
         phase("cached")
         found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
         outputs = {k: v.to_json(outdir) for k, v in found.items()}

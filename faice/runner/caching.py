@@ -2,8 +2,9 @@
 
 A key is known before anything is staged when every input can be hashed where it is: a file
 or directory on this machine (a file's hash remembered by path, size, mtime and inode, so an
-unchanged file is read once), or one whose RED value gives a checksum that staging would
-check anyway. Otherwise the inputs are staged first and hashed as delivered. A batch with a
+unchanged file is read once), or a remote one whose RED value gives a checksum (the content the
+tool would get, or its batch would fail). Otherwise, and for local inputs whose value gives a
+size, checksum or listing that staging checks, the inputs are staged first and hashed as delivered. A batch with a
 writable mount is never cached: the tool may change what it reads.
 """
 
@@ -63,6 +64,8 @@ class BatchCache:
             if self._mounted(staged):
                 return None
             source = registry.connector(staged.connector.command).local_source(strip_protection(staged.connector.access), self.context)
+            if source is not None and _declares_content(plan.values.get(staged.key), staged.index):
+                return None  # staging checks a local input against the size, checksum or listing its value gives
             if source is not None:
                 sha = self.local_sha256(source)
             else:
@@ -121,9 +124,17 @@ class BatchCache:
         return Keyed(batch_key(parts), parts)
 
 
+def _item(value: Any, index: int | None) -> Any:
+    return value[index] if isinstance(value, list) and index is not None else value
+
+
+def _declares_content(value: Any, index: int | None) -> bool:
+    value = _item(value, index)
+    return isinstance(value, dict) and any(k in value for k in ("checksum", "size", "listing"))
+
+
 def _declared_checksum(value: Any, index: int | None) -> str | None:
     """The checksum a RED file gives for an input (``sha1$...``): staging fails unless the delivered content has it."""
-    if isinstance(value, list) and index is not None:
-        value = value[index]
+    value = _item(value, index)
     checksum = value.get("checksum") if isinstance(value, dict) else None
     return checksum if isinstance(checksum, str) and "$" in checksum else None
