@@ -29,9 +29,16 @@ $(VENV)/.test-installed: pyproject.toml tests/plugins/faice-connector-memo/pypro
 	$(BIN)/python -m pip install -q ./tests/plugins/faice-connector-memo
 	touch $@ $(VENV)/.faice-installed
 
+# roc-validator checks the crates of `faice export` in the tests; it pins rich<14 (faice has 15),
+# so it lives in a venv of its own, inside faice's, and the tests call its command.
+ROC_VALIDATOR := $(VENV)/rocrate-validator/bin/rocrate-validator
+$(ROC_VALIDATOR): | $(BIN)/python
+	$(PYTHON) -m venv $(VENV)/rocrate-validator
+	$(VENV)/rocrate-validator/bin/python -m pip install -q roc-validator==0.13.0
+
 venv: $(VENV)/.faice-installed
 
-test-deps: $(VENV)/.test-installed
+test-deps: $(VENV)/.test-installed $(ROC_VALIDATOR)
 
 # The images are FROM scratch around Debian's static busybox: no registry needed. sshfs (with
 # fuse3) mounts ssh directories for `mount: true`; the tests and the ssh demo start OpenSSH's sshd.

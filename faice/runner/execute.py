@@ -175,7 +175,8 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
 
     with on_stop(cancel):
         experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
-                                            connector_validation=options.connector_validation, container_engine=engine.name, cache=options.cache)
+                                            connector_validation=options.connector_validation, container_engine=engine.name, cache=options.cache,
+                                            base_dir=base_dir)
         store.set_image_id(experiment_id, image_id)
         prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:

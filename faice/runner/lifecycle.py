@@ -20,6 +20,7 @@ from typing import Any
 
 from faice.errors import FaiceError
 from faice.host import node_name
+from faice.provenance.sources import input_sources
 from faice.red.model import Experiment
 from faice.red.prepare import Prepared
 from faice.red.secrets import Masker
@@ -64,9 +65,10 @@ class NotRecorded(Exception):
 
 
 def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner: str, username: str, retries: int, connector_validation: bool,
-             container_engine: str, source: str | None = None, cache: bool = False) -> tuple[str, list[str]]:
+             container_engine: str, source: str | None = None, cache: bool = False, base_dir: Path | None = None) -> tuple[str, list[str]]:
     """Record an experiment and its batches as ``registered``; return their ids. What is kept is
-    redacted and masked: credentials never reach the state file."""
+    redacted and masked: credentials never reach the state file. ``base_dir`` (default: the
+    current directory): where relative local inputs are, to record where each input came from."""
     experiment = prepared.experiment
     mask = prepared.masker
     red, has_secrets = prepared.redacted()
@@ -86,6 +88,7 @@ def register(store: Store, prepared: Prepared, plans: list[BatchPlan], *, runner
         has_secrets=has_secrets,
         container_engine=container_engine,
         cache=cache,
+        input_sources=[input_sources(p.staged, base_dir or Path.cwd(), mask) for p in plans],
     )
 
 

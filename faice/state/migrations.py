@@ -159,9 +159,16 @@ def cache_and_provenance(conn: sqlite3.Connection) -> None:
     _indexes(conn, "batches", ("cache_key",))
 
 
+def batch_input_sources(conn: sqlite3.Connection) -> None:
+    """Where each batch's File and Directory inputs came from (an absolute path, a URL without its
+    credentials), masked: the stored RED data masks all access data, so without this an export
+    could not name the inputs (issue 11)."""
+    _add_columns(conn, "batches", {"input_sources": "TEXT"})
+
+
 MIGRATIONS = [Migration(step.__name__, step) for step in (experiments_batches_history, users_tokens_login_failures, serve_columns, history_json,
                                                           list_indexes, batch_counts, experiment_outdir, experiment_container_engine,
-                                                          cache_and_provenance)]
+                                                          cache_and_provenance, batch_input_sources)]
 
 
 def applied(conn: sqlite3.Connection) -> dict[str, float]:

@@ -60,10 +60,12 @@ class BatchRow(NamedTuple):
     #: the batch's cache key (a run with the cache) and the batch whose result it reused (a hit)
     cache_key: str | None = None
     cached_from: str | None = None
+    #: where its File and Directory inputs came from (faice.provenance.sources), masked; [] before they were recorded
+    input_sources: list[dict[str, Any]] = []
 
     def to_json(self) -> dict[str, Any]:
         data = {"batchId": self.id, "experimentId": self.experiment_id, "index": self.index, "state": self.state, "attempts": self.attempts,
-                "argv": self.argv, "exitCode": self.exit_code, "error": self.error, "outputs": self.outputs, "createdAt": self.created_at, "updatedAt": self.updated_at}
+                "argv": self.argv, "exitCode": self.exit_code, "error": self.error, "outputs": self.outputs, "inputSources": self.input_sources, "createdAt": self.created_at, "updatedAt": self.updated_at}
         if self.cache_key is not None:  # a faice extension, only where the cache was used
             data["cacheKey"], data["cachedFrom"] = self.cache_key, self.cached_from
         return data
@@ -75,7 +77,7 @@ class BatchRow(NamedTuple):
             attempts=row["attempts"], created_at=row["created_at"], updated_at=row["updated_at"],
             argv=json.loads(row["argv"] or "[]"), exit_code=row["exit_code"], error=row["error"],
             outputs=json.loads(row["outputs"] or "{}"), container=row["container"], node=row["node"], username=row["username"],
-            cache_key=row["cache_key"], cached_from=row["cached_from"],
+            cache_key=row["cache_key"], cached_from=row["cached_from"], input_sources=json.loads(row["input_sources"] or "[]"),
         )
 
 
@@ -116,12 +118,14 @@ class Store(AccountTables, CacheTables, Listing):
 
     def create_experiment(self, *, source: str, red: dict[str, Any], argvs: list[list[str]], image: str, engine: str | None, username: str,
                           ram: int | None = None, runner: str = "exec", retries: int = 0, settings: dict[str, Any] | None = None,
-                          has_secrets: bool = False, container_engine: str | None = None, cache: bool = False) -> tuple[str, list[str]]:
+                          has_secrets: bool = False, container_engine: str | None = None, cache: bool = False,
+                          input_sources: list[list[dict[str, Any]]] | None = None) -> tuple[str, list[str]]:
         """Register an experiment and its batches (state ``registered``); return their ids.
 
         ``red`` must already be redacted. ``has_secrets`` says whether redacting removed anything:
         only an experiment without secrets can be run again from this record after a restart.
-        ``cache``: its batches are looked up in (and stored to) the result cache.
+        ``cache``: its batches are looked up in (and stored to) the result cache. ``input_sources``:
+        each batch's (faice.provenance.sources, masked already).
         """
         from faice import __version__
 
@@ -137,8 +141,10 @@ class Store(AccountTables, CacheTables, Listing):
             )
             registered = json.dumps([{"state": BatchState.REGISTERED, "time": now, "node": None}])
             conn.executemany(
-                "INSERT INTO batches (id, experiment_id, idx, state, attempts, created_at, updated_at, argv, outputs, username, history_json) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                [(bid, experiment_id, i, BatchState.REGISTERED, 0, now, now, json.dumps(argv), "{}", username, registered)
+                "INSERT INTO batches (id, experiment_id, idx, state, attempts, created_at, updated_at, argv, outputs, username, history_json, input_sources)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(bid, experiment_id, i, BatchState.REGISTERED, 0, now, now, json.dumps(argv), "{}", username, registered,
+                  json.dumps(input_sources[i]) if input_sources else None)
                  for i, (bid, argv) in enumerate(zip(batch_ids, argvs, strict=True))],
             )
             conn.executemany(
