@@ -130,6 +130,8 @@ def test_a_changed_or_deleted_blob_is_found_and_its_batch_runs_again(run: Run, t
     doc, containers = ran(run, data)
     assert containers == 1 and "cachedFrom" not in doc["batches"][0]
     assert (run.outdir / "out.txt").read_text() == "precious\n"
+    history = json.loads(run.faice("show", doc["batches"][0]["batchId"], "--json").stdout)["history"]
+    assert "was damaged (1 file changed or missing" in history[-1]["reason"]  # said, not silently rerun
 
     blob = next(p for p in (cache_root(run) / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"precious\n")
     blob.unlink()
@@ -146,6 +148,8 @@ def test_a_failed_batch_is_never_cached(run: Run, tmp_path: Path):
         doc, containers = ran(run, data)
         assert doc["state"] == "failed" and containers == 1
     assert json.loads(run.faice("cache", "ls", "--json").stdout) == []
+    why = json.loads(run.faice("why", doc["batches"][0]["batchId"], "--json").stdout)
+    assert "it failed, and only succeeded batches are stored" in why["summary"]
 
 
 def test_a_hit_still_sends_its_outputs_and_says_so(run: Run, tmp_path: Path):
@@ -241,3 +245,82 @@ def test_a_remote_input_is_fetched_to_be_hashed_unless_its_checksum_is_given(run
     doc, containers = ran(run, data)
     assert containers == 0 and "cachedFrom" in doc["batches"][0] and len(http_server.received) == before  # not even fetched
     assert (run.outdir / "out.txt").read_text() == "remote, changed\n"
+
+
+def test_argv_that_differs_only_in_a_secret_is_another_key_and_no_secret_reaches_the_state(run: Run, tmp_path: Path):
+    """A filled variable is masked wherever it is shown, but two runs that differ in it are two experiments."""
+    data = shell_red('echo "label=$1" > out.txt; cat "$2" >> out.txt', cli_inputs={"label": {"type": "string", "inputBinding": {"position": 0}},
+                     "f": {"type": "File", "inputBinding": {"position": 1}}}, outputs={"out": {"type": "File", "outputBinding": {"glob": "out.txt"}}})
+    for name in ("alpha1", "beta22"):
+        (tmp_path / f"{name}.txt").write_text("same bytes\n")
+    for name in ("alpha1", "beta22"):
+        data["inputs"] = {"label": name, "f": local_file("{{sample}}.txt")}
+        doc, containers = ran(run, data, "--var", f"sample={name}")
+        assert containers == 1 and doc["state"] == "succeeded", doc
+        assert (run.outdir / "out.txt").read_text() == f"label={name}\nsame bytes\n"
+    run.faice("cache", "ls")  # opens and closes the state file: the WAL is folded in
+    state = b"".join(p.read_bytes() for p in run.db.parent.glob("faice.db*"))
+    assert b"alpha1" not in state and b"beta22" not in state
+
+
+def test_a_local_input_changed_while_its_batch_runs_is_not_stored(run: Run, tmp_path: Path):
+    import threading
+
+    data = shell_red('sleep 3; cat "$1" > out.txt', cli_inputs={"f": {"type": "File", "inputBinding": {"position": 0}}},
+                     outputs={"out": {"type": "File", "outputBinding": {"glob": "out.txt"}}}, )
+    data["inputs"] = {"f": local_file("in.txt")}
+    source = tmp_path / "in.txt"
+    source.write_text("original\n")
+    editor = threading.Timer(1.5, lambda: source.write_text("edited\n"))
+    editor.start()
+    doc, containers = ran(run, data)
+    editor.join()
+    history = json.loads(run.faice("show", doc["batches"][0]["batchId"], "--json").stdout)["history"]
+    assert "not cached: input f changed while the batch ran" in history[-1]["reason"]
+    source.write_text("original\n")
+    doc, containers = ran(run, data)  # no entry holds "edited" under the key of "original"
+    assert containers == 1 and (run.outdir / "out.txt").read_text() == "original\n"
+
+
+def test_a_hit_keeps_the_modes_the_tool_gave(run: Run, tmp_path: Path):
+    data = shell_red("mkdir ro && echo r > ro/f && chmod 555 ro && echo p > priv && chmod 600 priv && printf '#!/bin/sh\\n' > run.sh"
+                     " && chmod 755 run.sh && echo s > shared.txt",
+                     outputs={"p": {"type": "File", "outputBinding": {"glob": "priv"}}})
+    def modes() -> dict[str, int]:
+        return {p.name: p.stat().st_mode & 0o777 for p in run.outdir.rglob("*") if p.name != ".faice-outputs"}
+    ran(run, data)
+    made = modes()
+    assert made == {"ro": 0o555, "f": 0o644, "priv": 0o600, "run.sh": 0o755, "shared.txt": 0o644}
+    _, containers = ran(run, data)
+    assert containers == 0
+    # what everyone may read is hard-linked, read-only; the rest keeps its mode (a private file stays private)
+    assert modes() == {**made, "f": 0o444, "shared.txt": 0o444}
+    for path in run.outdir.rglob("*"):
+        os.chmod(path, 0o755) if path.is_dir() else None
+
+
+def test_an_unusable_cache_directory_runs_the_batch_without_the_cache(run: Run, tmp_path: Path):
+    (tmp_path / "a-file").write_text("not a directory")
+    doc, containers = ran(run, shell_red("echo hi > out.txt"), env={"FAICE_CACHE_DIR": str(tmp_path / "a-file" / "cache")})
+    assert doc["state"] == "succeeded" and containers == 1
+    history = json.loads(run.faice("show", doc["batches"][0]["batchId"], "--json").stdout)["history"]
+    assert f"not cached: Not a directory: {tmp_path / 'a-file'}" in history[-1]["reason"]
+
+
+def test_a_sweep_waits_for_saves_in_progress(tmp_path: Path):
+    """faice cache prune never takes the files of a result being stored (their entry is not written yet)."""
+    import threading
+
+    from faice.cache.results import ResultCache
+    from faice.state.store import Store
+
+    cache = ResultCache(Store(tmp_path / "faice.db"))
+    cache.objects.mkdir(parents=True)
+    (cache.objects / "tmp-0123").write_text("a blob being written")
+    swept = threading.Event()
+    with cache._locked(shared=True):
+        sweeper = threading.Thread(target=lambda: (cache.sweep(), swept.set()))
+        sweeper.start()
+        assert not swept.wait(1.0) and (cache.objects / "tmp-0123").exists()
+    sweeper.join(10)
+    assert swept.is_set() and not (cache.objects / "tmp-0123").exists()

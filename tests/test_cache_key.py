@@ -47,6 +47,7 @@ def test_the_order_a_file_lists_things_in_does_not_change_the_key():
 @pytest.mark.parametrize(("change", "said"), [
     ({"image_id": "sha256:" + "c" * 64}, "image: "),
     ({"argv": ["grepwrap", "-B", "2"]}, "argv: "),
+    ({"argv": ["grepwrap", "-B", "2", "QU", "/cc/inputs/text_file/in.txt"]}, 'argv[2]: "1" -> "2"'),
     ({"environment": {"LANG": "C"}}, "environment LANG changed"),
     ({"environment": {"LANG": "C.UTF-8", "TZ": "UTC"}}, "environment TZ added"),
     ({"gpus": {"count": 1}}, "gpus: "),
@@ -69,8 +70,10 @@ def test_every_part_changes_the_key_and_why_names_it(change, said):
 
 def test_no_differences_between_equal_parts_and_long_values_are_shortened():
     assert differences(parts(), parts()) == []
-    found = differences(parts(argv=["x"] * 40), parts(argv=["y"] * 40))
+    found = differences(parts(argv=["x"] * 40), parts(argv=["y"] * 41))
     assert len(found) == 1 and len(found[0]) < 200 and "..." in found[0]
+    found = differences(parts(argv=["x"] * 40 + ["a" * 200 + "1"]), parts(argv=["x"] * 40 + ["a" * 200 + "2"]))
+    assert found == [f'argv[40]: "{"a" * 76}... -> "{"a" * 76}...'], found  # the position tells where, even when the values are cut
 
 
 def test_what_is_not_a_part_cannot_reach_the_key():

@@ -1,4 +1,5 @@
-"""A local input's hash is remembered by path, size, mtime and inode: read once while it is unchanged."""
+"""A local input's hash is remembered by path, size, mtime, ctime, inode and device: read once
+while it is unchanged; never with the path itself in the state file (it may hold a filled variable)."""
 
 from __future__ import annotations
 
@@ -33,19 +34,25 @@ def test_an_unchanged_file_is_read_once_and_a_changed_one_again(keys: BatchCache
     old = time.time() - 60
     os.utime(data, (old, old))
     expected = hashlib.sha256(b"a" * 1000).hexdigest()
-    assert keys.local_sha256(data) == expected
-    assert keys.local_sha256(data) == expected and keys.local_sha256(tmp_path / "." / "data.bin") == expected
+    assert keys.local("f", data).sha256 == expected
+    assert keys.local("f", data).sha256 == expected and keys.local("f", tmp_path / "." / "data.bin").sha256 == expected
     assert len(reads) == 1
 
     data.write_bytes(b"b" * 1000)  # the same size: the mtime tells
     os.utime(data, (old + 1, old + 1))
-    assert keys.local_sha256(data) == hashlib.sha256(b"b" * 1000).hexdigest() and len(reads) == 2
+    assert keys.local("f", data).sha256 == hashlib.sha256(b"b" * 1000).hexdigest() and len(reads) == 2
+
+    data.write_bytes(b"c" * 1000)  # a write that puts the mtime back (cp -p, rsync -t --inplace): the ctime tells
+    os.utime(data, (old + 1, old + 1))
+    assert keys.local("f", data).sha256 == hashlib.sha256(b"c" * 1000).hexdigest() and len(reads) == 3
+    data.write_bytes(b"b" * 1000)
+    os.utime(data, (old + 1, old + 1))
 
     moved = tmp_path / "moved.bin"
     data.rename(moved)
     (tmp_path / "data.bin").write_bytes(b"b" * 1000)  # another inode under the old name
     os.utime(tmp_path / "data.bin", (old + 1, old + 1))
-    assert keys.local_sha256(tmp_path / "data.bin") == hashlib.sha256(b"b" * 1000).hexdigest() and len(reads) == 3
+    assert keys.local("f", tmp_path / "data.bin").sha256 == hashlib.sha256(b"b" * 1000).hexdigest() and len(reads) == 4
 
 
 def test_a_file_changed_within_the_last_seconds_is_hashed_every_time(keys: BatchCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -55,7 +62,18 @@ def test_a_file_changed_within_the_last_seconds_is_hashed_every_time(keys: Batch
     monkeypatch.setattr(caching, "file_sha256", lambda path: reads.append(str(path)) or real(path))
     fresh = tmp_path / "fresh.txt"
     fresh.write_text("now")
-    keys.local_sha256(fresh)
-    keys.local_sha256(fresh)
+    keys.local("f", fresh)
+    keys.local("f", fresh)
     assert len(reads) == 2
-    assert keys.store.remembered_sha256(str(fresh), caching.FileStat(3, fresh.stat().st_mtime_ns, fresh.stat().st_ino)) is None
+    assert keys.store.remembered_sha256(keys.results.fingerprint(str(fresh)), caching.file_stat(fresh)) is None
+
+
+def test_the_state_file_holds_no_path_of_a_remembered_file(keys: BatchCache, tmp_path: Path):
+    secret = tmp_path / "s3cr3t-sample-name.txt"
+    secret.write_text("data")
+    old = time.time() - 60
+    os.utime(secret, (old, old))
+    keys.local("f", secret)
+    assert keys.store.remembered_sha256(keys.results.fingerprint(str(secret)), caching.file_stat(secret)) is not None
+    keys.store.close()
+    assert b"s3cr3t-sample-name" not in (tmp_path / "faice.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("faice.db-*"))

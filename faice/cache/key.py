@@ -71,6 +71,8 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     for part in dict.fromkeys([*old, *new]):  # key_parts' order
         if part == "inputs":
             found += _input_differences(old.get("inputs") or [], new.get("inputs") or [])
+        elif part == "argv" and isinstance(old.get(part), list) and isinstance(new.get(part), list) and len(old[part]) == len(new[part]):
+            found += [f"argv[{i}]: {_shown(a)} -> {_shown(b)}" for i, (a, b) in enumerate(zip(old[part], new[part], strict=True)) if a != b]
         elif part == "environment":
             found += [f"environment {change}" for change in _fingerprint_changes(old.get(part) or {}, new.get(part) or {})]
         elif old.get(part) != new.get(part):

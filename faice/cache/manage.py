@@ -57,6 +57,8 @@ def why(store: Store, batch: str, other: str | None = None) -> Why:
         return Why(batch_id, "in-cache", f"an entry with its key is in the cache now (stored by batch {entry.batch_id}); there was none when it started",
                    entry.batch_id, [])
     made = "; its result is that entry now" if entry is not None else ""
+    if row.state != "succeeded":
+        made = f"; it {row.state}, and only succeeded batches are stored"
     others = [e for e in store.cache_entries(limit=WHY_CANDIDATES) if e.key != row.cache_key]
     if not others:
         return Why(batch_id, "stored" if made else "empty", f"no entry had its key{made}; the cache holds no other entry to compare with", None, [])

@@ -5,8 +5,10 @@ every entry that holds the same bytes); an entry, one row of the state file per 
 tree (directories, files with their hash, size and executable bit, links with their target) and
 its streams. A hit is served only after every blob it needs is read and hashed again: an entry
 whose blob was changed or deleted is dropped and its batch runs. Into the output directory a
-blob is reflinked where the file system can, else hard-linked (read-only: change a copy), else
-copied; under sudo it is copied, so that the outputs belong to the user who ran faice.
+blob is hard-linked when the file was one everyone may read and nobody executes (read-only then:
+change a copy; every output linked to it is the same file), else reflinked where the file system
+can, else copied with its mode; under sudo it is copied, so that the outputs belong to the user
+who ran faice.
 
 ``CACHE`` is ``$FAICE_CACHE_DIR``, else ``cache`` beside the state file. The directory also
 holds ``secret``, the key of the fingerprints that stand in the key parts for the values of
@@ -15,12 +17,14 @@ access fields and environment variables: comparable, never readable.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import hmac
 import os
 import shutil
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,6 +44,13 @@ class NotCacheable(Exception):
 
 def cache_dir(store: Store) -> Path:
     return Path(os.environ["FAICE_CACHE_DIR"]) if os.environ.get("FAICE_CACHE_DIR") else store.path.parent / "cache"
+
+
+class Lookup(NamedTuple):
+    """An entry found intact, or none; ``dropped``: why one was found damaged and dropped."""
+
+    entry: CacheEntry | None
+    dropped: str | None = None
 
 
 class Restored(NamedTuple):
@@ -86,12 +97,26 @@ class ResultCache:
 
     def save(self, key: str, parts: dict[str, Any], outdir: Path, streams: dict[str, Path], batch_id: str) -> int:
         """Store a succeeded batch's output directory and captured streams under ``key``; the bytes it holds."""
-        tree = self._store_tree(outdir, "")
-        stored = {name: self._put(path) for name, path in streams.items() if path.is_file()}
-        size = sum(e[4] for e in tree if e[0] == "file") + sum(s for _, s in stored.values())
-        files = {"tree": tree, "streams": {name: sha for name, (sha, _) in stored.items()}}
-        self.store.save_cache_entry(key, parts, files, size, batch_id)
+        with self._locked(shared=True):  # a sweep waits: blobs saved but not yet in an entry are not its to take
+            tree = self._store_tree(outdir, "")
+            stored = {name: self._put(path) for name, path in streams.items() if path.is_file()}
+            size = sum(e[4] for e in tree if e[0] == "file") + sum(s for _, s in stored.values())
+            files = {"tree": tree, "streams": {name: sha for name, (sha, _) in stored.items()}}
+            self.store.save_cache_entry(key, parts, files, size, batch_id)
         return size
+
+    @contextlib.contextmanager
+    def _locked(self, shared: bool) -> Iterator[None]:
+        """Saves hold the cache's lock shared, a sweep exclusively (``flock``, released if the process dies)."""
+        import fcntl
+
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def _store_tree(self, root: Path, prefix: str) -> list[list[Any]]:
         entries: list[list[Any]] = []
@@ -104,11 +129,11 @@ class ResultCache:
                 if stat.S_ISLNK(mode):
                     entries.append(["link", relative, os.readlink(entry.path)])
                 elif stat.S_ISDIR(mode):
-                    entries.append(["dir", relative])
+                    entries.append(["dir", relative, stat.S_IMODE(mode)])
                     entries += self._store_tree(root, relative)
                 elif stat.S_ISREG(mode):
                     sha, size = self._put(Path(entry.path))
-                    entries.append(["file", relative, bool(mode & stat.S_IXUSR), sha, size])
+                    entries.append(["file", relative, stat.S_IMODE(mode), sha, size])
                 else:
                     raise NotCacheable(f"{relative} is neither a file, a directory nor a link")
         return entries
@@ -126,7 +151,7 @@ class ResultCache:
                     size += len(block)
             sha = digest.hexdigest()
             target = self.object_path(sha)
-            if not target.exists():
+            if not _has_size(target, size):  # none yet, or one damaged (a damaged one of the same size the check on a hit finds)
                 target.parent.mkdir(mode=0o700, exist_ok=True)
                 os.replace(temporary, target)  # the same bytes as any blob another batch put there meanwhile
         finally:
@@ -138,21 +163,27 @@ class ResultCache:
 
     # --- serving ---------------------------------------------------------------------------------
 
-    def verified(self, key: str) -> CacheEntry | None:
+    def verified(self, key: str) -> Lookup:
         """The entry for ``key`` when every blob it needs is there with its bytes; an entry that
-        fails the check is dropped (with the blobs that failed), so its batch runs again."""
+        fails the check is dropped (with the blobs that failed), so its batch runs again, and
+        the lookup says so."""
         entry = self.store.cache_entry(key)
         if entry is None:
-            return None
+            return Lookup(None)
         needed = {e[3]: e[4] for e in entry.files["tree"] if e[0] == "file"}
         needed.update({sha: None for sha in entry.files["streams"].values() if sha not in needed})
         bad = [sha for sha, size in needed.items() if not self._intact(sha, size)]
         if bad:
-            for sha in bad:
-                self.object_path(sha).unlink(missing_ok=True)
-            self.store.delete_cache_entries([key])
-            return None
-        return entry
+            self.drop(key, bad)
+            return Lookup(None, f"the cached result of batch {entry.batch_id} was damaged ({len(bad)} file{'s' if len(bad) != 1 else ''} changed or"
+                                f" missing: was a linked output edited?) and was dropped")
+        return Lookup(entry)
+
+    def drop(self, key: str, blobs: tuple[str, ...] | list[str] = ()) -> None:
+        """Forget an entry (and blobs known to be bad): its batch runs again."""
+        for sha in blobs:
+            self.object_path(sha).unlink(missing_ok=True)
+        self.store.delete_cache_entries([key])
 
     def _intact(self, sha: str, size: int | None) -> bool:
         path = self.object_path(sha)
@@ -171,10 +202,12 @@ class ResultCache:
         """Put a verified entry's files into ``outdir`` (which exists and is empty but for faice's
         marker) and its streams where the batch's logs go; ``owner``: (uid, gid) the files must
         belong to, when not to this process's user."""
+        directories = []
         for kind, relative, *rest in entry.files["tree"]:
             target = outdir / relative
             if kind == "dir":
-                target.mkdir()
+                target.mkdir(mode=0o700)
+                directories.append((target, rest[0]))
                 if owner:
                     os.chown(target, *owner)
             elif kind == "link":
@@ -182,8 +215,10 @@ class ResultCache:
                 if owner:
                     os.chown(target, *owner, follow_symlinks=False)
             else:
-                executable, sha = rest[0], rest[1]
-                self._place(self.object_path(sha), target, 0o755 if executable else 0o644, owner)
+                mode, sha = rest[0], rest[1]
+                self._place(self.object_path(sha), target, mode, owner)
+        for directory, mode in reversed(directories):  # innermost first: a read-only directory is filled before it is made so
+            os.chmod(directory, mode)
         for name, sha in entry.files["streams"].items():
             if name in streams:
                 self._place(self.object_path(sha), streams[name], 0o600, None, link=False)
@@ -191,8 +226,10 @@ class ResultCache:
         return Restored(entry.key, entry.batch_id)
 
     def _place(self, blob: Path, target: Path, mode: int, owner: tuple[int, int] | None, link: bool = True) -> None:
-        """A copy of the blob at ``target`` by the cheapest way that keeps the blob safe."""
-        if owner is None and link and mode == 0o644:
+        """A copy of the blob at ``target`` with ``mode``, by the cheapest way that keeps the blob
+        safe: a hard link only for a file everyone may read and nobody executes (its mode is the
+        blob's, read-only), else a reflink or a copy."""
+        if owner is None and link and mode & 0o444 == 0o444 and not mode & 0o111:
             if _reflink(blob, target, mode):
                 return
             try:
@@ -218,35 +255,48 @@ class ResultCache:
         return self.sweep()
 
     def sweep(self) -> int:
-        """Delete the blobs that no entry holds (left by dropped entries or an interrupted save)."""
-        live: set[str] = set()
-        for entry in self.store.cache_entries():
-            live.update(e[3] for e in entry.files["tree"] if e[0] == "file")
-            live.update(entry.files["streams"].values())
-        freed = 0
+        """Delete the blobs that no entry holds (left by dropped entries or an interrupted save);
+        the bytes freed. It waits for the saves in progress (in any process) to be recorded."""
         if not self.objects.is_dir():
             return 0
-        for shard in self.objects.iterdir():
-            if not shard.is_dir():
-                if shard.name.startswith("tmp-"):
-                    freed += shard.stat().st_size
-                    shard.unlink(missing_ok=True)
-                continue
-            for blob in shard.iterdir():
-                if blob.name not in live:
-                    freed += blob.stat().st_size
-                    blob.unlink(missing_ok=True)
+        with self._locked(shared=False):
+            live: set[str] = set()
+            for entry in self.store.cache_entries():
+                live.update(e[3] for e in entry.files["tree"] if e[0] == "file")
+                live.update(entry.files["streams"].values())
+            freed = 0
+            for shard in self.objects.iterdir():
+                for blob in shard.iterdir() if shard.is_dir() else [shard]:
+                    if blob.name in live or (blob is shard and not shard.name.startswith("tmp-")):
+                        continue
+                    try:
+                        freed += blob.stat().st_size
+                        blob.unlink()
+                    except FileNotFoundError:
+                        pass  # removed by another prune meanwhile
         return freed
 
     def disk_usage(self) -> int:
         """Bytes the blobs take (each content once, however many entries hold it)."""
         if not self.objects.is_dir():
             return 0
-        return sum(blob.stat().st_size for shard in self.objects.iterdir() if shard.is_dir() for blob in shard.iterdir())
+        total = 0
+        for shard in self.objects.iterdir():
+            for blob in shard.iterdir() if shard.is_dir() else ():
+                with contextlib.suppress(FileNotFoundError):  # removed by a prune meanwhile
+                    total += blob.stat().st_size
+        return total
 
 
 #: (device of a blob, device of a target directory) where reflinks were refused: not tried again
 _NO_REFLINK: set[tuple[int, int]] = set()
+
+
+def _has_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except FileNotFoundError:
+        return False
 
 
 def _reflink(blob: Path, target: Path, mode: int) -> bool:

@@ -8,9 +8,11 @@ lands there directly, owned by the user who ran faice.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -103,6 +105,16 @@ class Cancelled(Exception):
     pass
 
 
+@dataclass
+class CacheUse:
+    """What the result cache did in one attempt: the batch's key, whether its result is fit to
+    store, and what the history should say about it."""
+
+    keyed: Keyed | None = None
+    store: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
 class WorkDir:
     """A batch's private directory for the inputs connectors fetch, made when the first one needs
     it: batches without inputs, or with inputs already on this machine, make none (and a run
@@ -156,8 +168,9 @@ class BatchRunner:
     def run(self, plan: BatchPlan, batch_id: str, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
         work = WorkDir(f"faice-{batch_id}-")
         mounted = Mounted(self.experiment_id, batch_id)
+        use = CacheUse()
         try:
-            result = self._run(plan, batch_id, work, mounted, phase, on_container)
+            result = self._run(plan, batch_id, work, mounted, phase, on_container, use)
         except Cancelled:
             result = AttemptResult(BatchState.CANCELLED, error="cancelled")
         except ConnectorError as exc:
@@ -166,8 +179,13 @@ class BatchRunner:
             problems = mounted.release()  # before the work directory goes: never delete through a mount
             work.remove()
         if problems and result.state == BatchState.SUCCEEDED:
-            return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(problems)), result.outputs)
-        return result
+            result = AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(problems)), result.outputs)
+        elif result.state == BatchState.SUCCEEDED and use.store and use.keyed is not None:
+            use.notes.append(self._to_cache(use.keyed, batch_id, self.output_dir(plan.index)))
+        if use.keyed is not None and result.cache_key is None:  # a failed batch's key too: faice why compares it
+            result = dataclasses.replace(result, cache_key=use.keyed.key, cache_parts=use.keyed.parts)
+        notes = "; ".join(n for n in [result.note, *use.notes] if n)
+        return dataclasses.replace(result, note=self.mask(notes)) if notes else result
 
     def _docker_lost(self, exc: OSError) -> str:
         if exc.errno == errno.ENOSPC:
@@ -181,17 +199,19 @@ class BatchRunner:
         if self.cancelled.is_set() or self.cancelled_elsewhere(batch_id):
             raise Cancelled()
 
-    def _run(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted, phase: Phase, on_container: Callable[[str], None]) -> AttemptResult:
+    def _run(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted, phase: Phase, on_container: Callable[[str], None],
+             use: CacheUse) -> AttemptResult:
         phase("stage-in")
         cache = self.cache if self.cache is not None and self.cache.cacheable(plan) else None
-        keyed = cache.before_staging(plan) if cache is not None else None
-        if keyed is not None and (hit := self._from_cache(plan, batch_id, keyed, phase)) is not None:
-            return hit
+        if cache is not None:
+            use.keyed = self._cached(use, cache.before_staging, plan)
+            if use.keyed is not None and (hit := self._from_cache(plan, batch_id, use, phase)) is not None:
+                return hit
         mounts = self._stage_in(plan, batch_id, work, mounted)
         self._check_cancel(batch_id)
-        if cache is not None and keyed is None:
-            keyed = cache.after_staging(plan, [m.source for m in mounts])
-            if (hit := self._from_cache(plan, batch_id, keyed, phase)) is not None:
+        if cache is not None and use.keyed is None:
+            use.keyed = self._cached(use, cache.after_staging, plan, [m.source for m in mounts])
+            if use.keyed is not None and (hit := self._from_cache(plan, batch_id, use, phase)) is not None:
                 return hit
         outdir = self.output_dir(plan.index)
         prepare_output_dir(outdir, self.experiment_id)
@@ -251,16 +271,31 @@ class BatchRunner:
         outputs = {k: v.to_json(outdir) for k, v in found.items()}
         if sent_errors:
             return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(sent_errors)), outputs)
-        if keyed is None:
-            return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
-        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs, cache_key=keyed.key, cache_parts=keyed.parts,
-                             note=self._to_cache(keyed, batch_id, outdir, stdout, stderr))
+        if use.keyed is not None and cache is not None:
+            changed = self._cached(use, cache.changed, use.keyed)
+            use.store = changed is None
+            if changed:
+                use.notes.append(f"not cached: input {changed} changed while the batch ran")
+        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
 
-    def _from_cache(self, plan: BatchPlan, batch_id: str, keyed: Keyed, phase: Phase) -> AttemptResult | None:
+    def _cached(self, use: CacheUse, step: Callable[..., Any], *args: Any) -> Any:
+        """A step of the cache; None when the cache cannot be used (its directory or table): the batch runs uncached."""
+        try:
+            return step(*args)
+        except (OSError, sqlite3.Error) as exc:
+            use.notes.append(f"cache not used: {_reason(exc)}")
+            use.store = False
+            return None
+
+    def _from_cache(self, plan: BatchPlan, batch_id: str, use: CacheUse, phase: Phase) -> AttemptResult | None:
         """The batch's result served from the cache, its outputs sent as after a run; None on a miss
         (no entry, or one that failed its check and was dropped)."""
-        assert self.cache is not None
-        entry = self.cache.results.verified(keyed.key)
+        assert self.cache is not None and use.keyed is not None
+        keyed = use.keyed
+        lookup = self._cached(use, self.cache.results.verified, keyed.key)
+        if lookup is not None and lookup.dropped:
+            use.notes.append(lookup.dropped)
+        entry = lookup.entry if lookup is not None else None
         if entry is None:
             return None
         self._check_cancel(batch_id)
@@ -268,16 +303,18 @@ class BatchRunner:
         prepare_output_dir(outdir, self.experiment_id)
         user = invoking_user()
         owner = None if os.getuid() != 0 or user == "0:0" else (int(user.split(":")[0]), int(user.split(":")[1]))
-        try:
-            restored = self.cache.results.restore(entry, outdir, {"stdout": self.logs / f"{batch_id}.stdout", "stderr": self.logs / f"{batch_id}.stderr"}, owner)
-        except OSError:  # a file pruned meanwhile, a full disk: the batch runs (its half-filled directory is set aside)
+        streams = {"stdout": self.logs / f"{batch_id}.stdout", "stderr": self.logs / f"{batch_id}.stderr"}
+        restored = self._cached(use, self.cache.results.restore, entry, outdir, streams, owner)
+        if restored is None:  # a file pruned meanwhile, a full disk: the batch runs (its half-filled directory is set aside)
             return None
         phase("cached")
         found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
+        if problems:  # the entry does not hold this tool's outputs: dropped, never served; the batch runs
+            self._cached(use, self.cache.results.drop, keyed.key)
+            use.notes.append(f"the cached result of batch {restored.batch_id} lacked outputs ({'; '.join(problems)}) and was dropped")
+            return None
         outputs = {k: v.to_json(outdir) for k, v in found.items()}
         fields: dict[str, Any] = {"cache_key": keyed.key, "cache_parts": keyed.parts, "cached_from": restored.batch_id}
-        if problems:  # the entry holds another tool's outputs: never served as this one's
-            return AttemptResult(BatchState.FAILED, 0, "cached result does not hold the outputs: " + "; ".join(problems), outputs, **fields)
         sends = sum(1 for key, out in self.experiment.batches[plan.index].outputs.items() if isinstance(out, dict) and found.get(key) and found[key].path)
         if sends:
             phase("stage-out")
@@ -287,17 +324,17 @@ class BatchRunner:
         sent = f"; {sends} output{'s' if sends != 1 else ''} sent again" if sends else ""
         return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs, **fields, note=f"cache hit: the result of batch {restored.batch_id}, no container{sent}")
 
-    def _to_cache(self, keyed: Keyed, batch_id: str, outdir: Path, stdout: Path, stderr: Path) -> str | None:
+    def _to_cache(self, keyed: Keyed, batch_id: str, outdir: Path) -> str | None:
         """Store a succeeded batch's result; why it was not, when it could not be (the batch still succeeded)."""
         from faice.cache.results import NotCacheable
 
         assert self.cache is not None
         try:
-            self.cache.results.save(keyed.key, keyed.parts, outdir, {"stdout": stdout, "stderr": stderr}, batch_id)
+            self.cache.results.save(keyed.key, keyed.parts, outdir, {"stdout": self.logs / f"{batch_id}.stdout", "stderr": self.logs / f"{batch_id}.stderr"}, batch_id)
         except NotCacheable as exc:
             return f"not cached: {exc}"
-        except OSError as exc:
-            return f"not cached: {exc.strerror or exc}"
+        except (OSError, sqlite3.Error) as exc:
+            return f"not cached: {_reason(exc)}"
         return None
 
     def _stage_in(self, plan: BatchPlan, batch_id: str, work: WorkDir, mounted: Mounted) -> list[Mount]:
@@ -502,6 +539,13 @@ def _missing_from_listing(root: Path, listing: list[Any], prefix: str) -> list[s
         elif not path.is_file():
             missing.append(shown)
     return missing
+
+
+def _reason(exc: Exception) -> str:
+    """An OSError's reason with the file it concerns; another error's text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+    return str(exc)
 
 
 def _tail(stderr: Path) -> str:

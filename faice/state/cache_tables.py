@@ -32,11 +32,14 @@ class CacheEntry(NamedTuple):
 
 
 class FileStat(NamedTuple):
-    """What says a local file is unchanged since it was hashed: racily clean files aside (see faice.cache.content)."""
+    """What says a local file is unchanged since it was hashed (files changed within a moment of
+    hashing aside, see faice.runner.caching): the ctime catches a write that put the mtime back."""
 
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int
+    device: int
 
 
 class CacheTables:
@@ -78,13 +81,13 @@ class CacheTables:
         return json.loads(row["cache_parts"]) if row and row["cache_parts"] else None
 
     def remembered_sha256(self, path: str, stat: FileStat) -> str | None:
-        """The SHA-256 remembered for the file at ``path`` when it still has this size, mtime and inode."""
+        """The SHA-256 remembered for the file at ``path`` (a fingerprint of it) when its stat is still ``stat``."""
         with self._db.connection() as conn:
-            row = conn.execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ?",
-                               (path, stat.size, stat.mtime_ns, stat.inode)).fetchone()
+            row = conn.execute("SELECT sha256 FROM file_hashes WHERE path = ? AND size = ? AND mtime_ns = ? AND inode = ? AND ctime_ns = ? AND device = ?",
+                               (path, *stat)).fetchone()
         return row["sha256"] if row else None
 
     def remember_sha256(self, path: str, stat: FileStat, sha256: str) -> None:
         with self._db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, sha256, checked_at) VALUES (?,?,?,?,?,?)",
-                         (path, stat.size, stat.mtime_ns, stat.inode, sha256, time.time()))
+            conn.execute("INSERT OR REPLACE INTO file_hashes (path, size, mtime_ns, inode, ctime_ns, device, sha256, checked_at) VALUES (?,?,?,?,?,?,?,?)",
+                         (path, *stat, sha256, time.time()))

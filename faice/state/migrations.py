@@ -147,14 +147,15 @@ def cache_and_provenance(conn: sqlite3.Connection) -> None:
     whether its batches were looked up in the cache. batches: the cache key and its parts (for
     ``faice why``; never a secret), and the batch whose result a cache hit reused. cache_entries:
     one per key, the files of its result by content (blobs under the cache directory).
-    file_hashes: a local file's SHA-256 remembered by path, size, mtime and inode.
+    file_hashes: a local file's SHA-256 remembered by (a fingerprint of) its path, size, mtime,
+    inode, ctime and device.
     """
     _add_columns(conn, "experiments", {"image_id": "TEXT", "faice_version": "TEXT", "cache": "INTEGER"})
     _add_columns(conn, "batches", {"cache_key": "TEXT", "cache_parts": "TEXT", "cached_from": "TEXT"})
     conn.execute('CREATE TABLE IF NOT EXISTS "cache_entries" ("key" TEXT PRIMARY KEY, "parts" TEXT NOT NULL, "files" TEXT NOT NULL,'
                  ' "size" INTEGER NOT NULL, "batch_id" TEXT, "created_at" REAL NOT NULL, "used_at" REAL NOT NULL, "hits" INTEGER NOT NULL DEFAULT 0)')
     conn.execute('CREATE TABLE IF NOT EXISTS "file_hashes" ("path" TEXT PRIMARY KEY, "size" INTEGER NOT NULL, "mtime_ns" INTEGER NOT NULL,'
-                 ' "inode" INTEGER NOT NULL, "sha256" TEXT NOT NULL, "checked_at" REAL NOT NULL)')
+                 ' "inode" INTEGER NOT NULL, "ctime_ns" INTEGER NOT NULL, "device" INTEGER NOT NULL, "sha256" TEXT NOT NULL, "checked_at" REAL NOT NULL)')
     _indexes(conn, "cache_entries", ("used_at",))
     _indexes(conn, "batches", ("cache_key",))
 
