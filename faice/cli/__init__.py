@@ -23,7 +23,7 @@ __all__ = ["main"]
 COMMAND_MODULES = ("run", "recorded", "serve", "schema", "convert", "users")
 #: the module that registers each command (and command group)
 COMMANDS = {
-    "validate": "run", "exec": "run",
+    "validate": "run", "exec": "run", "resume": "run",
     "list": "recorded", "show": "recorded", "logs": "recorded", "cancel": "recorded", "rm": "recorded", "prune": "recorded",
     "submit": "serve", "serve": "serve",
     "schema": "schema", "convert": "convert", "users": "users",
