@@ -154,7 +154,8 @@ def test_faice_resume_by_id_reads_the_recorded_file_again_with_this_runs_retries
 
     elsewhere = run.tmp / "elsewhere"
     elsewhere.mkdir()
-    still = run.runner("--db", str(run.db), "resume", experiment_id[:12], "--json", "--retries", "1", cwd=elsewhere)  # the recorded path, from anywhere
+    still = run.runner("--db", str(run.db), "resume", experiment_id[:8], "--json", "--retries", "1", cwd=elsewhere)  # the recorded path, from anywhere;
+    # 8 characters: its batches' ids start with them too, but faice resume looks for experiments only
     assert still.returncode == 1, still.stderr
     failed = json.loads(still.stdout)
     assert failed["experimentId"] == experiment_id and [b["attempts"] for b in failed["batches"]] == [1, 3]  # two in this run: its own retry

@@ -54,9 +54,11 @@ def last_experiment(store: Store, location: str) -> str:
 def experiment_source(store: Store, text: str) -> tuple[str, str]:
     """The experiment that ``faice resume`` names (an id or a unique start of one) and where its
     RED file was read from."""
-    kind, found = store.resolve_id(text)
-    if kind != "experiment":
-        raise InvalidInput(f"{found} is a batch: faice resume takes an experiment id (faice show {found} names its experiment)")
+    try:
+        _kind, found = store.resolve_id(text, kinds=("experiment",))
+    except UnknownId:
+        _kind, batch = store.resolve_id(text)  # raises when no batch goes by it either
+        raise InvalidInput(f"{batch} is a batch: faice resume takes an experiment id (faice show {batch} names its experiment)") from None
     record = store.experiment(found, red=False)
     assert record is not None
     if record["source"] == STDIN:

@@ -233,22 +233,26 @@ class Store(AccountTables, Listing):
 
     # --- reading -------------------------------------------------------------------------------
 
-    def resolve_id(self, text: str) -> tuple[str, str]:
+    def resolve_id(self, text: str, kinds: tuple[str, ...] = ("experiment", "batch")) -> tuple[str, str]:
         """("experiment" or "batch", the full id) for an id, an id in capitals, or a unique prefix
-        of at least 4 characters of one (as git takes commits); raises UnknownId."""
+        of at least 4 characters of one (as git takes commits); raises UnknownId. ``kinds``: only
+        those are looked for (an experiment's batches share the first 8 characters of its id)."""
         wanted = text.strip().lower()
+        what = " or ".join(kinds)
         if len(wanted) < MIN_PREFIX or len(wanted) > 24 or any(c not in "0123456789abcdef" for c in wanted):
-            raise UnknownId(f'"{text}" is not an experiment or batch id (24 hex digits, or at least the first {MIN_PREFIX} of them)')
+            raise UnknownId(f'"{text}" is not an {what} id (24 hex digits, or at least the first {MIN_PREFIX} of them)')
         found: list[tuple[str, str]] = []
         with self._db.connection() as conn:
             for kind, table in (("experiment", "experiments"), ("batch", "batches")):
+                if kind not in kinds:
+                    continue
                 rows = conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 6", (wanted, wanted + "g")).fetchall()  # noqa: S608
                 found += [(kind, row["id"]) for row in rows]
         exact = [f for f in found if f[1] == wanted]
         if exact or len(found) == 1:
             return (exact or found)[0]
         if not found:
-            raise UnknownId(f'no experiment or batch with id "{text}" in {self.path}')
+            raise UnknownId(f'no {what} with id "{text}" in {self.path}')
         shown = ", ".join(f"{i} ({kind})" for kind, i in found[:5]) + (", ..." if len(found) > 5 else "")
         raise UnknownId(f'"{text}" starts several ids: {shown}; give more of it')
 
