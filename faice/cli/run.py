@@ -194,7 +194,8 @@ def resume_(
     """Run again the batches of an experiment that did not succeed: failed, cancelled (Ctrl-C)
     or cut off when faice was killed.
 
-    The same as faice exec FILE --resume, which takes up FILE's last experiment. The
+    The same as faice exec FILE --resume, which takes up FILE's last experiment (found by
+    FILE's absolute path, a URL as given; none: exit 2, run it without --resume). The
     experiment keeps its id and history (each batch taken up again says "resumed (run N)");
     its succeeded batches and their outputs stay as they are, and the result lists them with
     the rest. The RED file is read again (variables and secrets are asked for as by exec:
