@@ -142,6 +142,12 @@ def exec_(
 
     if dry_run and resume:
         raise InvalidInput("--dry-run shows every batch of the file and runs nothing: leave out --resume")
+    store = resumed = None
+    if resume:  # found before any variable is asked for
+        from faice.runner.resume import last_experiment
+
+        store = open_store(ctx, read_heavy=False)
+        resumed = ctx.meta.get(RESUMING) or last_experiment(store, file)
     # A dry run shows what would run even with a connector that is not installed here (a warning).
     prepared = prepare(file, variables=parse_vars(var, vars_file), prompt=prompter(non_interactive), connectors_required=not dry_run, local=True)
     if not quiet:
@@ -151,10 +157,9 @@ def exec_(
         return
     from faice.runner.engine import engine_name
     from faice.runner.exec_options import exec_options
-    from faice.runner.resume import last_experiment, resumed_outdir
+    from faice.runner.resume import resumed_outdir
 
-    store = open_store(ctx, read_heavy=False)
-    resumed = (ctx.meta.get(RESUMING) or last_experiment(store, file)) if resume else None
+    store = store or open_store(ctx, read_heavy=False)
     if resumed is not None:
         outdir = resumed_outdir(store, resumed, outdir)
     options, notices = exec_options(
