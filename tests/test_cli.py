@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     [],
     ["validate"],
     ["exec"],
+    ["resume"],
     ["schema"],
     ["schema", "list"],
     ["schema", "show"],

@@ -185,3 +185,38 @@ def test_faice_exec_opens_its_store_as_a_writer(tmp_path: Path, monkeypatch):
     result = run_inprocess("--db", str(tmp_path / "faice.db"), "exec", str(write(tmp_path / "red.yml", data)), "--disable-pull", "--outdir", str(tmp_path / "out"))
     assert result.returncode == 3, result.stderr  # the image is missing: the store was opened before that was found
     assert opened == [False]
+
+
+def test_reopen_takes_up_an_ended_experiment_and_only_its_batches_that_did_not_succeed(tmp_path: Path):
+    """``faice exec --resume``'s step in the store: the experiment becomes this process's, its
+    failed and cancelled batches are registered again ("resumed (run N)", results cleared,
+    attempts kept), succeeded ones stay; a batch that has not ended refuses it, naming the owner."""
+    import os
+
+    from faice.state.store import BatchState, StillRunning, Store
+
+    store = Store(tmp_path / "faice.db")
+    experiment_id, (done, failed, cancelled) = store.create_experiment(source="/red.yml", red={}, argvs=[["a"]] * 3, image="i", engine=None, username="u")
+    with raw(store) as conn:
+        conn.execute("UPDATE experiments SET pid = 1, host = 'elsewhere' WHERE id = ?", (experiment_id,))
+    store.set_state(done, BatchState.PROCESSING, "attempt 1", attempts=1)
+    with pytest.raises(StillRunning, match=rf"experiment {experiment_id} is still running \(faice pid 1 on elsewhere\): let it end, or cancel it"):
+        store.reopen(experiment_id, "docker")
+    store.set_state(done, BatchState.SUCCEEDED, "all outputs found and delivered", exit_code=0, outputs={"o": {"path": "/x"}})
+    store.set_state(failed, BatchState.FAILED, "exit code 3", attempts=2, exit_code=3, error="exit code 3", container="c1")
+    store.set_state(cancelled, BatchState.CANCELLED, "cancelled", attempts=1)
+    assert store.last_experiment("/red.yml") == experiment_id and store.last_experiment("red.yml") is None
+
+    first = store.reopen(experiment_id, "podman")
+    assert first.run == 2
+    assert [(b.state, b.attempts, b.exit_code, b.error, b.container) for b in first.batches] == [
+        (BatchState.SUCCEEDED, 1, 0, None, None), (BatchState.REGISTERED, 2, None, None, None), (BatchState.REGISTERED, 1, None, None, None)]
+    assert first.batches[0].outputs == {"o": {"path": "/x"}}
+    record = store.experiment(experiment_id, red=False)
+    assert (record["pid"], record["host"], record["container_engine"]) == (os.getpid(), os.uname().nodename, "podman")
+    assert store.history(cancelled)[-1]["reason"] == "resumed (run 2)" and [h["reason"] for h in store.history(done)][-1] == "all outputs found and delivered"
+    with pytest.raises(StillRunning, match=rf"faice pid {os.getpid()}\)"):  # a second resume while this one runs
+        store.reopen(experiment_id, "docker")
+    store.set_states([failed, cancelled], BatchState.CANCELLED, "cancelled")
+    assert store.reopen(experiment_id, "docker").run == 3
+    assert [h["reason"] for h in store.history(failed) if h["state"] == BatchState.REGISTERED] == ["submitted", "resumed (run 2)", "resumed (run 3)"]

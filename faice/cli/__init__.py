@@ -23,7 +23,7 @@ __all__ = ["main"]
 COMMAND_MODULES = ("run", "recorded", "cache", "export", "serve", "schema", "convert", "users")
 #: the module that registers each command (and command group)
 COMMANDS = {
-    "validate": "run", "exec": "run",
+    "validate": "run", "exec": "run", "resume": "run",
     "list": "recorded", "show": "recorded", "logs": "recorded", "cancel": "recorded", "rm": "recorded", "prune": "recorded",
     "why": "cache", "cache": "cache", "export": "export",
     "submit": "serve", "serve": "serve",

@@ -1,9 +1,11 @@
-"""``faice validate`` and ``faice exec`` (with its dry run): a RED file checked, shown or run here."""
+"""``faice validate``, ``faice exec`` (with its dry run) and ``faice resume``: a RED file checked, shown or run here."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,11 @@ from faice.cli.app import (
     prompter,
 )
 from faice.cli.exits import outcome_code
-from faice.errors import EXIT_INTERRUPTED, EXIT_INVALID, LoadError
+from faice.errors import EXIT_INTERRUPTED, EXIT_INVALID, InvalidInput, LoadError
+
+DEFAULT_OUTDIR = Path("outputs")
+#: ``ctx.meta`` key: the experiment ``faice resume`` names, for ``faice exec --resume`` to take up
+RESUMING = "faice.resume"
 
 
 @app.command()
@@ -85,9 +91,11 @@ def exec_(
     ctx: typer.Context,
     file: str = typer.Argument(..., metavar="FILE", help="RED file: a path, - for stdin, or an http(s) URL."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
+    resume: bool = typer.Option(False, "--resume", help="Run again only the batches of FILE's last experiment that did not succeed (see faice resume --help)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the result document as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but a line for each batch that failed (and errors); the exit code tells the rest."),
-    outdir: Path = typer.Option(Path("outputs"), "--outdir", "-o", help="Where outputs without a connector go (one batch_N folder per batch when there are several)."),
+    outdir: Path | None = typer.Option(None, "--outdir", "-o", show_default=False,
+                                       help="Where outputs without a connector go (one batch_N folder per batch when there are several; default: outputs)."),
     jobs: int | None = typer.Option(None, "--jobs", "-j", min=1, help="Batches run in parallel (default: batchConcurrencyLimit, at most the CPU count and what memory holds)."),
     retries: int | None = typer.Option(None, "--retries", min=0, help="Retries of a failed batch (default: from the RED file, else 0)."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.1, help="Seconds a batch's container may run before it is killed."),
@@ -120,6 +128,9 @@ def exec_(
     Variables ({{name}} in access/auth blocks) come from --var, --vars-file, FAICE_VAR_name, or
     a prompt. Secrets are masked in everything faice prints and never stored.
 
+    --resume takes up FILE's last experiment again, keeping its id, history and outputs: only
+    its batches that did not succeed run (see faice resume --help).
+
     Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker, the
     image or mounting unusable, 130 interrupted.
 
@@ -132,9 +143,19 @@ def exec_(
       faice exec batches.yml --jobs 4 --retries 1 --timeout 600 --outdir results/
 
       faice exec red.yml --cache
+
+      faice exec batches.yml --resume
     """
     from faice.red.prepare import prepare
 
+    if dry_run and resume:
+        raise InvalidInput("--dry-run shows every batch of the file and runs nothing: leave out --resume")
+    store = resumed = None
+    if resume:  # found before any variable is asked for
+        from faice.runner.resume import last_experiment
+
+        store = open_store(ctx, read_heavy=False)
+        resumed = ctx.meta.get(RESUMING) or last_experiment(store, file)
     # A dry run shows what would run even with a connector that is not installed here (a warning).
     prepared = prepare(file, variables=parse_vars(var, vars_file), prompt=prompter(non_interactive), connectors_required=not dry_run, local=True)
     if not quiet:
@@ -144,15 +165,76 @@ def exec_(
         return
     from faice.runner.engine import engine_name
     from faice.runner.exec_options import cache_default, exec_options
+    from faice.runner.resume import resumed_outdir
 
+    store = store or open_store(ctx, read_heavy=False)
+    if resumed is not None:
+        outdir = resumed_outdir(store, resumed, outdir)
     options, notices = exec_options(
-        prepared.experiment, outdir=outdir, jobs=jobs, retries=retries, gpu_ids=gpu_ids, timeout=timeout, network=network, pull=not disable_pull,
+        prepared.experiment, outdir=outdir or DEFAULT_OUTDIR, jobs=jobs, retries=retries, gpu_ids=gpu_ids, timeout=timeout, network=network, pull=not disable_pull,
         leave_container=leave_container, connector_validation=not disable_connector_validation, preserve_environment=list(preserve_environment),
         mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine), cache=cache_default() if cache is None else cache,
     )
     for notice in [] if quiet else notices:
         err(f"{prepared.doc.source.name}: notice: {notice}")
-    _run(ctx, prepared, options, as_json, quiet)
+    _run(ctx, store, prepared, options, as_json, quiet, resumed)
+
+
+def options_of(command: Callable[..., Any], *, leave_out: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command (whose ``**options`` take them) the parameters of ``command`` but
+    ``leave_out``, after its own: one list, so that faice resume takes every option faice exec
+    has, now and when exec gains one."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        own = [p for p in inspect.signature(function, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
+        theirs = [p for name, p in inspect.signature(command, eval_str=True).parameters.items() if name not in leave_out and name not in {q.name for q in own}]
+        function.__signature__ = inspect.Signature([*own, *theirs], return_annotation=None)  # type: ignore[attr-defined]
+        function.__annotations__ = {p.name: p.annotation for p in [*own, *theirs]}
+        return function
+
+    return decorate
+
+
+@app.command(name="resume")
+@options_of(exec_, leave_out=("file", "dry_run", "resume"))
+def resume_(
+    ctx: typer.Context,
+    experiment_id: str = typer.Argument(..., metavar="EXPERIMENT_ID", help="The experiment (its id, or a unique start of it, 4 characters at least)."),
+    file: str | None = typer.Argument(None, metavar="[FILE]", show_default=False,
+                                      help="The RED file to read again (default: the path it was read from; - for stdin)."),
+    **options: Any,
+) -> None:
+    """Run again the batches of an experiment that did not succeed: failed, cancelled (Ctrl-C)
+    or cut off when faice was killed.
+
+    The same as faice exec FILE --resume, which takes up FILE's last experiment (found by
+    FILE's absolute path, a URL as given; none: exit 2, run it without --resume). The
+    experiment keeps its id and history (each batch taken up again says "resumed (run N)");
+    its succeeded batches and their outputs stay as they are, and the result lists them with
+    the rest. The RED file is read again (variables and secrets are asked for as by exec:
+    they are never stored) and must still describe the same batches: as many, the same image
+    (still the same image ID) and the same argv each. Outputs stay in the experiment's
+    output directory (--outdir may only name that one); only the directory of a batch that
+    runs again is set aside (batch_N.old-TIME) and made anew. A run still going on (another
+    terminal) is refused; every batch succeeded: nothing runs, exit 0, the result is printed.
+    Ctrl-C stops a resumed run as any other, and it can be resumed again.
+
+    Exit codes as faice exec; 2 also when the file no longer describes the experiment's
+    batches, or the experiment cannot be resumed.
+
+    Examples:
+
+      faice resume 6751a3c2
+
+      faice resume 6751a3c2 red.yml --jobs 2 --retries 1
+
+      faice exec red.yml --resume
+    """
+    from faice.runner.resume import experiment_source
+
+    experiment_id, source = experiment_source(open_store(ctx), experiment_id)
+    ctx.meta[RESUMING] = experiment_id
+    exec_(ctx, file=file or source, dry_run=False, resume=True, **options)
 
 
 def _print_dry_run(prepared: Any, as_json: bool, mount: bool) -> None:
@@ -175,18 +257,19 @@ def _print_dry_run(prepared: Any, as_json: bool, mount: bool) -> None:
             typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
 
 
-def _run(ctx: typer.Context, prepared: Any, options: Any, as_json: bool, quiet: bool) -> None:
+def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: bool, quiet: bool, resume: str | None) -> None:
     """Run the batches with a live view (or plain lines), then print the result; exit by its state.
-    ``quiet``: only a line for each failed batch."""
+    ``quiet``: only a line for each failed batch. ``resume``: the experiment to take up again."""
     from faice.runner.execute import execute
     from faice.signals import on_stop
     from faice.view import Progress, print_summary
 
     with on_stop():
-        store = open_store(ctx, read_heavy=False)
         live = not as_json and not quiet and sys.stderr.isatty()
         with Progress(len(prepared.experiment.batches), live, quiet) as progress:
-            result = execute(prepared, options, store, progress.event, engine_factory(ctx))
+            result = execute(prepared, options, store, progress.event, engine_factory(ctx), resume=resume)
+        if result.kept and result.kept == len(result.records) and not quiet:
+            err(f"faice: nothing to resume: every batch of experiment {result.experiment_id} succeeded")
         document = result.to_json()
         if as_json:
             typer.echo(json.dumps(document, indent=2))

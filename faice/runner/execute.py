@@ -1,8 +1,8 @@
 """``faice exec``: everything after a RED file is prepared, up to the result document.
 
 Order: plan every batch → check every connector (and run Connector CLI ``*-validate``) →
-reach Docker and the image → register the experiment → run the batches → result. Nothing
-starts a container before all checks passed.
+reach Docker and the image → register the experiment (or take up an ended one again:
+``--resume``) → run the batches → result. Nothing starts a container before all checks passed.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from faice.runner.budget import MemoryBudget
 from faice.runner.lifecycle import BatchRecord, EngineFactory, Event, batch_runner, register
 from faice.runner.plan import BatchPlan, plan
 from faice.runner.reconcile import sweep_containers
+from faice.runner.resume import KEPT, batch_records, check_image, check_kept_outputs, recorded_source, reopen, resumable
 from faice.runner.scheduler import LocalScheduler
 from faice.signals import on_stop
 from faice.state.cleanup import marked_experiment
@@ -44,6 +45,8 @@ class ExecResult:
     #: Ctrl-C or SIGTERM stopped the run (exit 130)
     interrupted: bool = False
     mask: Masker = field(default_factory=Masker)
+    #: of ``records``, how many succeeded in an earlier run of a resumed experiment (and did not run again)
+    kept: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -144,25 +147,34 @@ def no_mount_notice(experiment: Experiment) -> str | None:
     return f"--no-mount: {len(mounts)} director{'y' if len(mounts) == 1 else 'ies'} marked mount: true {'is' if len(mounts) == 1 else 'are'} copied in instead{tail}"
 
 
-def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, open_engine: EngineFactory) -> ExecResult:
+def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, open_engine: EngineFactory, resume: str | None = None) -> ExecResult:
     """Check everything, register the experiment, run its batches here; ``open_engine`` reaches the container engine once
-    the file's own checks passed."""
+    the file's own checks passed. ``resume``: instead of registering a new experiment, take up that ended one again
+    (faice.runner.resume) and run only its batches that did not succeed."""
     experiment = prepared.experiment
     plans = plan(experiment, prepared.masker)
+    resumed = resumable(store, resume, prepared, plans) if resume else None
+    if resumed is not None and not resumed.unfinished:
+        kept = batch_records(resumed.batches, plans)[1]
+        return ExecResult(resumed.experiment_id, BatchState.SUCCEEDED, kept, options.outdir, mask=prepared.masker, kept=len(kept))
     source = prepared.doc.source.name
     base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
     check_connectors(plans, prepared, options.connector_validation, options.mount, base_dir)
     check_output_dir(options.outdir)
     check_can_make(options.outdir)
     earlier = marked_experiment(options.outdir)
-    if earlier is not None and store.has_open_batches(earlier):
+    if resumed is not None:
+        check_kept_outputs(resumed, options.outdir)
+    elif earlier is not None and store.has_open_batches(earlier):
         raise InvalidInput(f"output directory {options.outdir} holds the outputs of experiment {earlier}, which is still running: choose another --outdir")
     engine = open_engine(options.engine)
     sweep_containers(store, engine)
     on_event(-1, "phase", "pull")
     image_id = engine.ensure_image(experiment.container.image, pull=options.pull, auth=experiment.container.image_auth)
-    try:  # the whole earlier set aside at once, before anything is recorded: one run's outputs, never mixed
-        moved = set_aside(options.outdir)
+    if resumed is not None:
+        check_image(resumed, experiment.container.image, image_id)
+    try:  # the whole earlier set aside at once, before anything is recorded: one run's outputs, never mixed (a resumed run completes its own)
+        moved = None if resumed is not None else set_aside(options.outdir)
     except OSError as exc:
         raise InvalidInput(f"cannot move the earlier outputs in {options.outdir} aside: {exc.strerror or exc}") from None
     runner: list[BatchRunner] = []
@@ -174,18 +186,26 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
             r.kill_all()
 
     with on_stop(cancel):
-        experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
-                                            connector_validation=options.connector_validation, container_engine=engine.name, cache=options.cache,
-                                            base_dir=base_dir)
+        if resumed is None:
+            experiment_id, batch_ids = register(store, prepared, plans, runner="exec", username=username(), retries=options.retries,
+                                                connector_validation=options.connector_validation, container_engine=engine.name,
+                                                source=recorded_source(source), cache=options.cache, base_dir=base_dir)
+            records, kept = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)], []
+        else:
+            experiment_id = resumed.experiment_id
+            records, kept = reopen(store, resumed, plans, engine.name)
         store.set_image_id(experiment_id, image_id)
-        prepare_output_dir(options.outdir, experiment_id)
+        if marked_experiment(options.outdir) != experiment_id:
+            prepare_output_dir(options.outdir, experiment_id)
         if moved is not None and earlier is not None:
             store.set_outdir(earlier, str(moved))
         store.set_outdir(experiment_id, str(options.outdir))
+        for record in kept:
+            on_event(record.plan.index, BatchState.SUCCEEDED, KEPT)
         runner.append(batch_runner(engine, experiment, prepared.masker, options, store, experiment_id, base_dir, cancelled, image_id))
         scheduler = LocalScheduler(runner[0], store, jobs=options.jobs, retries=options.retries, memory=MemoryBudget(memory_mib()), on_event=on_event)
-        records = [BatchRecord(p, bid) for p, bid in zip(plans, batch_ids, strict=True)]
         scheduler.run(records)
+    records = sorted(kept + records, key=lambda r: r.plan.index)
     states = {r.result.state if r.result else BatchState.CANCELLED for r in records}
     if BatchState.FAILED in states:
         state = BatchState.FAILED
@@ -193,4 +213,4 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
         state = BatchState.CANCELLED
     else:
         state = BatchState.SUCCEEDED
-    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=prepared.masker)
+    return ExecResult(experiment_id, state, records, options.outdir, interrupted=cancelled.is_set(), mask=prepared.masker, kept=len(kept))

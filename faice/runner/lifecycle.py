@@ -50,6 +50,8 @@ class BatchRecord:
     batch_id: str
     result: AttemptResult | None = None
     attempts: int = 0
+    #: attempts of the experiment's earlier runs (``faice exec --resume``): this run's retries count from there
+    earlier_attempts: int = 0
 
 
 class NotRecorded(Exception):
@@ -154,7 +156,7 @@ def attempt(runner: BatchRunner, store: Store, record: BatchRecord, on_event: Ev
 
 def retry(store: Store, record: BatchRecord, result: AttemptResult, retries: int, stop: threading.Event, on_event: Event = quiet) -> bool:
     """Put a failed batch back to ``registered`` when retries remain; whether it was."""
-    if not result.retryable or record.attempts > retries or stop.is_set():
+    if not result.retryable or record.attempts - record.earlier_attempts > retries or stop.is_set():
         return False
     # set_state refuses to move a batch that was cancelled meanwhile: then it is finished.
     if store.set_state(record.batch_id, BatchState.REGISTERED, f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):

@@ -23,7 +23,7 @@ from faice.state.database import Database
 from faice.state.listing import Listing
 from faice.state.states import FINAL_STATES, OPEN_STATES, RUNNING_STATES, STATES, BatchState
 
-__all__ = ["FINAL_STATES", "OPEN_STATES", "STATES", "BatchRow", "BatchState", "Store", "UnknownId"]
+__all__ = ["FINAL_STATES", "OPEN_STATES", "STATES", "BatchRow", "BatchState", "Reopened", "StillRunning", "Store", "UnknownId"]
 
 
 def data_dir() -> Path:
@@ -100,6 +100,13 @@ class QueuedBatch(NamedTuple):
     rowid: int
 
 
+class Reopened(NamedTuple):
+    """An experiment taken up again: which run of it this is (the first was 1) and its batches."""
+
+    run: int
+    batches: list[BatchRow]
+
+
 class Store(AccountTables, CacheTables, Listing):
     """The state file, read and written only through these methods (and those of the bases).
 
@@ -172,12 +179,7 @@ class Store(AccountTables, CacheTables, Listing):
              **fields: Any) -> dict[str, BatchState]:
         """``set_states``, answering the state each batch that moved was in: what was true when
         it moved, not what a read before the move saw."""
-        state = BatchState(state)
         now = time.time()
-        columns = {"state": state, "updated_at": now}
-        for key, value in fields.items():
-            columns[key] = json.dumps(value) if key in ("argv", "outputs", "cache_parts") else value
-        assignments = ", ".join(f"{k} = ?" for k in columns)
         moved: dict[str, BatchState] = {}
         with self._db.transaction() as conn:
             for batch_id in batch_ids:
@@ -186,14 +188,39 @@ class Store(AccountTables, CacheTables, Listing):
                     raise KeyError(batch_id)
                 if row["state"] == BatchState.CANCELLED or (only_from is not None and row["state"] not in only_from):
                     continue
-                node = fields.get("node", row["node"])
-                entry = json.dumps({"state": state, "time": now, "node": node})  # Python's float text, as in the full document
-                conn.execute(f"UPDATE batches SET {assignments}, history_json = json_insert(COALESCE(history_json, '[]'), '$[#]', json(?)) WHERE id = ?",
-                             (*columns.values(), entry, batch_id))
-                conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason, node) VALUES (?,?,?,?,?,?)",
-                             (batch_id, row["experiment_id"], now, state, reason, node))
+                _record_move(conn, batch_id, row, BatchState(state), reason, now, fields)
                 moved[batch_id] = BatchState(row["state"])
         return moved
+
+    def reopen(self, experiment_id: str, container_engine: str) -> Reopened:
+        """Take up an experiment whose run ended, in this process (``faice exec --resume``).
+
+        The experiment becomes this process's (pid, host, container engine: what crash cleanup
+        and cancel look at); its batches that did not succeed (failed, cancelled) go back to
+        ``registered`` with the reason ``resumed (run N)``, their last result cleared and their
+        attempts kept; succeeded batches stay as they are. One transaction: of two resumes at
+        once, the second finds the first's batches open and is refused (:class:`StillRunning`,
+        as is a run that has not ended). The run's number counts the resumes before it, as the
+        history records them.
+        """
+        now = time.time()
+        with self._db.transaction() as conn:
+            owner = conn.execute("SELECT pid, host FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
+            if owner is None:
+                raise UnknownId(f'no experiment with id "{experiment_id}" in {self.path}')
+            rows = conn.execute("SELECT id, experiment_id, state, node FROM batches WHERE experiment_id = ? ORDER BY idx", (experiment_id,)).fetchall()
+            if any(row["state"] in OPEN_STATES for row in rows):
+                raise StillRunning(still_running(experiment_id, owner["pid"], owner["host"]))
+            earlier = conn.execute("SELECT COUNT(DISTINCT time) FROM history WHERE experiment_id = ? AND state = ? AND reason LIKE ?",
+                                   (experiment_id, BatchState.REGISTERED, f"{RESUMED} (run %")).fetchone()[0]
+            run = earlier + 2
+            conn.execute("UPDATE experiments SET pid = ?, host = ?, container_engine = ? WHERE id = ?",
+                         (os.getpid(), os.uname().nodename, container_engine, experiment_id))
+            for row in rows:
+                if row["state"] != BatchState.SUCCEEDED:
+                    _record_move(conn, row["id"], row, BatchState.REGISTERED, f"{RESUMED} (run {run})", now,
+                                 {"exit_code": None, "error": None, "outputs": {}, "container": None})
+        return Reopened(run, self.batches(experiment_id))
 
     def set_container_engine(self, experiment_id: str, engine: str) -> None:
         """The engine an experiment's batches run on from now (a server restarted on another)."""
@@ -213,22 +240,26 @@ class Store(AccountTables, CacheTables, Listing):
 
     # --- reading -------------------------------------------------------------------------------
 
-    def resolve_id(self, text: str) -> tuple[str, str]:
+    def resolve_id(self, text: str, kinds: tuple[str, ...] = ("experiment", "batch")) -> tuple[str, str]:
         """("experiment" or "batch", the full id) for an id, an id in capitals, or a unique prefix
-        of at least 4 characters of one (as git takes commits); raises UnknownId."""
+        of at least 4 characters of one (as git takes commits); raises UnknownId. ``kinds``: only
+        those are looked for (an experiment's batches share the first 8 characters of its id)."""
         wanted = text.strip().lower()
+        what = " or ".join(kinds)
         if len(wanted) < MIN_PREFIX or len(wanted) > 24 or any(c not in "0123456789abcdef" for c in wanted):
-            raise UnknownId(f'"{text}" is not an experiment or batch id (24 hex digits, or at least the first {MIN_PREFIX} of them)')
+            raise UnknownId(f'"{text}" is not an {what} id (24 hex digits, or at least the first {MIN_PREFIX} of them)')
         found: list[tuple[str, str]] = []
         with self._db.connection() as conn:
             for kind, table in (("experiment", "experiments"), ("batch", "batches")):
+                if kind not in kinds:
+                    continue
                 rows = conn.execute(f"SELECT id FROM {table} WHERE id >= ? AND id < ? ORDER BY id LIMIT 6", (wanted, wanted + "g")).fetchall()  # noqa: S608
                 found += [(kind, row["id"]) for row in rows]
         exact = [f for f in found if f[1] == wanted]
         if exact or len(found) == 1:
             return (exact or found)[0]
         if not found:
-            raise UnknownId(f'no experiment or batch with id "{text}" in {self.path}')
+            raise UnknownId(f'no {what} with id "{text}" in {self.path}')
         shown = ", ".join(f"{i} ({kind})" for kind, i in found[:5]) + (", ..." if len(found) > 5 else "")
         raise UnknownId(f'"{text}" starts several ids: {shown}; give more of it')
 
@@ -311,6 +342,13 @@ class Store(AccountTables, CacheTables, Listing):
                 result.append({**dict(row), "states": counts})
         return result
 
+    def last_experiment(self, source: str) -> str | None:
+        """The newest experiment that ``faice exec`` ran from ``source`` (as it was recorded)."""
+        with self._db.connection() as conn:
+            row = conn.execute("SELECT id FROM experiments WHERE source = ? AND COALESCE(runner, 'exec') = 'exec' ORDER BY created_at DESC, id DESC LIMIT 1",
+                               (source,)).fetchone()
+        return row["id"] if row else None
+
     def set_outdir(self, experiment_id: str, outdir: str | None) -> None:
         """Where the experiment's outputs are now (an exec run's OUTDIR, or where a later run moved them)."""
         with self._db.transaction() as conn:
@@ -351,10 +389,36 @@ class Store(AccountTables, CacheTables, Listing):
 
 
 MIN_PREFIX = 4
+#: the history's reason for a batch that a resumed run takes up again: "resumed (run 2)"
+RESUMED = "resumed"
 
 
 class UnknownId(InvalidInput):
     """No experiment or batch, or more than one, goes by what was given."""
+
+
+class StillRunning(InvalidInput):
+    """An experiment that is to be taken up again has batches that have not ended."""
+
+
+def still_running(experiment_id: str, pid: int | None, host: str | None) -> str:
+    """Why an experiment cannot be resumed while its run goes on, and what to do."""
+    owner = (f"faice pid {pid}" if pid else "its faice process") + (f" on {host}" if host and host != os.uname().nodename else "")
+    return f"experiment {experiment_id} is still running ({owner}): let it end, or cancel it (faice cancel {experiment_id}), before resuming it"
+
+
+def _record_move(conn: sqlite3.Connection, batch_id: str, row: sqlite3.Row, state: BatchState, reason: str, now: float, fields: dict[str, Any]) -> None:
+    """Write a batch's move to ``state`` (``row``: its experiment and node) with its result ``fields``, and the history entry."""
+    columns = {"state": state, "updated_at": now}
+    for key, value in fields.items():
+        columns[key] = json.dumps(value) if key in ("argv", "outputs", "cache_parts") else value
+    assignments = ", ".join(f"{k} = ?" for k in columns)
+    node = fields.get("node", row["node"])
+    entry = json.dumps({"state": state, "time": now, "node": node})  # Python's float text, as in the full document
+    conn.execute(f"UPDATE batches SET {assignments}, history_json = json_insert(COALESCE(history_json, '[]'), '$[#]', json(?)) WHERE id = ?",
+                 (*columns.values(), entry, batch_id))
+    conn.execute("INSERT INTO history (batch_id, experiment_id, time, state, reason, node) VALUES (?,?,?,?,?,?)",
+                 (batch_id, row["experiment_id"], now, state, reason, node))
 
 
 def disk_full(exc: BaseException) -> bool:
