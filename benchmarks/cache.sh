@@ -18,6 +18,7 @@
 # Exit status: 0 every target met, 1 a target missed, 2 a measured command failed or a check did
 # not hold.
 set -euo pipefail
+unset FAICE_CACHE FAICE_CACHE_DIR  # the benchmark's own cache, beside its throwaway --db
 
 bench_name=cache.sh
 here=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
