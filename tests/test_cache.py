@@ -193,8 +193,8 @@ def test_why_explains_a_miss_and_the_cache_commands_list_measure_and_prune(run: 
     assert not any(p.is_file() for p in (cache_root(run) / "objects").rglob("*"))
     _, containers = ran(run, data)
     assert containers == 3
-    no_key = run.faice("why", first["batches"][0]["batchId"][:10] + "zz")
-    assert no_key.returncode == 2
+    unknown = run.faice("why", "f" * 24)
+    assert unknown.returncode == 2 and 'no experiment or batch with id "ffffffffffffffffffffffff"' in unknown.stderr
 
 
 def test_why_refuses_a_batch_that_ran_without_the_cache(run: Run, tmp_path: Path):

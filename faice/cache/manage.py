@@ -90,4 +90,5 @@ def prune(store: Store, older_than: float | None = None, dry_run: bool = False) 
     if dry_run:
         return {"entries": len(doomed), "freedBytes": None, "dryRun": True}
     freed = cache.remove(doomed)
+    store.forget_hashes(cutoff)  # hashes remembered before then go too: the table does not grow for ever
     return {"entries": len(doomed), "freedBytes": freed, "dryRun": False}

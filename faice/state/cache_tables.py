@@ -74,6 +74,13 @@ class CacheTables:
         with self._db.transaction() as conn:
             return sum(conn.execute("DELETE FROM cache_entries WHERE key = ?", (key,)).rowcount for key in keys)
 
+    def forget_hashes(self, checked_before: float | None = None) -> int:
+        """Forget remembered file hashes (those remembered before a time): a file is read again when next used."""
+        with self._db.transaction() as conn:
+            if checked_before is None:
+                return conn.execute("DELETE FROM file_hashes").rowcount
+            return conn.execute("DELETE FROM file_hashes WHERE checked_at < ?", (checked_before,)).rowcount
+
     def cache_parts_of(self, batch_id: str) -> dict[str, Any] | None:
         """The key parts recorded for a batch (a run with the cache), else None."""
         with self._db.connection() as conn:
