@@ -33,20 +33,11 @@ jobs=${BENCH_JOBS:-$(nproc)}
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"
 bench_workdir faice-cache-bench.XXXXXX
 
-status=0
-"$py" "$here/cache_bench.py" \
+bench_run "$here/cache_bench.py" \
 	--faice "$faice" \
 	--cwltool "$cwltool" \
 	--docker "$docker" \
 	--image "$image" \
 	--jobs "$jobs" \
 	--work "$work" \
-	--batches "${BENCH_BATCHES:-100}" \
-	--runs-small "${BENCH_RUNS_SMALL:-5}" \
-	--runs-big "${BENCH_RUNS_BIG:-3}" || status=$?
-case $status in
-0) ;;
-1) echo "$bench_name: FAIL: a target was missed (see the ratios above)" >&2 ;;
-*) echo "$bench_name: FAIL: the benchmark did not complete (exit status $status)" >&2 ;;
-esac
-exit "$status"
+	--batches "${BENCH_BATCHES:-100}"
