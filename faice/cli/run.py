@@ -118,15 +118,16 @@ def exec_(
     Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
     the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
     connector are sent; all are checked, measured and recorded (see faice list / show / logs).
-    With --cache (or FAICE_CACHE=1), a batch whose image ID, argv, environment and input
-    contents match an earlier success reuses its result: no container starts, its outputs are
-    linked into OUTDIR, and outputs with a connector are sent again (faice why ID explains a
-    miss; faice cache ls|du|prune manages the cache).
     Directories with mount: true are mounted from their server (ssh: sshfs) and always unmounted
     afterwards; --no-mount copies them instead. SSH host keys are trusted on first use and
     remembered in ~/.local/share/faice/known_hosts; a changed key is an error.
     Variables ({{name}} in access/auth blocks) come from --var, --vars-file, FAICE_VAR_name, or
     a prompt. Secrets are masked in everything faice prints and never stored.
+
+    With --cache (or FAICE_CACHE=1), a batch whose image ID, argv, environment and input
+    contents match an earlier success reuses its result: no container starts, its outputs are
+    linked into OUTDIR, and outputs with a connector are sent again (faice why ID explains a
+    miss; faice cache ls|du|prune manages the cache).
 
     --resume takes up FILE's last experiment again, keeping its id, history and outputs: only
     its batches that did not succeed run (see faice resume --help).
