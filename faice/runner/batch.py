@@ -217,7 +217,7 @@ class BatchRunner:
         prepare_output_dir(outdir, self.experiment_id)
         mounts.append(Mount(outdir, OUTPUTS_DIR, read_only=False))
         spec = ContainerSpec(
-            image=plan.image,
+            image=self.cache.image_id if self.cache is not None else plan.image,  # the image its key names, even if the tag moved meanwhile
             argv=plan.argv,
             workdir=OUTPUTS_DIR,
             mounts=mounts,
