@@ -245,3 +245,39 @@ def test_image_references_and_urls_are_read_as_the_engine_and_a_reader_would():
     assert image_parts("localhost:5000/tool") == ("localhost:5000", "tool", "latest")
     assert without_credentials("https://u:p@example.org:8443/a/b.txt?token=x#f") == "https://example.org:8443/a/b.txt"
     assert without_credentials("not a url") is None
+
+
+def test_a_secret_in_an_input_location_is_masked_before_the_location_is_made_a_uri(tmp_path: Path):
+    """Percent-encoding a path or lower-casing a host would carry a secret past the mask."""
+    from faice.provenance.sources import input_sources
+    from faice.red.model import Connector
+    from faice.red.secrets import Masker
+    from faice.runner.plan import StagedInput
+
+    mask = Masker(["sec ret dir", "Data.Example.ORG"])
+    staged = [StagedInput("f", None, "File", Connector.from_data({"command": "red-connector-local", "access": {"path": "sec ret dir/in.txt"}}), "/cc/x"),
+              StagedInput("g", None, "File", Connector.from_data({"command": "red-connector-http", "access": {"url": "https://Data.Example.ORG/f.txt"}}), "/cc/y")]
+    uris = [s["uri"] for s in input_sources(staged, tmp_path, mask)]
+    text = json.dumps(uris).lower()
+    assert "sec%20ret" not in text and "sec ret" not in text and "data.example.org" not in text, uris
+    assert uris[0].startswith(tmp_path.as_uri()) and uris[0].endswith("/in.txt") and uris[1].endswith("/f.txt")
+
+
+def test_a_cache_hit_is_exported_as_one_and_an_output_changed_in_place_is_refused(tmp_path: Path, docker_image: str):
+    red = write(tmp_path / "red.yml", shell_red("echo result > o.txt", outputs={"o": {"type": "File", "outputBinding": {"glob": "o.txt"}}}))
+    db = tmp_path / "faice.db"
+    first = json.loads(faice(db, "exec", str(red), "--json", "--cache", "--outdir", str(tmp_path / "one")).stdout)
+    second = json.loads(faice(db, "exec", str(red), "--json", "--cache", "--outdir", str(tmp_path / "two")).stdout)
+    assert second["batches"][0]["cachedFrom"] == first["batches"][0]["batchId"]
+    crate = tmp_path / "crate"
+    assert faice(db, "export", second["experimentId"][:8], "--ro-crate", str(crate)).returncode == 0  # 8 characters: the experiment, not its batch
+    action = graph(json.loads((crate / "ro-crate-metadata.json").read_text()))["#batch-0"]
+    assert f"not run: a cache hit, the result of batch {first['batches'][0]['batchId']}" in action["description"]
+
+    output = tmp_path / "two" / "o.txt"
+    os.chmod(output, 0o644)
+    output.write_text("edited\n")  # as many bytes: only the checksum tells
+    changed = faice(db, "export", second["experimentId"], "--ro-crate", str(tmp_path / "crate2"))
+    assert changed.returncode == 3 and "changed since the run (its content: sha1$" in changed.stderr, changed.stderr
+    unwritable = faice(db, "export", first["experimentId"], "--ro-crate", "/proc/crate")
+    assert unwritable.returncode == 2 and "cannot write the crate /proc/crate" in unwritable.stderr and "Traceback" not in unwritable.stderr

@@ -250,3 +250,31 @@ def test_a_run_still_going_on_is_not_resumed_beside_it(run: Run):
     assert run.faice("cancel", experiment_id).returncode == 0
     process.communicate(timeout=60)
     assert os.path.exists(run.outdir / "batch_0" / "result.txt")
+
+
+def test_an_input_read_from_elsewhere_is_refused_and_a_resumed_batch_keeps_nothing_of_its_last_cache_use(run: Run):
+    script = 'cat "$1" > result.txt; grep -q ok "$1"'
+    cli_inputs = {"f": {"type": "File", "inputBinding": {"position": 0}}}
+    (run.tmp / "alt").mkdir()
+    (run.tmp / "good.txt").write_text("ok\n")
+    (run.tmp / "flaky.txt").write_text("bad\n")
+    (run.tmp / "alt" / "flaky.txt").write_text("ok\n")
+    data = as_batches(shell_red(script, cli_inputs=cli_inputs, outputs=OUTPUTS), [{"f": local_file("good.txt")}, {"f": local_file("flaky.txt")}])
+    red = write(run.tmp / "red.yml", data)
+    first, doc = run(red, "--cache")
+    assert first.returncode == 1 and doc is not None
+    shown = json.loads(run.faice("show", doc["batches"][1]["batchId"], "--json").stdout)
+    assert shown["cacheKey"] is not None  # the failed batch's key, for faice why
+
+    elsewhere = as_batches(shell_red(script, cli_inputs=cli_inputs, outputs=OUTPUTS), [{"f": local_file("good.txt")}, {"f": local_file("alt/flaky.txt")}])
+    refused = run(elsewhere, "--resume")[0]  # the same argv (/cc/inputs/f/flaky.txt), another file
+    assert refused.returncode == 2
+    assert f"batch 1's input f now comes from {(run.tmp / 'alt' / 'flaky.txt').as_uri()}, it came from {(run.tmp / 'flaky.txt').as_uri()}" in refused.stderr
+
+    write(red, data)
+    (run.tmp / "flaky.txt").write_text("ok, now\n")
+    resumed, again = run(red, "--resume")  # without --cache: nothing of the first attempt's key may stay
+    assert resumed.returncode == 0 and again is not None
+    assert [b.get("cachedFrom") for b in again["batches"]] == [None, None]
+    shown = json.loads(run.faice("show", again["batches"][1]["batchId"], "--json").stdout)
+    assert "cacheKey" not in shown and "cachedFrom" not in shown

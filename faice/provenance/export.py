@@ -32,7 +32,7 @@ from faice.red.model import job_sections
 from faice.red.secrets import MASK
 from faice.state.cleanup import outputs_of
 from faice.state.states import BatchState
-from faice.state.store import BatchRow, Store, log_path
+from faice.state.store import BatchRow, Store, UnknownId, log_path
 
 #: how a set of outputs is renamed when a later run takes its directory (faice.runner.batch.set_aside)
 SET_ASIDE = re.compile(r"\.old-\d{8}-\d{6}(-\d+)?$")
@@ -102,7 +102,10 @@ def referenced(source: Path, name: str, description: str) -> DataEntity:
 def export(store: Store, given_id: str, target: Path, *, include_inputs: bool = False, outputs_by_reference: bool = False) -> Exported:
     """Write the experiment ``given_id`` (a unique start will do) as an RO-Crate at ``target``: a
     directory, or a zip file when its name ends in ``.zip`` (any case)."""
-    kind, experiment_id = store.resolve_id(given_id)
+    try:  # an experiment's first 8 characters are its batches' too: an experiment is what is meant
+        kind, experiment_id = store.resolve_id(given_id, kinds=("experiment",))
+    except UnknownId:
+        kind, experiment_id = store.resolve_id(given_id)
     if kind != "experiment":
         raise InvalidInput(f"{experiment_id} is a batch; faice export exports whole experiments (faice show {experiment_id} names its experiment)")
     record = store.experiment(experiment_id)
@@ -127,12 +130,15 @@ def export(store: Store, given_id: str, target: Path, *, include_inputs: bool = 
         history = store.history(batch.id)
         started = next((h["time"] for h in history if h["state"] == BatchState.PROCESSING), None)
         runs.append(BatchRun(batch.index, batch.id, batch.state, batch.attempts, batch.exit_code, batch.error, shlex.join(batch.argv), started,
-                             history[-1]["time"] if history else batch.updated_at, inputs, _parameters(values), tuple(results)))
+                             history[-1]["time"] if history else batch.updated_at, inputs, _parameters(values), tuple(results), batch.cached_from))
     run = ExperimentRun(experiment_id, record.get("username"), record.get("host"), record.get("faice_version"), record.get("container_engine"),
                         record["image"], record.get("image_id"), tool.name, cli.get("cwlVersion"), tuple(runs), red_file, tool,
                         tuple(crate.entities.values()), __version__, time.time())
     crate.generated["ro-crate-metadata.json"] = json.dumps(metadata(run), indent=2).encode()
-    write(crate, target)
+    try:
+        write(crate, target)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write the crate {target}: {exc.strerror or exc}") from None
     sizes = [len(b) for p, b in crate.generated.items() if p != "ro-crate-metadata.json"] + [p.stat().st_size for p in crate.copies.values()]
     return Exported(target, len(sizes), sum(sizes))
 
@@ -293,8 +299,26 @@ class _OutputSet:
                     assert self.now is not None
                     inside = current.relative_to(self.now).as_posix() if current.is_relative_to(self.now) else f"batch_{batch.index}/{current.name}"
                     entity = crate.copy(f"outputs/{inside}", current, current.name, name)
-                if isinstance(value.get("size"), int) and entity.size is not None and value["size"] != entity.size:
-                    raise EnvironmentUnusable(f"output {current} of experiment {self.experiment_id} changed since the run "
-                                              f"({value['size']} bytes then, {entity.size} now): its record would not describe it")
+                changed = _changed(value, current, entity)
+                if changed:
+                    raise EnvironmentUnusable(f"output {current} of experiment {self.experiment_id} changed since the run ({changed}): "
+                                              "its record would not describe it")
                 found.append(crate.add(entity))
         return found
+
+
+def _changed(value: dict[str, Any], current: Path, entity: DataEntity) -> str | None:
+    """How an output differs from its record (its kind, size or a File's sha1), or None."""
+    if current.is_symlink():
+        return None
+    if (value.get("class") == "Directory") != current.is_dir():
+        return f"a {value.get('class')} then, a {'directory' if current.is_dir() else 'file'} now"
+    if isinstance(value.get("size"), int) and entity.size is not None and value["size"] != entity.size:
+        return f"{value['size']} bytes then, {entity.size} now"
+    checksum = value.get("checksum")
+    if isinstance(checksum, str) and checksum.startswith("sha1$") and current.is_file():
+        from faice.cache.content import file_digest
+
+        if f"sha1${file_digest(current, 'sha1')}" != checksum:
+            return f"its content: {checksum} then"
+    return None

@@ -65,6 +65,8 @@ class BatchRun(NamedTuple):
     inputs: tuple[str, ...]  # ids of data entities
     parameters: tuple[Parameter, ...]
     results: tuple[str, ...]
+    #: a cache hit: the batch whose result it reused (no container ran for it)
+    cached_from: str | None = None
 
 
 class ExperimentRun(NamedTuple):
@@ -172,7 +174,9 @@ def _action(run: ExperimentRun, batch: BatchRun, agent: str, host: str) -> dict[
     succeeded = batch.state == "succeeded"
     action: dict[str, Any] = {
         "@id": f"#batch-{batch.index}", "@type": "CreateAction", "name": f"Batch {batch.index} ({batch.id}) of experiment {run.id}: {batch.state}",
-        "description": batch.command, "instrument": {"@id": run.tool.id}, "containerImage": {"@id": "#image"},
+        "description": batch.command if not batch.cached_from else
+        f"{batch.command} -- not run: a cache hit, the result of batch {batch.cached_from} (same image ID, argv, environment and input contents)",
+        "instrument": {"@id": run.tool.id}, "containerImage": {"@id": "#image"},
         "agent": {"@id": agent}, "location": {"@id": host},
         "object": ref([*batch.inputs, *(f"#batch-{batch.index}-{p.key}" for p in batch.parameters), run.red.id]),
         "actionStatus": STATUS.get(batch.state, FAILED_STATUS), "attempts": batch.attempts,

@@ -21,14 +21,29 @@ def input_sources(staged: Iterable[Any], base_dir: Path, mask: Callable[[str], s
     """One batch's staged inputs (faice.runner.plan.StagedInput) as plain data:
     ``{key, index, class, connector, uri}``, ``uri`` None where the access names no location."""
     return [{"key": s.key, "index": s.index, "class": s.kind, "connector": s.connector.command,
-             "uri": _masked(location(s.connector.command, s.connector.access, base_dir), mask)} for s in staged]
+             "uri": _masked(_location(s.connector.command, s.connector.access, base_dir, mask), mask)} for s in staged]
 
 
-def location(command: str, access: dict[str, Any], base_dir: Path) -> str | None:
-    """The URI an input is read from, from its connector's unprotected access fields."""
+#: the access fields a location is made of
+LOCATION_FIELDS = ("path", "url", "host", "port", "filePath", "dirPath")
+
+
+def _location(command: str, access: dict[str, Any], base_dir: Path, mask: Callable[[str], str]) -> str | None:
+    """``location``, made of the masked fields when one holds a secret: making a URI rewrites a
+    value (percent-encoding, a lower-cased host, a resolved link) past what masking it after can find."""
+    if not any(isinstance(v := access.get(k), str) and mask(v) != v for k in LOCATION_FIELDS):
+        return location(command, access, base_dir)
+    masked = {**access, **{k: mask(v) for k in LOCATION_FIELDS if isinstance(v := access.get(k), str)}}
+    return location(command, masked, base_dir, resolve=False)
+
+
+def location(command: str, access: dict[str, Any], base_dir: Path, resolve: bool = True) -> str | None:
+    """The URI an input is read from, from its connector's unprotected access fields (a local
+    path made absolute, with links resolved when ``resolve``)."""
     path, url, host = (access.get(k) for k in ("path", "url", "host"))
     if command == "red-connector-local" and isinstance(path, str) and path:
-        return (base_dir / os.path.expanduser(path)).resolve().as_uri()
+        joined = base_dir / os.path.expanduser(path)
+        return (joined.resolve() if resolve else Path(os.path.abspath(joined))).as_uri()
     if isinstance(url, str) and url:
         return without_credentials(url)
     remote = access.get("filePath") or access.get("dirPath")

@@ -153,12 +153,12 @@ def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Eve
     (faice.runner.resume) and run only its batches that did not succeed."""
     experiment = prepared.experiment
     plans = plan(experiment, prepared.masker)
-    resumed = resumable(store, resume, prepared, plans) if resume else None
+    source = prepared.doc.source.name
+    base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
+    resumed = resumable(store, resume, prepared, plans, base_dir) if resume else None
     if resumed is not None and not resumed.unfinished:
         kept = batch_records(resumed.batches, plans)[1]
         return ExecResult(resumed.experiment_id, BatchState.SUCCEEDED, kept, options.outdir, mask=prepared.masker, kept=len(kept))
-    source = prepared.doc.source.name
-    base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
     check_connectors(plans, prepared, options.connector_validation, options.mount, base_dir)
     check_output_dir(options.outdir)
     check_can_make(options.outdir)

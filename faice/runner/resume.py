@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from faice.errors import InvalidInput
+from faice.provenance.sources import input_sources
 from faice.red.prepare import Prepared
 from faice.red.source import display_name, is_url
 from faice.runner.batch import AttemptResult, output_dir
@@ -46,6 +47,8 @@ def last_experiment(store: Store, location: str) -> str:
         raise InvalidInput("--resume finds a file's last experiment by its path, and standard input has none: "
                            "resume it by id instead (faice resume EXPERIMENT_ID -)")
     found = store.last_experiment(source)
+    if found is None and source != location:
+        found = store.last_experiment(location)  # recorded as given, by a faice from before sources were made absolute
     if found is None:
         raise InvalidInput(f"nothing to resume: faice exec never ran {source} with the state file {store.path}; run it without --resume")
     return found
@@ -89,9 +92,10 @@ class Resumable(NamedTuple):
         return [b for b in self.batches if b.state != BatchState.SUCCEEDED]
 
 
-def resumable(store: Store, experiment_id: str, prepared: Prepared, plans: list[BatchPlan]) -> Resumable:
-    """The experiment, when its run has ended and the prepared file's ``plans`` are what it ran;
-    raises InvalidInput saying why not, before anything runs."""
+def resumable(store: Store, experiment_id: str, prepared: Prepared, plans: list[BatchPlan], base_dir: Path) -> Resumable:
+    """The experiment, when its run has ended and the prepared file's ``plans`` are what it ran
+    (the same argv, and inputs from the same places, relative paths from ``base_dir``); raises
+    InvalidInput saying why not, before anything runs."""
     record = store.experiment(experiment_id, red=False)
     if record is None:
         raise UnknownId(f'no experiment with id "{experiment_id}" in {store.path}')
@@ -110,6 +114,11 @@ def resumable(store: Store, experiment_id: str, prepared: Prepared, plans: list[
         argv = [prepared.masker(a) for a in p.argv]
         if argv != batch.argv:
             raise InvalidInput(f"{differs}: batch {p.index} now runs {shlex.join(argv)}, it ran {shlex.join(batch.argv)}; {RUN_AGAIN}")
+        sources = input_sources(p.staged, base_dir, prepared.masker)
+        if batch.input_sources and sources != batch.input_sources:  # the same argv, read from somewhere else (recorded since schema step batch_input_sources)
+            now, then = next((a, b) for a, b in zip(sources, batch.input_sources, strict=False) if a != b) if len(sources) == len(batch.input_sources) else (None, None)
+            where = f"input {now['key']} now comes from {now['uri']}, it came from {then['uri']}" if now and then else "its inputs changed"
+            raise InvalidInput(f"{differs}: batch {p.index}'s {where}; {RUN_AGAIN}")
     return Resumable(experiment_id, record["image_id"], batches)
 
 
@@ -149,7 +158,8 @@ def batch_records(batches: list[BatchRow], plans: list[BatchPlan]) -> tuple[list
     again, kept = [], []
     for p, batch in zip(plans, batches, strict=True):
         if batch.state == BatchState.SUCCEEDED:
-            kept.append(BatchRecord(p, batch.id, AttemptResult(BatchState.SUCCEEDED, batch.exit_code, None, batch.outputs), attempts=batch.attempts))
+            kept.append(BatchRecord(p, batch.id, AttemptResult(BatchState.SUCCEEDED, batch.exit_code, None, batch.outputs, cached_from=batch.cached_from),
+                                    attempts=batch.attempts))
         else:
             again.append(BatchRecord(p, batch.id, attempts=batch.attempts, earlier_attempts=batch.attempts))
     return again, kept

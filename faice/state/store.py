@@ -203,6 +203,8 @@ class Store(AccountTables, CacheTables, Listing):
         as is a run that has not ended). The run's number counts the resumes before it, as the
         history records them.
         """
+        from faice import __version__
+
         now = time.time()
         with self._db.transaction() as conn:
             owner = conn.execute("SELECT pid, host FROM experiments WHERE id = ?", (experiment_id,)).fetchone()
@@ -214,12 +216,13 @@ class Store(AccountTables, CacheTables, Listing):
             earlier = conn.execute("SELECT COUNT(DISTINCT time) FROM history WHERE experiment_id = ? AND state = ? AND reason LIKE ?",
                                    (experiment_id, BatchState.REGISTERED, f"{RESUMED} (run %")).fetchone()[0]
             run = earlier + 2
-            conn.execute("UPDATE experiments SET pid = ?, host = ?, container_engine = ? WHERE id = ?",
-                         (os.getpid(), os.uname().nodename, container_engine, experiment_id))
+            conn.execute("UPDATE experiments SET pid = ?, host = ?, container_engine = ?, faice_version = ? WHERE id = ?",
+                         (os.getpid(), os.uname().nodename, container_engine, __version__, experiment_id))
             for row in rows:
-                if row["state"] != BatchState.SUCCEEDED:
+                if row["state"] != BatchState.SUCCEEDED:  # nothing of the last attempt stays: its result, container, cache key and hit
                     _record_move(conn, row["id"], row, BatchState.REGISTERED, f"{RESUMED} (run {run})", now,
-                                 {"exit_code": None, "error": None, "outputs": {}, "container": None})
+                                 {"exit_code": None, "error": None, "outputs": {}, "container": None, "cache_key": None, "cache_parts": None,
+                                  "cached_from": None})
         return Reopened(run, self.batches(experiment_id))
 
     def set_container_engine(self, experiment_id: str, engine: str) -> None:
