@@ -220,3 +220,21 @@ def test_reopen_takes_up_an_ended_experiment_and_only_its_batches_that_did_not_s
     store.set_states([failed, cancelled], BatchState.CANCELLED, "cancelled")
     assert store.reopen(experiment_id, "docker").run == 3
     assert [h["reason"] for h in store.history(failed) if h["state"] == BatchState.REGISTERED] == ["submitted", "resumed (run 2)", "resumed (run 3)"]
+
+
+def test_an_experiment_is_as_old_as_its_last_run_for_prune(tmp_path: Path):
+    """A resumed experiment made long ago but run again today is not among those that finished long ago."""
+    import time
+
+    from faice.state.store import Store
+
+    store = Store(tmp_path / "faice.db")
+    experiment_id, batch_ids = store.create_experiment(source="x", red={}, argvs=[["true"]], image="i", engine=None, username="u")
+    store.set_states(batch_ids, "succeeded", "done")
+    now, day = time.time(), 86400
+    with contextlib.closing(raw(store)) as conn:
+        conn.execute("UPDATE experiments SET created_at = ?", (now - 100 * day,))
+    assert store.finished_before(now - 30 * day) == []  # its batches ended today
+    with contextlib.closing(raw(store)) as conn:
+        conn.execute("UPDATE batches SET updated_at = ?", (now - 50 * day,))
+    assert store.finished_before(now - 30 * day) == [experiment_id]

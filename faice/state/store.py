@@ -358,12 +358,14 @@ class Store(AccountTables, CacheTables, Listing):
             conn.execute("UPDATE experiments SET outdir = ? WHERE id = ?", (outdir, experiment_id))
 
     def finished_before(self, cutoff: float, states: tuple[str, ...] | None = None) -> list[str]:
-        """Experiments made before ``cutoff`` whose batches all ended; with ``states``, only those
-        whose outcome (failed if a batch failed, else cancelled if one was, else succeeded) is one of them."""
+        """Experiments made before ``cutoff`` whose batches all ended before it too (a resumed
+        experiment is as old as its last run); with ``states``, only those whose outcome (failed if
+        a batch failed, else cancelled if one was, else succeeded) is one of them."""
         with self._db.connection() as conn:
             rows = conn.execute(
                 "SELECT e.id, GROUP_CONCAT(DISTINCT b.state) AS states FROM experiments e LEFT JOIN batches b ON b.experiment_id = e.id"
-                " WHERE e.created_at < ? GROUP BY e.id ORDER BY e.created_at", (cutoff,)).fetchall()
+                " WHERE e.created_at < ? GROUP BY e.id HAVING COALESCE(MAX(b.updated_at), e.created_at) < ? ORDER BY e.created_at",
+                (cutoff, cutoff)).fetchall()
         found = []
         for row in rows:
             present = set((row["states"] or "").split(",")) - {""}
