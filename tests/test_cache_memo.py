@@ -77,3 +77,30 @@ def test_the_state_file_holds_no_path_of_a_remembered_file(keys: BatchCache, tmp
     assert keys.store.remembered_sha256(keys.results.fingerprint(str(secret)), caching.file_stat(secret)) is not None
     keys.store.close()
     assert b"s3cr3t-sample-name" not in (tmp_path / "faice.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("faice.db-*"))
+
+
+def test_a_batch_never_reads_the_cache_secret_half_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Two batches make the secret at once: the second must not read the first's before it is
+    written (an empty key fingerprints everything differently: found as a flaky miss)."""
+    import threading
+
+    store = Store(tmp_path / "faice.db")
+    one, other = ResultCache(store), ResultCache(store)
+    real_fdopen, paused, go = os.fdopen, threading.Event(), threading.Event()
+
+    def slow_fdopen(fd: int, *args: object, **kwargs: object) -> object:
+        if threading.current_thread().name == "first":  # made its file, not written it yet
+            paused.set()
+            go.wait(10)
+        return real_fdopen(fd, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(os, "fdopen", slow_fdopen)
+    seen: list[str] = []
+    first = threading.Thread(name="first", target=lambda: seen.append(one.fingerprint("a value")))
+    first.start()
+    assert paused.wait(10)
+    seen.append(other.fingerprint("a value"))
+    go.set()
+    first.join(10)
+    assert len(seen) == 2 and seen[0] == seen[1]
+    assert not list(one.root.glob("secret.tmp-*"))

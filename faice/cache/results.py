@@ -78,6 +78,9 @@ class ResultCache:
         return hmac.new(self._secret, repr(value).encode(), hashlib.sha256).hexdigest()[:32]
 
     def _load_secret(self) -> bytes:
+        """The cache's secret, made once: written whole under a temporary name and linked into
+        place, so that a process or thread that reads it never sees it half written (a reader
+        that got an empty key would fingerprint everything differently: every batch a miss)."""
         path = self.root / "secret"
         try:
             return path.read_bytes()
@@ -85,12 +88,16 @@ class ResultCache:
             pass
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         fresh = os.urandom(32)
+        temporary = self.root / f"secret.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process made it first
+            with os.fdopen(fd, "wb") as out:
+                out.write(fresh)
+            os.link(temporary, path)
+        except FileExistsError:  # another process or thread made it first
             return path.read_bytes()
-        with os.fdopen(fd, "wb") as out:
-            out.write(fresh)
+        finally:
+            temporary.unlink(missing_ok=True)
         return fresh
 
     # --- storing ---------------------------------------------------------------------------------
