@@ -295,8 +295,12 @@ def _output(path: Path, name: str, spec: dict[str, Any]) -> Iterator[Unsupported
     if isinstance(spec.get("format"), str):
         yield from _expression(path + ("format",), spec["format"])
     binding = spec.get("outputBinding")
-    if not isinstance(binding, dict):
-        return
+    shape = _shape(spec.get("type"))
+    if not isinstance(binding, dict) or binding.get("glob") is None:
+        if shape is not None and shape[0] in FILE_TYPES:
+            yield _embed(path, "an output without outputBinding.glob")
+        if not isinstance(binding, dict):
+            return
     binding_path = path + ("outputBinding",)
     for key in ("outputEval", "loadContents", "loadListing"):
         if key in binding and not (key == "loadListing" and binding[key] == "no_listing"):
@@ -306,6 +310,8 @@ def _output(path: Path, name: str, spec: dict[str, Any]) -> Iterator[Unsupported
     for i, pattern in enumerate(globs):
         if isinstance(pattern, str):
             yield from _expression(binding_path + (("glob", i) if isinstance(glob, list) else ("glob",)), pattern)
+    if glob is None:
+        return
     if len(globs) != 1 or not isinstance(globs[0], str):
         yield _embed(binding_path + ("glob",), "a glob other than one string")
     elif REFERENCE.sub("", INPUT_REFERENCE.sub("x", globs[0])) != INPUT_REFERENCE.sub("x", globs[0]):
