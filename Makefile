@@ -99,6 +99,7 @@ bench: test-deps images
 	benchmarks/serve.sh
 	benchmarks/connectors.sh
 	benchmarks/cache.sh
+	benchmarks/cwl.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

@@ -25,7 +25,7 @@ VALID = [
     "docs-cc-agency-api-red9.yml",
     "red-guide-vagrant__red-beginners-guide__grepwrap.red.yml",
 ]
-# Fragments, a CWL tool, a CWL job and broken YAML: not RED files.
+# Fragments, a CWL job and broken YAML: not RED files.
 INVALID = [
     "initial.red",
     "container.red",
@@ -33,15 +33,25 @@ INVALID = [
     "outputs.red",
     "no_outputs.red",
     "for_test_load_and_read.txt",
+    "red-guide-vagrant__red-beginners-guide__job.yml",
+]
+# CWL tools: valid CWL, that faice runs and a RED file holds
+CWL = [
     "monorepo-tests-red__minimal.cwl",
     "red-guide-vagrant__red-beginners-guide__grepwrap.cwl.yml",
-    "red-guide-vagrant__red-beginners-guide__job.yml",
 ]
 
 
 def test_every_reference_example_is_classified(reference_examples):
     present = {p.name for p in reference_examples.iterdir() if p.name != "INDEX.md"}
-    assert present == set(VALID) | set(INVALID)
+    assert present == set(VALID) | set(INVALID) | set(CWL)
+
+
+@pytest.mark.parametrize("name", CWL)
+def test_cwl_reference_examples_are_valid_cwl_that_faice_runs_and_embeds(name, reference_examples, faice):
+    result = faice("validate", str(reference_examples / name), "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and (report["valid"], report["runs"], report["embeddable"], report["unsupported"]) == (True, True, True, [])
 
 
 @pytest.mark.parametrize("name", VALID)

@@ -730,7 +730,7 @@ def _documented_shapes() -> dict[str, set[str]]:
 
 def test_every_json_document_has_the_documented_shape(run: Run, faice):
     shapes = _documented_shapes()
-    assert len(shapes) == 13  # why and cache ls|du|prune: tests/test_cache.py
+    assert len(shapes) == 14  # why and cache ls|du|prune: tests/test_cache.py; validate --json (CWL): tests/test_validate_cwl.py
     data = shell_red("echo hi > o.txt", outputs={"o": {"type": "File", "outputBinding": {"glob": "o.txt"}}})
     path = write(run.tmp / "red.yml", data)
     result, doc = run(data)

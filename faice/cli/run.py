@@ -36,14 +36,23 @@ RESUMING = "faice.resume"
 
 @app.command()
 def validate(
-    files: list[str] = typer.Argument(..., metavar="FILE", help="RED files: paths, - for stdin, or http(s) URLs."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"valid", "errors", "warnings"} as JSON instead of lines.'),
+    files: list[str] = typer.Argument(..., metavar="FILE", help="RED files or CWL documents: paths, - for stdin, or http(s) URLs."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"valid", "errors", "warnings"} as JSON instead of lines (CWL: also "runs", "embeddable", "unsupported").'),
 ) -> None:
-    """Check RED files without running anything.
+    """Check RED files, or CWL documents, without running anything.
 
     Reports every problem at once, one per line, as FILE:LINE:COL: path.to.key: message.
     Connectors that are not installed here are warnings (the file may be meant for another
-    machine). Exit 0 when all files are valid, 2 when any is not.
+    machine).
+
+    A CWL document (v1.0, v1.1, v1.2; YAML or JSON; a $graph too) is validated by cwltool, the
+    CWL reference runner, as cwltool --validate does. A valid one then gets faice's verdict: a
+    notice for each feature that faice exec does not run, or that a RED file cannot hold, at
+    its line. The first CWL document of each version takes about a second longer (cwltool's
+    schemas are then cached in ~/.cache/faice/cwl).
+
+    Exit 0 when all files are valid (a valid CWL document that faice cannot run included:
+    the notices say so), 2 when any is not.
 
     Examples:
 
@@ -51,39 +60,62 @@ def validate(
 
       faice validate batches/*.yml --json
 
+      faice validate tool.cwl
+
+      faice validate workflow.cwl --json
+
       curl -s https://example.org/red.yml | faice validate -
     """
-    from faice.red.load import check, load
+    from faice.red.problems import LocatedProblem
 
     results = []
     all_valid = True
     for location in files:
         try:
-            doc = load(location)
-            for notice in doc.notices:
-                err(notice)
-            errors, warnings = check(doc)
+            result = _validate_one(location, as_json)
         except LoadError as exc:
-            from faice.red.problems import LocatedProblem
-
-            errors = [LocatedProblem(exc.name, exc.line or 1, exc.column or 1, "", exc.message, "error")]
-            warnings = []
-        valid = not errors
-        all_valid &= valid
-        if as_json:
-            results.append({"file": errors[0].file if errors else location, "valid": valid,
-                            "errors": [e.to_json() for e in errors], "warnings": [w.to_json() for w in warnings]})
-            continue
-        for problem in errors + warnings:
-            err(str(problem))
-        if valid:
-            batches = len(doc.data["batches"]) if "batches" in doc.data else 1
-            typer.echo(f"{doc.source.name}: valid RED 9 ({batches} batch{'es' if batches != 1 else ''})")
+            error = LocatedProblem(exc.name, exc.line or 1, exc.column or 1, "", exc.message, "error")
+            result = {"file": error.file, "valid": False, "errors": [error.to_json()], "warnings": []}
+            if not as_json:
+                err(str(error))
+        all_valid &= result["valid"]
+        results.append(result)
     if as_json:
         document: Any = results[0] if len(results) == 1 else {"valid": all_valid, "files": results}
         typer.echo(json.dumps(document, indent=2))
     if not all_valid:
         raise typer.Exit(EXIT_INVALID)
+
+
+def _validate_one(location: str, as_json: bool) -> dict[str, Any]:
+    """Validate one RED file or CWL document; print its lines unless --json; its JSON document."""
+    from faice.cwl import is_cwl
+    from faice.red.load import check, document
+    from faice.red.source import read_source
+
+    source, data = read_source(location)
+    if is_cwl(data):
+        from faice.cwl.check import check as check_cwl
+
+        report = check_cwl(location, source, data)
+        if not as_json:
+            for problem in report.errors + report.warnings + [n.problem for n in report.notices]:
+                err(str(problem))
+            if report.valid:
+                typer.echo(report.summary())
+        return report.to_json()
+    doc = document(source, data)
+    for notice in doc.notices:
+        err(notice)
+    errors, warnings = check(doc)
+    if not as_json:
+        for problem in errors + warnings:
+            err(str(problem))
+        if not errors:
+            batches = len(doc.data["batches"]) if "batches" in doc.data else 1
+            typer.echo(f"{doc.source.name}: valid RED 9 ({batches} batch{'es' if batches != 1 else ''})")
+    return {"file": errors[0].file if errors else location, "valid": not errors,
+            "errors": [e.to_json() for e in errors], "warnings": [w.to_json() for w in warnings]}
 
 
 @app.command("exec")

@@ -6,7 +6,7 @@ from typing import Any
 
 from faice.errors import LoadError
 from faice.red.problems import LocatedProblem, locate_problems
-from faice.red.source import TOO_DEEP, Document, Source, load_mapping, mapping_from_text
+from faice.red.source import TOO_DEEP, Document, Source, as_mapping, load_mapping, mapping_from_text
 from faice.red.validate import ConnectorPolicy, validate_data
 
 
@@ -18,6 +18,11 @@ def load(location: str) -> Document:
 def load_text(name: str, text: str) -> Document:
     """``load`` for a document's text (``POST /red``), located problems naming ``name``."""
     return _document(*mapping_from_text(name, text))
+
+
+def document(source: Source, data: Any) -> Document:
+    """``load`` for a document already read (``read_source``): it must be a mapping."""
+    return _document(*as_mapping(source, data))
 
 
 def _document(source: Source, data: dict[str, Any]) -> Document:

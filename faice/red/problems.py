@@ -7,7 +7,7 @@ from typing import Any, Literal, NamedTuple
 
 from faice.red.yamlload import Path
 
-Severity = Literal["error", "warning"]
+Severity = Literal["error", "warning", "notice"]
 
 
 class Problem(NamedTuple):
@@ -30,7 +30,7 @@ class LocatedProblem(NamedTuple):
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
-        label = "warning: " if self.severity == "warning" else ""
+        label = f"{self.severity}: " if self.severity != "error" else ""
         path = f"{self.path}: " if self.path else ""
         return f"{where}: {path}{label}{self.message}"
 

@@ -200,6 +200,11 @@ def mapping_from_text(name: str, text: str) -> tuple[Source, dict[str, Any]]:
     return _mapping(Source(name=name, text=text, format=fmt), data)
 
 
+def as_mapping(source: Source, data: Any) -> tuple[Source, dict[str, Any]]:
+    """The data of a document that must be a mapping at the top level, or a located error."""
+    return _mapping(source, data)
+
+
 def _mapping(source: Source, data: Any) -> tuple[Source, dict[str, Any]]:
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else "a single value" if data is not None else "empty"

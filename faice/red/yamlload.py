@@ -327,6 +327,53 @@ def locate(text: str, paths: Iterable[Path]) -> dict[Path, Location]:
     return result
 
 
+def node_positions(text: str) -> dict[Location, list[Path]]:
+    """The paths of what starts at each line and column, shallowest first: a mapping entry at its
+    key, any other node where it starts (a list item's mapping and its first key start at the
+    same place). ``locate`` the other way round, for tools that report positions only (cwltool)."""
+    positions: dict[Location, list[Path]] = {}
+    path: list[Any] = []
+    frames: list[list[Any]] = []
+
+    def seen(event: Any) -> None:
+        here = tuple(path)
+        paths = positions.setdefault(Location(*_mark(event)), [])
+        if here not in paths:
+            paths.append(here)
+
+    try:
+        for event in _events(text):
+            if isinstance(event, (ev.StreamStartEvent, ev.DocumentStartEvent, ev.DocumentEndEvent, ev.StreamEndEvent)):
+                continue
+            if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
+                frames.pop()
+                if path and frames:
+                    path.pop()
+                    _advance(frames[-1])
+                continue
+            if frames:
+                frame = frames[-1]
+                if frame[0] == "map" and frame[2]:
+                    key = _scalar(event) if isinstance(event, ev.ScalarEvent) else None
+                    frame[1], frame[2] = key, False
+                    path.append(key)
+                    seen(event)
+                    path.pop()
+                    continue
+                path.append(frame[1])
+            seen(event)
+            if isinstance(event, ev.MappingStartEvent):
+                frames.append(["map", None, True])
+            elif isinstance(event, ev.SequenceStartEvent):
+                frames.append(["seq", 0, False])
+            elif frames:
+                path.pop()
+                _advance(frames[-1])
+    except YamlError:
+        pass
+    return positions
+
+
 def _advance(frame: list[Any]) -> None:
     if frame[0] == "map":
         frame[2] = True

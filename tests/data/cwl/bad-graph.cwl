@@ -1,0 +1,4 @@
+cwlVersion: v1.2
+$graph:
+  main:
+    class: CommandLineTool
