@@ -1,0 +1,1 @@
+"""CWL documents: what faice can do with a CommandLineTool without cwltool."""
