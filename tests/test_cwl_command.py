@@ -285,6 +285,12 @@ HAND_WRITTEN: list[tuple[str, dict[str, Any], dict[str, Any], tuple[str, ...]]] 
         (),
     ),
     (
+        "stdin-shortcut",
+        tool(baseCommand="wc", inputs={"text": "stdin", "n": {"type": "int", "inputBinding": {"prefix": "-n"}}}, outputs={"out": "stdout"}, stdout="count.txt"),
+        {"text": F, "n": 2},
+        (),
+    ),
+    (
         "globs",
         tool(
             baseCommand="touch",

@@ -15,6 +15,18 @@ cwltool is the reference runner and the oracle of the tests:
   with ``runtime.cores`` rounded up;
 * a ``ResourceRequirement`` value of 0 counts as absent (cwltool tests it for truth); the default
   is 1 core and 1024 MiB for CWL v1.0, 256 MiB for later versions.
+
+Where faice knows less than cwltool, by design (it reads no file):
+
+* a File's ``size`` is what the job gives (cwltool measures the file), and optional secondary
+  files are listed in :attr:`Invocation.secondary_files` but not added to the job (cwltool adds
+  those that exist);
+* a whole File or Directory inside text (``"x=$(inputs.f)"``) is its JSON, which holds the fields
+  faice's job has (cwltool's also has ``location``, ``size``, ...): use its fields instead;
+* a float prints as cwltool prints a float read from a YAML job file
+  (:func:`faice.red.cmdline.render`), also when the job came from JSON;
+* a ``stdout``/``stderr`` output without a stream name gets the SHA-1 of the tool as given
+  (cwltool hashes the document as it holds it after loading: another 40 hex digits).
 """
 
 from __future__ import annotations
@@ -488,6 +500,7 @@ def evaluate(tool: Mapping[str, Any], job: Mapping[str, Any], runtime: Runtime) 
     :class:`JavaScriptRequired` (naming the field) for a tool with JavaScript, and
     :class:`ExpressionError` or :class:`JobError` where cwltool fails too.
     """
+    original, tool = tool, _stdin_shortcut(tool)
     check_references(tool)
     inputs = _entries(tool.get("inputs"), "id", "type")
     outputs = _entries(tool.get("outputs"), "id", "type")
@@ -525,7 +538,7 @@ def evaluate(tool: Mapping[str, Any], job: Mapping[str, Any], runtime: Runtime) 
     streams = {name: _stream(state, tool, name) for name in ("stdin", "stdout", "stderr")}
     for item in outputs:
         if item.get("type") in ("stdout", "stderr") and streams[item["type"]] is None:
-            streams[item["type"]] = _stream_name(tool)
+            streams[item["type"]] = _stream_name(original)
 
     if _requirement(tool, "ShellCommandRequirement") is not None:
         words: list[str] = []
@@ -547,6 +560,17 @@ def evaluate(tool: Mapping[str, Any], job: Mapping[str, Any], runtime: Runtime) 
         secondary_files=state.secondary,
         job=state.job,
     )
+
+
+def _stdin_shortcut(tool: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An input of type ``stdin`` is a File whose path is the tool's ``stdin`` (as cwltool rewrites it)."""
+    inputs = _entries(tool.get("inputs"), "id", "type")
+    shortcut = [item for item in inputs if item.get("type") == "stdin"]
+    if not shortcut:
+        return tool
+    for item in shortcut:
+        item["type"] = "File"
+    return {**tool, "inputs": inputs, "stdin": f"$(inputs.{shortcut[-1]['id']}.path)"}
 
 
 def _stream(state: _Evaluation, tool: Mapping[str, Any], name: str) -> str | None:
