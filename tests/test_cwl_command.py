@@ -736,3 +736,47 @@ def test_generated_tools_cover_the_subset():
     }
     missing = sorted(feature for feature, text in wanted.items() if not any(text in t for t in texts))
     assert missing == []
+
+
+REFERENCE_PIECES = [
+    "$(inputs.s)", "$(inputs['s'])", '$(inputs["a b"])', "$(inputs.arr[1])", "$(inputs.arr.length)", "$(inputs.n)", "$(inputs.x)",
+    "$(inputs.flag)", "$(inputs.none)", "$(inputs.f.basename)", "$(self)", "$(self[0])", "$(runtime.outdir)", "$(null)",
+    "\\", "\\\\", "$", "(", ")", "'", '"', " ", "x", "é", "\\$(inputs.s)", "\\${", "$(inputs.missing)", "$(inputs.arr[5])",
+]
+
+
+def test_references_match_cwl_utils_on_random_text():
+    """``faice.cwl.references.evaluate`` against cwl_utils' ``interpolate`` (cwltool's evaluator,
+    without JavaScript) on 3000 random texts of references, escapes and punctuation, both escaping
+    behaviours: the same value, or an error on both sides."""
+    from cwl_utils.expression import interpolate, needs_parsing
+
+    rnd = random.Random(SEED)
+    context = {
+        "inputs": {"s": "str", "a b": "spaced", "arr": ["zero", "one"], "n": 42, "x": 0.5, "flag": True, "none": None, "f": {"class": "File", "basename": "b.txt"}},
+        "self": ["item", 2],
+        "runtime": {"outdir": "/out", "tmpdir": "/tmp", "cores": 1, "ram": 256},
+    }
+    compared = 0
+    for _ in range(3000):
+        text = "".join(rnd.choice(REFERENCE_PIECES) for _ in range(rnd.randint(1, 6)))
+        if not needs_parsing(text):
+            continue  # cwltool's do_eval returns it unchanged, as faice does
+        for version, behaviour in (("v1.0", 1), ("v1.2", 2)):
+            try:
+                expected: Any = interpolate(text, context, escaping_behavior=behaviour)
+            except Exception as error:  # noqa: BLE001 (any failure of cwl_utils must be one of faice's too)
+                expected = error
+            if isinstance(expected, Exception):
+                with pytest.raises(ExpressionError):
+                    evaluate_reference(text, context, version)
+            else:
+                assert evaluate_reference(text, context, version) == expected, (text, version)
+                compared += 1
+    assert compared > 3500, compared  # the rest fail on both sides
+
+
+def evaluate_reference(text: str, context: dict[str, Any], version: str) -> Any:
+    from faice.cwl import references
+
+    return references.evaluate(text, context, "field", version)
