@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -267,6 +268,7 @@ def test_a_cache_hit_is_exported_as_one_and_an_output_changed_in_place_is_refuse
     red = write(tmp_path / "red.yml", shell_red("echo result > o.txt", outputs={"o": {"type": "File", "outputBinding": {"glob": "o.txt"}}}))
     db = tmp_path / "faice.db"
     first = json.loads(faice(db, "exec", str(red), "--json", "--cache", "--outdir", str(tmp_path / "one")).stdout)
+    time.sleep(1.05)  # ids start with their second: two experiments of one second share 8 characters
     second = json.loads(faice(db, "exec", str(red), "--json", "--cache", "--outdir", str(tmp_path / "two")).stdout)
     assert second["batches"][0]["cachedFrom"] == first["batches"][0]["batchId"]
     crate = tmp_path / "crate"
