@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from faice.connectors import registry
 from faice.connectors.base import ConnectorError, Context
+from faice.red.model import Cli, Experiment
 from faice.red.model import Connector as ConnectorSpec
-from faice.red.model import Experiment
 from faice.red.paths import OUTPUTS_DIR
 from faice.red.secrets import Masker, strip_protection
 from faice.runner.docker_engine import (
@@ -256,14 +256,14 @@ class BatchRunner:
             if not self.options.leave_container:
                 self.engine.remove(container)  # when Docker does not answer, the next run's sweep removes it
         self._check_cancel(batch_id)
-        self._write_streams(outdir, stdout, stderr)
+        self._write_streams(plan.cli, outdir, stdout, stderr)
         if outcome.timed_out:
             return AttemptResult(BatchState.FAILED, outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
         if outcome.exit_code != 0:
             reason = f"killed: out of memory (ram limit {self.experiment.container.ram} MiB)" if outcome.oom_killed else f"exit code {outcome.exit_code}"
             return AttemptResult(BatchState.FAILED, outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
         phase("stage-out")
-        found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
+        found, problems = find_outputs(plan.cli, outdir, plan.values)
         self._check_cancel(batch_id)
         if problems:
             return AttemptResult(BatchState.FAILED, 0, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
@@ -308,7 +308,7 @@ class BatchRunner:
         if restored is None:  # a file pruned meanwhile, a full disk: the batch runs (its half-filled directory is set aside)
             return None
         phase("cached")
-        found, problems = find_outputs(self.experiment.cli, outdir, plan.values)
+        found, problems = find_outputs(plan.cli, outdir, plan.values)
         if problems:  # the entry does not hold this tool's outputs: dropped, never served; the batch runs
             self._cached(use, self.cache.results.drop, keyed.key)
             use.notes.append(f"the cached result of batch {restored.batch_id} lacked outputs ({'; '.join(problems)}) and was dropped")
@@ -390,10 +390,10 @@ class BatchRunner:
                 errors.append(f'output "{key}" ({spec.command}): {exc.strerror or exc}')
         return errors
 
-    def _write_streams(self, outdir: Path, stdout: Path, stderr: Path) -> None:
+    def _write_streams(self, cli: Cli, outdir: Path, stdout: Path, stderr: Path) -> None:
         """Copy the captured streams to their named files, never through a link the tool planted."""
         for stream, captured in (("stdout", stdout), ("stderr", stderr)):
-            name = stream_file_name(self.experiment.cli, stream)
+            name = stream_file_name(cli, stream)
             if not name:
                 continue
             target = outdir / name

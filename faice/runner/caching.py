@@ -152,7 +152,7 @@ class BatchCache:
         return InputContent(staged.key, staged.index, staged.kind, sha, staged.connector.command, access)
 
     def _keyed(self, plan: BatchPlan, contents: list[InputContent], watched: list[Watched]) -> Keyed:
-        cli = self.experiment.cli
+        cli = plan.cli
         parts = key_parts(
             image_id=self.image_id,
             # an item that holds a secret is keyed by its fingerprint: "the same but for a secret" is another argv

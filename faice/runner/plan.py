@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 
 from faice.connectors import registry
 from faice.red.cmdline import build_argv
-from faice.red.model import Connector, Experiment
+from faice.red.model import Cli, Connector, Experiment
 from faice.red.paths import complete_file_value
 from faice.red.secrets import Masker, strip_protection
 
@@ -29,13 +29,16 @@ class StagedInput(NamedTuple):
 
 @dataclass
 class BatchPlan:
-    """What one batch runs: image, argv, input values and the inputs to stage."""
+    """What one batch runs: image, argv, input values, the inputs to stage, and the tool's
+    description the run reads after the container ends (the outputs to find, the files its
+    streams go to): the RED file's cli here; a planner of another format gives its own."""
 
     index: int
     image: str
     argv: list[str]
     values: dict[str, Any]
     staged: list[StagedInput]
+    cli: Cli
 
 
 def _default_basename(connector: dict[str, Any], mask: Masker | None) -> str | None:
@@ -65,7 +68,7 @@ def plan_batch(experiment: Experiment, index: int, mask: Masker | None = None) -
             values[key] = [_complete(key, item, i, staged, mask) for i, item in enumerate(value)]
         else:
             values[key] = _complete(key, value, None, staged, mask)
-    return BatchPlan(index, experiment.container.image, build_argv(experiment.cli, values), values, staged)
+    return BatchPlan(index, experiment.container.image, build_argv(experiment.cli, values), values, staged, experiment.cli)
 
 
 def plan(experiment: Experiment, mask: Masker | None = None) -> list[BatchPlan]:
