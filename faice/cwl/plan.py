@@ -1,0 +1,231 @@
+"""Planning a CWL CommandLineTool's jobs into the batch plans the runner runs, before anything runs.
+
+The RED planner's layout is kept, so one runner serves both: an input ``KEY`` is at
+``/cc/inputs/KEY/BASENAME`` (array items at ``/cc/inputs/KEY/INDEX/BASENAME``), the output
+directory is ``/cc/outputs``, and each File or Directory is staged by a connector: a local path
+(relative to the job file's directory, or a ``file://`` URI) by ``red-connector-local``, mounted
+where it is; an ``http(s)://`` location by ``red-connector-http``. A secondary file is staged
+beside its primary, from beside the primary's source. The command line is
+:func:`faice.cwl.command.evaluate`'s for those container paths: cwltool's.
+
+Not yet (refused, naming the output or value): array outputs and outputs with several glob
+patterns (the runner finds one match per output), File literals (``contents`` without a
+location), locations of other schemes. An optional secondary file is staged when it exists
+locally; over http it is not (faice does not probe URLs while planning).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+from faice.cwl.command import Invocation, Runtime, evaluate, normalize_type, shortname, with_defaults
+from faice.cwl.support import Unsupported, main_process, unsupported
+from faice.red.model import Cli, CliOutput, Connector
+from faice.red.paths import OUTPUTS_DIR, complete_file_value
+from faice.runner.plan import BatchPlan, StagedInput
+
+RUNTIME = Runtime(OUTPUTS_DIR, "/tmp")
+LOCAL, HTTP = "red-connector-local", "red-connector-http"
+#: fields of a job's File/Directory that name where it is on the host: the container path replaces them
+_PLACE_FIELDS = ("location", "path", "basename", "dirname", "nameroot", "nameext", "secondaryFiles")
+
+
+class CwlPlanError(ValueError):
+    """The tool or a job cannot be planned: a feature faice does not run, no image, a value it cannot stage."""
+
+
+class CwlPlan(NamedTuple):
+    """One job's batch plan, and its invocation for what a ``BatchPlan`` cannot hold yet
+    (``environment``, ``stdin``, ``resources``): the next step wires those into the run."""
+
+    plan: BatchPlan
+    invocation: Invocation
+
+
+class _Source(NamedTuple):
+    """Where a File or Directory is on the host: an absolute local path or an http(s) URL."""
+
+    connector: str
+    where: str
+
+    def sibling(self, name: str) -> _Source:
+        """The file ``name`` beside this one: where a secondary file's source is."""
+        if self.connector == LOCAL:
+            return _Source(LOCAL, os.path.join(os.path.dirname(self.where), name))
+        return _Source(HTTP, urljoin(self.where, quote(name)))
+
+    def basename(self) -> str:
+        path = self.where if self.connector == LOCAL else unquote(urlsplit(self.where).path)
+        return posixpath.basename(path.rstrip("/"))
+
+    def staged(self, key: str, index: int | None, kind: str, container_path: str, listing: list[Any] | None) -> StagedInput:
+        access = {"path": self.where} if self.connector == LOCAL else {"url": self.where}
+        return StagedInput(key, index, kind, Connector(self.connector, access), container_path, listing)
+
+
+def plan_jobs(tool: Mapping[str, Any], jobs: list[Mapping[str, Any]], base_dir: Path, *, image: str | None = None,
+              tool_dir: Path | None = None) -> list[CwlPlan]:
+    """A plan per job, in order; raises :class:`CwlPlanError` for everything faice would refuse to run.
+
+    ``tool`` is the loaded, valid CWL document (a CommandLineTool, or a ``$graph`` holding one);
+    local paths of the jobs are relative to ``base_dir``, those of the tool's default Files to
+    ``tool_dir`` (default ``base_dir``); ``image`` overrides the DockerRequirement.
+    """
+    process = _process(tool)
+    chosen = image or _docker_image(process)
+    if not chosen:
+        raise CwlPlanError("the tool has no DockerRequirement (dockerPull or dockerImageId): pass --image IMAGE")
+    return [_plan_job(process, job, i, chosen, base_dir, tool_dir or base_dir) for i, job in enumerate(jobs)]
+
+
+def _process(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The CommandLineTool to run, after refusing every feature faice exec does not run."""
+    refused = [u for u in unsupported(dict(document)) if u.level == "run"]
+    if refused:
+        lines = "\n".join(f"  {_where(u)}{u.feature}: {u.message}" for u in refused)
+        raise CwlPlanError(f"faice exec does not run this tool (cwltool does):\n{lines}")
+    found = main_process(dict(document))
+    assert not isinstance(found, Unsupported)
+    return found[1]
+
+
+def _where(refusal: Unsupported) -> str:
+    return ".".join(str(p) for p in refusal.path) + ": " if refusal.path else ""
+
+
+def _docker_image(process: Mapping[str, Any]) -> str | None:
+    """dockerPull, else dockerImageId, of the DockerRequirement (a requirement before a hint)."""
+    for section in ("requirements", "hints"):
+        entries = process.get(section)
+        items = [{"class": k, **v} for k, v in entries.items()] if isinstance(entries, Mapping) else list(entries or [])
+        for item in reversed(items):
+            if shortname(str(item.get("class"))) == "DockerRequirement":
+                return item.get("dockerPull") or item.get("dockerImageId")
+    return None
+
+
+def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path, tool_dir: Path) -> CwlPlan:
+    filled = with_defaults(process, job)
+    staged: list[StagedInput] = []
+    sources: dict[str, _Source] = {}  # container path -> host source, of primaries and secondaries
+    container_job: dict[str, Any] = {}
+    for key, value in filled.items():
+        base = base_dir if job.get(key) is not None else tool_dir
+        if isinstance(value, list):
+            container_job[key] = [_stage(key, i, item, base, staged, sources) for i, item in enumerate(value)]
+        else:
+            container_job[key] = _stage(key, None, value, base, staged, sources)
+    invocation = evaluate(process, container_job, RUNTIME)
+    _stage_secondary(invocation, staged, sources)
+    cli = Cli(_base_command(process), (), _outputs(process, invocation), invocation.stdout, invocation.stderr)
+    return CwlPlan(BatchPlan(index, image, invocation.argv, invocation.job, staged, cli), invocation)
+
+
+def _stage(key: str, index: int | None, value: Any, base: Path, staged: list[StagedInput], sources: dict[str, _Source]) -> Any:
+    """A File or Directory value with its container path (staging it and the secondary files the
+    job gives); other values unchanged."""
+    if not (isinstance(value, Mapping) and value.get("class") in ("File", "Directory")):
+        return value
+    source = _source(key, value, base)
+    completed = complete_file_value(key, {"class": value["class"], "basename": value.get("basename") or source.basename()}, index, None)
+    path = completed["path"]
+    staged.append(source.staged(key, index, value["class"], path, value.get("listing")))
+    sources[path] = source
+    placed = {**{k: v for k, v in value.items() if k not in _PLACE_FIELDS}, "class": value["class"], "path": path}
+    secondaries = []
+    for secondary in value.get("secondaryFiles") or []:
+        secondary_source = _source(key, secondary, base)
+        name = secondary.get("basename") or secondary_source.basename()
+        secondary_path = posixpath.join(posixpath.dirname(path), name)
+        staged.append(secondary_source.staged(_secondary_key(key), _count(staged, key), secondary["class"], secondary_path, secondary.get("listing")))
+        sources[secondary_path] = secondary_source
+        secondaries.append({"class": secondary["class"], "path": secondary_path})
+    if secondaries:
+        placed["secondaryFiles"] = secondaries
+    return placed
+
+
+def _secondary_key(key: str) -> str:
+    """The staged key of a secondary file: not the primary's, whose size and checksum it does not have."""
+    return f"{key}.secondaryFiles"
+
+
+def _count(staged: list[StagedInput], key: str) -> int:
+    """The next index of ``key``'s secondary files, so that each has a label of its own."""
+    return sum(1 for s in staged if s.key == _secondary_key(key))
+
+
+def _source(key: str, value: Mapping[str, Any], base: Path) -> _Source:
+    """Where a job's File or Directory is: ``path`` (local), or ``location`` (a local path,
+    ``file://`` URI or ``http(s)://`` URL)."""
+    if isinstance(value.get("path"), str):
+        return _Source(LOCAL, os.path.abspath(base / value["path"]))
+    location = value.get("location")
+    if not isinstance(location, str):
+        raise CwlPlanError(f'input "{key}": a {value.get("class")} without path or location (faice does not stage File literals yet)')
+    scheme = urlsplit(location).scheme.lower()
+    if scheme in ("http", "https"):
+        return _Source(HTTP, location)
+    if scheme == "file":
+        return _Source(LOCAL, os.path.abspath(unquote(urlsplit(location).path)))
+    if scheme:
+        raise CwlPlanError(f'input "{key}": faice stages local paths, file:// and http(s):// locations, not {location}')
+    return _Source(LOCAL, os.path.abspath(base / unquote(location)))
+
+
+def _stage_secondary(invocation: Invocation, staged: list[StagedInput], sources: dict[str, _Source]) -> None:
+    """Stage the secondary files the tool's patterns name that the job did not give, from beside
+    their primary's source; an optional one only if it exists locally."""
+    for key, files in invocation.secondary_files.items():
+        for secondary in files:
+            if secondary.path in sources:
+                continue
+            if posixpath.dirname(secondary.path) != posixpath.dirname(secondary.primary):
+                raise CwlPlanError(f'input "{key}": the secondary file {secondary.path} is not beside {secondary.primary}')
+            source = sources[secondary.primary].sibling(posixpath.basename(secondary.path))
+            if not secondary.required and (source.connector != LOCAL or not os.path.exists(source.where)):
+                continue
+            staged.append(source.staged(_secondary_key(key), _count(staged, key), "File", secondary.path, None))
+            sources[secondary.path] = source
+
+
+def _base_command(process: Mapping[str, Any]) -> tuple[str, ...]:
+    base = process.get("baseCommand")
+    return () if base is None else (base,) if isinstance(base, str) else tuple(base)
+
+
+def _outputs(process: Mapping[str, Any], invocation: Invocation) -> tuple[CliOutput, ...]:
+    """Each output with its evaluated glob, relative to the output directory as the runner globs."""
+    section = process.get("outputs")
+    items = [{"id": k, **(v if isinstance(v, Mapping) else {"type": v})} for k, v in section.items()] if isinstance(section, Mapping) else list(section or [])
+    outputs = []
+    for item in items:
+        key = shortname(str(item["id"]))
+        kind = normalize_type(item.get("type"))
+        members = kind if isinstance(kind, list) else [kind]
+        rest = [m for m in members if m != "null"]
+        if len(rest) != 1 or rest[0] not in ("File", "Directory", "stdout", "stderr"):
+            raise CwlPlanError(f'output "{key}": faice exec collects one File, Directory, stdout or stderr per output (array outputs: not yet; cwltool runs them)')
+        glob = None
+        if rest[0] in ("File", "Directory"):
+            glob = _glob(key, invocation.globs.get(key) or [])
+        outputs.append(CliOutput(key, rest[0], "null" in members, glob))
+    return tuple(outputs)
+
+
+def _glob(key: str, patterns: list[str]) -> str | None:
+    if len(patterns) > 1:
+        raise CwlPlanError(f'output "{key}": the glob gives several patterns {patterns} (faice exec takes one yet; cwltool runs it)')
+    if not patterns:
+        return None
+    pattern = patterns[0]
+    if pattern.startswith(OUTPUTS_DIR + "/"):
+        pattern = pattern[len(OUTPUTS_DIR) + 1:]
+    if pattern.startswith("/") or "$(" in pattern:
+        raise CwlPlanError(f'output "{key}": the glob {pattern!r} must be relative to the output directory, without "$("')
+    return pattern
