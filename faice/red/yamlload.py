@@ -264,26 +264,12 @@ class Location(NamedTuple):
     column: int
 
 
-def locate(text: str, paths: Iterable[Path]) -> dict[Path, Location]:
-    """Find line and column of each path (its key for mapping entries), or of its nearest ancestor.
-
-    Paths use str keys and int list indices, as the loaded data does.
-    """
-    wanted = set(paths)
-    prefixes: set[Path] = set()
-    for path in wanted:
-        for i in range(len(path) + 1):
-            prefixes.add(path[:i])
-    found: dict[Path, Location] = {}
+def _entries(text: str) -> Iterator[tuple[Path, Any]]:
+    """Every node of the YAML text with its path, in document order: a mapping entry at its key,
+    any other node at its start. Stops quietly where the text stops being YAML."""
     path: list[Any] = []
     # One frame per open collection: [kind, next index or pending key, expecting key?]
     frames: list[list[Any]] = []
-
-    def enter(event: Any) -> None:
-        here = tuple(path)
-        if here in prefixes and here not in found:
-            found[here] = Location(*_mark(event))
-
     try:
         for event in _events(text):
             if isinstance(event, (ev.StreamStartEvent, ev.DocumentStartEvent, ev.DocumentEndEvent, ev.StreamEndEvent)):
@@ -301,21 +287,36 @@ def locate(text: str, paths: Iterable[Path]) -> dict[Path, Location]:
                     key = _scalar(event) if isinstance(event, ev.ScalarEvent) else None
                     frame[1], frame[2] = key, False
                     path.append(key)
-                    enter(event)
+                    yield tuple(path), event
                     path.pop()
                     continue
                 path.append(frame[1])
-            enter(event)
+            yield tuple(path), event
             if isinstance(event, ev.MappingStartEvent):
                 frames.append(["map", None, True])
             elif isinstance(event, ev.SequenceStartEvent):
                 frames.append(["seq", 0, False])
-            else:
-                if frames:
-                    path.pop()
-                    _advance(frames[-1])
+            elif frames:
+                path.pop()
+                _advance(frames[-1])
     except YamlError:
-        pass
+        return
+
+
+def locate(text: str, paths: Iterable[Path]) -> dict[Path, Location]:
+    """Find line and column of each path (its key for mapping entries), or of its nearest ancestor.
+
+    Paths use str keys and int list indices, as the loaded data does.
+    """
+    wanted = set(paths)
+    prefixes: set[Path] = set()
+    for path in wanted:
+        for i in range(len(path) + 1):
+            prefixes.add(path[:i])
+    found: dict[Path, Location] = {}
+    for here, event in _entries(text):
+        if here in prefixes and here not in found:
+            found[here] = Location(*_mark(event))
     result: dict[Path, Location] = {}
     for wanted_path in wanted:
         for i in range(len(wanted_path), -1, -1):
@@ -332,45 +333,10 @@ def node_positions(text: str) -> dict[Location, list[Path]]:
     key, any other node where it starts (a list item's mapping and its first key start at the
     same place). ``locate`` the other way round, for tools that report positions only (cwltool)."""
     positions: dict[Location, list[Path]] = {}
-    path: list[Any] = []
-    frames: list[list[Any]] = []
-
-    def seen(event: Any) -> None:
-        here = tuple(path)
+    for here, event in _entries(text):
         paths = positions.setdefault(Location(*_mark(event)), [])
         if here not in paths:
             paths.append(here)
-
-    try:
-        for event in _events(text):
-            if isinstance(event, (ev.StreamStartEvent, ev.DocumentStartEvent, ev.DocumentEndEvent, ev.StreamEndEvent)):
-                continue
-            if isinstance(event, (ev.MappingEndEvent, ev.SequenceEndEvent)):
-                frames.pop()
-                if path and frames:
-                    path.pop()
-                    _advance(frames[-1])
-                continue
-            if frames:
-                frame = frames[-1]
-                if frame[0] == "map" and frame[2]:
-                    key = _scalar(event) if isinstance(event, ev.ScalarEvent) else None
-                    frame[1], frame[2] = key, False
-                    path.append(key)
-                    seen(event)
-                    path.pop()
-                    continue
-                path.append(frame[1])
-            seen(event)
-            if isinstance(event, ev.MappingStartEvent):
-                frames.append(["map", None, True])
-            elif isinstance(event, ev.SequenceStartEvent):
-                frames.append(["seq", 0, False])
-            elif frames:
-                path.pop()
-                _advance(frames[-1])
-    except YamlError:
-        pass
     return positions
 
 
