@@ -241,17 +241,30 @@ def settle(store: Store, experiment_id: str, reason: str, engine: EngineFactory,
     return failed
 
 
+#: how often the containers of a dead run are asked to go, and the pause between (seconds)
+REMOVE_ATTEMPTS = 4
+REMOVE_PAUSE = 0.5
+
+
 def clean_up_after(experiment_id: str, engine: Callable[[], Any]) -> None:
     """Remove what a dead run of the experiment left: its containers, then its mounts. A container
     engine that cannot be reached or cannot list them now leaves them to the next run's sweep;
     what the run left is recorded all the same."""
+    import time
+
     from faice.runner.docker_engine import LABEL_EXPERIMENT
     from faice.runner.mounts import remove_leftovers
 
     try:
         reached = engine()
-        for container in reached.containers(**{LABEL_EXPERIMENT: experiment_id}):
-            reached.remove(container)
+        for attempt in range(REMOVE_ATTEMPTS):
+            left = reached.containers(**{LABEL_EXPERIMENT: experiment_id})
+            if not left:
+                break
+            if attempt:  # one the dead run was starting at its end: Docker refuses to remove it until it has started
+                time.sleep(REMOVE_PAUSE)
+            for container in left:
+                reached.remove(container)
     except (FaiceError, OSError):
         pass
     remove_leftovers(experiment_id)
