@@ -62,8 +62,7 @@ def why(store: Store, batch: str, other: str | None = None) -> Why:
     others = [e for e in store.cache_entries(limit=WHY_CANDIDATES) if e.key != row.cache_key]
     if not others:
         return Why(batch_id, "stored" if made else "empty", f"no entry had its key{made}; the cache holds no other entry to compare with", None, [])
-    closest = min(others, key=lambda e: (len(differences(e.parts, parts)), -e.used_at))
-    found = differences(closest.parts, parts)
+    found, _used, closest = min(((differences(e.parts, parts), -e.used_at, e) for e in others), key=lambda t: (len(t[0]), t[1]))
     return Why(batch_id, "stored" if made else "miss",
                f"no entry had its key{made}; the closest other (stored by batch {closest.batch_id}) differs in {len(found)} part{'s' if len(found) != 1 else ''}",
                closest.batch_id, found)

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from faice.cache.content import BLOCK
+from faice.cache.content import BLOCK, file_sha256
 from faice.state.cache_tables import CacheEntry
 from faice.state.cleanup import MARKER
 from faice.state.store import Store
@@ -195,15 +195,9 @@ class ResultCache:
     def _intact(self, sha: str, size: int | None) -> bool:
         path = self.object_path(sha)
         try:
-            if size is not None and path.stat().st_size != size:
-                return False
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                for block in iter(lambda: handle.read(BLOCK), b""):
-                    digest.update(block)
+            return (size is None or path.stat().st_size == size) and file_sha256(path) == sha
         except OSError:
             return False
-        return digest.hexdigest() == sha
 
     def restore(self, entry: CacheEntry, outdir: Path, streams: dict[str, Path], owner: tuple[int, int] | None) -> Restored:
         """Put a verified entry's files into ``outdir`` (which exists and is empty but for faice's

@@ -26,6 +26,10 @@ from faice.state.states import FINAL_STATES, OPEN_STATES, RUNNING_STATES, STATES
 __all__ = ["FINAL_STATES", "OPEN_STATES", "STATES", "BatchRow", "BatchState", "Reopened", "StillRunning", "Store", "UnknownId"]
 
 
+#: the batch columns that hold JSON (the rest hold plain values)
+JSON_COLUMNS = frozenset({"argv", "outputs", "cache_parts"})
+
+
 def data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "faice"
@@ -237,7 +241,7 @@ class Store(AccountTables, CacheTables, Listing):
 
     def update(self, batch_id: str, **fields: Any) -> None:
         """Change result fields without a state change (container id, attempts)."""
-        columns = {k: (json.dumps(v) if k in ("argv", "outputs", "cache_parts") else v) for k, v in fields.items()}
+        columns = {k: (json.dumps(v) if k in JSON_COLUMNS else v) for k, v in fields.items()}
         with self._db.connection() as conn:
             conn.execute(f"UPDATE batches SET {', '.join(f'{k} = ?' for k in columns)} WHERE id = ?", (*columns.values(), batch_id))
 
@@ -416,7 +420,7 @@ def _record_move(conn: sqlite3.Connection, batch_id: str, row: sqlite3.Row, stat
     """Write a batch's move to ``state`` (``row``: its experiment and node) with its result ``fields``, and the history entry."""
     columns = {"state": state, "updated_at": now}
     for key, value in fields.items():
-        columns[key] = json.dumps(value) if key in ("argv", "outputs", "cache_parts") else value
+        columns[key] = json.dumps(value) if key in JSON_COLUMNS else value
     assignments = ", ".join(f"{k} = ?" for k in columns)
     node = fields.get("node", row["node"])
     entry = json.dumps({"state": state, "time": now, "node": node})  # Python's float text, as in the full document
