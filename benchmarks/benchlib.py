@@ -134,6 +134,15 @@ def capture(argv: list[str], cwd: Path) -> str:
     return (proc.stdout + proc.stderr).strip()
 
 
+def tool_versions(faice: str, cwltool: str, docker: str, cwd: Path) -> dict[str, str]:
+    """The versions the reports name: faice's, cwltool's and the Docker engine's."""
+    return {
+        "faice": capture([faice, "--version"], cwd),
+        "cwltool": capture([cwltool, "--version"], cwd).split()[-1],
+        "docker": capture([docker, "version", "--format", "{{.Server.Version}}"], cwd),
+    }
+
+
 # --------------------------------------------------------------------------- report
 
 

@@ -29,8 +29,7 @@ image="faice-test-busybox:latest"
 bench_faice_and_python
 bench_cwltool
 bench_docker_image "$image"
-jobs=${BENCH_JOBS:-$(nproc)}
-[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"
+bench_jobs
 bench_workdir faice-cache-bench.XXXXXX
 
 bench_run "$here/cache_bench.py" \

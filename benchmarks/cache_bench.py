@@ -35,7 +35,7 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
-from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets  # noqa: E402
+from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets, tool_versions  # noqa: E402
 
 MANY_SECONDS = 1.0  # 100 cached batches, total
 MANY_LIMIT = 0.05  # cached / uncached
@@ -163,7 +163,6 @@ def main() -> int:
     work: Path = args.work.resolve()
     logs = work / "logs"
     db = work / "state" / "faice.db"
-    env_note = f"--db {db} (throwaway; its cache beside it)"
     try:
         args.faice, args.cwltool, args.docker = program(args.faice), program(args.cwltool), program(args.docker)
         logs.mkdir(parents=True)
@@ -173,7 +172,6 @@ def main() -> int:
             path = work / "in" / f"{i}.txt"
             path.write_text(f"input {i}\n" * 50, encoding="utf-8")
             inputs.append(path)
-        os.utime(work / "in", (time.time() - 10, time.time() - 10))
         for path in inputs:  # older than faice's 2 s of doubt: their hashes are remembered
             os.utime(path, (time.time() - 10, time.time() - 10))
         many = work / f"copy-{args.batches}-batches.yml"
@@ -186,13 +184,9 @@ def main() -> int:
         job.write_text(f"f:\n  class: File\n  path: {inputs[0]}\n", encoding="utf-8")
         capture([args.faice, "validate", str(many)], work)
         capture([args.cwltool, "--validate", str(tool)], work)
-        versions = {
-            "faice": capture([args.faice, "--version"], work),
-            "cwltool": capture([args.cwltool, "--version"], work).split()[-1],
-            "docker": capture([args.docker, "version", "--format", "{{.Server.Version}}"], work),
-        }
+        versions = tool_versions(args.faice, args.cwltool, args.docker, work)
         print("== faice exec --cache benchmark")
-        print(f"faice     {args.faice} ({versions['faice']}), {env_note}")
+        print(f"faice     {args.faice} ({versions['faice']}), --db {db} (throwaway; its cache beside it)")
         print(f"cwltool   {args.cwltool} ({versions['cwltool']}), --cachedir {work / 'cwlcache'}")
         print(f"docker    engine {versions['docker']}, image {args.image} (local, never pulled)")
         print(f"machine   {machine()}; parallelism {args.jobs}")
@@ -220,7 +214,6 @@ def main() -> int:
         cwl_hit = Command("cwltool-one", "cwltool --cachedir (1 job, cached)",
                           [args.cwltool, "--quiet", "--cachedir", str(cwl_cache), "--outdir", str(work / "cwl-out-{run}"), str(tool), str(job)], check=cwl_check)
         measure("one", [one_hit, cwl_hit], args.runs_small, 1, work, logs)  # the warm-up round fills cwltool's cache
-        capture([args.docker, "ps", "-a"], work)
     except BenchError as exc:
         print(f"\ncache_bench: BENCHMARK ABORTED: {exc}", file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@
 #   bench_cwltool            sets cwltool (CWLTOOL, else .venv/bin/cwltool, else cwltool on PATH)
 #   bench_docker_image IMAGE sets docker (DOCKER, else docker on PATH), checks the engine answers and
 #                            builds IMAGE offline with scripts/build-images.py when it is missing
+#   bench_jobs               sets jobs to BENCH_JOBS (default: nproc), a positive integer
 #   bench_workdir TEMPLATE   sets work to a new mktemp directory ${TMPDIR:-/tmp}/TEMPLATE, removed
 #                            on exit; INT and TERM exit 130 and 143
 #   bench_run HELPER ARG...  runs "$py" HELPER ARG... --runs-small ${BENCH_RUNS_SMALL:-5}
@@ -66,6 +67,12 @@ bench_docker_image() {
 		"$py" "$root/scripts/build-images.py" "${image%%:*}" >&2 || die "building $image failed"
 		"$docker" image inspect "$image" >/dev/null 2>&1 || die "$image still missing after building it"
 	fi
+}
+
+# --- parallelism of the measured commands
+bench_jobs() {
+	jobs=${BENCH_JOBS:-$(nproc)}
+	[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"
 }
 
 # --- scratch directory, removed however the script ends

@@ -70,8 +70,7 @@ bench_cwltool
 
 bench_docker_image "$image"
 
-jobs=${BENCH_JOBS:-$(nproc)}
-[[ $jobs =~ ^[1-9][0-9]*$ ]] || die "BENCH_JOBS must be a positive integer, not '$jobs'"
+bench_jobs
 
 bench_workdir faice-exec-bench.XXXXXX
 

@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # benchlib sits next to this file; python -P or PYTHONSAFEPATH leave it out
     sys.path.insert(0, HERE)
-from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets  # noqa: E402
+from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets, tool_versions  # noqa: E402
 
 INPUT_SIZE = 1024 * 1024  # bytes of the File input of the single batch
 #: targets (issue 10): many batches at most the floor's time, one batch of `true` at most 1.3 times it
@@ -215,11 +215,7 @@ def main() -> int:
         ids = work / "ids.txt"
         ids.write_text("".join(f"{i}\n" for i in range(args.batches)), encoding="utf-8")
 
-        versions = {
-            "faice": capture([args.faice, "--version"], work),
-            "cwltool": capture([args.cwltool, "--version"], work).split()[-1],
-            "docker": capture([args.docker, "version", "--format", "{{.Server.Version}}"], work),
-        }
+        versions = tool_versions(args.faice, args.cwltool, args.docker, work)
 
         print("== faice exec benchmark")
         print(f"faice     {args.faice} ({versions['faice']}), --db {db} (throwaway)")
