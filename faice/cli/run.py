@@ -121,7 +121,9 @@ def _validate_one(location: str, as_json: bool) -> dict[str, Any]:
 @app.command("exec")
 def exec_(
     ctx: typer.Context,
-    file: str = typer.Argument(..., metavar="FILE", help="RED file: a path, - for stdin, or an http(s) URL."),
+    file: str = typer.Argument(..., metavar="FILE", help="RED file or CWL CommandLineTool: a path, - for stdin, or an http(s) URL."),
+    job_files: list[str] | None = typer.Argument(None, metavar="[JOB]...", show_default=False,
+                                                 help="A CWL tool's job files (YAML or JSON); a file holding a list of jobs, or several files, run as batches."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
     resume: bool = typer.Option(False, "--resume", help="Run again only the batches of FILE's last experiment that did not succeed (see faice resume --help)."),
     as_json: bool = typer.Option(False, "--json", help="Print only the result document as JSON on stdout."),
@@ -140,6 +142,7 @@ def exec_(
     pids_limit: int = PidsLimitOption,
     engine: str | None = EngineOption,
     gpu_ids: str | None = typer.Option(None, "--gpu-ids", metavar="0,1", help="GPU device ids to give every container."),
+    image: str | None = typer.Option(None, "--image", metavar="IMAGE", help="CWL: the image to run the tool in (overrides its DockerRequirement)."),
     cache: bool | None = CacheOption,
     var: list[str] = VarOption,
     vars_file: Path | None = VarsFileOption,
@@ -164,12 +167,25 @@ def exec_(
     --resume takes up FILE's last experiment again, keeping its id, history and outputs: only
     its batches that did not succeed run (see faice resume --help).
 
+    A CWL CommandLineTool runs as cwltool tool.cwl job.yml runs it, each job a batch: File and
+    Directory inputs from local paths (mounted, not copied) or http(s) URLs, defaults,
+    secondaryFiles, the image of its DockerRequirement (or --image), ResourceRequirement (memory
+    limit, cores), EnvVarRequirement, ShellCommandRequirement, parameter references. stdout is
+    the output object in cwltool's shape (a list of them for several jobs; --json gives faice's
+    result document instead), progress goes to stderr. A tool using anything else (JavaScript,
+    InitialWorkDirRequirement, a workflow, ...) is refused before anything runs, at its line:
+    cwltool runs it.
+
     Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker, the
     image or mounting unusable, 130 interrupted.
 
     Examples:
 
       faice exec red.yml
+
+      faice exec tool.cwl job.yml
+
+      faice exec tool.cwl jobs.yml --image debian:bookworm --jobs 4
 
       faice exec red.yml --dry-run --json
 
@@ -189,12 +205,29 @@ def exec_(
 
         store = open_store(ctx, read_heavy=False)
         resumed = ctx.meta.get(RESUMING) or last_experiment(store, file)
-    # A dry run shows what would run even with a connector that is not installed here (a warning).
-    prepared = prepare(file, variables=parse_vars(var, vars_file), prompt=prompter(non_interactive), connectors_required=not dry_run, local=True)
-    if not quiet:
-        print_notices(prepared)
+    from faice.cwl import is_cwl
+    from faice.red.load import document
+    from faice.red.source import read_source
+
+    source, data = read_source(file)
+    tool = None
+    if is_cwl(data):
+        from faice.cwl.prepare import prepare_cwl
+
+        if var or vars_file:
+            raise InvalidInput("--var and --vars-file fill a RED file's {{variables}}; a CWL tool's values come from its job files")
+        cwl = prepare_cwl(file, source, data, job_files or [], image)
+        prepared, plans, tool = cwl.prepared, cwl.plans, cwl.tool
+    else:
+        if job_files or image:
+            raise InvalidInput(f"{source.name} is a RED file: job files and --image are for CWL tools (a RED file names its inputs and image)")
+        # A dry run shows what would run even with a connector that is not installed here (a warning).
+        prepared = prepare(document(source, data), variables=parse_vars(var, vars_file), prompt=prompter(non_interactive), connectors_required=not dry_run, local=True)
+        plans = None
+        if not quiet:
+            print_notices(prepared)
     if dry_run:
-        _print_dry_run(prepared, as_json, mount=not no_mount)
+        _print_dry_run(prepared, plans, as_json, mount=not no_mount)
         return
     from faice.runner.engine import engine_name
     from faice.runner.exec_options import cache_default, exec_options
@@ -210,7 +243,7 @@ def exec_(
     )
     for notice in [] if quiet else notices:
         err(f"{prepared.doc.source.name}: notice: {notice}")
-    _run(ctx, store, prepared, options, as_json, quiet, resumed)
+    _run(ctx, store, prepared, options, as_json, quiet, resumed, plans, tool)
 
 
 def options_of(command: Callable[..., Any], *, leave_out: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -229,7 +262,7 @@ def options_of(command: Callable[..., Any], *, leave_out: tuple[str, ...]) -> Ca
 
 
 @app.command(name="resume")
-@options_of(exec_, leave_out=("file", "dry_run", "resume"))
+@options_of(exec_, leave_out=("file", "job_files", "dry_run", "resume", "image"))
 def resume_(
     ctx: typer.Context,
     experiment_id: str = typer.Argument(..., metavar="EXPERIMENT_ID", help="The experiment (its id, or a unique start of it, 4 characters at least)."),
@@ -267,15 +300,15 @@ def resume_(
 
     experiment_id, source = experiment_source(open_store(ctx), experiment_id)
     ctx.meta[RESUMING] = experiment_id
-    exec_(ctx, file=file or source, dry_run=False, resume=True, **options)
+    exec_(ctx, file=file or source, job_files=None, dry_run=False, resume=True, image=None, **options)
 
 
-def _print_dry_run(prepared: Any, as_json: bool, mount: bool) -> None:
+def _print_dry_run(prepared: Any, plans: list[Any] | None, as_json: bool, mount: bool) -> None:
     """Each batch's image and argv, and how its inputs would arrive."""
     from faice.runner.plan import plan
 
     mask = prepared.masker
-    plans = plan(prepared.experiment, mask)
+    plans = plan(prepared.experiment, mask) if plans is None else plans
     if as_json:
         batches = [{"index": p.index, "image": mask(p.image), "argv": [mask(a) for a in p.argv]} for p in plans]
         typer.echo(json.dumps({"batches": batches}, indent=2))
@@ -290,9 +323,11 @@ def _print_dry_run(prepared: Any, as_json: bool, mount: bool) -> None:
             typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
 
 
-def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: bool, quiet: bool, resume: str | None) -> None:
+def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: bool, quiet: bool, resume: str | None,
+         plans: list[Any] | None = None, tool: dict[str, Any] | None = None) -> None:
     """Run the batches with a live view (or plain lines), then print the result; exit by its state.
-    ``quiet``: only a line for each failed batch. ``resume``: the experiment to take up again."""
+    ``quiet``: only a line for each failed batch. ``resume``: the experiment to take up again.
+    ``plans`` and ``tool``: a CWL tool's batches, whose result is its output object on stdout."""
     from faice.runner.execute import execute
     from faice.signals import on_stop
     from faice.view import Progress, print_summary
@@ -300,13 +335,30 @@ def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: b
     with on_stop():
         live = not as_json and not quiet and sys.stderr.isatty()
         with Progress(len(prepared.experiment.batches), live, quiet) as progress:
-            result = execute(prepared, options, store, progress.event, engine_factory(ctx), resume=resume)
+            result = execute(prepared, options, store, progress.event, engine_factory(ctx), resume=resume, plans=plans)
         if result.kept and result.kept == len(result.records) and not quiet:
             err(f"faice: nothing to resume: every batch of experiment {result.experiment_id} succeeded")
         document = result.to_json()
         if as_json:
             typer.echo(json.dumps(document, indent=2))
+        elif tool is not None:
+            _print_output_objects(tool, document, quiet)
         elif not quiet:
             print_summary(document)
             typer.echo(f"outputs: {result.outdir}")
     raise typer.Exit(EXIT_INTERRUPTED if result.interrupted else outcome_code(result.state))
+
+
+def _print_output_objects(tool: dict[str, Any], document: dict[str, Any], quiet: bool) -> None:
+    """cwltool's stdout: the output object of the job (a list for several jobs; null for one that
+    failed); what failed, and where the outputs are, on stderr."""
+    from faice.cwl.outputs import output_keys, output_object
+
+    keys = output_keys(tool)
+    objects = [output_object(b["outputs"], keys) if b["state"] == "succeeded" else None for b in document["batches"]]
+    typer.echo(json.dumps(objects[0] if len(objects) == 1 else objects, indent=4, ensure_ascii=False))
+    for batch in document["batches"]:
+        if batch["state"] != "succeeded" and not quiet:
+            err(f"faice: job {batch['index']} {batch['state']}: {batch['error']} (faice logs {batch['batchId']})")
+    if not quiet:
+        err(f"faice: experiment {document['experimentId']} {document['state']}")

@@ -156,7 +156,7 @@ def _secondary_patterns(spec: Any, version: str) -> list[dict[str, Any]]:
     return out
 
 
-def _requirement(tool: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+def requirement(tool: Mapping[str, Any], name: str) -> dict[str, Any] | None:
     """The requirement (or else hint) of class ``name``, the last one given, as cwltool finds it."""
     for section in ("requirements", "hints"):
         for item in reversed(_entries(tool.get(section), "class", None)):
@@ -353,11 +353,11 @@ class _Evaluation:
 
     def resources(self, tool: Mapping[str, Any]) -> Resources:
         """cwltool's ``evalResources`` without a ``select_resources`` hook: the minimums."""
-        requirement = _requirement(tool, "ResourceRequirement") or {}
+        asked = requirement(tool, "ResourceRequirement") or {}
         ram = 1024 if self.version == "v1.0" else 256
         request: dict[str, int | float] = {"cores": 1, "ram": ram, "tmpdir": 1024, "outdir": 1024}
         for name in request:
-            low, high = (self._resource(requirement, f"{name}{end}") for end in ("Min", "Max"))
+            low, high = (self._resource(asked, f"{name}{end}") for end in ("Min", "Max"))
             if low is None:
                 low = high
             if low is not None:
@@ -451,10 +451,10 @@ def _expression_fields(tool: Mapping[str, Any], inputs: list[dict[str, Any]], ou
         else:
             fields.append((f"arguments[{n}]", argument))
     fields.extend((stream, tool.get(stream)) for stream in ("stdin", "stdout", "stderr"))
-    env = _requirement(tool, "EnvVarRequirement")
+    env = requirement(tool, "EnvVarRequirement")
     if env:
         fields.extend((f"requirements.EnvVarRequirement.envDef.{e['envName']}", e["envValue"]) for e in _entries(env.get("envDef"), "envName", "envValue"))
-    resources = _requirement(tool, "ResourceRequirement") or {}
+    resources = requirement(tool, "ResourceRequirement") or {}
     fields.extend((f"requirements.ResourceRequirement.{k}", v) for k, v in resources.items() if k != "class")
     for item in outputs:
         for n, glob in enumerate(_aslist((item.get("outputBinding") or {}).get("glob"))):
@@ -540,7 +540,7 @@ def evaluate(tool: Mapping[str, Any], job: Mapping[str, Any], runtime: Runtime) 
         if item.get("type") in ("stdout", "stderr") and streams[item["type"]] is None:
             streams[item["type"]] = _stream_name(original)
 
-    if _requirement(tool, "ShellCommandRequirement") is not None:
+    if requirement(tool, "ShellCommandRequirement") is not None:
         words: list[str] = []
         for binding in bindings:
             args = state.argument(binding)
@@ -585,9 +585,9 @@ def _stream(state: _Evaluation, tool: Mapping[str, Any], name: str) -> str | Non
 
 
 def _environment(state: _Evaluation, tool: Mapping[str, Any]) -> dict[str, str]:
-    requirement = _requirement(tool, "EnvVarRequirement")
+    defined = requirement(tool, "EnvVarRequirement")
     environment: dict[str, str] = {}
-    for entry in _entries((requirement or {}).get("envDef"), "envName", "envValue"):
+    for entry in _entries((defined or {}).get("envDef"), "envName", "envValue"):
         field = f"requirements.EnvVarRequirement.envDef.{entry['envName']}"
         value = state.eval(entry["envValue"], field)
         if not isinstance(value, str):

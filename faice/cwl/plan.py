@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from faice.cwl.command import Invocation, Runtime, evaluate, normalize_type, shortname, with_defaults
+from faice.cwl.command import Invocation, Runtime, evaluate, normalize_type, requirement, shortname, with_defaults
 from faice.cwl.support import Unsupported, main_process, unsupported
 from faice.red.model import Cli, CliOutput, Connector
 from faice.red.paths import OUTPUTS_DIR, complete_file_value
@@ -100,13 +100,8 @@ def _where(refusal: Unsupported) -> str:
 
 def _docker_image(process: Mapping[str, Any]) -> str | None:
     """dockerPull, else dockerImageId, of the DockerRequirement (a requirement before a hint)."""
-    for section in ("requirements", "hints"):
-        entries = process.get(section)
-        items = [{"class": k, **v} for k, v in entries.items()] if isinstance(entries, Mapping) else list(entries or [])
-        for item in reversed(items):
-            if shortname(str(item.get("class"))) == "DockerRequirement":
-                return item.get("dockerPull") or item.get("dockerImageId")
-    return None
+    docker = requirement(process, "DockerRequirement") or {}
+    return docker.get("dockerPull") or docker.get("dockerImageId")
 
 
 def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path, tool_dir: Path) -> CwlPlan:
@@ -123,7 +118,25 @@ def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image
     invocation = evaluate(process, container_job, RUNTIME)
     _stage_secondary(invocation, staged, sources)
     cli = Cli(_base_command(process), (), _outputs(process, invocation), invocation.stdout, invocation.stderr)
-    return CwlPlan(BatchPlan(index, image, invocation.argv, invocation.job, staged, cli), invocation)
+    limited = requirement(process, "ResourceRequirement") is not None  # cwltool's defaults are no limit to impose
+    plan = BatchPlan(index, image, invocation.argv, invocation.job, staged, cli,
+                     ram_mib=invocation.resources.ram if limited else None, cores=_cores(invocation.resources.cores) if limited else None,
+                     environment=invocation.environment, stdin=_stdin(invocation.stdin, sources))
+    return CwlPlan(plan, invocation)
+
+
+def _cores(cores: float) -> float:
+    """The cores a container may use: what the tool asks, at most this machine's (Docker refuses more)."""
+    from faice.host import cpu_count
+
+    return min(float(cores), float(cpu_count()))
+
+
+def _stdin(path: str | None, sources: dict[str, _Source]) -> str | None:
+    """The container path of the staged input the tool reads as its standard input."""
+    if path is not None and path not in sources:
+        raise CwlPlanError(f"stdin: {path} is not one of the job's Files (faice feeds a staged input file as standard input)")
+    return path
 
 
 def _stage(key: str, index: int | None, value: Any, base: Path, staged: list[StagedInput], sources: dict[str, _Source]) -> Any:

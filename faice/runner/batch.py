@@ -223,8 +223,9 @@ class BatchRunner:
             mounts=mounts,
             labels={LABEL_EXPERIMENT: self.experiment_id, LABEL_BATCH: batch_id, LABEL_RUN: self.run_id, **({} if self.options.leave_container else {LABEL_REMOVABLE: "1"})},
             user=invoking_user(),
-            ram_mib=self.experiment.container.ram,
-            environment=self.environment(),
+            ram_mib=plan.ram_mib,
+            cpus=plan.cores,
+            environment={**self.environment(), **plan.environment},
             gpu_ids=self.options.gpu_ids,
             gpu_count=None if self.options.gpu_ids else gpu_count(self.experiment.container.gpus),
             network=self.options.network,
@@ -260,7 +261,7 @@ class BatchRunner:
         if outcome.timed_out:
             return AttemptResult(BatchState.FAILED, outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
         if outcome.exit_code != 0:
-            reason = f"killed: out of memory (ram limit {self.experiment.container.ram} MiB)" if outcome.oom_killed else f"exit code {outcome.exit_code}"
+            reason = f"killed: out of memory (ram limit {plan.ram_mib} MiB)" if outcome.oom_killed else f"exit code {outcome.exit_code}"
             return AttemptResult(BatchState.FAILED, outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
         phase("stage-out")
         found, problems = find_outputs(plan.cli, outdir, plan.values)

@@ -157,13 +157,13 @@ class BatchCache:
             image_id=self.image_id,
             # an item that holds a secret is keyed by its fingerprint: "the same but for a secret" is another argv
             argv=[a if self.mask(a) == a else f"fingerprint:{self.results.fingerprint(a)}" for a in plan.argv],
-            environment={k: self.results.fingerprint(v) for k, v in self.environment.items()},
+            environment={k: self.results.fingerprint(v) for k, v in {**self.environment, **plan.environment}.items()},
             gpus=self.gpus,
             network=self.network,
             user=self.user,
             inputs=contents,
             outputs=cli.outputs,
-            streams={"stdout": cli.stdout, "stderr": cli.stderr},
+            streams={"stdout": cli.stdout, "stderr": cli.stderr, **({"stdin": plan.stdin} if plan.stdin else {})},
         )
         return Keyed(batch_key(parts), parts, tuple(watched))
 

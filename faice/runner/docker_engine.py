@@ -46,6 +46,8 @@ class ContainerSpec:
     labels: dict[str, str]
     user: str
     ram_mib: int | None = None
+    #: CPUs the container may use (fractions too); None: no limit
+    cpus: float | None = None
     environment: dict[str, str] = field(default_factory=dict)
     gpu_ids: list[str] | None = None
     gpu_count: int | None = None
@@ -165,6 +167,8 @@ class DockerEngine:
             host_config["NetworkMode"] = spec.network
         if spec.pids_limit:
             host_config["PidsLimit"] = spec.pids_limit
+        if spec.cpus:
+            host_config["NanoCpus"] = int(spec.cpus * 1e9)
         return {
             "Image": spec.image,
             "Entrypoint": spec.argv[:1],

@@ -147,12 +147,14 @@ def no_mount_notice(experiment: Experiment) -> str | None:
     return f"--no-mount: {len(mounts)} director{'y' if len(mounts) == 1 else 'ies'} marked mount: true {'is' if len(mounts) == 1 else 'are'} copied in instead{tail}"
 
 
-def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, open_engine: EngineFactory, resume: str | None = None) -> ExecResult:
+def execute(prepared: Prepared, options: RunOptions, store: Store, on_event: Event, open_engine: EngineFactory, resume: str | None = None,
+            plans: list[BatchPlan] | None = None) -> ExecResult:
     """Check everything, register the experiment, run its batches here; ``open_engine`` reaches the container engine once
     the file's own checks passed. ``resume``: instead of registering a new experiment, take up that ended one again
-    (faice.runner.resume) and run only its batches that did not succeed."""
+    (faice.runner.resume) and run only its batches that did not succeed. ``plans``: the batches as another format's
+    planner made them (faice.cwl.prepare); by default the RED file's."""
     experiment = prepared.experiment
-    plans = plan(experiment, prepared.masker)
+    plans = plan(experiment, prepared.masker) if plans is None else plans
     source = prepared.doc.source.name
     base_dir = Path(source).resolve().parent if os.path.exists(source) else Path.cwd()
     resumed = resumable(store, resume, prepared, plans, base_dir) if resume else None

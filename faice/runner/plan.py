@@ -6,7 +6,7 @@ shows precisely what ``faice exec`` would start.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from faice.connectors import registry
@@ -31,7 +31,8 @@ class StagedInput(NamedTuple):
 class BatchPlan:
     """What one batch runs: image, argv, input values, the inputs to stage, and the tool's
     description the run reads after the container ends (the outputs to find, the files its
-    streams go to): the RED file's cli here; a planner of another format gives its own."""
+    streams go to): the RED file's cli here; a planner of another format (faice.cwl.plan) gives
+    its own, and what a RED file cannot say: the tool's environment, its stdin, its cores."""
 
     index: int
     image: str
@@ -39,6 +40,14 @@ class BatchPlan:
     values: dict[str, Any]
     staged: list[StagedInput]
     cli: Cli
+    #: the container's memory limit (MiB), also what the scheduler reserves for it
+    ram_mib: int | None = None
+    #: CPUs the container may use (CWL ResourceRequirement coresMin); None: no limit
+    cores: float | None = None
+    #: variables the tool defines for itself (CWL EnvVarRequirement): they win over --preserve-environment
+    environment: dict[str, str] = field(default_factory=dict)
+    #: the container path of the staged input whose content is the tool's standard input
+    stdin: str | None = None
 
 
 def _default_basename(connector: dict[str, Any], mask: Masker | None) -> str | None:
@@ -68,7 +77,7 @@ def plan_batch(experiment: Experiment, index: int, mask: Masker | None = None) -
             values[key] = [_complete(key, item, i, staged, mask) for i, item in enumerate(value)]
         else:
             values[key] = _complete(key, value, None, staged, mask)
-    return BatchPlan(index, experiment.container.image, build_argv(experiment.cli, values), values, staged, experiment.cli)
+    return BatchPlan(index, experiment.container.image, build_argv(experiment.cli, values), values, staged, experiment.cli, experiment.container.ram)
 
 
 def plan(experiment: Experiment, mask: Masker | None = None) -> list[BatchPlan]:

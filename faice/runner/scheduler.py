@@ -53,7 +53,7 @@ class LocalScheduler:
         return records
 
     def _run_batch(self, record: BatchRecord) -> None:
-        ram = self.runner.experiment.container.ram
+        ram = record.plan.ram_mib
         again = True
         while again:
             if not self.memory.acquire(ram, self.cancelled):

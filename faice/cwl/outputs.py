@@ -1,0 +1,68 @@
+"""The CWL output object of a job, in cwltool's shape, so that scripts written around cwltool
+(and cwltest) read faice's the same way.
+
+Keys in cwltool's order: a File is ``location``, ``basename``, ``class``, ``checksum``, ``size``,
+``path``; a Directory ``location``, ``basename``, ``class``, ``listing``, ``path``, its entries
+``class``, ``location``, ``basename``, then ``listing`` or ``size`` and ``checksum``, then
+``path``. Outputs are sorted by id; an optional output that was not found is ``null``. Listings
+are sorted by name (cwltool's follow the directory's order, which is no order at all).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from faice.runner.outputs import sha1_of
+
+
+def output_object(outputs: Mapping[str, Mapping[str, Any] | None], keys: list[str]) -> dict[str, Any]:
+    """The output object of one job from the outputs faice found (``{class, path, size,
+    checksum}`` per key, as recorded); ``keys``: the tool's output ids."""
+    found: dict[str, Any] = {}
+    for key in sorted(keys):
+        value = outputs.get(key)
+        path = value.get("path") if value else None
+        if not path:
+            found[key] = None
+        elif value is not None and value.get("class") == "Directory":
+            found[key] = directory_object(Path(os.path.abspath(path)))
+        else:
+            assert value is not None
+            found[key] = file_object(Path(os.path.abspath(path)), value.get("checksum"), value.get("size"))
+    return found
+
+
+def file_object(path: Path, checksum: str | None = None, size: int | None = None) -> dict[str, Any]:
+    return {"location": path.as_uri(), "basename": path.name, "class": "File",
+            "checksum": checksum or sha1_of(path), "size": path.stat().st_size if size is None else size, "path": str(path)}
+
+
+def directory_object(path: Path) -> dict[str, Any]:
+    return {"location": path.as_uri(), "basename": path.name, "class": "Directory", "listing": _listing(path), "path": str(path)}
+
+
+def _listing(path: Path) -> list[dict[str, Any]]:
+    entries = []
+    for entry in sorted(path.iterdir(), key=lambda p: p.name):
+        if entry.is_dir():
+            entries.append({"class": "Directory", "location": entry.as_uri(), "basename": entry.name, "listing": _listing(entry), "path": str(entry)})
+        elif entry.is_file():
+            entries.append({"class": "File", "location": entry.as_uri(), "basename": entry.name, "size": entry.stat().st_size,
+                            "checksum": sha1_of(entry), "path": str(entry)})
+    return entries
+
+
+def output_keys(tool: Mapping[str, Any]) -> list[str]:
+    """The ids of the tool's outputs (of ``#main`` in a ``$graph``)."""
+    from faice.cwl.command import shortname
+    from faice.cwl.support import Unsupported, main_process
+
+    found = main_process(dict(tool))
+    assert not isinstance(found, Unsupported)
+    section = found[1].get("outputs")
+    if isinstance(section, Mapping):
+        return [shortname(str(k)) for k in section]
+    return [shortname(str(item["id"])) for item in section or []]
