@@ -19,3 +19,12 @@ def is_cwl(data: Any) -> bool:
     if not isinstance(data, dict) or "redVersion" in data:
         return False
     return "cwlVersion" in data or "$graph" in data or data.get("class") in PROCESS_CLASSES
+
+
+#: the marker of a recorded CWL run (``{"kind": "cwl", "tool": ..., "jobs": [...]}``) where a RED run records its RED document
+RUN_KIND = "cwl"
+
+
+def is_cwl_run(recorded: Any) -> bool:
+    """Whether an experiment's recorded document is a CWL run's rather than a RED file."""
+    return isinstance(recorded, dict) and recorded.get("kind") == RUN_KIND and "tool" in recorded

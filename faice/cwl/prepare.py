@@ -12,10 +12,10 @@ records its RED document.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from faice.cwl import RUN_KIND
 from faice.cwl.command import ExpressionError, JobError
 from faice.cwl.plan import CwlPlanError, plan_jobs
 from faice.errors import InvalidInput, LoadError
@@ -24,9 +24,6 @@ from faice.red.prepare import Prepared, ValidationFailed
 from faice.red.secrets import Masker
 from faice.red.source import Document, Source, is_url, read_source
 from faice.runner.plan import BatchPlan
-
-#: the recorded document's marker: what ``faice show`` and ``export`` look for
-KIND = "cwl"
 
 
 class CwlRun(NamedTuple):
@@ -44,11 +41,6 @@ class Job(NamedTuple):
     name: str  # the job file, and the job's index in it when the file holds a list
     values: dict[str, Any]
     base_dir: Path
-
-
-def is_cwl_run(red: Any) -> bool:
-    """Whether a recorded document is a CWL run's rather than a RED file."""
-    return isinstance(red, Mapping) and red.get("kind") == KIND and "tool" in red
 
 
 def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: list[str], image: str | None = None) -> CwlRun:
@@ -83,7 +75,7 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
         execution=None,
         batches=[BatchJob(p.index, p.values) for p in plans],
     )
-    recorded = {"kind": KIND, "tool": data, "jobs": [job.values for job in jobs] if job_files else []}
+    recorded = {"kind": RUN_KIND, "tool": data, "jobs": [job.values for job in jobs] if job_files else []}
     return CwlRun(Prepared(Document(source, recorded), experiment, Masker([])), plans, data)
 
 

@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from faice import __version__
 from faice.cache.content import file_sha256
+from faice.cwl import is_cwl_run
 from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.provenance.ro_crate import RED_FILE, TOOL_FILE, BatchRun, DataEntity, ExperimentRun, Parameter, metadata
 from faice.red.model import job_sections
@@ -115,13 +116,16 @@ def export(store: Store, given_id: str, target: Path, *, include_inputs: bool = 
     check_target(target)
     crate = Crate()
     red = record["red"]
-    cli = red.get("cli") or {}
-    red_file = crate.write_text(RED_FILE, "RED file (credentials removed, secrets masked)", json.dumps(red, indent=2).encode(), "application/json")
+    cwl_run = is_cwl_run(red)
+    cli = (red["tool"] if cwl_run else red.get("cli")) or {}
+    described = "the CWL tool and its jobs as faice exec was given them" if cwl_run else "RED file (credentials removed, secrets masked)"
+    red_file = crate.write_text(RED_FILE, described, json.dumps(red, indent=2).encode(), "application/json")
     tool = crate.write_text(TOOL_FILE, str(cli.get("label") or _base_command(cli)), json.dumps(cli, indent=2).encode(), "application/json")
-    tool = tool._replace(description="The RED file's cli: the CWL CommandLineTool every batch ran, in the container image.")
+    tool = tool._replace(description="The CWL CommandLineTool every batch ran, in the container image." if cwl_run else
+                         "The RED file's cli: the CWL CommandLineTool every batch ran, in the container image.")
     batches = store.batches(experiment_id)
     outputs = _OutputSet(store, record)
-    sections = job_sections(red)
+    sections = [((), job, {}) for job in red["jobs"]] if cwl_run else job_sections(red)
     runs = []
     for batch in batches:
         values = sections[batch.index][1] if batch.index < len(sections) else {}
