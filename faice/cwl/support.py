@@ -253,8 +253,12 @@ def _type(path: Path, cwl_type: Any, *, output: bool) -> Iterator[Unsupported]:
         yield _embed(path, f"the type {base}")
 
 
-def _shape(cwl_type: Any) -> tuple[str, bool, bool] | None:
+def type_shape(cwl_type: Any) -> tuple[str, bool, bool] | None:
     """(base type, array?, binding on the items?) of a type faice runs, or None."""
+    return _shape(cwl_type)
+
+
+def _shape(cwl_type: Any) -> tuple[str, bool, bool] | None:
     if isinstance(cwl_type, str):
         core = cwl_type[:-1] if cwl_type.endswith("?") else cwl_type
         array = core.endswith("[]")
