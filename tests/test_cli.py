@@ -29,6 +29,7 @@ SUBCOMMANDS = [
     ["convert", "batches"],
     ["convert", "cwl"],
     ["convert", "format"],
+    ["convert", "red"],
     ["list"],
     ["show"],
     ["logs"],

@@ -181,6 +181,8 @@ def _found(data: dict[str, Any]) -> set[tuple[str, str, str]]:
       ("requirements.1.ramMin", "JavaScript expressions", "run")}),
     ({"hints": {"ResourceRequirement": {"coresMin": 2}, "InitialWorkDirRequirement": {"listing": []}, "WorkReuse": {"enableReuse": False}}},
      {("hints.InitialWorkDirRequirement", "InitialWorkDirRequirement", "run"), ("hints.WorkReuse", "WorkReuse", "ignored")}),
+    ({"hints": [{"class": "EnvVarRequirement", "envDef": {"A": "b"}}, {"class": "ShellCommandRequirement"}]},
+     {("hints.0", "the hint EnvVarRequirement", "embed")}),
     ({"inputs": [{"id": "#main/n.x", "type": {"type": "enum", "symbols": ["a"]}, "inputBinding": {"valueFrom": "$(self)", "shellQuote": False}}]},
      {("inputs.0", 'the input name "n.x"', "embed"), ("inputs.0.type", "the type enum", "embed"),
       ("inputs.0.inputBinding.valueFrom", "inputBinding.valueFrom", "embed"), ("inputs.0.inputBinding.shellQuote", "inputBinding.shellQuote", "embed")}),

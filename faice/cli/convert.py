@@ -12,7 +12,7 @@ from faice.cli.app import CONTEXT, FormatOption, app, check_format, err
 from faice.errors import InvalidInput
 
 convert_app = typer.Typer(
-    help="Convert a RED file: one file per batch, the cli as a CWL tool, JSON <-> YAML.\n\nExamples:\n\n  faice convert batches red.yml --prefix run_\n\n  faice convert cwl red.yml -o tool.cwl --job job.yml\n\n  faice convert format red.yml --format json",
+    help="Convert a RED file: one file per batch, the cli as a CWL tool, JSON <-> YAML; or a CWL tool and its jobs to a RED file.\n\nExamples:\n\n  faice convert batches red.yml --prefix run_\n\n  faice convert cwl red.yml -o tool.cwl --job job.yml\n\n  faice convert red tool.cwl job.yml -o red.yml\n\n  faice convert format red.yml --format json",
     no_args_is_help=True,
     context_settings=CONTEXT,
 )
@@ -112,6 +112,110 @@ def convert_cwl(
         if skipped:
             err(f"notice: left out of the job (they need a connector): {', '.join(skipped)}")
         _write(job, dumps(job_data, fmt))
+
+
+@convert_app.command("red")
+def convert_red(
+    tool: str = typer.Argument(..., metavar="TOOL", help="CWL CommandLineTool (path, - or URL)."),
+    jobs: list[str] = typer.Argument(None, metavar="[JOB]...", help="CWL job files (each one job, or a list of jobs); none: the tool's defaults."),
+    image: str | None = typer.Option(None, "--image", help="Container image (default: the tool's DockerRequirement dockerPull or dockerImageId)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write the RED file here instead of stdout."),
+    fmt: str = FormatOption,
+) -> None:
+    """Write a RED 9 file that runs a CWL CommandLineTool as cwltool TOOL JOB would.
+
+    The tool becomes the RED file's cli (cwlVersion v1.0, map forms, T[] and T? types; hints and
+    metadata but doc left out) and its image container.settings.image.url. Each job becomes one
+    batch (one job: inputs at the top level): File and Directory values get a connector
+    (local paths: red-connector-local with the absolute path, relative to the job file's folder;
+    http(s) locations: red-connector-http), the tool's defaults fill what a job leaves out. The
+    outputs stay in faice exec's output directory. A tool a RED file cannot hold (arguments,
+    stdin, JavaScript, requirements but Docker, ...) is refused with each feature located;
+    faice exec runs most of those tools directly.
+
+    \b
+    Examples:
+      faice convert red tool.cwl job.yml -o red.yml && faice exec red.yml
+      faice convert red tool.cwl a.yml b.yml --image busybox   # 2 batches
+      faice convert red tool.cwl jobs.yml -f json   # a YAML list of jobs
+      faice convert red tool.cwl   # the tool's defaults only
+    """
+    from faice.cwl import is_cwl
+    from faice.cwl.check import check
+    from faice.cwl.to_red import ConvertError, to_red, unknown_inputs
+    from faice.red.dump import dumps
+    from faice.red.prepare import ValidationFailed
+    from faice.red.problems import LocatedProblem
+    from faice.red.source import is_url, read_source
+
+    fmt = check_format(fmt)
+    source, data = read_source(tool)
+    if not is_cwl(data):
+        raise InvalidInput(f"{source.name}: not a CWL document (no cwlVersion, class or $graph)")
+    report = check(tool, source, data)
+    if report.errors:
+        raise ValidationFailed(report.errors)
+    for problem in report.warnings:
+        err(str(problem))
+    refused = [n.problem for n in report.notices if n.level in ("run", "embed")]
+    for notice in report.notices:
+        if notice.level not in ("run", "embed"):
+            err(str(notice.problem))
+    if refused:
+        runs = report.runs
+        err(f"{source.name}: a RED file cannot hold this tool" + ("; faice exec runs it directly" if runs else "") + ":")
+        raise ValidationFailed([LocatedProblem(p.file, p.line, p.column, p.path, _directly(p.message) if runs else p.message, "error") for p in refused])
+    tool_dir = _base_of(tool, is_url)
+    job_values: list[Any] = []
+    bases: list[str] = []
+    for job in jobs or []:
+        job_source, job_data = read_source(job)
+        items = job_data if isinstance(job_data, list) else [{} if job_data is None else job_data]
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                which = f" item {i + 1}" if isinstance(job_data, list) else ""
+                raise InvalidInput(f"{job_source.name}{which}: a job must be a mapping of input names to values")
+            extra = unknown_inputs(data, item)
+            if extra:
+                err(f"notice: {job_source.name}: left out (the tool has no such input; cwltool ignores them too): {', '.join(extra)}")
+            job_values.append(item)
+            bases.append(_base_of(job, is_url))
+    try:
+        red = to_red(data, job_values, bases, tool_dir, image)
+    except ConvertError as exc:
+        raise InvalidInput(str(exc)) from None
+    _check_red(red)
+    _write(output, dumps(red, fmt))
+    if output is not None and str(output) != "-":
+        count = len(red.get("batches") or [red])
+        err(f"wrote {output}: RED 9, {count} batch{'es' if count != 1 else ''}")
+
+
+def _directly(message: str) -> str:
+    """A refusal's message saying that faice exec runs the tool as it is."""
+    if "(faice exec runs it)" in message:
+        return message.replace("(faice exec runs it)", "(faice exec runs it directly)")
+    return f"{message} (faice exec runs it directly)"
+
+
+def _base_of(location: str, is_url: Any) -> str:
+    """Where a document's relative locations are: its URL, its folder, or here for stdin."""
+    if location == "-":
+        return os.getcwd()
+    if is_url(location):
+        return location.rsplit("/", 1)[0] + "/"
+    return os.path.dirname(os.path.abspath(os.path.expanduser(location)))
+
+
+def _check_red(red: dict[str, Any]) -> None:
+    """The made RED file is valid, or the jobs' values do not fit the tool: say which."""
+    from faice.red.problems import format_path
+    from faice.red.validate import validate_data
+
+    errors = [p for p in validate_data(red, check_connectors=False) if p.severity == "error"]
+    if errors:
+        reasons = "; ".join(f"{format_path(p.path)}: {p.message}" for p in errors[:5])
+        raise InvalidInput(f"the jobs do not fit the tool: {reasons}")
 
 
 @convert_app.command("format")

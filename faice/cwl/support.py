@@ -20,7 +20,7 @@ takes an expression, and no JavaScript. Metadata (id, label, doc, intent, ``form
 ``streamable``, ``$namespaces``, ``$schemas``, namespaced extension fields) changes nothing.
 
 **A RED file embeds** what faice runs, less: any requirement but DockerRequirement (which becomes
-the RED file's ``container.settings.image.url``), ``arguments``, ``stdin``, exit-code lists,
+the RED file's ``container.settings.image.url``), an EnvVarRequirement hint, ``arguments``, ``stdin``, exit-code lists,
 ``secondaryFiles``, inputs without an ``inputBinding``, bindings with more than position (a
 literal integer), prefix, separate and itemSeparator, enum and ``stdin`` types, bindings on
 array items, array outputs, a glob other than one string with only ``$(inputs.KEY...)``
@@ -151,6 +151,8 @@ def _requirements(base: Path, entries: Any, *, hints: bool) -> Iterator[Unsuppor
                         yield from _expression(path + (key,), value)
             if name != "DockerRequirement" and not hints:
                 yield _embed(path, name, " (a RED cli has no requirements; only a DockerRequirement becomes its container image)")
+            elif name == "EnvVarRequirement" and hints:  # cwltool and faice exec apply it: left out, the tool would see another environment
+                yield _embed(path, f"the hint {name}", " (a RED cli has no hints, and its environment changes what the tool does)")
         elif not hints or name in HONORED_HINTS or name.startswith("cwltool:"):
             yield Unsupported(path, name, "run", f"faice exec does not run {name} (cwltool does)")
         else:
@@ -253,8 +255,12 @@ def _type(path: Path, cwl_type: Any, *, output: bool) -> Iterator[Unsupported]:
         yield _embed(path, f"the type {base}")
 
 
-def _shape(cwl_type: Any) -> tuple[str, bool, bool] | None:
+def type_shape(cwl_type: Any) -> tuple[str, bool, bool] | None:
     """(base type, array?, binding on the items?) of a type faice runs, or None."""
+    return _shape(cwl_type)
+
+
+def _shape(cwl_type: Any) -> tuple[str, bool, bool] | None:
     if isinstance(cwl_type, str):
         core = cwl_type[:-1] if cwl_type.endswith("?") else cwl_type
         array = core.endswith("[]")
