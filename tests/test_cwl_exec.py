@@ -197,6 +197,12 @@ def test_the_guides_grepwrap_pair(pair: Pair, reference_examples: Path):
     got = json.loads(ours.stdout)
     assert placeless(got) == placeless(expected)
     assert Path(got["out_file"]["path"]).read_text() == "one\nQUERY two\n--\nfour\nQU five\n"
+    converted = run_inprocess("convert", "red", str(tool_file), str(job), "--image", image, "-o", str(pair.tmp / "red.yml"), cwd=pair.tmp)
+    assert converted.returncode == 0, converted.stderr
+    as_red = run_inprocess("--db", str(pair.db), "exec", str(pair.tmp / "red.yml"), "--json", "--outdir", str(pair.tmp / "red-out"), cwd=pair.tmp)
+    assert as_red.returncode == 0, as_red.stderr
+    red_output = json.loads(as_red.stdout)["batches"][0]["outputs"]["out_file"]
+    assert (red_output["checksum"], red_output["size"]) == (got["out_file"]["checksum"], got["out_file"]["size"])
 
 
 def test_resource_requirement_limits_the_container(pair: Pair):
