@@ -140,7 +140,7 @@ def test_unsupported_tool_is_refused_naming_its_features(tmp_path: Path):
 @pytest.mark.parametrize(("fields", "job", "message"), [
     ({"outputs": {"o": {"type": "File[]", "outputBinding": {"glob": "*.txt"}}}}, {}, "array outputs"),
     ({"outputs": {"o": {"type": "File", "outputBinding": {"glob": ["a", "b"]}}}}, {}, "several patterns"),
-    ({"inputs": {"f": {"type": "File", "inputBinding": {}}}}, {"f": {"class": "File", "contents": "hi"}}, "File literals"),
+    ({"inputs": {"f": {"type": "File", "inputBinding": {}}}}, {"f": {"class": "File", "contents": "hi"}}, "a File literal"),
     ({"inputs": {"f": {"type": "File", "inputBinding": {}}}}, {"f": {"class": "File", "location": "s3://b/k"}}, "s3://b/k"),
 ])
 def test_what_the_runner_cannot_take_yet_is_refused(tmp_path: Path, fields: dict[str, Any], job: dict[str, Any], message: str):

@@ -142,11 +142,12 @@ def convert_red(
     """
     from faice.cwl import is_cwl
     from faice.cwl.check import check
+    from faice.cwl.jobs import base_of, read_jobs
     from faice.cwl.to_red import ConvertError, to_red, unknown_inputs
     from faice.red.dump import dumps
     from faice.red.prepare import ValidationFailed
     from faice.red.problems import LocatedProblem
-    from faice.red.source import is_url, read_source
+    from faice.red.source import read_source
 
     fmt = check_format(fmt)
     source, data = read_source(tool)
@@ -165,23 +166,16 @@ def convert_red(
         runs = report.runs
         err(f"{source.name}: a RED file cannot hold this tool" + ("; faice exec runs it directly" if runs else "") + ":")
         raise ValidationFailed([LocatedProblem(p.file, p.line, p.column, p.path, _directly(p.message) if runs else p.message, "error") for p in refused])
-    tool_dir = _base_of(tool, is_url)
     job_values: list[Any] = []
     bases: list[str] = []
-    for job in jobs or []:
-        job_source, job_data = read_source(job)
-        items = job_data if isinstance(job_data, list) else [{} if job_data is None else job_data]
-        for i, item in enumerate(items):
-            if not isinstance(item, dict):
-                which = f" item {i + 1}" if isinstance(job_data, list) else ""
-                raise InvalidInput(f"{job_source.name}{which}: a job must be a mapping of input names to values")
-            extra = unknown_inputs(data, item)
-            if extra:
-                err(f"notice: {job_source.name}: left out (the tool has no such input; cwltool ignores them too): {', '.join(extra)}")
-            job_values.append(item)
-            bases.append(_base_of(job, is_url))
+    for job in (one for location in jobs or [] for one in read_jobs(location)):
+        extra = unknown_inputs(data, job.values)
+        if extra:
+            err(f"notice: {job.name}: left out (the tool has no such input; cwltool ignores them too): {', '.join(extra)}")
+        job_values.append(job.values)
+        bases.append(job.base)
     try:
-        red = to_red(data, job_values, bases, tool_dir, image)
+        red = to_red(data, job_values, bases, base_of(tool), image)
     except ConvertError as exc:
         raise InvalidInput(str(exc)) from None
     _check_red(red)
@@ -196,15 +190,6 @@ def _directly(message: str) -> str:
     if "(faice exec runs it)" in message:
         return message.replace("(faice exec runs it)", "(faice exec runs it directly)")
     return f"{message} (faice exec runs it directly)"
-
-
-def _base_of(location: str, is_url: Any) -> str:
-    """Where a document's relative locations are: its URL, its folder, or here for stdin."""
-    if location == "-":
-        return os.getcwd()
-    if is_url(location):
-        return location.rsplit("/", 1)[0] + "/"
-    return os.path.dirname(os.path.abspath(os.path.expanduser(location)))
 
 
 def _check_red(red: dict[str, Any]) -> None:

@@ -63,21 +63,25 @@ class _Source(NamedTuple):
         path = self.where if self.connector == LOCAL else unquote(urlsplit(self.where).path)
         return posixpath.basename(path.rstrip("/"))
 
+    def access(self) -> dict[str, str]:
+        """The connector's access data: a local file's path, a URL."""
+        return {"path": self.where} if self.connector == LOCAL else {"url": self.where}
+
     def staged(self, key: str, index: int | None, kind: str, container_path: str, listing: list[Any] | None) -> StagedInput:
-        access = {"path": self.where} if self.connector == LOCAL else {"url": self.where}
-        return StagedInput(key, index, kind, Connector(self.connector, access), container_path, listing)
+        return StagedInput(key, index, kind, Connector(self.connector, self.access()), container_path, listing)
 
 
-def plan_jobs(tool: Mapping[str, Any], jobs: list[Mapping[str, Any]], base_dir: Path, *, image: str | None = None,
-              tool_dir: Path | None = None) -> list[CwlPlan]:
+def plan_jobs(tool: Mapping[str, Any], jobs: list[Mapping[str, Any]], base_dir: Path | str, *, image: str | None = None,
+              tool_dir: Path | str | None = None) -> list[CwlPlan]:
     """A plan per job, in order; raises :class:`CwlPlanError` for everything faice would refuse to run.
 
     ``tool`` is the loaded, valid CWL document (a CommandLineTool, or a ``$graph`` holding one);
-    local paths of the jobs are relative to ``base_dir``, those of the tool's default Files to
-    ``tool_dir`` (default ``base_dir``); ``image`` overrides the DockerRequirement.
+    local paths of the jobs are relative to ``base_dir`` (a directory, or the http(s) URL of a
+    job file's folder), those of the tool's default Files to ``tool_dir`` (default ``base_dir``);
+    ``image`` overrides the DockerRequirement.
     """
     process = _process(tool)
-    chosen = image or _docker_image(process)
+    chosen = image or docker_image(process)
     if not chosen:
         raise CwlPlanError("the tool has no DockerRequirement (dockerPull or dockerImageId): pass --image IMAGE")
     return [_plan_job(process, job, i, chosen, base_dir, tool_dir or base_dir) for i, job in enumerate(jobs)]
@@ -98,13 +102,13 @@ def _where(refusal: Unsupported) -> str:
     return ".".join(str(p) for p in refusal.path) + ": " if refusal.path else ""
 
 
-def _docker_image(process: Mapping[str, Any]) -> str | None:
+def docker_image(process: Mapping[str, Any]) -> str | None:
     """dockerPull, else dockerImageId, of the DockerRequirement (a requirement before a hint)."""
     docker = requirement(process, "DockerRequirement") or {}
     return docker.get("dockerPull") or docker.get("dockerImageId")
 
 
-def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path, tool_dir: Path) -> CwlPlan:
+def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path | str, tool_dir: Path | str) -> CwlPlan:
     filled = with_defaults(process, job)
     staged: list[StagedInput] = []
     sources: dict[str, _Source] = {}  # container path -> host source, of primaries and secondaries
@@ -139,12 +143,12 @@ def _stdin(path: str | None, sources: dict[str, _Source]) -> str | None:
     return path
 
 
-def _stage(key: str, index: int | None, value: Any, base: Path, staged: list[StagedInput], sources: dict[str, _Source]) -> Any:
+def _stage(key: str, index: int | None, value: Any, base: Path | str, staged: list[StagedInput], sources: dict[str, _Source]) -> Any:
     """A File or Directory value with its container path (staging it and the secondary files the
     job gives); other values unchanged."""
     if not (isinstance(value, Mapping) and value.get("class") in ("File", "Directory")):
         return value
-    source = _source(key, value, base)
+    source = source_of(key, value, base)
     completed = complete_file_value(key, {"class": value["class"], "basename": value.get("basename") or source.basename()}, index, None)
     path = completed["path"]
     staged.append(source.staged(key, index, value["class"], path, value.get("listing")))
@@ -152,7 +156,7 @@ def _stage(key: str, index: int | None, value: Any, base: Path, staged: list[Sta
     placed = {**{k: v for k, v in value.items() if k not in _PLACE_FIELDS}, "class": value["class"], "path": path}
     secondaries = []
     for secondary in value.get("secondaryFiles") or []:
-        secondary_source = _source(key, secondary, base)
+        secondary_source = source_of(key, secondary, base)
         name = secondary.get("basename") or secondary_source.basename()
         secondary_path = posixpath.join(posixpath.dirname(path), name)
         staged.append(secondary_source.staged(_secondary_key(key), _count(staged, key), secondary["class"], secondary_path, secondary.get("listing")))
@@ -173,22 +177,30 @@ def _count(staged: list[StagedInput], key: str) -> int:
     return sum(1 for s in staged if s.key == _secondary_key(key))
 
 
-def _source(key: str, value: Mapping[str, Any], base: Path) -> _Source:
+def source_of(key: str, value: Mapping[str, Any], base: Path | str) -> _Source:
     """Where a job's File or Directory is: ``path`` (local), or ``location`` (a local path,
-    ``file://`` URI or ``http(s)://`` URL)."""
+    ``file://`` URI or ``http(s)://`` URL); relative ones are relative to ``base``, a directory
+    or the URL of a job file's folder."""
+    kind = value.get("class")
     if isinstance(value.get("path"), str):
-        return _Source(LOCAL, os.path.abspath(base / value["path"]))
-    location = value.get("location")
-    if not isinstance(location, str):
-        raise CwlPlanError(f'input "{key}": a {value.get("class")} without path or location (faice does not stage File literals yet)')
-    scheme = urlsplit(location).scheme.lower()
+        reference, is_path = value["path"], True
+    elif isinstance(value.get("location"), str):
+        reference, is_path = value["location"], False
+    elif "contents" in value:
+        raise CwlPlanError(f'input "{key}": a {kind} literal (contents without a location) cannot be fetched by a connector; write it to a file')
+    else:
+        raise CwlPlanError(f'input "{key}": a {kind} without path or location')
+    scheme = "" if is_path else urlsplit(reference).scheme.lower()
     if scheme in ("http", "https"):
-        return _Source(HTTP, location)
+        return _Source(HTTP, reference)
     if scheme == "file":
-        return _Source(LOCAL, os.path.abspath(unquote(urlsplit(location).path)))
+        return _Source(LOCAL, os.path.abspath(unquote(urlsplit(reference).path)))
     if scheme:
-        raise CwlPlanError(f'input "{key}": faice stages local paths, file:// and http(s):// locations, not {location}')
-    return _Source(LOCAL, os.path.abspath(base / unquote(location)))
+        raise CwlPlanError(f'input "{key}": faice stages local paths, file:// and http(s):// locations, not {reference}')
+    if urlsplit(str(base)).scheme.lower() in ("http", "https"):
+        return _Source(HTTP, urljoin(str(base).rstrip("/") + "/", reference))
+    local = reference if is_path else unquote(reference)
+    return _Source(LOCAL, os.path.abspath(os.path.join(base, os.path.expanduser(local))))
 
 
 def _stage_secondary(invocation: Invocation, staged: list[StagedInput], sources: dict[str, _Source]) -> None:

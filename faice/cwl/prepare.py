@@ -11,18 +11,17 @@ records its RED document.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from faice.cwl import RUN_KIND
 from faice.cwl.command import ExpressionError, JobError
+from faice.cwl.jobs import Job, base_of, read_jobs
 from faice.cwl.plan import CwlPlanError, plan_jobs
-from faice.errors import InvalidInput, LoadError
+from faice.errors import InvalidInput
 from faice.red.model import BatchJob, ContainerSettings, Experiment
 from faice.red.prepare import Prepared, ValidationFailed
 from faice.red.secrets import Masker
-from faice.red.source import Document, Source, is_url, read_source
+from faice.red.source import Document, Source
 from faice.runner.plan import BatchPlan
 
 
@@ -33,14 +32,6 @@ class CwlRun(NamedTuple):
     prepared: Prepared
     plans: list[BatchPlan]
     tool: dict[str, Any]
-
-
-class Job(NamedTuple):
-    """One job object, and where its relative paths are."""
-
-    name: str  # the job file, and the job's index in it when the file holds a list
-    values: dict[str, Any]
-    base_dir: Path
 
 
 def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: list[str], image: str | None = None) -> CwlRun:
@@ -55,13 +46,12 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
     refused = [n.problem._replace(severity="error") for n in report.notices if n.level == "run"]
     if refused:
         raise ValidationFailed(refused)
-    here = Path.cwd()
-    tool_dir = here if location == "-" or is_url(location) else Path(os.path.abspath(location)).parent
-    jobs = [job for name in job_files for job in read_jobs(name)] or [Job(f"{source.name} (no job file: the defaults only)", {}, here)]
+    tool_dir = base_of(location)
+    jobs = [job for name in job_files for job in read_jobs(name)] or [Job(f"{source.name} (no job file: the defaults only)", {}, tool_dir)]
     plans: list[BatchPlan] = []
     for job in jobs:
         try:
-            planned = plan_jobs(data, [job.values], job.base_dir, image=image, tool_dir=tool_dir)[0]
+            planned = plan_jobs(data, [job.values], job.base, image=image, tool_dir=tool_dir)[0]
         except CwlPlanError as exc:  # about a value of the job, or the tool itself (no image)
             raise InvalidInput(f"{job.name if str(exc).startswith('input ') and job_files else source.name}: {exc}") from None
         except (JobError, ExpressionError) as exc:
@@ -77,22 +67,3 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
     )
     recorded = {"kind": RUN_KIND, "tool": data, "jobs": [job.values for job in jobs] if job_files else []}
     return CwlRun(Prepared(Document(source, recorded), experiment, Masker([])), plans, data)
-
-
-def read_jobs(location: str) -> list[Job]:
-    """The job objects of a job file: a mapping is one job, a list of mappings one job each.
-    ``cwl:tool`` and other namespaced keys are the runner's business, not inputs."""
-    source, data = read_source(location)
-    base = Path.cwd() if location == "-" or is_url(location) else Path(os.path.abspath(location)).parent
-    if isinstance(data, dict):
-        items, names = [data], [source.name]
-    elif isinstance(data, list) and data:
-        items, names = data, [f"{source.name}: job {i}" for i in range(len(data))]
-    else:
-        raise LoadError(source.name, "a job file holds a mapping of input ids to values, or a list of them", 1, 1)
-    jobs = []
-    for item, name in zip(items, names, strict=True):
-        if not isinstance(item, dict):
-            raise LoadError(source.name, f"{name.split(': ', 1)[-1]} is not a mapping of input ids to values", 1, 1)
-        jobs.append(Job(name, {k: v for k, v in item.items() if ":" not in k}, base))
-    return jobs

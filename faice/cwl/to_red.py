@@ -12,16 +12,14 @@ keeps outputs without a connector in its output directory, as cwltool does.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import unquote, urljoin, urlsplit
 
 from faice.cwl.command import JobError, shortname, with_defaults
+from faice.cwl.plan import CwlPlanError, docker_image, source_of
 from faice.cwl.support import RED_BINDING_FIELDS, Unsupported, main_process, type_shape
 
-LOCAL, HTTP = "red-connector-local", "red-connector-http"
 CHECKSUM = re.compile(r"^sha1\$[0-9a-f]{40}$")
 
 
@@ -53,19 +51,6 @@ def to_red(tool_data: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], base
         red["batches"] = [{"inputs": one} for one in inputs]
     red["execution"] = {"engine": "ccfaice", "settings": {}}
     return red
-
-
-def docker_image(tool: Mapping[str, Any]) -> str | None:
-    """dockerPull, else dockerImageId, of the tool's DockerRequirement (a requirement before a hint)."""
-    for section in ("requirements", "hints"):
-        entries = tool.get(section)
-        items = [{"class": k, **v} for k, v in entries.items() if isinstance(v, Mapping)] if isinstance(entries, Mapping) else list(entries or [])
-        for item in reversed(items):
-            if isinstance(item, Mapping) and shortname(str(item.get("class"))) == "DockerRequirement":
-                pulled = item.get("dockerPull") or item.get("dockerImageId")
-                if pulled:
-                    return str(pulled)
-    return None
 
 
 def unknown_inputs(tool_data: Mapping[str, Any], job: Mapping[str, Any]) -> list[str]:
@@ -173,8 +158,11 @@ def _value(key: str, value: Any, base: str) -> Any:
 
 def _file(key: str, value: Mapping[str, Any], base: str) -> dict[str, Any]:
     """A File or Directory with the connector that fetches it, and what RED keeps of it."""
-    command, access = _connector(key, value, base)
-    red: dict[str, Any] = {"class": value["class"], "connector": {"command": command, "access": access}}
+    try:
+        source = source_of(key, value, base)
+    except CwlPlanError as exc:
+        raise ConvertError(str(exc)) from None
+    red: dict[str, Any] = {"class": value["class"], "connector": {"command": source.connector, "access": source.access()}}
     if isinstance(value.get("basename"), str) and value["basename"]:
         red["basename"] = value["basename"]
     if value["class"] == "File":
@@ -183,28 +171,3 @@ def _file(key: str, value: Mapping[str, Any], base: str) -> dict[str, Any]:
         if isinstance(value.get("size"), int) and not isinstance(value.get("size"), bool):
             red["size"] = value["size"]
     return red
-
-
-def _connector(key: str, value: Mapping[str, Any], base: str) -> tuple[str, dict[str, str]]:
-    """``path`` (local) or ``location`` (a local path, ``file://`` URI or ``http(s)://`` URL),
-    relative ones resolved against ``base`` (a directory, or the URL of the job file)."""
-    kind = value["class"]
-    if isinstance(value.get("path"), str):
-        reference, is_path = value["path"], True
-    elif isinstance(value.get("location"), str):
-        reference, is_path = value["location"], False
-    elif "contents" in value:
-        raise ConvertError(f'input "{key}": a {kind} literal (contents without a location) cannot be fetched by a connector; write it to a file')
-    else:
-        raise ConvertError(f'input "{key}": a {kind} without path or location')
-    scheme = "" if is_path else urlsplit(reference).scheme.lower()
-    if scheme in ("http", "https"):
-        return HTTP, {"url": reference}
-    if scheme == "file":
-        return LOCAL, {"path": os.path.abspath(unquote(urlsplit(reference).path))}
-    if scheme:
-        raise ConvertError(f'input "{key}": RED connectors here fetch local paths, file:// and http(s):// locations, not {reference}')
-    if urlsplit(base).scheme.lower() in ("http", "https"):
-        return HTTP, {"url": urljoin(base.rstrip("/") + "/", reference)}
-    local = reference if is_path else unquote(reference)
-    return LOCAL, {"path": os.path.abspath(os.path.join(base, os.path.expanduser(local)))}
