@@ -301,3 +301,40 @@ def test_dry_run_shows_the_argv_and_staging(pair: Pair):
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["batches"] == [{"index": 0, "image": TEST_IMAGE, "argv": ["cat", "-", "/cc/inputs/f/a.txt"]}]
     assert not (pair.tmp / "faice-out").exists() and not pair.db.exists()
+
+
+def test_resume_runs_again_only_the_jobs_that_failed(pair: Pair):
+    spec = tool(baseCommand=["sh", "-c", 'grep ok "$0" > found.txt'], inputs={"f": {"type": "File", "inputBinding": {}}},
+                outputs={"found": {"type": "File", "outputBinding": {"glob": "found.txt"}}})
+    tool_file = write_yaml(pair.tmp / "tool.cwl", spec)
+    (pair.tmp / "good.txt").write_text("ok\n")
+    (pair.tmp / "bad.txt").write_text("not yet\n")
+    jobs = write_yaml(pair.tmp / "jobs.yml", [{"f": {"class": "File", "path": "good.txt"}}, {"f": {"class": "File", "path": "bad.txt"}}])
+    first = pair.faice(tool_file, str(jobs))
+    assert first.returncode == 1 and json.loads(first.stdout)[1] is None
+    kept = Path(json.loads(first.stdout)[0]["found"]["path"])
+    before = kept.stat().st_mtime_ns
+    (pair.tmp / "bad.txt").write_text("ok now\n")
+    again = pair.faice(tool_file, str(jobs), "--resume")
+    assert again.returncode == 0, again.stderr
+    objects = json.loads(again.stdout)
+    assert [Path(o["found"]["path"]).read_text() for o in objects] == ["ok\n", "ok now\n"]
+    assert kept.stat().st_mtime_ns == before, "the job that succeeded did not run again"
+    experiments = json.loads(run_inprocess("--db", str(pair.db), "list", "--json").stdout)
+    assert len(experiments) == 1
+    refused = run_inprocess("--db", str(pair.db), "resume", experiments[0]["experimentId"])
+    assert refused.returncode == 2 and "JOB... --resume" in refused.stderr
+
+
+def test_cached_jobs_reuse_their_results(pair: Pair):
+    spec = tool(requirements={"EnvVarRequirement": {"envDef": {"WORD": "$(inputs.word)"}}}, baseCommand=["sh", "-c", 'echo "$WORD"'],
+                inputs={"word": "string"}, stdout="w.txt", outputs={"w": "stdout"})
+    tool_file = write_yaml(pair.tmp / "tool.cwl", spec)
+    one, two = (write_yaml(pair.tmp / f"{w}.yml", {"word": w}) for w in ("one", "two"))
+    assert pair.faice(tool_file, str(one), "--cache").returncode == 0
+    hit = pair.faice(tool_file, str(one), "--cache", outdir="again")
+    assert hit.returncode == 0 and Path(json.loads(hit.stdout)["w"]["path"]).read_text() == "one\n"
+    assert "from the cache" in hit.stderr
+    miss = pair.faice(tool_file, str(two), "--cache", outdir="third")  # only the environment differs
+    assert miss.returncode == 0 and Path(json.loads(miss.stdout)["w"]["path"]).read_text() == "two\n"
+    assert "from the cache" not in miss.stderr

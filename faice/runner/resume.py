@@ -62,8 +62,12 @@ def experiment_source(store: Store, text: str) -> tuple[str, str]:
     except UnknownId:
         _kind, batch = store.resolve_id(text)  # raises when no batch goes by it either
         raise InvalidInput(f"{batch} is a batch: faice resume takes an experiment id (faice show {batch} names its experiment)") from None
-    record = store.experiment(found, red=False)
+    record = store.experiment(found)
     assert record is not None
+    from faice.cwl import is_cwl_run
+
+    if is_cwl_run(record["red"]):
+        raise InvalidInput(f"experiment {found} ran a CWL tool: take it up again with its job files, faice exec {record['source']} JOB... --resume")
     if record["source"] == STDIN:
         raise InvalidInput(f"experiment {found} was read from standard input: give the file again (faice resume {found} FILE, or - to read it from standard input)")
     return found, record["source"]
