@@ -71,10 +71,12 @@ class Pair:
         assert placeless(got) == placeless(expected)
         assert got.keys() == expected.keys()
         for key, value in got.items():
-            if value is not None:
-                assert list(value) == list(expected[key]), "the keys in cwltool's order"
-                assert Path(value["path"]).is_absolute() and value["location"] == Path(value["path"]).as_uri()
-                assert Path(value["path"]).exists()
+            ours, theirs = (v if isinstance(v, list) else [] if v is None else [v] for v in (value, expected[key]))
+            assert [o["basename"] for o in ours] == [t["basename"] for t in theirs], "an array in cwltool's order"
+            for one, other in zip(ours, theirs, strict=True):
+                assert list(one) == list(other), "the keys in cwltool's order"
+                assert Path(one["path"]).is_absolute() and one["location"] == Path(one["path"]).as_uri()
+                assert Path(one["path"]).exists()
         return got
 
 
@@ -338,3 +340,19 @@ def test_cached_jobs_reuse_their_results(pair: Pair):
     miss = pair.faice(tool_file, str(two), "--cache", outdir="third")  # only the environment differs
     assert miss.returncode == 0 and Path(json.loads(miss.stdout)["w"]["path"]).read_text() == "two\n"
     assert "from the cache" not in miss.stderr
+
+
+def test_array_outputs_and_several_glob_patterns(pair: Pair):
+    spec = tool(
+        requirements={"ShellCommandRequirement": {}},
+        arguments=[{"shellQuote": False, "valueFrom": "echo b > b.txt; echo a > a.txt; echo l > run.log; mkdir d1 d2; echo x > d2/x"}],
+        outputs={"texts": {"type": "File[]", "outputBinding": {"glob": "*.txt"}},
+                 "both": {"type": "File[]", "outputBinding": {"glob": ["*.log", "a.*"]}},
+                 "dirs": {"type": "Directory[]", "outputBinding": {"glob": "d*"}},
+                 "none": {"type": "File[]", "outputBinding": {"glob": "*.nothing"}},
+                 "one": {"type": "File", "outputBinding": {"glob": ["nope", "run.*"]}}},
+    )
+    got = pair.same(spec)
+    assert [f["basename"] for f in got["texts"]] == ["a.txt", "b.txt"] and got["none"] == []
+    assert [f["basename"] for f in got["both"]] == ["run.log", "a.txt"] and got["one"]["basename"] == "run.log"
+    assert [d["basename"] for d in got["dirs"]] == ["d1", "d2"]

@@ -40,7 +40,7 @@ def test_grepwrap_local_file(tmp_path: Path):
     assert plan.staged[0][:3] == ("text_file", None, "File")
     assert plan.values["text_file"]["path"] == "/cc/inputs/text_file/a.txt" and plan.values["text_file"]["basename"] == "a.txt"
     assert "location" not in plan.values["text_file"]
-    assert plan.cli.outputs == (CliOutput("out_file", "File", False, "out.txt"),)
+    assert plan.cli.outputs == (CliOutput("out_file", "File", False, "out.txt", False, ("out.txt",)),)
     assert plan.cli.base_command == ("grepwrap",) and invocation.environment == {}
 
 
@@ -116,7 +116,7 @@ def test_streams_and_globs_are_evaluated(tmp_path: Path):
     (plan, invocation), = plan_jobs(cwl, [{"name": "run1"}], tmp_path)
     assert plan.cli.stdout == "run1.out" and stream_file_name(plan.cli, "stdout") == "run1.out"
     assert plan.cli.stderr == invocation.stderr and len(plan.cli.stderr or "") == 40  # cwltool's name: the tool's SHA-1
-    assert plan.cli.outputs == (CliOutput("out", "stdout"), CliOutput("err", "stderr"), CliOutput("made", "File", True, "run1.txt"), CliOutput("dir", "Directory", False, "run1"))
+    assert plan.cli.outputs == (CliOutput("out", "stdout"), CliOutput("err", "stderr"), CliOutput("made", "File", True, "run1.txt", False, ("run1.txt",)), CliOutput("dir", "Directory", False, "run1", False, ("run1",)))
     assert invocation.environment == {"NAME": "run1"}
 
 
@@ -137,9 +137,18 @@ def test_unsupported_tool_is_refused_naming_its_features(tmp_path: Path):
         plan_jobs(load("workflow.cwl"), [{}], tmp_path, image="x")
 
 
+def test_array_outputs_and_several_patterns(tmp_path: Path):
+    outputs = {"many": {"type": "File[]", "outputBinding": {"glob": ["*.txt", "$(inputs.n).log"]}},
+               "dirs": {"type": "Directory[]?", "outputBinding": {"glob": "$(runtime.outdir)/d*"}},
+               "one": {"type": "File?", "outputBinding": {"glob": ["a", "b"]}}}
+    (plan, _), = plan_jobs(tool(inputs={"n": "string"}, outputs=outputs), [{"n": "x"}], tmp_path)
+    assert plan.cli.outputs == (CliOutput("many", "File", False, None, True, ("*.txt", "x.log")), CliOutput("dirs", "Directory", True, "d*", True, ("d*",)),
+                                CliOutput("one", "File", True, None, False, ("a", "b")))
+
+
 @pytest.mark.parametrize(("fields", "job", "message"), [
-    ({"outputs": {"o": {"type": "File[]", "outputBinding": {"glob": "*.txt"}}}}, {}, "array outputs"),
-    ({"outputs": {"o": {"type": "File", "outputBinding": {"glob": ["a", "b"]}}}}, {}, "several patterns"),
+    ({"outputs": {"o": {"type": "File"}}}, {}, "without outputBinding.glob"),
+    ({"outputs": {"o": {"type": "File", "secondaryFiles": [".idx"], "outputBinding": {"glob": "a"}}}}, {}, "secondaryFiles of outputs"),
     ({"inputs": {"f": {"type": "File", "inputBinding": {}}}}, {"f": {"class": "File", "contents": "hi"}}, "a File literal"),
     ({"inputs": {"f": {"type": "File", "inputBinding": {}}}}, {"f": {"class": "File", "location": "s3://b/k"}}, "s3://b/k"),
 ])

@@ -50,7 +50,8 @@ def key_parts(*, image_id: str, argv: Iterable[str], environment: Mapping[str, s
         "user": user,
         "inputs": sorted(({"key": i.key, "index": i.index, "kind": i.kind, "sha256": i.sha256, "connector": i.connector, "access": dict(i.access)}
                           for i in inputs), key=lambda i: (i["key"], -1 if i["index"] is None else i["index"])),
-        "outputs": sorted(({"key": o.key, "type": o.type, "optional": o.optional, "glob": o.glob} for o in outputs), key=lambda o: o["key"]),
+        "outputs": sorted(({"key": o.key, "type": o.type, "optional": o.optional, "glob": o.glob,
+                            **({"array": o.array, "globs": list(o.globs)} if o.array or o.globs else {})} for o in outputs), key=lambda o: o["key"]),
         "streams": dict(streams or {}),  # the files cli.stdout and cli.stderr name
     }
 

@@ -18,21 +18,23 @@ from typing import Any
 from faice.runner.outputs import sha1_of
 
 
-def output_object(outputs: Mapping[str, Mapping[str, Any] | None], keys: list[str]) -> dict[str, Any]:
+def output_object(outputs: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
     """The output object of one job from the outputs faice found (``{class, path, size,
     checksum}`` per key, as recorded); ``keys``: the tool's output ids."""
-    found: dict[str, Any] = {}
-    for key in sorted(keys):
-        value = outputs.get(key)
-        path = value.get("path") if value else None
-        if not path:
-            found[key] = None
-        elif value is not None and value.get("class") == "Directory":
-            found[key] = directory_object(Path(os.path.abspath(path)))
-        else:
-            assert value is not None
-            found[key] = file_object(Path(os.path.abspath(path)), value.get("checksum"), value.get("size"))
-    return found
+    return {key: _value(outputs.get(key)) for key in sorted(keys)}
+
+
+def _value(value: Any) -> Any:
+    """A found output as cwltool gives it: a File or Directory object, a list of them (an array
+    output), or null."""
+    if isinstance(value, list):
+        return [_value(item) for item in value]
+    path = value.get("path") if isinstance(value, Mapping) else None
+    if not path:
+        return None
+    if value.get("class") == "Directory":
+        return directory_object(Path(os.path.abspath(path)))
+    return file_object(Path(os.path.abspath(path)), value.get("checksum"), value.get("size"))
 
 
 def file_object(path: Path, checksum: str | None = None, size: int | None = None) -> dict[str, Any]:

@@ -8,9 +8,8 @@ where it is; an ``http(s)://`` location by ``red-connector-http``. A secondary f
 beside its primary, from beside the primary's source. The command line is
 :func:`faice.cwl.command.evaluate`'s for those container paths: cwltool's.
 
-Not yet (refused, naming the output or value): array outputs and outputs with several glob
-patterns (the runner finds one match per output), File literals (``contents`` without a
-location), locations of other schemes. An optional secondary file is staged when it exists
+Not yet (refused, naming the output or value): File and Directory outputs without a glob,
+File literals (``contents`` without a location), locations of other schemes. An optional secondary file is staged when it exists
 locally; over http it is not (faice does not probe URLs while planning).
 """
 
@@ -225,7 +224,7 @@ def _base_command(process: Mapping[str, Any]) -> tuple[str, ...]:
 
 
 def _outputs(process: Mapping[str, Any], invocation: Invocation) -> tuple[CliOutput, ...]:
-    """Each output with its evaluated glob, relative to the output directory as the runner globs."""
+    """Each output with its evaluated glob patterns, relative to the output directory as the runner globs."""
     section = process.get("outputs")
     items = [{"id": k, **(v if isinstance(v, Mapping) else {"type": v})} for k, v in section.items()] if isinstance(section, Mapping) else list(section or [])
     outputs = []
@@ -234,21 +233,21 @@ def _outputs(process: Mapping[str, Any], invocation: Invocation) -> tuple[CliOut
         kind = normalize_type(item.get("type"))
         members = kind if isinstance(kind, list) else [kind]
         rest = [m for m in members if m != "null"]
-        if len(rest) != 1 or rest[0] not in ("File", "Directory", "stdout", "stderr"):
-            raise CwlPlanError(f'output "{key}": faice exec collects one File, Directory, stdout or stderr per output (array outputs: not yet; cwltool runs them)')
-        glob = None
-        if rest[0] in ("File", "Directory"):
-            glob = _glob(key, invocation.globs.get(key) or [])
-        outputs.append(CliOutput(key, rest[0], "null" in members, glob))
+        one = rest[0] if len(rest) == 1 else None
+        array = isinstance(one, Mapping) and one.get("type") == "array" and one.get("items") in ("File", "Directory")
+        base = one["items"] if array else one
+        if base not in ("File", "Directory", "stdout", "stderr"):
+            raise CwlPlanError(f'output "{key}": faice exec collects File and Directory outputs (arrays of them too), stdout and stderr (cwltool runs the others)')
+        globs: tuple[str, ...] = ()
+        if base in ("File", "Directory"):
+            globs = tuple(_glob(key, pattern) for pattern in invocation.globs.get(key) or [])
+            if not globs:
+                raise CwlPlanError(f'output "{key}": a {base} output without outputBinding.glob (faice exec finds outputs by glob; cwltool also reads cwl.output.json)')
+        outputs.append(CliOutput(key, base, "null" in members, globs[0] if len(globs) == 1 else None, array, globs))
     return tuple(outputs)
 
 
-def _glob(key: str, patterns: list[str]) -> str | None:
-    if len(patterns) > 1:
-        raise CwlPlanError(f'output "{key}": the glob gives several patterns {patterns} (faice exec takes one yet; cwltool runs it)')
-    if not patterns:
-        return None
-    pattern = patterns[0]
+def _glob(key: str, pattern: str) -> str:
     if pattern.startswith(OUTPUTS_DIR + "/"):
         pattern = pattern[len(OUTPUTS_DIR) + 1:]
     if pattern.startswith("/") or "$(" in pattern:

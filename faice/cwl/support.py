@@ -297,7 +297,8 @@ def _output(path: Path, name: str, spec: dict[str, Any]) -> Iterator[Unsupported
     if not RED_KEY.match(name):
         yield _embed(path, f'the output name "{name}"', " (RED names match [a-zA-Z0-9_-]+)")
     yield from _type(path + ("type",), spec.get("type"), output=True)
-    yield from _secondary(path, spec)
+    if "secondaryFiles" in spec:
+        yield Unsupported(path + ("secondaryFiles",), "secondaryFiles of outputs", "run", "faice exec does not collect an output's secondaryFiles (cwltool does)")
     if isinstance(spec.get("format"), str):
         yield from _expression(path + ("format",), spec["format"])
     binding = spec.get("outputBinding")

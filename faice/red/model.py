@@ -75,6 +75,10 @@ class CliOutput(NamedTuple):
     type: str  # File, Directory, stdout or stderr
     optional: bool = False
     glob: str | None = None
+    #: a CWL array output (``File[]``, ``Directory[]``): every match, none is an empty list
+    array: bool = False
+    #: a CWL output's patterns, evaluated already (their matches in order); a RED output has its one ``glob``
+    globs: tuple[str, ...] = ()
 
 
 class Cli(NamedTuple):

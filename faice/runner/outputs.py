@@ -21,15 +21,19 @@ class OutputError(Exception):
 
 
 class FoundOutput(NamedTuple):
-    """An output found after the tool ran: its file (if any), size and checksum."""
+    """An output found after the tool ran: its file (if any), size and checksum; an array output
+    (CWL) has no file of its own but ``items``, one found output per match."""
 
     key: str
     cls: str  # File, Directory, stdout, stderr
     path: Path | None
     size: int | None = None
     checksum: str | None = None
+    items: tuple[FoundOutput, ...] | None = None
 
-    def to_json(self, outdir: Path) -> dict[str, Any]:
+    def to_json(self, outdir: Path) -> Any:
+        if self.items is not None:
+            return [item.to_json(outdir) for item in self.items]
         return {"class": self.cls, "path": str(self.path) if self.path else None, "size": self.size, "checksum": self.checksum}
 
 
@@ -56,25 +60,37 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
         if path is None or not path.is_file() or path.is_symlink() or not _inside(outdir, path):
             raise OutputError(f'output "{output.key}": the {output.type} file was not written')
         return FoundOutput(output.key, output.type, path, path.stat().st_size, sha1_of(path))
-    try:
-        pattern = resolve_references(output.glob or "", values)
-    except ValueError as exc:
-        raise OutputError(f'output "{output.key}": {exc}') from None
+    if output.globs:
+        patterns = list(output.globs)
+    else:
+        try:
+            patterns = [resolve_references(output.glob or "", values)]
+        except ValueError as exc:
+            raise OutputError(f'output "{output.key}": {exc}') from None
     want_dir = output.type == "Directory"
-    globbed = globbing.glob(pattern, root_dir=outdir)
-    matches = sorted(m for m in globbed if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
-    if not matches:
+    matches: list[str] = []
+    for pattern in patterns:
+        globbed = globbing.glob(pattern, root_dir=outdir)
+        matched = sorted(m for m in globbed if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
         leaving = sorted(m for m in globbed if not _inside(outdir, outdir / m))
-        if leaving:
+        if leaving and not matched:
             raise OutputError(f'output "{output.key}": glob "{pattern}" matched {leaving[0]}, a link that leads out of the output directory (never taken)')
+        matches += [m for m in matched if m not in matches]
+    shown_glob = " ".join(patterns)
+    if output.array:
+        return FoundOutput(output.key, output.type, None, items=tuple(_found(output, outdir / m) for m in matches))
+    if not matches:
         if output.optional:
             return FoundOutput(output.key, output.type, None)
-        raise OutputError(f'required output "{output.key}": glob "{pattern}" matched no {"directory" if want_dir else "file"} in {OUTPUTS_DIR}')
+        raise OutputError(f'required output "{output.key}": glob "{shown_glob}" matched no {"directory" if want_dir else "file"} in {OUTPUTS_DIR}')
     if len(matches) > 1:
         shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
-        raise OutputError(f'output "{output.key}": glob "{pattern}" matched {len(matches)} entries ({shown}); it must match exactly one')
-    path = outdir / matches[0]
-    if want_dir:
+        raise OutputError(f'output "{output.key}": glob "{shown_glob}" matched {len(matches)} entries ({shown}); it must match exactly one')
+    return _found(output, outdir / matches[0])
+
+
+def _found(output: CliOutput, path: Path) -> FoundOutput:
+    if output.type == "Directory":
         return FoundOutput(output.key, output.type, path, _tree_size(path))
     return FoundOutput(output.key, output.type, path, path.stat().st_size, sha1_of(path))
 
