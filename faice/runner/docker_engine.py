@@ -91,8 +91,6 @@ class DockerEngine:
     name = "docker"
     #: the engine's name in messages
     title = "Docker"
-    #: whether an attach to a container's stdin must also take (and drop) its output (see DockerAPI.attach_stdin)
-    attach_output = False
 
     def __init__(self, host: str | None = None) -> None:
         from faice.runner.dockerapi import DockerAPI, DockerError
@@ -225,11 +223,11 @@ class DockerEngine:
 
         source = _open_stdin(path)
         try:
-            sock = self.api.attach_stdin(container, output=self.attach_output)
+            sock = self.api.attach_stdin(container)
         except BaseException:
             source.close()
             raise
-        return StdinFeed(sock, source, drain=self.attach_output)
+        return StdinFeed(sock, source)
 
     def start(self, container: str) -> None:
         self.api.start(container)

@@ -241,18 +241,18 @@ class DockerAPI:
         finally:
             response.close()
 
-    def attach_stdin(self, container: str, output: bool = False) -> socket.socket:
+    def attach_stdin(self, container: str) -> socket.socket:
         """Attach to a container's standard input (before starting it, so that nothing is missed):
         the connection, now a raw stream; what is sent on it is the container's stdin, and shutting
         its write side (``shutdown(SHUT_WR)``) is the end of the input (for a container created
-        with ``OpenStdin`` and ``StdinOnce``). Nothing comes back on it unless ``output`` attaches
-        stdout and stderr too (Podman, whose conmon blocks the tool's writes on an attached client
-        that does not read them: the caller must then drain the socket; the logs call still reads
-        the streams). The socket blocks; the caller closes it.
+        with ``OpenStdin`` and ``StdinOnce``). stdout and stderr are not attached (the logs call
+        reads them), and are said not to be: Podman attaches them when the query leaves them out,
+        and then its conmon holds up the tool's writes until the client reads them. The socket
+        blocks; the caller closes it.
 
-        ``detachKeys`` is empty: Podman would otherwise stop copying at the first ctrl-p ctrl-q
-        in the data (Docker looks for them only with a TTY)."""
-        response = self._request("POST", f"/containers/{container}/attach", params={"stream": 1, "stdin": 1, "stdout": int(output), "stderr": int(output), "detachKeys": ""}, upgrade=True)
+        ``detachKeys`` is empty: no byte sequence in the data may end the copy (Docker and Podman
+        4.3 look for one only with a TTY; this does not rely on it)."""
+        response = self._request("POST", f"/containers/{container}/attach", params={"stream": 1, "stdin": 1, "stdout": 0, "stderr": 0, "detachKeys": ""}, upgrade=True)
         sock = response.sock
         response.stream.close()  # the buffered reader over the answer's head; the socket stays open
         sock.settimeout(None)  # the tool may take its time to read: only the engine's end ends the stream
@@ -275,8 +275,9 @@ class DockerAPI:
 
 class StdinFeed:
     """A host file copied into a container's standard input (a socket from ``attach_stdin``) by a
-    thread of its own, then the end of the input; with ``drain``, another thread reads and drops
-    what comes back on the socket (the output of an attach that has to take it, see ``attach_stdin``).
+    thread of its own, then the end of the input. Another thread reads and drops whatever might
+    come back on the socket: nothing should, but an engine that sends output there anyway must not
+    find it unread and hold up the tool.
 
     A tool that ends without reading all of it closes the stream under the copy (EPIPE,
     ECONNRESET): that is no error, the container's exit code tells how the tool did. ``close``,
@@ -288,15 +289,12 @@ class StdinFeed:
     JOIN_SECONDS = 5.0
     BLOCK = 1 << 16
 
-    def __init__(self, sock: socket.socket, source: IO[bytes], drain: bool = False) -> None:
+    def __init__(self, sock: socket.socket, source: IO[bytes]) -> None:
         """Start copying; the feed owns ``source`` (an open binary file) and ``sock`` from here on."""
         self.sock = sock
         self.source = source
-        #: bytes sent into the container
-        self.sent = 0
-        self.threads = [threading.Thread(target=self._copy, name="faice-stdin", daemon=True)]
-        if drain:
-            self.threads.append(threading.Thread(target=self._drain, name="faice-stdin-drain", daemon=True))
+        self.threads = [threading.Thread(target=self._copy, name="faice-stdin", daemon=True),
+                        threading.Thread(target=self._drain, name="faice-stdin-drain", daemon=True)]
         for thread in self.threads:
             thread.start()
 
@@ -304,7 +302,6 @@ class StdinFeed:
         try:
             while block := self.source.read(self.BLOCK):
                 self.sock.sendall(block)
-                self.sent += len(block)
             self.sock.shutdown(socket.SHUT_WR)
         except (OSError, ValueError):
             pass  # the tool ended without reading it all, or close() cut the copy short

@@ -15,8 +15,8 @@ Docker's in what faice relies on:
   faice watches the container's state instead;
 * Podman does not always report an OOM kill (conmon misses it on cgroup v1): a SIGKILL that faice
   did not send to a container with an enforced memory limit is read as one;
-* conmon stops a tool's writes to stdout once an attached client does not read them: the attach
-  that feeds a standard input file takes the output too, and drops it (the logs have it);
+* an attach (feeding a standard input file) takes stdout and stderr too unless the query says
+  stdout=0&stderr=0, and conmon then holds up the tool's writes until they are read: faice says so;
 * a host whose resource limits are lower than Podman's defaults refuses every container
   ("error setting rlimit"); the reason names the setting that fixes it.
 """
@@ -146,7 +146,6 @@ class PodmanEngine(DockerEngine):
 
     name = "podman"
     title = "Podman"
-    attach_output = True
 
     def __init__(self, host: str | None = None) -> None:
         super().__init__(host or service_url())
