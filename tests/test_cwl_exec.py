@@ -356,3 +356,13 @@ def test_array_outputs_and_several_glob_patterns(pair: Pair):
     assert [f["basename"] for f in got["texts"]] == ["a.txt", "b.txt"] and got["none"] == []
     assert [f["basename"] for f in got["both"]] == ["run.log", "a.txt"] and got["one"]["basename"] == "run.log"
     assert [d["basename"] for d in got["dirs"]] == ["d1", "d2"]
+
+
+@pytest.mark.parametrize("shortcut", [False, True])
+def test_stdin_is_the_file_the_tool_names(pair: Pair, shortcut: bool):
+    (pair.tmp / "numbers.txt").write_bytes(b"".join(b"%d\n" % n for n in range(200_000, 0, -1)))
+    inputs = {"f": "stdin"} if shortcut else {"f": {"type": "File"}}
+    spec = tool(baseCommand=["sort", "-n"], inputs=inputs, stdout="sorted.txt", outputs={"sorted": "stdout"},
+                **({} if shortcut else {"stdin": "$(inputs.f.path)"}))
+    got = pair.same(spec, {"f": {"class": "File", "path": "numbers.txt"}})
+    assert Path(got["sorted"]["path"]).read_bytes() == b"".join(b"%d\n" % n for n in range(1, 200_001))

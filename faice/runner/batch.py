@@ -230,6 +230,7 @@ class BatchRunner:
             gpu_count=None if self.options.gpu_ids else gpu_count(self.experiment.container.gpus),
             network=self.options.network,
             pids_limit=self.options.pids_limit,
+            stdin=next((m.source for m in mounts if m.target == plan.stdin), None) if plan.stdin else None,
         )
         phase("run")
         from faice.runner.dockerapi import DockerError

@@ -2,6 +2,8 @@
 
 The argv runs as the container's command with the image's ENTRYPOINT replaced (no shell), as
 the invoking user, with inputs mounted read-only and the output directory as working directory.
+A tool with a standard input file (``ContainerSpec.stdin``) gets it through an attach to the
+container's stdin made before the start, copied by a thread and ended with EOF (``StdinFeed``).
 Every container carries labels naming its experiment, batch and run, so that ``faice cancel``
 (in another terminal) and the Ctrl-C handler find exactly their containers.
 """
@@ -55,6 +57,8 @@ class ContainerSpec:
     name: str | None = None
     #: processes and threads the container may have (0: no limit)
     pids_limit: int = 0
+    #: a host file whose bytes are the tool's standard input (CWL ``stdin``); None: no input at all
+    stdin: Path | None = None
 
 
 class ContainerOutcome(NamedTuple):
@@ -103,6 +107,8 @@ class DockerEngine:
         except (OSError, ValueError) as exc:
             where = self.api.host if hasattr(self, "api") else "DOCKER_HOST"
             raise EnvironmentUnusable(f"{self.title} is not reachable at {where}: {exc.strerror or exc} (is the {self.title} engine running, and may you use it?)") from None
+        #: the standard input file of each created container that has one, until it is started
+        self._stdin: dict[str, Path] = {}
 
     @property
     def host(self) -> str:
@@ -148,7 +154,13 @@ class DockerEngine:
         return found
 
     def create(self, spec: ContainerSpec) -> str:
-        return self.api.create_container(self.container_config(spec), spec.name)
+        """Create the container; a standard input file that cannot be read is refused before (DockerError)."""
+        if spec.stdin is not None:
+            _open_stdin(spec.stdin).close()
+        container = self.api.create_container(self.container_config(spec), spec.name)
+        if spec.stdin is not None:
+            self._stdin[container] = spec.stdin
+        return container
 
     def container_config(self, spec: ContainerSpec) -> dict[str, Any]:
         """The body of the create call."""
@@ -169,7 +181,9 @@ class DockerEngine:
             host_config["PidsLimit"] = spec.pids_limit
         if spec.cpus:
             host_config["NanoCpus"] = int(spec.cpus * 1e9)
+        stdin = {"OpenStdin": True, "StdinOnce": True, "AttachStdin": True} if spec.stdin is not None else {}
         return {
+            **stdin,
             "Image": spec.image,
             "Entrypoint": spec.argv[:1],
             "Cmd": spec.argv[1:],
@@ -181,20 +195,43 @@ class DockerEngine:
         }
 
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
-        """Run the created container to its end; its streams are written to ``stdout``/``stderr``."""
-        self.start(container)
-        timed_out = False
+        """Run the created container to its end; its streams are written to ``stdout``/``stderr``.
+
+        A container with a standard input file is attached to before it starts; the copy ends with
+        the container at the latest (a tool need not read its input, a timeout kills it anyway)."""
+        feed = self._feed_stdin(container)
         try:
-            code = self.wait(container, timeout)
-        except TimeoutError:
-            timed_out = True
-            self.kill(container)
-            code = self.wait(container, API_TIMEOUT)
+            self.start(container)
+            timed_out = False
+            try:
+                code = self.wait(container, timeout)
+            except TimeoutError:
+                timed_out = True
+                self.kill(container)
+                code = self.wait(container, API_TIMEOUT)
+        finally:
+            if feed is not None:
+                feed.close()
         # Only a failed container can have been killed for its memory: a zero exit needs no inspect call.
         oom = code != 0 and self.oom_killed(self.api.inspect_container(container), code, timed_out)
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
+
+    def _feed_stdin(self, container: str) -> Any:
+        """The copy of the container's standard input file into it (a StdinFeed), when it has one."""
+        path = self._stdin.pop(container, None)
+        if path is None:
+            return None
+        from faice.runner.dockerapi import StdinFeed
+
+        source = _open_stdin(path)
+        try:
+            sock = self.api.attach_stdin(container)
+        except BaseException:
+            source.close()
+            raise
+        return StdinFeed(sock, source)
 
     def start(self, container: str) -> None:
         self.api.start(container)
@@ -229,6 +266,7 @@ class DockerEngine:
         """Remove a container; one Docker does not remove now is swept by a later run (reconcile)."""
         from faice.runner.dockerapi import DockerError
 
+        self._stdin.pop(container, None)
         try:
             self.api.remove(container)
         except (DockerError, OSError):
@@ -244,6 +282,17 @@ class DockerEngine:
     def containers(self, **labels: str) -> list[str]:
         """Ids of all containers (running or not) carrying these label values."""
         return self.api.containers(labels)
+
+
+def _open_stdin(path: Path) -> Any:
+    """The standard input file, open for reading; DockerError (the container cannot be run) when it cannot be."""
+    from faice.runner.dockerapi import DockerError
+
+    try:
+        source = open(path, "rb", buffering=0)  # noqa: SIM115 - the StdinFeed closes it
+    except OSError as exc:
+        raise DockerError(0, f"cannot read the standard input file {path}: {exc.strerror or exc}") from None
+    return source
 
 
 def _split_tag(image: str) -> tuple[str, str | None]:

@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -142,11 +143,14 @@ class DockerAPI:
         return sock
 
     def _request(self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None,
-                 headers: dict[str, str] | None = None, timeout: float | None | str = "default") -> _Response:
+                 headers: dict[str, str] | None = None, timeout: float | None | str = "default", upgrade: bool = False) -> _Response:
+        """One request on its own connection; ``upgrade`` asks the engine to hand the connection
+        over to a raw stream after its answer (attach), instead of closing it."""
         sock = self._connect(self.timeout if timeout == "default" else timeout)  # type: ignore[arg-type]
         query = f"?{urlencode(params)}" if params else ""
         payload = json.dumps(body).encode() if body is not None else b""
-        head = [f"{method} {path}{query} HTTP/1.1", "Host: docker", "Connection: close", f"Content-Length: {len(payload)}"]
+        connection = ["Connection: Upgrade", "Upgrade: tcp"] if upgrade else ["Connection: close"]
+        head = [f"{method} {path}{query} HTTP/1.1", "Host: docker", *connection, f"Content-Length: {len(payload)}"]
         if body is not None:
             head.append("Content-Type: application/json")
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -237,6 +241,23 @@ class DockerAPI:
         finally:
             response.close()
 
+    def attach_stdin(self, container: str) -> socket.socket:
+        """Attach to a container's standard input (before starting it, so that nothing is missed):
+        the connection, now a raw stream; what is sent on it is the container's stdin, and shutting
+        its write side (``shutdown(SHUT_WR)``) is the end of the input (for a container created
+        with ``OpenStdin`` and ``StdinOnce``). stdout and stderr are not attached (the logs call
+        reads them), and are said not to be: Podman attaches them when the query leaves them out,
+        and then its conmon holds up the tool's writes until the client reads them. The socket
+        blocks; the caller closes it.
+
+        ``detachKeys`` is empty: no byte sequence in the data may end the copy (Docker and Podman
+        4.3 look for one only with a TTY; this does not rely on it)."""
+        response = self._request("POST", f"/containers/{container}/attach", params={"stream": 1, "stdin": 1, "stdout": 0, "stderr": 0, "detachKeys": ""}, upgrade=True)
+        sock = response.sock
+        response.stream.close()  # the buffered reader over the answer's head; the socket stays open
+        sock.settimeout(None)  # the tool may take its time to read: only the engine's end ends the stream
+        return sock
+
     def kill(self, container: str) -> None:
         self.call("POST", f"/containers/{container}/kill")
 
@@ -250,6 +271,58 @@ class DockerAPI:
         """The containers (running or not) with these labels; a label given as "" only needs to be there."""
         filters = json.dumps({"label": [f"{k}={v}" if v else k for k, v in labels.items()]})
         return list(self.call("GET", "/containers/json", params={"all": 1, "filters": filters}))
+
+
+class StdinFeed:
+    """A host file copied into a container's standard input (a socket from ``attach_stdin``) by a
+    thread of its own, then the end of the input. Another thread reads and drops whatever might
+    come back on the socket: nothing should, but an engine that sends output there anyway must not
+    find it unread and hold up the tool.
+
+    A tool that ends without reading all of it closes the stream under the copy (EPIPE,
+    ECONNRESET): that is no error, the container's exit code tells how the tool did. ``close``,
+    once the container has ended (or was killed), cuts a copy that is still blocked, waits for the
+    thread and closes the socket and the file, so that nothing outlives the container.
+    """
+
+    #: how long ``close`` waits for the thread once its socket is shut (it can only be reading the file then)
+    JOIN_SECONDS = 5.0
+    BLOCK = 1 << 16
+
+    def __init__(self, sock: socket.socket, source: IO[bytes]) -> None:
+        """Start copying; the feed owns ``source`` (an open binary file) and ``sock`` from here on."""
+        self.sock = sock
+        self.source = source
+        self.threads = [threading.Thread(target=self._copy, name="faice-stdin", daemon=True),
+                        threading.Thread(target=self._drain, name="faice-stdin-drain", daemon=True)]
+        for thread in self.threads:
+            thread.start()
+
+    def _copy(self) -> None:
+        try:
+            while block := self.source.read(self.BLOCK):
+                self.sock.sendall(block)
+            self.sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            pass  # the tool ended without reading it all, or close() cut the copy short
+        finally:
+            self.source.close()  # here, not in close(): a file still being read cannot be closed from another thread
+
+    def _drain(self) -> None:
+        try:
+            while self.sock.recv(self.BLOCK):
+                pass
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a send blocked on a tool that does not read
+        except OSError:
+            pass  # the engine closed it already
+        for thread in self.threads:
+            thread.join(self.JOIN_SECONDS)
+        self.sock.close()
 
 
 def _frames(response: _Response) -> Iterator[tuple[int, bytes]]:
