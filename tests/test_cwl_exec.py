@@ -366,3 +366,12 @@ def test_stdin_is_the_file_the_tool_names(pair: Pair, shortcut: bool):
                 **({} if shortcut else {"stdin": "$(inputs.f.path)"}))
     got = pair.same(spec, {"f": {"class": "File", "path": "numbers.txt"}})
     assert Path(got["sorted"]["path"]).read_bytes() == b"".join(b"%d\n" % n for n in range(1, 200_001))
+
+
+def test_home_and_tmpdir_are_what_cwl_asks(pair: Pair):
+    spec = tool(requirements={"EnvVarRequirement": {"envDef": {"OWN": "$(runtime.tmpdir)"}}},
+                baseCommand=["sh", "-c", 'echo "$HOME $TMPDIR $OWN" && touch "$TMPDIR/t" "$HOME/dot"'], stdout="env.txt",
+                outputs={"env": "stdout", "dot": {"type": "File", "outputBinding": {"glob": "dot"}}})
+    done = pair.faice(write_yaml(pair.tmp / "tool.cwl", spec))
+    assert done.returncode == 0, done.stderr
+    assert Path(json.loads(done.stdout)["env"]["path"]).read_text() == "/cc/outputs /tmp /tmp\n"

@@ -28,6 +28,7 @@ from faice.red.model import Cli, CliOutput, Connector
 from faice.red.paths import OUTPUTS_DIR, complete_file_value
 from faice.runner.plan import BatchPlan, StagedInput
 
+#: the container's runtime.outdir and runtime.tmpdir, also its HOME and TMPDIR (as CWL asks)
 RUNTIME = Runtime(OUTPUTS_DIR, "/tmp")
 LOCAL, HTTP = "red-connector-local", "red-connector-http"
 #: fields of a job's File/Directory that name where it is on the host: the container path replaces them
@@ -124,7 +125,7 @@ def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image
     limited = requirement(process, "ResourceRequirement") is not None  # cwltool's defaults are no limit to impose
     plan = BatchPlan(index, image, invocation.argv, invocation.job, staged, cli,
                      ram_mib=invocation.resources.ram if limited else None, cores=_cores(invocation.resources.cores) if limited else None,
-                     environment=invocation.environment, stdin=_stdin(invocation.stdin, sources))
+                     environment={"HOME": RUNTIME.outdir, "TMPDIR": RUNTIME.tmpdir, **invocation.environment}, stdin=_stdin(invocation.stdin, sources))
     return CwlPlan(plan, invocation)
 
 
