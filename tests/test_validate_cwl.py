@@ -195,6 +195,8 @@ def _found(data: dict[str, Any]) -> set[tuple[str, str, str]]:
                   "d": {"type": "Directory", "outputBinding": {"glob": "$(inputs.name).d"}}}},
      {("outputs.n.type", "int outputs", "run"), ("outputs.n.outputBinding.outputEval", "outputEval", "run"),
       ("outputs.fs.type", "array outputs", "embed"), ("outputs.fs.outputBinding.glob", "a glob other than one string", "embed")}),
+    ({"outputs": {"f": {"type": "File", "secondaryFiles": [".idx"], "outputBinding": {"glob": "a"}}, "g": {"type": "File?"}}},
+     {("outputs.f.secondaryFiles", "secondaryFiles of outputs", "run"), ("outputs.g", "an output without outputBinding.glob", "run")}),
     ({"stdout": "$(inputs.name).txt", "stdin": "$(inputs.f.path)", "successCodes": [0, 1], "s:author": "x"},
      {("stdout", "parameter references in stdout", "embed"), ("stdin", "stdin", "embed"), ("successCodes", "successCodes", "embed")}),
     ({"arguments": ["-v", {"valueFrom": "$(runtime.cores)", "position": 1}, "$(inputs['a b'])", "\\$(not an expression)"]},

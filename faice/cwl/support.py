@@ -305,7 +305,7 @@ def _output(path: Path, name: str, spec: dict[str, Any]) -> Iterator[Unsupported
     shape = _shape(spec.get("type"))
     if not isinstance(binding, dict) or binding.get("glob") is None:
         if shape is not None and shape[0] in FILE_TYPES:
-            yield _embed(path, "an output without outputBinding.glob")
+            yield Unsupported(path, "an output without outputBinding.glob", "run", "faice exec finds File and Directory outputs by their glob (cwltool also reads cwl.output.json)")
         if not isinstance(binding, dict):
             return
     binding_path = path + ("outputBinding",)
