@@ -155,7 +155,7 @@ def print_table(columns: list[str], rows: list[list[str]], title: str | None = N
 def print_summary(result: dict[str, Any]) -> None:
     rows = []
     for b in result["batches"]:
-        detail = b["error"] or ", ".join(f"{k}: {v['path']}" for k, v in b["outputs"].items() if v.get("path")) or "-"
+        detail = b["error"] or ", ".join(f"{k}: {v['path']}" for k, v in _each_output(b["outputs"]) if v.get("path")) or "-"
         rows.append([str(b["index"]), b["batchId"], b["state"], "" if b["exitCode"] is None else str(b["exitCode"]), detail])
     print_table(["batch", "id", "state", "exit", "outputs / error"], rows, title=f"experiment {result['experimentId']}: {result['state']}")
 
@@ -194,6 +194,12 @@ def print_experiment(document: dict[str, Any]) -> None:
     print_table(["batch", "id", "state", "attempts", "exit", "error"], rows)
 
 
+def _each_output(outputs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(key, found output) pairs; an array output (CWL ``File[]``) gives one pair per item, ``KEY[N]``."""
+    return [(f"{key}[{i}]", item) for key, value in outputs.items() if isinstance(value, list) for i, item in enumerate(value)] \
+        + [(key, value) for key, value in outputs.items() if isinstance(value, dict)]
+
+
 def print_batch(document: dict[str, Any]) -> None:
     """``faice show BATCH``: result, outputs and the history of its states."""
     import shlex
@@ -204,7 +210,7 @@ def print_batch(document: dict[str, Any]) -> None:
         print(f"exit code: {document['exitCode']}")
     if document["error"]:
         print(f"error: {document['error']}")
-    for key, out in document["outputs"].items():
+    for key, out in _each_output(document["outputs"]):
         print(f"output {key}: {out.get('path')} ({out.get('size')} bytes, {out.get('checksum')})")
     if document.get("cachedFrom"):
         print(f"cache: hit, the result of batch {document['cachedFrom']} (key {document['cacheKey'][:12]})")

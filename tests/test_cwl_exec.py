@@ -356,6 +356,10 @@ def test_array_outputs_and_several_glob_patterns(pair: Pair):
     assert [f["basename"] for f in got["texts"]] == ["a.txt", "b.txt"] and got["none"] == []
     assert [f["basename"] for f in got["both"]] == ["run.log", "a.txt"] and got["one"]["basename"] == "run.log"
     assert [d["basename"] for d in got["dirs"]] == ["d1", "d2"]
+    experiment = json.loads(run_inprocess("--db", str(pair.db), "list", "--json").stdout)[0]["experimentId"]
+    batch = json.loads(run_inprocess("--db", str(pair.db), "show", experiment, "--json").stdout)["batches"][0]["batchId"]
+    shown = run_inprocess("--db", str(pair.db), "show", batch).stdout
+    assert f"output texts[1]: {got['texts'][1]['path']} (2 bytes, {got['texts'][1]['checksum']})" in shown
 
 
 @pytest.mark.parametrize("shortcut", [False, True])
