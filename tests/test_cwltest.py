@@ -21,7 +21,7 @@ pytestmark = pytest.mark.docker
 
 DATA = ROOT / "tests" / "data" / "cwltest"
 RUNNER = ROOT / "scripts" / "faice-cwl-runner"
-CASES = 7  # in conformance.yml
+CASES = 8  # in conformance.yml
 
 
 def cwltest(test_file: Path, tmp_path: Path, cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -66,12 +66,6 @@ def test_a_wrong_expected_output_fails(tmp_path: Path):
     assert "sha1$0000000000000000000000000000000000000000" in done.stderr + done.stdout, shown(done)
 
 
-@pytest.mark.xfail(strict=True, reason="faice bug: BatchPlan.stdin is planned but not fed to the container (wc counts 0 lines)")
-def test_a_file_on_stdin(tmp_path: Path):
-    done = cwltest(DATA / "stdin.yml", tmp_path, tmp_path)
-    assert done.returncode == 0, shown(done)
-
-
 def test_faice_takes_file_uris():
     """What cwltest passes when the files are not under its working directory."""
     from faice.errors import LoadError
@@ -87,3 +81,16 @@ def test_faice_takes_file_uris():
     done = run_faice("validate", (DATA / "echo.cwl").as_uri())
     assert done.returncode == 0, done.stderr
     assert "valid CWL v1.2 CommandLineTool" in done.stdout
+
+
+def test_the_stdin_file_is_the_staged_inputs_host_file(tmp_path: Path):
+    from faice.connectors.base import ConnectorError
+    from faice.runner.batch import stdin_source
+    from faice.runner.docker_engine import Mount
+
+    mounts = [Mount(tmp_path / "a.txt", "/cc/inputs/f/a.txt"), Mount(tmp_path / "dir", "/cc/inputs/d/dir")]
+    assert stdin_source(None, mounts) is None
+    assert stdin_source("/cc/inputs/f/a.txt", mounts) == tmp_path / "a.txt"
+    assert stdin_source("/cc/inputs/d/dir/sub/b.txt", mounts) == tmp_path / "dir" / "sub" / "b.txt"
+    with pytest.raises(ConnectorError, match="not a staged input"):
+        stdin_source("/cc/inputs/f/a.txt.bak", mounts)

@@ -1,4 +1,4 @@
-# A File on standard input, counted: faice mounts the File but does not feed it to the tool yet (a bug; see tests/test_cwltest.py).
+# A File on standard input (stdin), counted; an optional output that no glob finds is null.
 cwlVersion: v1.1
 class: CommandLineTool
 requirements:
