@@ -230,7 +230,6 @@ class BatchRunner:
             gpu_count=None if self.options.gpu_ids else gpu_count(self.experiment.container.gpus),
             network=self.options.network,
             pids_limit=self.options.pids_limit,
-            stdin=stdin_source(plan.stdin, mounts),
         )
         phase("run")
         from faice.runner.dockerapi import DockerError
@@ -416,19 +415,6 @@ class BatchRunner:
             containers = list(self.containers.values())
         for container in containers:
             self.engine.kill(container)
-
-
-def stdin_source(container_path: str | None, mounts: list[Mount]) -> Path | None:
-    """The host file behind the container path a tool reads as its standard input (a staged
-    input's, or a file inside a staged Directory)."""
-    if container_path is None:
-        return None
-    for mount in mounts:
-        if container_path == mount.target:
-            return Path(mount.source)
-        if container_path.startswith(mount.target.rstrip("/") + "/"):
-            return Path(mount.source) / container_path[len(mount.target.rstrip("/")) + 1:]
-    raise ConnectorError(f"stdin: {container_path} is not a staged input")
 
 
 def gpu_count(gpus: dict[str, Any] | None) -> int | None:

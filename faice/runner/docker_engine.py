@@ -55,8 +55,6 @@ class ContainerSpec:
     name: str | None = None
     #: processes and threads the container may have (0: no limit)
     pids_limit: int = 0
-    #: a host file fed to the tool as its standard input (a CWL tool's ``stdin``); None: no input
-    stdin: Path | None = None
 
 
 class ContainerOutcome(NamedTuple):
@@ -95,8 +93,6 @@ class DockerEngine:
     def __init__(self, host: str | None = None) -> None:
         from faice.runner.dockerapi import DockerAPI, DockerError
 
-        #: containers created with a standard input: the host file to feed them when they start
-        self._stdin: dict[str, Path] = {}
         try:
             self.api = DockerAPI(host, timeout=API_TIMEOUT)
             self.api.ping()
@@ -152,10 +148,7 @@ class DockerEngine:
         return found
 
     def create(self, spec: ContainerSpec) -> str:
-        container = self.api.create_container(self.container_config(spec), spec.name)
-        if spec.stdin is not None:
-            self._stdin[container] = spec.stdin
-        return container
+        return self.api.create_container(self.container_config(spec), spec.name)
 
     def container_config(self, spec: ContainerSpec) -> dict[str, Any]:
         """The body of the create call."""
@@ -176,9 +169,7 @@ class DockerEngine:
             host_config["PidsLimit"] = spec.pids_limit
         if spec.cpus:
             host_config["NanoCpus"] = int(spec.cpus * 1e9)
-        stdin = {"OpenStdin": True, "StdinOnce": True, "AttachStdin": True} if spec.stdin is not None else {}
         return {
-            **stdin,
             "Image": spec.image,
             "Entrypoint": spec.argv[:1],
             "Cmd": spec.argv[1:],
@@ -190,14 +181,8 @@ class DockerEngine:
         }
 
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
-        """Run the created container to its end; its streams are written to ``stdout``/``stderr``.
-        A container created with a standard input is attached to before it starts, and fed the
-        file (then end of file) while it runs."""
-        stdin = self._stdin.pop(container, None)
-        feeding = self._feed(container, stdin) if stdin is not None else None
+        """Run the created container to its end; its streams are written to ``stdout``/``stderr``."""
         self.start(container)
-        if feeding is not None:
-            feeding.start()
         timed_out = False
         try:
             code = self.wait(container, timeout)
@@ -210,28 +195,6 @@ class DockerEngine:
         with open(stdout, "wb") as out, open(stderr, "wb") as err:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
-
-    def _feed(self, container: str, path: Path) -> Any:
-        """A thread (not started) that writes ``path`` to the container's attached standard input
-        and closes it. The attach happens here, before the start: what the tool reads from the
-        first moment on is the file. A tool that exits without reading it all just ends the feed."""
-        import shutil
-        import socket
-        import threading
-
-        sock = self.api.attach_stdin(container)
-
-        def feed() -> None:
-            try:
-                with open(path, "rb") as source, sock.makefile("wb") as sink:
-                    shutil.copyfileobj(source, sink, 1024 * 1024)
-                sock.shutdown(socket.SHUT_WR)
-            except OSError:
-                pass  # the container ended (or was killed) before it read everything
-            finally:
-                sock.close()
-
-        return threading.Thread(target=feed, name=f"stdin-{container[:12]}", daemon=True)
 
     def start(self, container: str) -> None:
         self.api.start(container)

@@ -146,8 +146,7 @@ class DockerAPI:
         sock = self._connect(self.timeout if timeout == "default" else timeout)  # type: ignore[arg-type]
         query = f"?{urlencode(params)}" if params else ""
         payload = json.dumps(body).encode() if body is not None else b""
-        connection = [] if "Connection" in (headers or {}) else ["Connection: close"]  # an attach upgrades it instead
-        head = [f"{method} {path}{query} HTTP/1.1", "Host: docker", *connection, f"Content-Length: {len(payload)}"]
+        head = [f"{method} {path}{query} HTTP/1.1", "Host: docker", "Connection: close", f"Content-Length: {len(payload)}"]
         if body is not None:
             head.append("Content-Type: application/json")
         head += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -207,16 +206,6 @@ class DockerAPI:
 
     def create_container(self, config: dict[str, Any], name: str | None = None) -> str:
         return self.call("POST", "/containers/create", params={"name": name} if name else None, body=config)["Id"]
-
-    def attach_stdin(self, container: str) -> socket.socket:
-        """The container's standard input, attached (before it starts) as a raw stream: the
-        socket of the upgraded connection, for the caller to write to, shut down and close."""
-        response = self._request("POST", f"/containers/{container}/attach", params={"stream": "1", "stdin": "1"},
-                                 headers={"Connection": "Upgrade", "Upgrade": "tcp"}, timeout=None)
-        if response.status not in (101, 200):
-            response.close()
-            raise DockerError(response.status, f"cannot attach to the standard input of container {container[:12]}")
-        return response.sock
 
     def start(self, container: str) -> None:
         self.call("POST", f"/containers/{container}/start")
