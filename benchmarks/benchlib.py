@@ -143,6 +143,27 @@ def tool_versions(faice: str, cwltool: str, docker: str, cwd: Path) -> dict[str,
     }
 
 
+#: the experiments this benchmark's faice runs made (from their output): only their containers
+#: count as left behind, not those of another faice on a shared machine (a test run's, still running)
+MEASURED: set[str] = set()
+
+
+def faice_containers(docker: str, work: Path) -> set[str]:
+    """Ids of the containers, running or not, labelled with an experiment in MEASURED."""
+    listed = capture([docker, "ps", "-a", "--no-trunc", "--filter", "label=faice.experiment", "--format", "{{.ID}} {{.Labels}}"], work)
+    return {line.split()[0] for line in listed.splitlines() if any(experiment in line for experiment in MEASURED)}
+
+
+def no_containers_left(engine: str, work: Path) -> None:
+    """Raise BenchError when a container of this benchmark's experiments is still there (engine:
+    the docker or podman CLI; podman's ps takes docker's arguments)."""
+    left, name = faice_containers(engine, work), os.path.basename(engine)
+    if left:
+        shown = " ".join(sorted(c[:12] for c in left))
+        raise BenchError(f"{len(left)} {name} container(s) labelled faice.experiment left behind by this benchmark: {shown} (remove with: {name} rm -f {shown})")
+    print(f"  [check] no {name} container labelled faice.experiment left behind", file=sys.stderr)
+
+
 # --------------------------------------------------------------------------- report
 
 

@@ -26,7 +26,21 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # benchlib sits next to this file; python -P or PYTHONSAFEPATH leave it out
     sys.path.insert(0, HERE)
-from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets, tool_versions  # noqa: E402
+from benchlib import (  # noqa: E402
+    MEASURED,
+    BenchError,
+    Command,
+    Ratio,
+    capture,
+    commands_table,
+    machine,
+    measure,
+    no_containers_left,
+    program,
+    ratios_table,
+    report_targets,
+    tool_versions,
+)
 
 INPUT_SIZE = 1024 * 1024  # bytes of the File input of the single batch
 #: targets (issue 10): many batches at most the floor's time, one batch of `true` at most 1.3 times it
@@ -151,17 +165,6 @@ def same_file(a: Path, b: Path) -> None:
         raise BenchError(f"{b} was not written")
     if a.stat().st_size != b.stat().st_size or a.read_bytes() != b.read_bytes():
         raise BenchError(f"{b} differs from the input {a}")
-
-
-#: the experiments this benchmark's faice runs made (from their JSON): only their containers count
-#: as left behind, not those of another faice on a shared machine (a test run's, still running)
-MEASURED: set[str] = set()
-
-
-def faice_containers(docker: str, work: Path) -> set[str]:
-    """Ids of the containers, running or not, labelled with an experiment of this benchmark."""
-    listed = capture([docker, "ps", "-a", "--no-trunc", "--filter", "label=faice.experiment", "--format", "{{.ID}} {{.Labels}}"], work)
-    return {line.split()[0] for line in listed.splitlines() if any(experiment in line for experiment in MEASURED)}
 
 
 # --------------------------------------------------------------------------- main
@@ -333,11 +336,7 @@ def main() -> int:
         measure("true", [true_f, true_d], args.runs_small, args.warmup, work, logs)
 
         # 4. nothing left behind
-        left = faice_containers(args.docker, work)
-        if left:
-            shown = " ".join(sorted(c[:12] for c in left))
-            raise BenchError(f"{len(left)} container(s) labelled faice.experiment left behind by this benchmark: {shown} (remove with: docker rm -f {shown})")
-        print("  [check] no container labelled faice.experiment left behind", file=sys.stderr)
+        no_containers_left(args.docker, work)
     except BenchError as exc:
         print(f"\nexec_bench: BENCHMARK ABORTED: {exc}", file=sys.stderr)
         return 2

@@ -25,8 +25,8 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
-from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, program, ratios_table, report_targets  # noqa: E402
-from exec_bench import MANY_LIMIT, ONE_LIMIT, faice_containers, faice_result, make_true_batches  # noqa: E402
+from benchlib import BenchError, Command, Ratio, capture, commands_table, machine, measure, no_containers_left, program, ratios_table, report_targets  # noqa: E402
+from exec_bench import MANY_LIMIT, ONE_LIMIT, faice_result, make_true_batches  # noqa: E402
 
 
 def main() -> int:
@@ -78,9 +78,7 @@ def main() -> int:
         one_p = Command("podman-one", f"podman run --rm {args.image} true 0", [args.podman, "run", "--rm", args.image, "true", "0"])
         measure("podman-one", [one_f, one_p], args.runs_small, args.warmup, work, logs)
 
-        if left := faice_containers(args.podman, work):  # podman's ps takes docker's arguments
-            raise BenchError(f"podman containers labelled faice.experiment left behind: {' '.join(sorted(c[:12] for c in left))} (podman rm -f them)")
-        print("  [check] no podman container labelled faice.experiment left behind", file=sys.stderr)
+        no_containers_left(args.podman, work)
     except BenchError as exc:
         print(f"\npodman_bench: BENCHMARK ABORTED: {exc}", file=sys.stderr)
         return 2

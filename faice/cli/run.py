@@ -36,7 +36,7 @@ RESUMING = "faice.resume"
 
 @app.command()
 def validate(
-    files: list[str] = typer.Argument(..., metavar="FILE", help="RED files or CWL documents: paths, - for stdin, or http(s) URLs."),
+    files: list[str] = typer.Argument(..., metavar="FILE", help="RED files or CWL documents: paths (or file:// URIs), - for stdin, or http(s) URLs."),
     as_json: bool = typer.Option(False, "--json", help='Print {"valid", "errors", "warnings"} as JSON instead of lines (CWL: also "runs", "embeddable", "unsupported").'),
 ) -> None:
     """Check RED files, or CWL documents, without running anything.
@@ -91,8 +91,9 @@ def _validate_one(location: str, as_json: bool) -> dict[str, Any]:
     """Validate one RED file or CWL document; print its lines unless --json; its JSON document."""
     from faice.cwl import is_cwl
     from faice.red.load import check, document
-    from faice.red.source import read_source
+    from faice.red.source import local_location, read_source
 
+    location = local_location(location)
     source, data = read_source(location)
     if is_cwl(data):
         from faice.cwl.check import check as check_cwl
@@ -121,7 +122,7 @@ def _validate_one(location: str, as_json: bool) -> dict[str, Any]:
 @app.command("exec")
 def exec_(
     ctx: typer.Context,
-    file: str = typer.Argument(..., metavar="FILE", help="RED file or CWL CommandLineTool: a path, - for stdin, or an http(s) URL."),
+    file: str = typer.Argument(..., metavar="FILE", help="RED file or CWL CommandLineTool: a path (or a file:// URI), - for stdin, or an http(s) URL."),
     job_files: list[str] | None = typer.Argument(None, metavar="[JOB]...", show_default=False,
                                                  help="A CWL tool's job files (YAML or JSON); a file holding a list of jobs, or several files, run as batches."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate, fill variables and print each batch's image and argv; run nothing."),
@@ -196,7 +197,9 @@ def exec_(
       faice exec batches.yml --resume
     """
     from faice.red.prepare import prepare
+    from faice.red.source import local_location
 
+    file, job_files = local_location(file), [local_location(j) for j in job_files or []]
     if dry_run and resume:
         raise InvalidInput("--dry-run shows every batch of the file and runs nothing: leave out --resume")
     store = resumed = None

@@ -48,6 +48,19 @@ def is_url(location: str) -> bool:
     return location.startswith(("http://", "https://"))
 
 
+def local_location(location: str) -> str:
+    """A ``file://`` URI as the local path it names (cwltest, and other CWL runners' callers, pass
+    the tool and job as such URIs); any other location unchanged."""
+    if not location.startswith("file://"):
+        return location
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(location)
+    if parts.netloc not in ("", "localhost"):
+        raise LoadError(location, "a file:// URI of another host; give a local path")
+    return unquote(parts.path)
+
+
 def display_name(location: str) -> str:
     return "<stdin>" if location == "-" else location
 
