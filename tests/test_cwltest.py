@@ -94,3 +94,9 @@ def test_the_stdin_file_is_the_staged_inputs_host_file(tmp_path: Path):
     assert stdin_source("/cc/inputs/d/dir/sub/b.txt", mounts) == tmp_path / "dir" / "sub" / "b.txt"
     with pytest.raises(ConnectorError, match="not a staged input"):
         stdin_source("/cc/inputs/f/a.txt.bak", mounts)
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "out").symlink_to("/etc/hostname")
+    with pytest.raises(ConnectorError, match="not a staged input"):
+        stdin_source("/cc/inputs/d/dir/../../../etc/hostname", mounts)
+    with pytest.raises(ConnectorError, match="leads out"):
+        stdin_source("/cc/inputs/d/dir/out", mounts)

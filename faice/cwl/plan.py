@@ -137,10 +137,14 @@ def _cores(cores: float) -> float:
 
 
 def _stdin(path: str | None, sources: dict[str, _Source]) -> str | None:
-    """The container path of the staged input the tool reads as its standard input."""
-    if path is not None and path not in sources:
-        raise CwlPlanError(f"stdin: {path} is not one of the job's Files (faice feeds a staged input file as standard input)")
-    return path
+    """The container path the tool reads as its standard input: a staged input, or a file in a
+    staged Directory (the runner finds its host file)."""
+    if path is None:
+        return None
+    normal = posixpath.normpath(path)
+    if normal not in sources and not any(normal.startswith(staged.rstrip("/") + "/") for staged in sources):
+        raise CwlPlanError(f"stdin: {path} is not one of the job's Files or inside its Directories (faice feeds a staged input as standard input)")
+    return normal
 
 
 def _stage(key: str, index: int | None, value: Any, base: Path | str, staged: list[StagedInput], sources: dict[str, _Source]) -> Any:

@@ -230,7 +230,7 @@ class BatchRunner:
             gpu_count=None if self.options.gpu_ids else gpu_count(self.experiment.container.gpus),
             network=self.options.network,
             pids_limit=self.options.pids_limit,
-            stdin=next((m.source for m in mounts if m.target == plan.stdin), None) if plan.stdin else None,
+            stdin=stdin_source(plan.stdin, mounts),
         )
         phase("run")
         from faice.runner.dockerapi import DockerError
@@ -416,6 +416,28 @@ class BatchRunner:
             containers = list(self.containers.values())
         for container in containers:
             self.engine.kill(container)
+
+
+def stdin_source(container_path: str | None, mounts: list[Mount]) -> Path | None:
+    """The host file behind the container path a tool reads as its standard input: a staged
+    input's, or a file inside a staged Directory, never one that ``..`` or a link inside it leads
+    out to (faice opens it, maybe as root)."""
+    if container_path is None:
+        return None
+    import posixpath
+
+    wanted = posixpath.normpath(container_path)
+    for mount in mounts:
+        target = mount.target.rstrip("/")
+        if wanted == target:
+            return Path(mount.source)
+        if wanted.startswith(target + "/"):
+            root = os.path.realpath(mount.source)
+            found = os.path.realpath(os.path.join(root, wanted[len(target) + 1:]))
+            if not found.startswith(root + os.sep):
+                raise ConnectorError(f"stdin: {container_path} leads out of the staged input at {mount.target}")
+            return Path(found)
+    raise ConnectorError(f"stdin: {container_path} is not a staged input")
 
 
 def gpu_count(gpus: dict[str, Any] | None) -> int | None:
