@@ -9,6 +9,8 @@ Exit codes (the same for every command):
 * 1 -- the experiment ran and a batch failed
 * 2 -- invalid input: a RED file, an option, a missing variable
 * 3 -- the environment is unusable before anything ran (Docker unreachable, image missing)
+* 33 -- a valid CWL tool uses a feature faice exec does not run (cwltool's code for an
+  unsupported feature, which CWL conformance tests such as cwltest count as "unsupported")
 * 130 -- interrupted (Ctrl-C, SIGTERM)
 """
 
@@ -18,6 +20,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_ENVIRONMENT = 3
+EXIT_UNSUPPORTED = 33
 EXIT_INTERRUPTED = 130
 
 
@@ -27,6 +30,10 @@ class FaiceError(Exception):
 
 class InvalidInput(FaiceError):
     """A RED file, an option, a variable or an id the user gave is wrong."""
+
+
+class UnsupportedFeature(InvalidInput):
+    """Valid input that asks for something faice does not do (a CWL requirement it does not run)."""
 
 
 class LoadError(InvalidInput):

@@ -100,3 +100,9 @@ def test_the_stdin_file_is_the_staged_inputs_host_file(tmp_path: Path):
         stdin_source("/cc/inputs/d/dir/../../../etc/hostname", mounts)
     with pytest.raises(ConnectorError, match="leads out"):
         stdin_source("/cc/inputs/d/dir/out", mounts)
+
+
+def test_a_feature_faice_does_not_run_is_unsupported_not_failed(tmp_path: Path):
+    done = cwltest(DATA / "unsupported.yml", tmp_path, tmp_path)
+    assert done.returncode == 0, shown(done)
+    assert "0 tests passed, 1 unsupported features" in done.stderr, shown(done)

@@ -3,10 +3,22 @@ from how a run ended. The codes themselves are documented in faice.errors."""
 
 from __future__ import annotations
 
-from faice.errors import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EnvironmentUnusable, FaiceError, InvalidInput
+from faice.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_UNSUPPORTED,
+    EnvironmentUnusable,
+    FaiceError,
+    InvalidInput,
+    UnsupportedFeature,
+)
 
 #: by category: the nearest class in an error's MRO decides
 ERROR_CODES: dict[type[FaiceError], int] = {
+    UnsupportedFeature: EXIT_UNSUPPORTED,
     InvalidInput: EXIT_INVALID,
     EnvironmentUnusable: EXIT_ENVIRONMENT,
     FaiceError: EXIT_FAILED,

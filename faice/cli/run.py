@@ -178,7 +178,8 @@ def exec_(
     cwltool runs it.
 
     Exit codes: 0 all batches succeeded, 1 a batch failed, 2 invalid input, 3 Docker, the
-    image or mounting unusable, 130 interrupted.
+    image or mounting unusable, 33 a CWL feature faice does not run (cwltool's code), 130
+    interrupted.
 
     Examples:
 

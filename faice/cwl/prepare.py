@@ -17,12 +17,16 @@ from faice.cwl import RUN_KIND
 from faice.cwl.command import ExpressionError, JobError
 from faice.cwl.jobs import Job, base_of, read_jobs
 from faice.cwl.plan import CwlPlanError, plan_jobs
-from faice.errors import InvalidInput
+from faice.errors import InvalidInput, UnsupportedFeature
 from faice.red.model import BatchJob, ContainerSettings, Experiment
 from faice.red.prepare import Prepared, ValidationFailed
 from faice.red.secrets import Masker
 from faice.red.source import Document, Source
 from faice.runner.plan import BatchPlan
+
+
+class NotRunHere(ValidationFailed, UnsupportedFeature):
+    """A valid tool that uses what faice exec does not run: each feature located (exit 33, as cwltool's)."""
 
 
 class CwlRun(NamedTuple):
@@ -45,7 +49,7 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
         raise ValidationFailed(report.errors)
     refused = [n.problem._replace(severity="error") for n in report.notices if n.level == "run"]
     if refused:
-        raise ValidationFailed(refused)
+        raise NotRunHere(refused)
     tool_dir = base_of(location)
     jobs = [job for name in job_files for job in read_jobs(name)] or [Job(f"{source.name} (no job file: the defaults only)", {}, tool_dir)]
     plans: list[BatchPlan] = []
