@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,19 @@ class Runner:
             self.engine.remove(container)
         return outcome, (self.tmp / "stdout").read_bytes(), (self.tmp / "stderr").read_bytes(), time.monotonic() - started
 
+    def refused_start(self, argv: list[str], stdin: Path | None, match: str, after_create: Callable[[], object] = lambda: None) -> None:
+        """start_and_wait fails (a DockerError matching ``match``) before the container started."""
+        from faice.runner.dockerapi import DockerError
+
+        container = self.engine.create(self.spec(argv, stdin))
+        after_create()
+        try:
+            with pytest.raises(DockerError, match=match):
+                self.engine.start_and_wait(container, 20, self.tmp / "stdout", self.tmp / "stderr")
+            assert self.engine.api.inspect_container(container)["State"]["Status"] == "created"
+        finally:
+            self.engine.remove(container)
+
     def containers(self) -> list[str]:
         from faice.runner.docker_engine import LABEL_EXPERIMENT
 
@@ -56,7 +70,7 @@ class Runner:
 
 
 def feeding_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("faice-stdin")]
+    return [t for t in threading.enumerate() if t.name.startswith("faice-attach")]
 
 
 @pytest.fixture(params=["docker", PODMAN])
@@ -165,17 +179,8 @@ def test_a_stdin_file_that_cannot_be_read_is_refused_before_any_container(docker
 
 
 def test_a_stdin_file_gone_before_the_start_fails_the_start_not_the_process(docker_run: Runner, tmp_path: Path):
-    from faice.runner.dockerapi import DockerError
-
     (tmp_path / "in").write_bytes(b"x")
-    container = docker_run.engine.create(docker_run.spec(["cat"], tmp_path / "in"))
-    (tmp_path / "in").unlink()
-    try:
-        with pytest.raises(DockerError, match="cannot read the standard input file"):
-            docker_run.engine.start_and_wait(container, 20, tmp_path / "stdout", tmp_path / "stderr")
-        assert docker_run.engine.api.inspect_container(container)["State"]["Status"] == "created"
-    finally:
-        docker_run.engine.remove(container)
+    docker_run.refused_start(["cat"], tmp_path / "in", "cannot read the standard input file", after_create=(tmp_path / "in").unlink)
 
 
 def test_without_a_stdin_file_the_tool_reads_nothing_and_no_stdin_is_opened(docker_run: Runner, tmp_path: Path):

@@ -2,8 +2,9 @@
 
 The argv runs as the container's command with the image's ENTRYPOINT replaced (no shell), as
 the invoking user, with inputs mounted read-only and the output directory as working directory.
-A tool with a standard input file (``ContainerSpec.stdin``) gets it through an attach to the
-container's stdin made before the start, copied by a thread and ended with EOF (``StdinFeed``).
+The container is attached to before its start, as ``docker run`` does: its stdout and stderr are
+copied into the batch's files exactly as they come (``Attachment``), and a standard input file
+(``ContainerSpec.stdin``) is fed on the same connection, ended with EOF.
 Every container carries labels naming its experiment, batch and run, so that ``faice cancel``
 (in another terminal) and the Ctrl-C handler find exactly their containers.
 """
@@ -197,9 +198,27 @@ class DockerEngine:
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
         """Run the created container to its end; its streams are written to ``stdout``/``stderr``.
 
-        A container with a standard input file is attached to before it starts; the copy ends with
-        the container at the latest (a tool need not read its input, a timeout kills it anyway)."""
-        feed = self._feed_stdin(container)
+        The container is attached to before it starts, as ``docker run`` does: its output is copied
+        into the files as it comes, byte for byte, and its standard input file (when it has one) is
+        fed on the same connection. The files appear when this returns, complete (they are written
+        as NAME.partial until then: ``faice logs --follow`` streams the running container as long
+        as they are missing); the copies end with the container at the latest (a tool need not
+        read its input, a timeout kills it anyway)."""
+        partial = {path: path.with_name(f"{path.name}.partial") for path in (stdout, stderr)}
+        try:
+            with open(partial[stdout], "wb") as out, open(partial[stderr], "wb") as err:
+                outcome = self._run(container, timeout, out, err)
+        except BaseException:
+            for path in partial.values():
+                path.unlink(missing_ok=True)
+            raise
+        for path, written in partial.items():
+            os.replace(written, path)
+        return outcome
+
+    def _run(self, container: str, timeout: float | None, out: Any, err: Any) -> ContainerOutcome:
+        """``start_and_wait`` into open files."""
+        attachment = self._attach(container, out, err)
         try:
             self.start(container)
             timed_out = False
@@ -209,29 +228,39 @@ class DockerEngine:
                 timed_out = True
                 self.kill(container)
                 code = self.wait(container, API_TIMEOUT)
+            if attachment is not None:
+                attachment.finish()
         finally:
-            if feed is not None:
-                feed.close()
+            if attachment is not None:
+                attachment.close()
         # Only a failed container can have been killed for its memory: a zero exit needs no inspect call.
         oom = code != 0 and self.oom_killed(self.api.inspect_container(container), code, timed_out)
-        with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        if attachment is None:
             self.api.logs(container, out, err)
         return ContainerOutcome(code, oom, timed_out)
 
-    def _feed_stdin(self, container: str) -> Any:
-        """The copy of the container's standard input file into it (a StdinFeed), when it has one."""
-        path = self._stdin.pop(container, None)
-        if path is None:
-            return None
-        from faice.runner.dockerapi import StdinFeed
+    def _attach(self, container: str, out: Any, err: Any) -> Any:
+        """The container's streams attached and copied (an Attachment), its standard input file too
+        when it has one; None when the engine refuses the attach to a container without one: its
+        output is then read from the logs endpoint once it ended, as faice did before it attached
+        (exact only for text: Docker's json-file log replaces bytes that are not UTF-8, and a
+        daemon with ``log-driver: none`` keeps nothing)."""
+        from faice.runner.dockerapi import Attachment, DockerError
 
-        source = _open_stdin(path)
+        path = self._stdin.pop(container, None)
+        source = _open_stdin(path) if path is not None else None
         try:
-            sock = self.api.attach_stdin(container)
-        except BaseException:
+            response = self.api.attach(container, stdin=source is not None)
+        except DockerError:
+            if source is None:
+                return None
             source.close()
             raise
-        return StdinFeed(sock, source)
+        except BaseException:
+            if source is not None:
+                source.close()
+            raise
+        return Attachment(response, out, err, source)
 
     def start(self, container: str) -> None:
         self.api.start(container)
@@ -289,7 +318,7 @@ def _open_stdin(path: Path) -> Any:
     from faice.runner.dockerapi import DockerError
 
     try:
-        source = open(path, "rb", buffering=0)  # noqa: SIM115 - the StdinFeed closes it
+        source = open(path, "rb", buffering=0)  # noqa: SIM115 - the Attachment closes it
     except OSError as exc:
         raise DockerError(0, f"cannot read the standard input file {path}: {exc.strerror or exc}") from None
     return source

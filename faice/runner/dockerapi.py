@@ -10,6 +10,7 @@ speaks HTTP/1.1 (one connection per call) over the unix socket
 from __future__ import annotations
 
 import base64
+import errno
 import json
 import os
 import socket
@@ -241,22 +242,25 @@ class DockerAPI:
         finally:
             response.close()
 
-    def attach_stdin(self, container: str) -> socket.socket:
-        """Attach to a container's standard input (before starting it, so that nothing is missed):
-        the connection, now a raw stream; what is sent on it is the container's stdin, and shutting
-        its write side (``shutdown(SHUT_WR)``) is the end of the input (for a container created
-        with ``OpenStdin`` and ``StdinOnce``). stdout and stderr are not attached (the logs call
-        reads them), and are said not to be: Podman attaches them when the query leaves them out,
-        and then its conmon holds up the tool's writes until the client reads them. The socket
-        blocks; the caller closes it.
+    def attach(self, container: str, stdin: bool) -> _Response:
+        """Attach to a container's streams, as ``docker run`` does before it starts the container (so
+        that nothing is missed, however soon the tool ends): the answer, whose body is the
+        container's output multiplexed as ``_frames`` reads it, until the engine ends the stream
+        after the container ended. With ``stdin``, what is sent on its socket is the container's
+        standard input, and shutting the socket's write side is the end of that input (for a
+        container created with ``OpenStdin`` and ``StdinOnce``); the output still comes.
 
-        ``detachKeys`` is empty: no byte sequence in the data may end the copy (Docker and Podman
-        4.3 look for one only with a TTY; this does not rely on it)."""
-        response = self._request("POST", f"/containers/{container}/attach", params={"stream": 1, "stdin": 1, "stdout": 0, "stderr": 0, "detachKeys": ""}, upgrade=True)
-        sock = response.sock
-        response.stream.close()  # the buffered reader over the answer's head; the socket stays open
-        sock.settimeout(None)  # the tool may take its time to read: only the engine's end ends the stream
-        return sock
+        The copy is exact, byte for byte, unlike the logs call (Docker's json-file log replaces
+        bytes that are not UTF-8) and whatever the log driver (``none`` too). stdout and stderr
+        are always attached: Podman attaches them anyway, and its conmon then holds up the tool's
+        writes until they are read, so the output must be read whatever is made of it. The socket
+        blocks (the tool may take its time: only the engine's end ends the stream); the caller
+        closes the answer. ``detachKeys`` is empty: no byte sequence in the input may end the copy
+        (Docker and Podman 4.3 look for one only with a TTY; this does not rely on it)."""
+        params = {"stream": 1, "stdin": int(stdin), "stdout": 1, "stderr": 1, "detachKeys": ""}
+        response = self._request("POST", f"/containers/{container}/attach", params=params, upgrade=True)
+        response.sock.settimeout(None)
+        return response
 
     def kill(self, container: str) -> None:
         self.call("POST", f"/containers/{container}/kill")
@@ -273,56 +277,97 @@ class DockerAPI:
         return list(self.call("GET", "/containers/json", params={"all": 1, "filters": filters}))
 
 
-class StdinFeed:
-    """A host file copied into a container's standard input (a socket from ``attach_stdin``) by a
-    thread of its own, then the end of the input. Another thread reads and drops whatever might
-    come back on the socket: nothing should, but an engine that sends output there anyway must not
-    find it unread and hold up the tool.
+class Attachment:
+    """A running container's attached streams (an answer from ``attach``), copied by threads of
+    their own: its output, demultiplexed, into the ``stdout`` and ``stderr`` files as it arrives,
+    and its standard input file (``source``), when it has one, into it, then the end of the input.
 
-    A tool that ends without reading all of it closes the stream under the copy (EPIPE,
-    ECONNRESET): that is no error, the container's exit code tells how the tool did. ``close``,
-    once the container has ended (or was killed), cuts a copy that is still blocked, waits for the
-    thread and closes the socket and the file, so that nothing outlives the container.
+    A tool that ends without reading all of its input closes the stream under the copy (EPIPE,
+    ECONNRESET): that is no error, the container's exit code tells how the tool did. ``finish``,
+    once the container has ended (or was killed), waits for the rest of its output up to the end
+    of the stream, closes everything and raises what the output copy met (an engine lost, a full
+    disk: OSError); ``close`` alone (an interrupted run) cuts both copies short. Either way no
+    thread outlives the call by more than its bounded waits, and the files are left to the caller.
     """
 
-    #: how long ``close`` waits for the thread once its socket is shut (it can only be reading the file then)
+    #: how long ``finish`` waits for the end of the stream once the container ended: what is left
+    #: then is what the engine still buffers (Docker blocks a tool's writes past 1 MiB unread, conmon
+    #: at once), copied in well under a second
+    FINISH_SECONDS = 30.0
+    #: how long ``close`` waits for a thread once the socket is shut (it can only be reading the
+    #: input file or writing an output file then)
     JOIN_SECONDS = 5.0
     BLOCK = 1 << 16
 
-    def __init__(self, sock: socket.socket, source: IO[bytes]) -> None:
-        """Start copying; the feed owns ``source`` (an open binary file) and ``sock`` from here on."""
-        self.sock = sock
+    def __init__(self, response: _Response, stdout: IO[bytes], stderr: IO[bytes], source: IO[bytes] | None = None) -> None:
+        """Start copying; the attachment owns ``response`` and ``source`` (an open binary file) from here on."""
+        self.response = response
+        self.sock = response.sock
+        self.stdout, self.stderr = stdout, stderr
         self.source = source
-        self.threads = [threading.Thread(target=self._copy, name="faice-stdin", daemon=True),
-                        threading.Thread(target=self._drain, name="faice-stdin-drain", daemon=True)]
-        for thread in self.threads:
-            thread.start()
+        self.error: OSError | None = None
+        self._closing = False
+        self.reader = threading.Thread(target=self._read, name="faice-attach-output", daemon=True)
+        self.feeder = threading.Thread(target=self._feed, name="faice-attach-stdin", daemon=True) if source is not None else None
+        self.reader.start()
+        if self.feeder is not None:
+            self.feeder.start()
 
-    def _copy(self) -> None:
+    def _read(self) -> None:
+        try:
+            for kind, chunk in _frames(self.response):
+                if self.error is None:
+                    try:
+                        target = self.stderr if kind == 2 else self.stdout
+                        target.write(chunk)
+                        target.flush()  # in the file as soon as it came: one write a frame
+                    except OSError as exc:  # a full disk: the rest is read and dropped, so that the tool is not held up
+                        self.error = exc
+        except (OSError, ValueError) as exc:  # ValueError: close() closed the stream under the read
+            # Podman resets the stream when it ends with input of ours unread (a tool that did not read
+            # it all): an end like EOF, since on a unix socket all it sent before still arrives first.
+            unread_input = isinstance(exc, ConnectionResetError) and self.source is not None
+            if isinstance(exc, OSError) and not unread_input and not self._closing and self.error is None:
+                self.error = exc
+
+    def _feed(self) -> None:
+        assert self.source is not None
         try:
             while block := self.source.read(self.BLOCK):
                 self.sock.sendall(block)
             self.sock.shutdown(socket.SHUT_WR)
         except (OSError, ValueError):
-            pass  # the tool ended without reading it all, or close() cut the copy short
+            pass  # the tool ended without reading it all, or the end of the container cut the copy short
         finally:
             self.source.close()  # here, not in close(): a file still being read cannot be closed from another thread
 
-    def _drain(self) -> None:
-        try:
-            while self.sock.recv(self.BLOCK):
+    def finish(self) -> None:
+        """Once the container has ended: the rest of its output, then everything closed. OSError
+        when the copy failed, or the stream did not end within ``FINISH_SECONDS``."""
+        if self.feeder is not None and self.feeder.is_alive():
+            try:
+                self.sock.shutdown(socket.SHUT_WR)  # the input nobody reads any more: a send blocked on it ends
+            except OSError:
                 pass
-        except OSError:
-            pass
+        self.reader.join(self.FINISH_SECONDS)
+        ended = not self.reader.is_alive()
+        self.close()
+        if self.error is not None:
+            raise self.error
+        if not ended:
+            raise OSError(errno.ETIMEDOUT, f"the container's output did not end within {self.FINISH_SECONDS:g} s of the container")
 
     def close(self) -> None:
+        """Cut both copies short (a no-op after their end), wait for the threads and close the connection."""
+        self._closing = True
         try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a send blocked on a tool that does not read
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes a send blocked on a tool that does not read, and a read
         except OSError:
             pass  # the engine closed it already
-        for thread in self.threads:
-            thread.join(self.JOIN_SECONDS)
-        self.sock.close()
+        for thread in (self.reader, self.feeder):
+            if thread is not None:
+                thread.join(self.JOIN_SECONDS)
+        self.response.close()
 
 
 def _frames(response: _Response) -> Iterator[tuple[int, bytes]]:

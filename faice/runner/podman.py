@@ -15,8 +15,8 @@ Docker's in what faice relies on:
   faice watches the container's state instead;
 * Podman does not always report an OOM kill (conmon misses it on cgroup v1): a SIGKILL that faice
   did not send to a container with an enforced memory limit is read as one;
-* an attach (feeding a standard input file) takes stdout and stderr too unless the query says
-  stdout=0&stderr=0, and conmon then holds up the tool's writes until they are read: faice says so;
+* an attach takes stdout and stderr even when the query leaves them out, and conmon holds up
+  the tool's writes until they are read: faice's attach always takes and reads them;
 * a host whose resource limits are lower than Podman's defaults refuses every container
   ("error setting rlimit"); the reason names the setting that fixes it.
 """
