@@ -235,3 +235,16 @@ def test_a_stream_that_does_not_end_after_the_container_is_cut_and_said(monkeypa
     assert out.getvalue() == b"partial\n"
     assert feeding_threads() == []
     engine.close()
+
+
+def test_a_kill_before_the_start_still_stops_the_container(run: Runner):
+    """Ctrl-C while a batch's container is created but not yet started: Docker ignores a kill of a
+    container that is not running, so the start must not let it run its course."""
+    container = run.engine.create(run.spec(["sleep", "60"], None))
+    try:
+        run.engine.kill(container)
+        started = time.monotonic()
+        outcome = run.engine.start_and_wait(container, 90, run.tmp / "stdout", run.tmp / "stderr")
+        assert outcome.exit_code == 137 and time.monotonic() - started < 20
+    finally:
+        run.engine.remove(container)

@@ -110,6 +110,8 @@ class DockerEngine:
             raise EnvironmentUnusable(f"{self.title} is not reachable at {where}: {exc.strerror or exc} (is the {self.title} engine running, and may you use it?)") from None
         #: the standard input file of each created container that has one, until it is started
         self._stdin: dict[str, Path] = {}
+        #: the containers faice was asked to kill: one killed as it was starting is killed again once started
+        self._killed: set[str] = set()
 
     @property
     def host(self) -> str:
@@ -221,6 +223,8 @@ class DockerEngine:
         attachment = self._attach(container, out, err)
         try:
             self.start(container)
+            if container in self._killed:  # a kill (Ctrl-C, faice cancel) came before the start, which it cannot stop
+                self.api_kill(container)
             timed_out = False
             try:
                 code = self.wait(container, timeout)
@@ -284,6 +288,11 @@ class DockerEngine:
         return True
 
     def kill(self, container: str) -> None:
+        self._killed.add(container)
+        self.api_kill(container)
+
+    def api_kill(self, container: str) -> None:
+        """Ask the engine to kill the container, whatever state it is in."""
         from faice.runner.dockerapi import DockerError
 
         try:
@@ -296,6 +305,7 @@ class DockerEngine:
         from faice.runner.dockerapi import DockerError
 
         self._stdin.pop(container, None)
+        self._killed.discard(container)
         try:
             self.api.remove(container)
         except (DockerError, OSError):

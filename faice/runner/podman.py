@@ -156,7 +156,6 @@ class PodmanEngine(DockerEngine):
         if self.rootless:  # podman's info costs 0.2 s: asked only where limits may be missing
             controllers = self.api.call("GET", "/v4.0.0/libpod/info")["host"].get("cgroupControllers") or []
             self.unenforced = tuple(c for c in ("memory", "pids") if c not in controllers)
-        self._killed: set[str] = set()
 
     def container_config(self, spec: Any) -> dict[str, Any]:
         config = super().container_config(spec)
@@ -205,10 +204,6 @@ class PodmanEngine(DockerEngine):
             time.sleep(pause if deadline is None else max(0.0, min(pause, deadline - time.monotonic())))
             pause = min(pause * 1.5, 0.25)
         return int(state["ExitCode"])
-
-    def kill(self, container: str) -> None:
-        self._killed.add(container)
-        super().kill(container)
 
     def oom_killed(self, inspected: dict[str, Any], exit_code: int, timed_out: bool) -> bool:
         if super().oom_killed(inspected, exit_code, timed_out):
