@@ -379,3 +379,47 @@ def test_home_and_tmpdir_are_what_cwl_asks(pair: Pair):
     done = pair.faice(write_yaml(pair.tmp / "tool.cwl", spec))
     assert done.returncode == 0, done.stderr
     assert Path(json.loads(done.stdout)["env"]["path"]).read_text() == "/cc/outputs /tmp /tmp\n"
+
+
+def test_exit_code_lists(pair: Pair):
+    success = tool(baseCommand=["sh", "-c", "echo ran; exit 3"], successCodes=[3], stdout="o.txt", outputs={"o": "stdout"})
+    got = pair.same(success)
+    assert Path(got["o"]["path"]).read_text() == "ran\n"
+    failing = tool(baseCommand="true", permanentFailCodes=[0], outputs={})
+    tool_file = write_yaml(pair.tmp / "fails.cwl", failing)
+    theirs = subprocess.run([CWLTOOL, "--quiet", "--no-container", str(tool_file)], capture_output=True, text=True, cwd=pair.tmp, timeout=120)
+    ours = pair.faice(tool_file, "--retries", "2", outdir="fails")
+    assert theirs.returncode == 1 and ours.returncode == 1 and json.loads(ours.stdout) is None
+    assert "exit code 0" in ours.stderr
+    batch = json.loads(run_inprocess("--db", str(pair.db), "list", "--json").stdout)[0]
+    shown = json.loads(run_inprocess("--db", str(pair.db), "show", batch["experimentId"], "--json").stdout)["batches"][0]
+    assert shown["attempts"] == 1, "a permanent failure is not tried again"
+
+
+@pytest.mark.parametrize("glob", [".", "$(runtime.outdir)"])
+def test_the_output_directory_itself_as_a_directory_output(pair: Pair, glob: str):
+    spec = tool(baseCommand=["sh", "-c", "mkdir sub && echo a > sub/a.txt && echo b > b.txt"],
+                outputs={"all": {"type": "Directory", "outputBinding": {"glob": glob}}})
+    tool_file = write_yaml(pair.tmp / "tool.cwl", spec)
+    expected = pair.cwltool(tool_file)["all"]
+    done = pair.faice(tool_file)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)["all"]
+    assert got["path"] == str(pair.tmp / "faice-out") and got["basename"] == "faice-out"  # cwltool's: a random staging directory's name
+    assert placeless(got["listing"]) == placeless(expected["listing"])
+    assert sorted(e["basename"] for e in got["listing"]) == ["b.txt", "sub"]
+
+
+def test_memory_and_cpu_limits_only_where_the_tool_gives_them(pair: Pair):
+    probe = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max"
+
+    def limits(resources: dict[str, Any], name: str) -> list[str]:
+        spec = tool(requirements={"ResourceRequirement": resources}, baseCommand=["sh", "-c", probe], stdout="l.txt", outputs={"l": "stdout"})
+        done = pair.faice(write_yaml(pair.tmp / f"{name}.cwl", spec), outdir=name)
+        assert done.returncode == 0, done.stderr
+        return Path(json.loads(done.stdout)["l"]["path"]).read_text().split()
+
+    cores_only = limits({"coresMin": 1}, "cores")
+    assert int(cores_only[0]) > 1 << 40 or cores_only[0] == "max", "no memory limit the tool did not ask for"
+    assert limits({"ramMin": 64, "ramMax": 128}, "ram")[0] == str(128 * 1024 * 1024)
+    assert limits({"ramMin": 1}, "tiny")[0] == str(6 * 1024 * 1024)  # Docker's smallest

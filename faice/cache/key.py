@@ -38,7 +38,8 @@ class InputContent(NamedTuple):
 
 
 def key_parts(*, image_id: str, argv: Iterable[str], environment: Mapping[str, str], gpus: Any, network: str | None, user: str,
-              inputs: Iterable[InputContent], outputs: Iterable[CliOutput], streams: Mapping[str, str | None] | None = None) -> dict[str, Any]:
+              inputs: Iterable[InputContent], outputs: Iterable[CliOutput], streams: Mapping[str, str | None] | None = None,
+              exit_codes: Iterable[Iterable[int]] = ()) -> dict[str, Any]:
     """The parts of a batch's key, as plain JSON data (stored beside the entry for ``faice why``)."""
     return {
         "format": FORMAT,
@@ -53,6 +54,7 @@ def key_parts(*, image_id: str, argv: Iterable[str], environment: Mapping[str, s
         "outputs": sorted(({"key": o.key, "type": o.type, "optional": o.optional, "glob": o.glob,
                             **({"array": o.array, "globs": list(o.globs)} if o.array or o.globs else {})} for o in outputs), key=lambda o: o["key"]),
         "streams": dict(streams or {}),  # the files cli.stdout and cli.stderr name
+        **({"exitCodes": [list(c) for c in exit_codes]} if any(exit_codes) else {}),  # CWL's successCodes and fail lists
     }
 
 

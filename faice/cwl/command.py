@@ -53,12 +53,16 @@ class Runtime(NamedTuple):
 
 
 class Resources(NamedTuple):
-    """What ``ResourceRequirement`` asks for (the minimums, cwltool's defaults filled in)."""
+    """What ``ResourceRequirement`` asks for (the minimums, cwltool's defaults filled in), and the
+    limits a runner may impose: the maximum, else the minimum, of what the tool gives (None when
+    it gives neither: cwltool's defaults are no limit)."""
 
     cores: int | float
     ram: int  # MiB
     tmpdir_size: int  # MiB
     outdir_size: int  # MiB
+    cores_limit: int | float | None = None
+    ram_limit: int | None = None  # MiB
 
 
 class SecondaryFile(NamedTuple):
@@ -356,13 +360,17 @@ class _Evaluation:
         asked = requirement(tool, "ResourceRequirement") or {}
         ram = 1024 if self.version == "v1.0" else 256
         request: dict[str, int | float] = {"cores": 1, "ram": ram, "tmpdir": 1024, "outdir": 1024}
+        limits: dict[str, int | float | None] = {}
         for name in request:
             low, high = (self._resource(asked, f"{name}{end}") for end in ("Min", "Max"))
+            limits[name] = high if high is not None else low
             if low is None:
                 low = high
             if low is not None:
                 request[name] = low
-        return Resources(request["cores"], math.ceil(request["ram"]), math.ceil(request["tmpdir"]), math.ceil(request["outdir"]))
+        ram_limit = limits["ram"]
+        return Resources(request["cores"], math.ceil(request["ram"]), math.ceil(request["tmpdir"]), math.ceil(request["outdir"]),
+                         limits["cores"], None if ram_limit is None else math.ceil(ram_limit))
 
     def _resource(self, requirement: Mapping[str, Any], name: str) -> int | float | None:
         value = requirement.get(name)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from faice.runner.outputs import sha1_of
+from faice.state.cleanup import MARKER
 
 
 def output_object(outputs: Mapping[str, Any], keys: list[str]) -> dict[str, Any]:
@@ -49,6 +50,8 @@ def directory_object(path: Path) -> dict[str, Any]:
 def _listing(path: Path) -> list[dict[str, Any]]:
     entries = []
     for entry in sorted(path.iterdir(), key=lambda p: p.name):
+        if entry.name == MARKER:  # faice's own, in the output directory (a glob of "." lists it)
+            continue
         if entry.is_dir():
             entries.append({"class": "Directory", "location": entry.as_uri(), "basename": entry.name, "listing": _listing(entry), "path": str(entry)})
         elif entry.is_file():

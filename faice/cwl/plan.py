@@ -26,8 +26,10 @@ from faice.cwl.command import Invocation, Runtime, evaluate, normalize_type, req
 from faice.cwl.support import Unsupported, main_process, unsupported
 from faice.red.model import Cli, CliOutput, Connector
 from faice.red.paths import OUTPUTS_DIR, complete_file_value
-from faice.runner.plan import BatchPlan, StagedInput
+from faice.runner.plan import BatchPlan, ExitCodes, StagedInput
 
+#: the smallest memory limit Docker takes (MiB): a tool that asks for less gets this
+MIN_RAM_MIB = 6
 #: the container's runtime.outdir and runtime.tmpdir, also its HOME and TMPDIR (as CWL asks)
 RUNTIME = Runtime(OUTPUTS_DIR, "/tmp")
 LOCAL, HTTP = "red-connector-local", "red-connector-http"
@@ -122,9 +124,11 @@ def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image
     invocation = evaluate(process, container_job, RUNTIME)
     _stage_secondary(invocation, staged, sources)
     cli = Cli(_base_command(process), (), _outputs(process, invocation), invocation.stdout, invocation.stderr)
-    limited = requirement(process, "ResourceRequirement") is not None  # cwltool's defaults are no limit to impose
+    resources = invocation.resources
     plan = BatchPlan(index, image, invocation.argv, invocation.job, staged, cli,
-                     ram_mib=invocation.resources.ram if limited else None, cores=_cores(invocation.resources.cores) if limited else None,
+                     ram_mib=None if resources.ram_limit is None else max(resources.ram_limit, MIN_RAM_MIB),
+                     cores=None if resources.cores_limit is None else _cores(resources.cores_limit),
+                     exit_codes=ExitCodes(*(tuple(process.get(f) or ()) for f in ("successCodes", "temporaryFailCodes", "permanentFailCodes"))),
                      environment={"HOME": RUNTIME.outdir, "TMPDIR": RUNTIME.tmpdir, **invocation.environment}, stdin=_stdin(invocation.stdin, sources))
     return CwlPlan(plan, invocation)
 
@@ -253,6 +257,8 @@ def _outputs(process: Mapping[str, Any], invocation: Invocation) -> tuple[CliOut
 
 
 def _glob(key: str, pattern: str) -> str:
+    if pattern.rstrip("/") == OUTPUTS_DIR:
+        return "."
     if pattern.startswith(OUTPUTS_DIR + "/"):
         pattern = pattern[len(OUTPUTS_DIR) + 1:]
     if pattern.startswith("/") or "$(" in pattern:

@@ -261,24 +261,25 @@ class BatchRunner:
         self._write_streams(plan.cli, outdir, stdout, stderr)
         if outcome.timed_out:
             return AttemptResult(BatchState.FAILED, outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
-        if outcome.exit_code != 0:
-            reason = f"killed: out of memory (ram limit {plan.ram_mib} MiB)" if outcome.oom_killed else f"exit code {outcome.exit_code}"
-            return AttemptResult(BatchState.FAILED, outcome.exit_code, self.mask(f"{reason}{_tail(stderr)}"))
+        code = outcome.exit_code
+        if outcome.oom_killed or plan.exit_codes.judge(code) != "success":
+            reason = f"killed: out of memory (ram limit {plan.ram_mib} MiB)" if outcome.oom_killed else f"exit code {code}"
+            return AttemptResult(BatchState.FAILED, code, self.mask(f"{reason}{_tail(stderr)}"), retryable=code not in plan.exit_codes.permanent_fail)
         phase("stage-out")
         found, problems = find_outputs(plan.cli, outdir, plan.values)
         self._check_cancel(batch_id)
         if problems:
-            return AttemptResult(BatchState.FAILED, 0, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
+            return AttemptResult(BatchState.FAILED, code, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
         sent_errors = self._stage_out(plan, found)
         outputs = {k: v.to_json(outdir) for k, v in found.items()}
         if sent_errors:
-            return AttemptResult(BatchState.FAILED, 0, self.mask("; ".join(sent_errors)), outputs)
+            return AttemptResult(BatchState.FAILED, code, self.mask("; ".join(sent_errors)), outputs)
         if use.keyed is not None and cache is not None:
             changed = self._cached(use, cache.changed, use.keyed)
             use.store = changed is None
             if changed:
                 use.notes.append(f"not cached: input {changed} changed while the batch ran")
-        return AttemptResult(BatchState.SUCCEEDED, 0, None, outputs)
+        return AttemptResult(BatchState.SUCCEEDED, code, None, outputs)
 
     def _cached(self, use: CacheUse, step: Callable[..., Any], *args: Any) -> Any:
         """A step of the cache; None when the cache cannot be used (its directory or table): the batch runs uncached."""

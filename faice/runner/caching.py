@@ -164,6 +164,7 @@ class BatchCache:
             inputs=contents,
             outputs=cli.outputs,
             streams={"stdout": cli.stdout, "stderr": cli.stderr, **({"stdin": plan.stdin} if plan.stdin else {})},
+            exit_codes=plan.exit_codes,
         )
         return Keyed(batch_key(parts), parts, tuple(watched))
 

@@ -70,6 +70,9 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
     want_dir = output.type == "Directory"
     matches: list[str] = []
     for pattern in patterns:
+        if pattern.rstrip("/") in (".", "") and output.globs:  # CWL's glob "." (or $(runtime.outdir)): the output directory itself
+            matches += ["."] if want_dir and "." not in matches else []
+            continue
         globbed = globbing.glob(pattern, root_dir=outdir)
         matched = sorted(m for m in globbed if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
         leaving = sorted(m for m in globbed if not _inside(outdir, outdir / m))
@@ -78,7 +81,7 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
         matches += [m for m in matched if m not in matches]
     shown_glob = " ".join(patterns)
     if output.array:
-        return FoundOutput(output.key, output.type, None, items=tuple(_found(output, outdir / m) for m in matches))
+        return FoundOutput(output.key, output.type, None, items=tuple(_found(output, outdir if m == "." else outdir / m) for m in matches))
     if not matches:
         if output.optional:
             return FoundOutput(output.key, output.type, None)
@@ -86,7 +89,7 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
     if len(matches) > 1:
         shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise OutputError(f'output "{output.key}": glob "{shown_glob}" matched {len(matches)} entries ({shown}); it must match exactly one')
-    return _found(output, outdir / matches[0])
+    return _found(output, outdir if matches[0] == "." else outdir / matches[0])
 
 
 def _found(output: CliOutput, path: Path) -> FoundOutput:

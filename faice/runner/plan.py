@@ -27,6 +27,25 @@ class StagedInput(NamedTuple):
     listing: list[Any] | None = None
 
 
+class ExitCodes(NamedTuple):
+    """CWL's exit-code lists: which codes are a success, a failure worth another try, a failure
+    for good. Empty lists: 0 is a success, anything else a failure (a RED file's rule)."""
+
+    success: tuple[int, ...] = ()
+    temporary_fail: tuple[int, ...] = ()
+    permanent_fail: tuple[int, ...] = ()
+
+    def judge(self, code: int) -> str:
+        """``success``, ``temporaryFail`` or ``permanentFail``, in cwltool's order of the lists."""
+        if code in self.success:
+            return "success"
+        if code in self.temporary_fail:
+            return "temporaryFail"
+        if code in self.permanent_fail:
+            return "permanentFail"
+        return "success" if code == 0 else "permanentFail"
+
+
 @dataclass
 class BatchPlan:
     """What one batch runs: image, argv, input values, the inputs to stage, and the tool's
@@ -48,6 +67,8 @@ class BatchPlan:
     environment: dict[str, str] = field(default_factory=dict)
     #: the container path of the staged input whose content is the tool's standard input
     stdin: str | None = None
+    #: which exit codes are a success (CWL successCodes and the fail lists)
+    exit_codes: ExitCodes = ExitCodes()
 
 
 def _default_basename(connector: dict[str, Any], mask: Masker | None) -> str | None:
