@@ -423,3 +423,21 @@ def test_memory_and_cpu_limits_only_where_the_tool_gives_them(pair: Pair):
     assert int(cores_only[0]) > 1 << 40 or cores_only[0] == "max", "no memory limit the tool did not ask for"
     assert limits({"ramMin": 64, "ramMax": 128}, "ram")[0] == str(128 * 1024 * 1024)
     assert limits({"ramMin": 1}, "tiny")[0] == str(6 * 1024 * 1024)  # Docker's smallest
+
+
+@pytest.mark.parametrize(("job", "said"), [
+    ({1: "a", "n": 1}, None),  # a key that is no input id: ignored, as cwltool does
+    ({"n": 1, "f": {"class": "File", "path": "x.txt", "secondaryFiles": [7]}}, "secondaryFiles must be a list"),
+    ({"n": 1, "f": {"class": "File", "location": "http://[::1"}}, "not a usable location"),
+    ({"n": 1, "f": {"class": "File", "path": "x.txt", "basename": "../x"}}, "is not a file name"),
+    ({"n": 1, "f": {"class": "File", "contents": "literal"}}, "File literal"),
+])
+def test_odd_job_values_are_located_errors(pair: Pair, job: dict[Any, Any], said: str | None):
+    (pair.tmp / "x.txt").write_text("x\n")
+    spec = tool(baseCommand="echo", inputs={"n": {"type": "int", "inputBinding": {}}, "f": {"type": "File?", "inputBinding": {}}}, stdout="o.txt",
+                outputs={"o": "stdout"})
+    done = pair.faice(write_yaml(pair.tmp / "tool.cwl", spec), str(write_yaml(pair.tmp / "job.yml", job)))
+    if said is None:
+        assert done.returncode == 0, done.stderr
+        return
+    assert done.returncode == 2 and said in done.stderr and "job.yml" in done.stderr and "Traceback" not in done.stderr, done.stderr

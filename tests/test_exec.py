@@ -221,11 +221,11 @@ def test_sending_to_a_failing_server_fails_the_batch(run: Run, http_server):
 
 def test_under_sudo_outputs_belong_to_the_caller_not_to_root(run: Run):
     data = shell_red("id -u > uid.txt; id -g > gid.txt; touch $HOME/writable && echo $HOME > home.txt",
-                     outputs={"uid": {"type": "File", "outputBinding": {"glob": "uid.txt"}}})
+                     outputs={"uid": {"type": "File", "outputBinding": {"glob": "uid.txt"}}, "log": {"type": "stdout"}}, stdout="log.txt")
     result, _doc = run(data, env={"SUDO_UID": "4321", "SUDO_GID": "4322", "SUDO_USER": "someone"})
     assert result.returncode == 0, result.stderr
     assert ((run.outdir / "uid.txt").read_text().strip(), (run.outdir / "gid.txt").read_text().strip()) == ("4321", "4322")  # the tool ran as the caller
-    for path in (run.outdir, run.outdir / "uid.txt"):
+    for path in (run.outdir, run.outdir / "uid.txt", run.outdir / "log.txt"):  # the stream file too, which faice writes
         assert (path.stat().st_uid, path.stat().st_gid) == (4321, 4322), path
     assert (run.outdir / "home.txt").read_text().strip() == "/cc/home"  # a HOME the caller may write
 

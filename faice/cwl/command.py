@@ -122,6 +122,11 @@ def _entries(section: Any, key: str, shorthand: str | None) -> list[dict[str, An
     return items
 
 
+def input_ids(tool: Mapping[str, Any]) -> list[str]:
+    """The ids of the tool's inputs, in order."""
+    return [item["id"] for item in _entries(tool.get("inputs"), "id", "type")]
+
+
 def normalize_type(kind: Any) -> Any:
     """A CWL type with the ``T?`` and ``T[]`` shorthands expanded, as schema-salad expands them."""
     if isinstance(kind, str):

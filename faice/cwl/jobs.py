@@ -44,5 +44,5 @@ def read_jobs(location: str) -> list[Job]:
     for item, name in zip(items, names, strict=True):
         if not isinstance(item, dict):
             raise LoadError(source.name, f"{name.split(': ', 1)[-1]} is not a mapping of input ids to values", 1, 1)
-        jobs.append(Job(name, {k: v for k, v in item.items() if ":" not in k}, base))
+        jobs.append(Job(name, {str(k): v for k, v in item.items() if ":" not in str(k)}, base))
     return jobs

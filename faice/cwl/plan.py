@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from faice.cwl.command import Invocation, Runtime, evaluate, normalize_type, requirement, shortname, with_defaults
+from faice.cwl.command import Invocation, Runtime, evaluate, input_ids, normalize_type, requirement, shortname, with_defaults
 from faice.cwl.support import Unsupported, main_process, unsupported
 from faice.red.model import Cli, CliOutput, Connector
 from faice.red.paths import OUTPUTS_DIR, complete_file_value
@@ -111,7 +111,8 @@ def docker_image(process: Mapping[str, Any]) -> str | None:
 
 
 def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path | str, tool_dir: Path | str) -> CwlPlan:
-    filled = with_defaults(process, job)
+    declared = input_ids(process)
+    filled = {k: v for k, v in with_defaults(process, job).items() if k in declared}  # cwltool ignores other keys
     staged: list[StagedInput] = []
     sources: dict[str, _Source] = {}  # container path -> host source, of primaries and secondaries
     container_job: dict[str, Any] = {}
@@ -157,13 +158,21 @@ def _stage(key: str, index: int | None, value: Any, base: Path | str, staged: li
     if not (isinstance(value, Mapping) and value.get("class") in ("File", "Directory")):
         return value
     source = source_of(key, value, base)
-    completed = complete_file_value(key, {"class": value["class"], "basename": value.get("basename") or source.basename()}, index, None)
+    if key in (".", "..") or "/" in key:
+        raise CwlPlanError(f'input "{key}": faice stages a File or Directory at /cc/inputs/ID/...: this id is not a directory name')
+    basename = value.get("basename") or source.basename()
+    if not isinstance(basename, str) or "/" in basename or basename in ("", ".", ".."):
+        raise CwlPlanError(f'input "{key}": {basename!r} is not a file name (basename)')
+    completed = complete_file_value(key, {"class": value["class"], "basename": basename}, index, None)
     path = completed["path"]
     staged.append(source.staged(key, index, value["class"], path, value.get("listing")))
     sources[path] = source
     placed = {**{k: v for k, v in value.items() if k not in _PLACE_FIELDS}, "class": value["class"], "path": path}
     secondaries = []
-    for secondary in value.get("secondaryFiles") or []:
+    given = value.get("secondaryFiles") or []
+    if not isinstance(given, list) or not all(isinstance(f, Mapping) and f.get("class") in ("File", "Directory") for f in given):
+        raise CwlPlanError(f'input "{key}": secondaryFiles must be a list of Files and Directories')
+    for secondary in given:
         secondary_source = source_of(key, secondary, base)
         name = secondary.get("basename") or secondary_source.basename()
         secondary_path = posixpath.join(posixpath.dirname(path), name)
@@ -198,7 +207,12 @@ def source_of(key: str, value: Mapping[str, Any], base: Path | str) -> _Source:
         raise CwlPlanError(f'input "{key}": a {kind} literal (contents without a location) cannot be fetched by a connector; write it to a file')
     else:
         raise CwlPlanError(f'input "{key}": a {kind} without path or location')
-    scheme = "" if is_path else urlsplit(reference).scheme.lower()
+    try:
+        scheme = "" if is_path else urlsplit(reference).scheme.lower()
+        if scheme in ("http", "https"):
+            urlsplit(reference).port  # noqa: B018 - raises on a malformed host or port
+    except ValueError as exc:
+        raise CwlPlanError(f'input "{key}": {reference!r} is not a usable location ({exc})') from None
     if scheme in ("http", "https"):
         return _Source(HTTP, reference)
     if scheme == "file":

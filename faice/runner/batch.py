@@ -411,6 +411,7 @@ class BatchRunner:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
             with os.fdopen(fd, "wb") as out, open(captured, "rb") as source:
                 shutil.copyfileobj(source, out)
+            give_to_invoking_user(target)  # faice writes it, maybe as root: the tool's other outputs are the user's
 
     def kill_all(self) -> None:
         with self._lock:
