@@ -18,6 +18,17 @@ def test_yaml_scalars_follow_yaml_1_2_core_schema():
     assert data["a"] == [1, -2, 15, 31, 2.5, 100000.0, float("inf"), True, True, "yes", "on", None, None, "", "1", "5", 3.0, 10]
 
 
+def test_yaml_1_2_that_libyaml_refuses_is_read_as_cwltool_reads_it():
+    """A colon inside a flow collection's plain scalar: YAML 1.2 (ruamel, cwltool) reads it, libyaml's C parser does not."""
+    text = "image: {url: 'x'}\nrequirements: {DockerRequirement: {dockerPull: busybox:latest}}\nlist: [a:b, 2]\nafter: &x {k: v}\nagain: *x\n"
+    assert load_yaml(text) == {"image": {"url": "x"}, "requirements": {"DockerRequirement": {"dockerPull": "busybox:latest"}},
+                               "list": ["a:b", 2], "after": {"k": "v"}, "again": {"k": "v"}}
+    assert locate(text, [("list", 1)])[("list", 1)].line == 3
+    with pytest.raises(YamlError) as failed:
+        load_yaml("a: {b: c:d\nx: [1,\n")  # wrong for both parsers: libyaml's place is kept
+    assert failed.value.line >= 2
+
+
 def test_yaml_anchors_aliases_and_merge_keys():
     data = load_yaml("base: &b {x: 1, y: 2}\nderived:\n  <<: *b\n  y: 3\nlist: [*b]\n")
     assert data == {"base": {"x": 1, "y": 2}, "derived": {"y": 3, "x": 1}, "list": [{"x": 1, "y": 2}]}

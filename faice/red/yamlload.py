@@ -105,15 +105,41 @@ def _scalar(event: ev.ScalarEvent) -> Any:
 
 
 def _events(text: str) -> Iterator[Any]:
-    """Yield parser events, mapping parser errors to a located YamlError."""
+    """Yield parser events, mapping parser errors to a located YamlError.
+
+    libyaml's C parser is YAML 1.1's: it refuses some YAML 1.2 that ruamel's own parser (and
+    cwltool, and upstream faice) read, such as ``{image: busybox:latest}`` (a colon inside a flow
+    mapping's plain scalar). Only then is the text parsed again by the pure parser, which goes on
+    after the events already given."""
+    given = 0
     try:
-        yield from YAML(typ="safe").parse(text)
+        for event in YAML(typ="safe").parse(text):
+            given += 1
+            yield event
+        return
+    except YAMLError as exc:
+        first = exc
+    try:
+        for n, event in enumerate(YAML(typ="safe", pure=True).parse(text)):
+            if n >= given:
+                yield event
+        return
+    except YAMLError as second:
+        if _position(second) > _position(first):  # libyaml stopped at what is YAML 1.2: the real error is further on
+            first = second
+    try:
+        raise first
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         raise YamlError(f"not valid YAML: {exc.problem or exc.context}", line, column) from None
     except YAMLError as exc:
         raise YamlError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _position(exc: YAMLError) -> tuple[int, int]:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    return (mark.line, mark.column) if mark else (-1, -1)
 
 
 class _Mapping:
