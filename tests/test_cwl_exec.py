@@ -441,3 +441,13 @@ def test_odd_job_values_are_located_errors(pair: Pair, job: dict[Any, Any], said
         assert done.returncode == 0, done.stderr
         return
     assert done.returncode == 2 and said in done.stderr and "job.yml" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_jobs_size_and_checksum_are_taken_as_cwltool_takes_them(pair: Pair):
+    """cwltool gives the tool a job's size as it is, and checks neither it nor a checksum; without one, the file's size."""
+    (pair.tmp / "in.txt").write_text("fifteen bytes!\n")
+    spec = tool(baseCommand="echo", arguments=["$(inputs.f.size)", "$(inputs.g.size)"], inputs={"f": "File", "g": "File"}, stdout="o.txt",
+                outputs={"o": "stdout"})
+    got = pair.same(spec, {"f": {"class": "File", "location": "in.txt", "size": 3, "checksum": "sha1$" + "0" * 40},
+                           "g": {"class": "File", "location": "in.txt"}})
+    assert Path(got["o"]["path"]).read_text() == "3 15\n"

@@ -33,8 +33,9 @@ MIN_RAM_MIB = 6
 #: the container's runtime.outdir and runtime.tmpdir, also its HOME and TMPDIR (as CWL asks)
 RUNTIME = Runtime(OUTPUTS_DIR, "/tmp")
 LOCAL, HTTP = "red-connector-local", "red-connector-http"
-#: fields of a job's File/Directory that name where it is on the host: the container path replaces them
-_PLACE_FIELDS = ("location", "path", "basename", "dirname", "nameroot", "nameext", "secondaryFiles")
+#: fields of a job's File/Directory that name where it is on the host (the container path replaces
+#: them); and its checksum, which cwltool does not check (a size it passes on as given)
+_PLACE_FIELDS = ("location", "path", "basename", "dirname", "nameroot", "nameext", "secondaryFiles", "checksum")
 
 
 class CwlPlanError(ValueError):
@@ -126,12 +127,25 @@ def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image
     _stage_secondary(invocation, staged, sources)
     cli = Cli(_base_command(process), (), _outputs(process, invocation), invocation.stdout, invocation.stderr)
     resources = invocation.resources
-    plan = BatchPlan(index, image, invocation.argv, invocation.job, staged, cli,
+    plan = BatchPlan(index, image, invocation.argv, _unchecked(invocation.job), staged, cli,
                      ram_mib=None if resources.ram_limit is None else max(resources.ram_limit, MIN_RAM_MIB),
                      cores=None if resources.cores_limit is None else _cores(resources.cores_limit),
                      exit_codes=ExitCodes(*(tuple(process.get(f) or ()) for f in ("successCodes", "temporaryFailCodes", "permanentFailCodes"))),
                      environment={"HOME": RUNTIME.outdir, "TMPDIR": RUNTIME.tmpdir, **invocation.environment}, stdin=_stdin(invocation.stdin, sources))
     return CwlPlan(plan, invocation)
+
+
+def _unchecked(job: dict[str, Any]) -> dict[str, Any]:
+    """The job's values for the runner, without the sizes it would check each staged File against:
+    cwltool passes a job's size on to the tool's expressions but does not hold the file to it."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        if isinstance(value, Mapping) and value.get("class") == "File":
+            return {k: v for k, v in value.items() if k != "size"}
+        return value
+
+    return {key: strip(value) for key, value in job.items()}
 
 
 def _cores(cores: float) -> float:
@@ -168,6 +182,8 @@ def _stage(key: str, index: int | None, value: Any, base: Path | str, staged: li
     staged.append(source.staged(key, index, value["class"], path, value.get("listing")))
     sources[path] = source
     placed = {**{k: v for k, v in value.items() if k not in _PLACE_FIELDS}, "class": value["class"], "path": path}
+    if value["class"] == "File" and "size" not in placed and source.connector == LOCAL and os.path.isfile(source.where):
+        placed["size"] = os.path.getsize(source.where)  # $(inputs.f.size), as cwltool gives it
     secondaries = []
     given = value.get("secondaryFiles") or []
     if not isinstance(given, list) or not all(isinstance(f, Mapping) and f.get("class") in ("File", "Directory") for f in given):

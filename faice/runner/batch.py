@@ -541,9 +541,9 @@ def _check_received(path: Path, kind: str, value: Any, index: int | None) -> Non
         if not path.is_file():
             raise ConnectorError("the connector did not deliver a file")
         if "size" in value and path.stat().st_size != value["size"]:
-            raise ConnectorError(f"size is {path.stat().st_size} bytes, the RED file says {value['size']}")
+            raise ConnectorError(f"size is {path.stat().st_size} bytes, its value says {value['size']}")
         if "checksum" in value and (checksum := sha1_of(path)) != value["checksum"]:
-            raise ConnectorError(f"checksum is {checksum}, the RED file says {value['checksum']}")
+            raise ConnectorError(f"checksum is {checksum}, its value says {value['checksum']}")
         return
     if not path.is_dir():
         raise ConnectorError("the connector did not deliver a directory")
