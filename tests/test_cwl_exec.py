@@ -57,7 +57,7 @@ class Pair:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    def faice(self, tool_file: Path, *args: str, outdir: str = "faice-out") -> subprocess.CompletedProcess[str]:
+    def faice(self, tool_file: Path | str, *args: str, outdir: str = "faice-out") -> subprocess.CompletedProcess[str]:
         return run_inprocess("--db", str(self.db), "exec", str(tool_file), *args, "--outdir", str(self.tmp / outdir), cwd=self.tmp, timeout=180)
 
     def same(self, tool_data: dict[str, Any], job: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -451,3 +451,15 @@ def test_a_jobs_size_and_checksum_are_taken_as_cwltool_takes_them(pair: Pair):
     got = pair.same(spec, {"f": {"class": "File", "location": "in.txt", "size": 3, "checksum": "sha1$" + "0" * 40},
                            "g": {"class": "File", "location": "in.txt"}})
     assert Path(got["o"]["path"]).read_text() == "3 15\n"
+
+
+def test_ignored_hints_are_said_and_file_uris_taken(pair: Pair):
+    spec = tool(baseCommand=["echo", "hi"], stdout="o.txt", outputs={"o": "stdout"})
+    spec["hints"]["SoftwareRequirement"] = {"packages": {"busybox": {}}}
+    tool_file = write_yaml(pair.tmp / "tool.cwl", spec)
+    done = pair.faice(tool_file.as_uri())
+    assert done.returncode == 0 and "faice ignores the hint SoftwareRequirement" in done.stderr, done.stderr
+    quiet = pair.faice(tool_file, "--quiet", outdir="quiet")
+    assert quiet.returncode == 0 and "SoftwareRequirement" not in quiet.stderr
+    converted = run_inprocess("convert", "red", tool_file.as_uri(), cwd=pair.tmp)
+    assert converted.returncode == 0 and "redVersion" in converted.stdout, converted.stderr

@@ -283,3 +283,24 @@ def test_a_cache_hit_is_exported_as_one_and_an_output_changed_in_place_is_refuse
     assert changed.returncode == 3 and "changed since the run (its content: sha1$" in changed.stderr, changed.stderr
     unwritable = faice(db, "export", first["experimentId"], "--ro-crate", "/proc/crate")
     assert unwritable.returncode == 2 and "cannot write the crate /proc/crate" in unwritable.stderr and "Traceback" not in unwritable.stderr
+
+
+def test_a_cwl_run_exports_its_tool_jobs_and_array_outputs(tmp_path: Path, docker_image: str, validator: Validator):
+    import yaml
+
+    (tmp_path / "in.txt").write_text("x\n")
+    tool = {"cwlVersion": "v1.2", "class": "CommandLineTool", "hints": {"DockerRequirement": {"dockerPull": docker_image}},
+            "baseCommand": ["sh", "-c", 'cat "$0" > a.txt; echo b > b.txt'], "inputs": {"f": {"type": "File", "inputBinding": {}}},
+            "outputs": {"texts": {"type": "File[]", "outputBinding": {"glob": "*.txt"}}}}
+    (tmp_path / "tool.cwl").write_text(yaml.safe_dump(tool))
+    (tmp_path / "job.yml").write_text(yaml.safe_dump([{"f": {"class": "File", "path": "in.txt"}}] * 2))
+    db = tmp_path / "faice.db"
+    ran = faice(db, "exec", "tool.cwl", "job.yml", "--outdir", "out", "--json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    experiment = json.loads(ran.stdout)["experimentId"]
+    assert faice(db, "export", experiment, "--ro-crate", str(tmp_path / "crate"), cwd=tmp_path).returncode == 0
+    assert validator(tmp_path / "crate", tmp_path / "report.json") == (True, [])
+    entities = graph(json.loads((tmp_path / "crate" / "ro-crate-metadata.json").read_text()))
+    assert "CWL tool's jobs" in entities["./"]["description"]
+    assert json.loads((tmp_path / "crate" / "tool.cwl").read_text())["baseCommand"][0] == "sh"
+    assert {f"outputs/batch_{i}/{n}.txt" for i in (0, 1) for n in "ab"} <= set(entities)

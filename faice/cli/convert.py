@@ -141,27 +141,22 @@ def convert_red(
       faice convert red tool.cwl   # the tool's defaults only
     """
     from faice.cwl import is_cwl
-    from faice.cwl.check import check
+    from faice.cwl.check import check_valid
     from faice.cwl.jobs import base_of, read_jobs
     from faice.cwl.to_red import ConvertError, to_red, unknown_inputs
     from faice.red.dump import dumps
     from faice.red.prepare import ValidationFailed
     from faice.red.problems import LocatedProblem
-    from faice.red.source import read_source
+    from faice.red.source import local_location, read_source
 
     fmt = check_format(fmt)
-    source, data = read_source(tool)
+    source, data = read_source(local_location(tool))
     if not is_cwl(data):
         raise InvalidInput(f"{source.name}: not a CWL document (no cwlVersion, class or $graph)")
-    report = check(tool, source, data)
-    if report.errors:
-        raise ValidationFailed(report.errors)
-    for problem in report.warnings:
+    report = check_valid(tool, source, data)
+    for problem in report.remarks("run", "embed"):
         err(str(problem))
-    refused = [n.problem for n in report.notices if n.level in ("run", "embed")]
-    for notice in report.notices:
-        if notice.level not in ("run", "embed"):
-            err(str(notice.problem))
+    refused = report.refusals("run", "embed")
     if refused:
         runs = report.runs
         err(f"{source.name}: a RED file cannot hold this tool" + ("; faice exec runs it directly" if runs else "") + ":")
@@ -175,7 +170,7 @@ def convert_red(
         job_values.append(job.values)
         bases.append(job.base)
     try:
-        red = to_red(data, job_values, bases, base_of(tool), image)
+        red = to_red(data, job_values, bases, base_of(local_location(tool)), image)
     except ConvertError as exc:
         raise InvalidInput(str(exc)) from None
     _check_red(red)

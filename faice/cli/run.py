@@ -149,7 +149,7 @@ def exec_(
     vars_file: Path | None = VarsFileOption,
     non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt: fail listing the variables that have no value."),
 ) -> None:
-    """Run a RED experiment locally: every batch in its own Docker (or Podman) container.
+    """Run a RED experiment, or a CWL tool's jobs, locally: every batch in its own Docker (or Podman) container.
 
     Inputs are fetched by connectors on this machine and mounted read-only under /cc/inputs;
     the tool runs as you, in /cc/outputs, which is OUTDIR (or OUTDIR/batch_N). Outputs with a
@@ -200,7 +200,7 @@ def exec_(
     from faice.red.prepare import prepare
     from faice.red.source import local_location
 
-    file, job_files = local_location(file), [local_location(j) for j in job_files or []]
+    file = local_location(file)
     if dry_run and resume:
         raise InvalidInput("--dry-run shows every batch of the file and runs nothing: leave out --resume")
     store = resumed = None
@@ -222,6 +222,8 @@ def exec_(
             raise InvalidInput("--var and --vars-file fill a RED file's {{variables}}; a CWL tool's values come from its job files")
         cwl = prepare_cwl(file, source, data, job_files or [], image)
         prepared, plans, tool = cwl.prepared, cwl.plans, cwl.tool
+        for remark in [] if quiet else cwl.remarks:
+            err(str(remark))
     else:
         if job_files or image:
             raise InvalidInput(f"{source.name} is a RED file: job files and --image are for CWL tools (a RED file names its inputs and image)")
@@ -325,6 +327,13 @@ def _print_dry_run(prepared: Any, plans: list[Any] | None, as_json: bool, mount:
         for staged in p.staged:
             how = "mounted by" if staged.connector.mount and mount else "via"
             typer.echo(f"  input {staged.key}{'' if staged.index is None else f'[{staged.index}]'}: {staged.kind} {how} {staged.connector.command} -> {staged.container_path}")
+        if p.stdin:
+            typer.echo(f"  stdin: {p.stdin}")
+        if p.environment:
+            typer.echo(f"  environment: {mask(' '.join(f'{k}={shlex.quote(v)}' for k, v in p.environment.items()))}")
+        limits = [f"{p.ram_mib} MiB" if p.ram_mib else "", f"{p.cores:g} CPUs" if p.cores else ""]
+        if any(limits):
+            typer.echo(f"  limits: {', '.join(x for x in limits if x)}")
 
 
 def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: bool, quiet: bool, resume: str | None,

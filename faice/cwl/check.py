@@ -62,6 +62,14 @@ class CwlReport(NamedTuple):
             return f"{self.file}: {what}; faice exec runs it, a RED file cannot hold it{counted}"
         return f"{self.file}: {what}; faice exec runs it and a RED file can hold it{counted}"
 
+    def refusals(self, *levels: str) -> list[LocatedProblem]:
+        """The notices of these levels, as the errors of a command that cannot go on with them."""
+        return [n.problem._replace(severity="error") for n in self.notices if n.level in levels]
+
+    def remarks(self, *refused: str) -> list[LocatedProblem]:
+        """What a command that goes on should still say: cwltool's warnings, the other notices."""
+        return self.warnings + [n.problem for n in self.notices if n.level not in refused]
+
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "valid": self.valid, "cwlVersion": self.version, "class": self.kind,
                 "errors": [e.to_json() for e in self.errors], "warnings": [w.to_json() for w in self.warnings],
@@ -90,6 +98,16 @@ def check(location: str, source: Source, data: dict[str, Any]) -> CwlReport:
         (errors if finding.severity == "error" else warnings).append(located)
     notices = [] if errors else _notices(source, unsupported(data))
     return CwlReport(source.name, version, kind, _sorted(errors), _sorted(warnings), notices)
+
+
+def check_valid(location: str, source: Source, data: dict[str, Any]) -> CwlReport:
+    """:func:`check`, raising :class:`faice.red.prepare.ValidationFailed` for an invalid document."""
+    from faice.red.prepare import ValidationFailed
+
+    report = check(location, source, data)
+    if report.errors:
+        raise ValidationFailed(report.errors)
+    return report
 
 
 def _graph_problems(source: Source, data: dict[str, Any]) -> list[LocatedProblem]:

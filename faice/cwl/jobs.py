@@ -9,7 +9,7 @@ import os
 from typing import Any, NamedTuple
 
 from faice.errors import LoadError
-from faice.red.source import is_url, read_source
+from faice.red.source import is_url, local_location, read_source
 
 
 class Job(NamedTuple):
@@ -32,6 +32,7 @@ def base_of(location: str) -> str:
 def read_jobs(location: str) -> list[Job]:
     """The job objects of a job file. ``cwl:tool`` and other namespaced keys are the runner's
     business, not inputs: left out."""
+    location = local_location(location)  # a file:// URI, as cwltest gives it
     source, data = read_source(location)
     base = base_of(location)
     if isinstance(data, dict) or data is None:

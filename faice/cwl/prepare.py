@@ -20,6 +20,7 @@ from faice.cwl.plan import CwlPlanError, plan_jobs
 from faice.errors import InvalidInput, UnsupportedFeature
 from faice.red.model import BatchJob, ContainerSettings, Experiment
 from faice.red.prepare import Prepared, ValidationFailed
+from faice.red.problems import LocatedProblem
 from faice.red.secrets import Masker
 from faice.red.source import Document, Source
 from faice.runner.plan import BatchPlan
@@ -36,18 +37,18 @@ class CwlRun(NamedTuple):
     prepared: Prepared
     plans: list[BatchPlan]
     tool: dict[str, Any]
+    #: what to tell the user before it runs: cwltool's warnings, the hints faice ignores
+    remarks: list[LocatedProblem]
 
 
 def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: list[str], image: str | None = None) -> CwlRun:
     """Validate the tool read from ``location``, read its jobs and plan each one; raises
     :class:`ValidationFailed` for an invalid tool or one faice does not run, :class:`InvalidInput`
     for a job that does not fit it."""
-    from faice.cwl.check import check
+    from faice.cwl.check import check_valid
 
-    report = check(location, source, data)
-    if report.errors:
-        raise ValidationFailed(report.errors)
-    refused = [n.problem._replace(severity="error") for n in report.notices if n.level == "run"]
+    report = check_valid(location, source, data)
+    refused = report.refusals("run")
     if refused:
         raise NotRunHere(refused)
     tool_dir = base_of(location)
@@ -70,4 +71,4 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
         batches=[BatchJob(p.index, p.values) for p in plans],
     )
     recorded = {"kind": RUN_KIND, "tool": data, "jobs": [job.values for job in jobs] if job_files else []}
-    return CwlRun(Prepared(Document(source, recorded), experiment, Masker([])), plans, data)
+    return CwlRun(Prepared(Document(source, recorded), experiment, Masker([])), plans, data, report.remarks("run"))

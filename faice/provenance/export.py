@@ -137,7 +137,7 @@ def export(store: Store, given_id: str, target: Path, *, include_inputs: bool = 
                              history[-1]["time"] if history else batch.updated_at, inputs, _parameters(values), tuple(results), batch.cached_from))
     run = ExperimentRun(experiment_id, record.get("username"), record.get("host"), record.get("faice_version"), record.get("container_engine"),
                         record["image"], record.get("image_id"), tool.name, cli.get("cwlVersion"), tuple(runs), red_file, tool,
-                        tuple(crate.entities.values()), __version__, time.time())
+                        tuple(crate.entities.values()), __version__, time.time(), "experiment (a CWL tool's jobs)" if cwl_run else "RED experiment")
     crate.generated["ro-crate-metadata.json"] = json.dumps(metadata(run), indent=2).encode()
     try:
         write(crate, target)

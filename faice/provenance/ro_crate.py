@@ -87,6 +87,8 @@ class ExperimentRun(NamedTuple):
     files: tuple[DataEntity, ...]  # the inputs, outputs and logs, once each
     exported_by: str  # the faice version that writes the crate
     published: float
+    #: what ran: a RED experiment, or a CWL tool's jobs (faice exec tool.cwl)
+    what: str = "RED experiment"
 
 
 def iso(seconds: float) -> str:
@@ -127,7 +129,7 @@ def metadata(run: ExperimentRun) -> dict[str, Any]:
     graph: list[dict[str, Any]] = [
         {"@id": "ro-crate-metadata.json", "@type": "CreativeWork", "conformsTo": {"@id": RO_CRATE}, "about": {"@id": "./"}},
         {"@id": "./", "@type": "Dataset", "conformsTo": {"@id": PROFILE}, "name": f"faice experiment {run.id}",
-         "description": f"Run record of RED experiment {run.id} ({len(run.batches)} batch{'es' if len(run.batches) != 1 else ''}), "
+         "description": f"Run record of {run.what} {run.id} ({len(run.batches)} batch{'es' if len(run.batches) != 1 else ''}), "
                         f"exported by faice {run.exported_by}. Secrets are masked (********) or left out.",
          "datePublished": iso(run.published), "license": {"@id": "#license"}, "author": {"@id": agent},
          "hasPart": ref([f.id for f in (run.red, run.tool, *run.files) if f.kind != "CreativeWork"]), "mentions": ref([f"#experiment-{short}", *actions])},

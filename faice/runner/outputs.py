@@ -71,14 +71,14 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
     matches: list[str] = []
     for pattern in patterns:
         if pattern.rstrip("/") in (".", "") and output.globs:  # CWL's glob "." (or $(runtime.outdir)): the output directory itself
-            matches += ["."] if want_dir and "." not in matches else []
+            matches += ["."] if want_dir else []
             continue
         globbed = globbing.glob(pattern, root_dir=outdir)
         matched = sorted(m for m in globbed if (outdir / m).is_dir() == want_dir and _inside(outdir, outdir / m))
         leaving = sorted(m for m in globbed if not _inside(outdir, outdir / m))
         if leaving and not matched:
             raise OutputError(f'output "{output.key}": glob "{pattern}" matched {leaving[0]}, a link that leads out of the output directory (never taken)')
-        matches += [m for m in matched if m not in matches]
+        matches += matched  # each pattern's matches in turn, as cwltool lists them (a file two patterns match: twice)
     shown_glob = " ".join(patterns)
     if output.array:
         return FoundOutput(output.key, output.type, None, items=tuple(_found(output, outdir if m == "." else outdir / m) for m in matches))
