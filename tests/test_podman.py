@@ -340,3 +340,25 @@ def test_a_start_that_lost_podmans_cgroup_race_counts_when_the_container_ended(m
     else:
         with pytest.raises(DockerError, match=re.escape(message)):
             engine.start("c1")
+
+
+def test_a_wait_that_meets_podmans_cgroup_race_waits_on():
+    """The same race in an inspect while waiting: the tool has just ended, the next inspect says how."""
+    from faice.runner.dockerapi import DockerError
+    from faice.runner.podman import PodmanEngine
+
+    answers: list[Any] = [DockerError(500, "read /proc/4242/cgroup: no such process"), {"State": {"Status": "exited", "ExitCode": 7}}]
+
+    class Api:
+        def inspect_container(self, container: str) -> dict:
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+    engine = PodmanEngine.__new__(PodmanEngine)
+    engine.api = Api()
+    assert engine.wait("c1", 5) == 7 and answers == []
+    answers[:] = [DockerError(500, "no such container")]
+    with pytest.raises(DockerError, match="no such container"):
+        engine.wait("c1", 5)
