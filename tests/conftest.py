@@ -51,6 +51,18 @@ def run_faice(*args: str, input: str | bytes | None = None, env: dict[str, str] 
     )
 
 
+def communicate(process: subprocess.Popen[str], timeout: float) -> tuple[str, str]:
+    """``process.communicate``; a process that does not end in time is made to print every
+    thread's stack (faulthandler, on SIGABRT: start it with ``PYTHONFAULTHANDLER=1``) into the
+    failure, which says where it hung."""
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stdout, stderr = process.communicate(timeout=30)
+        raise AssertionError(f"{process.args} did not end within {timeout} s; its threads:\n{stderr}\n--- stdout\n{stdout}") from None
+
+
 class _Pipe(io.TextIOWrapper):
     """A text stream over bytes, with ``.buffer``, that is not a terminal (as a subprocess's pipe)."""
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES, eventually, fill_up, labelled_containers, run_faice, run_inprocess
+from tests.conftest import EXAMPLES, communicate, eventually, fill_up, labelled_containers, run_faice, run_inprocess
 from tests.redfiles import as_batches, shell_red, write
 
 pytestmark = pytest.mark.docker
@@ -292,7 +292,8 @@ def _start(run: Run, data: dict[str, Any], *args: str, env: dict[str, str] | Non
     from tests.conftest import faice_command, faice_env
 
     return subprocess.Popen([*faice_command(), "--db", str(run.db), "exec", str(path), "--json", "--outdir", str(run.outdir), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.tmp, env=faice_env({**run.env, **(env or {})}))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=run.tmp,
+                            env=faice_env({**run.env, "PYTHONFAULTHANDLER": "1", **(env or {})}))
 
 
 def _experiment_id(run: Run) -> str | None:
@@ -324,7 +325,7 @@ def test_interrupt_cancels_cleans_up_and_records(run: Run, signal_name: str):
     process = _start(run, data, "--jobs", "2")
     experiment_id = _wait_for_containers(run, 2)
     process.send_signal(getattr(signal, signal_name))
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = communicate(process, 60)
     assert process.returncode == 130, stderr
     assert labelled_containers(f"faice.experiment={experiment_id}") == []
     doc = json.loads(stdout)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import eventually, faice_command, faice_env, labelled_containers
+from tests.conftest import communicate, eventually, faice_command, faice_env, labelled_containers
 from tests.redfiles import as_batches, local_file, shell_red, write
 from tests.test_exec import Run
 
@@ -43,7 +43,7 @@ def sleepers(run: Run, seconds: str = "60") -> Path:
 def start(run: Run, *args: str) -> subprocess.Popen[str]:
     """A real faice program in the background (``args`` after ``--db``), to be signalled."""
     return subprocess.Popen([*faice_command(), "--db", str(run.db), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=run.tmp, env=faice_env(run.env))
+                            cwd=run.tmp, env=faice_env({**run.env, "PYTHONFAULTHANDLER": "1"}))
 
 
 def states(run: Run) -> dict[int, str]:
@@ -87,7 +87,7 @@ def test_resume_after_ctrl_c_runs_only_the_unfinished_batches_and_can_be_interru
     experiment_id = fast_one_done(run)
     kept = fingerprint(run.outdir / "batch_0" / "result.txt")
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    stdout, stderr = communicate(process, 60)
     assert process.returncode == 130, stderr
     earlier = json.loads(stdout)
     assert [b["state"] for b in earlier["batches"]] == ["succeeded", "cancelled", "cancelled"]
@@ -95,7 +95,7 @@ def test_resume_after_ctrl_c_runs_only_the_unfinished_batches_and_can_be_interru
     again = start(run, "exec", "red.yml", "--resume", "--json", "--jobs", "3")  # by a relative path; still sleepers: Ctrl-C this run too
     eventually(lambda: len(labelled_containers(f"faice.experiment={experiment_id}")) == 2, 60, 0.1, what="the resumed sleepers' containers")
     again.send_signal(signal.SIGINT)
-    stdout, stderr = again.communicate(timeout=60)
+    stdout, stderr = communicate(again, 60)
     assert again.returncode == 130, stderr
     assert "batch 0 succeeded: kept from an earlier run" in stderr
     interrupted = json.loads(stdout)
