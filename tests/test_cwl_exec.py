@@ -463,3 +463,15 @@ def test_ignored_hints_are_said_and_file_uris_taken(pair: Pair):
     assert quiet.returncode == 0 and "SoftwareRequirement" not in quiet.stderr
     converted = run_inprocess("convert", "red", tool_file.as_uri(), cwd=pair.tmp)
     assert converted.returncode == 0 and "redVersion" in converted.stdout, converted.stderr
+
+
+def test_only_a_temporary_failure_is_tried_again(pair: Pair):
+    spec = tool(baseCommand=["sh", "-c", "exit $0"], inputs={"c": {"type": "int", "inputBinding": {}}}, temporaryFailCodes=[4],
+                permanentFailCodes=[4, 6], outputs={})
+    tool_file = write_yaml(pair.tmp / "tool.cwl", spec)
+    jobs = write_yaml(pair.tmp / "jobs.yml", [{"c": 4}, {"c": 5}, {"c": 6}])
+    done = pair.faice(tool_file, str(jobs), "--retries", "2")
+    assert done.returncode == 1
+    experiment = json.loads(run_inprocess("--db", str(pair.db), "list", "--json").stdout)[0]["experimentId"]
+    batches = json.loads(run_inprocess("--db", str(pair.db), "show", experiment, "--json").stdout)["batches"]
+    assert [b["attempts"] for b in batches] == [3, 1, 1]  # 4: temporary (cwltool's order of the lists); 5 and 6: permanent

@@ -264,7 +264,7 @@ class BatchRunner:
         code = outcome.exit_code
         if outcome.oom_killed or plan.exit_codes.judge(code) != "success":
             reason = f"killed: out of memory (ram limit {plan.ram_mib} MiB)" if outcome.oom_killed else f"exit code {code}"
-            return AttemptResult(BatchState.FAILED, code, self.mask(f"{reason}{_tail(stderr)}"), retryable=code not in plan.exit_codes.permanent_fail)
+            return AttemptResult(BatchState.FAILED, code, self.mask(f"{reason}{_tail(stderr)}"), retryable=outcome.oom_killed or plan.exit_codes.retryable(code))
         phase("stage-out")
         found, problems = find_outputs(plan.cli, outdir, plan.values)
         self._check_cancel(batch_id)

@@ -45,6 +45,11 @@ class ExitCodes(NamedTuple):
             return "permanentFail"
         return "success" if code == 0 else "permanentFail"
 
+    def retryable(self, code: int) -> bool:
+        """Whether a failure with this code is worth another try (``--retries``): any, without
+        lists (a RED file's rule); with them, only what they make a temporary failure."""
+        return self.judge(code) == "temporaryFail" if any(self) else True
+
 
 @dataclass
 class BatchPlan:
