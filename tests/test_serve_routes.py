@@ -802,7 +802,10 @@ def test_openapi_lists_every_cc_agency_route_and_docs_are_served(api: Api) -> No
     expected = {("GET", "/"), ("GET", "/version"), ("GET", "/token"), ("POST", "/login"), ("POST", "/refreshtoken"), ("POST", "/red"),
                 ("GET", "/experiments/count"), ("GET", "/experiments"), ("GET", "/experiments/{experiment_id}"), ("DELETE", "/experiments/{experiment_id}"),
                 ("GET", "/batches/count"), ("GET", "/batches"), ("GET", "/batches/{batch_id}"), ("DELETE", "/batches/{batch_id}"),
-                ("GET", "/batches/{batch_id}/{filename}"), ("GET", "/nodes"), ("GET", "/schema/red"), ("GET", "/schema/engines/container")}
+                ("GET", "/batches/{batch_id}/{filename}"), ("GET", "/nodes"), ("GET", "/schema/red"), ("GET", "/schema/engines/container"),
+                # faice extensions: outputs over the API
+                ("GET", "/batches/{batch_id}/outputs"), ("GET", "/batches/{batch_id}/outputs/{key}"), ("GET", "/batches/{batch_id}/outputs/{key}/{index}"),
+                ("GET", "/experiments/{experiment_id}/outputs.zip")}
     assert expected == routes, routes ^ expected
     docs = api.get("/docs", user=None)
     assert docs.status_code == 200 and "/openapi.json" in docs.text

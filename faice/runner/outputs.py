@@ -94,7 +94,7 @@ def find_output(output: CliOutput, cli: Cli, outdir: Path, values: dict[str, Any
 
 def _found(output: CliOutput, path: Path) -> FoundOutput:
     if output.type == "Directory":
-        return FoundOutput(output.key, output.type, path, _tree_size(path))
+        return FoundOutput(output.key, output.type, path, tree_size(path))
     return FoundOutput(output.key, output.type, path, path.stat().st_size, sha1_of(path))
 
 
@@ -102,7 +102,8 @@ def _inside(root: Path, path: Path) -> bool:
     return os.path.realpath(path).startswith(os.path.realpath(root) + os.sep)
 
 
-def _tree_size(path: Path) -> int:
+def tree_size(path: Path) -> int:
+    """A Directory output's size: its files' (links followed), as recorded and as the API checks it."""
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 

@@ -48,14 +48,39 @@ class NoRoom(ApiError):
     """The state file's disk is full."""
 
 
+class Refused(ApiError):
+    """Something the caller may see but the server will not serve (an output leading out of its
+    experiment's outputs, a link a tool planted)."""
+
+
+class Changed(ApiError):
+    """An output is no longer what was recorded (another size, no longer a file)."""
+
+
+class Gone(ApiError):
+    """An output that was recorded is no longer there."""
+
+
+class Unsatisfiable(ApiError):
+    """A byte range beyond the end of the file; answered with ``Content-Range: bytes */SIZE``."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
 #: the status of each error class (and of its subclasses); an error not here is a 500
 STATUSES: dict[type[Exception], int] = {
     BadParameter: 400,
     Rejected: 400,
     InvalidInput: 400,
     Unauthorized: 401,
+    Refused: 403,
     NotFound: 404,
+    Changed: 409,
+    Gone: 410,
     TooLarge: 413,
+    Unsatisfiable: 416,
     NoRoom: 507,
 }
 
@@ -87,7 +112,7 @@ async def answer_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(error)
     if status is None:
         raise exc  # a bug: the server's own 500
-    headers = {"WWW-Authenticate": REALM} if isinstance(error, Unauthorized) else None
+    headers = {"WWW-Authenticate": REALM} if isinstance(error, Unauthorized) else getattr(error, "headers", None)
     return JSONResponse(body_of(error, status), status_code=status, headers=headers)
 
 
