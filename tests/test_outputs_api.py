@@ -230,3 +230,18 @@ def test_a_changed_or_vanished_output_is_refused(server: Server, tampered: dict[
     (tampered["dir"] / "log.txt").unlink()
     assert "no longer there" in error_object(server.get(f"{base}/log", "alice"), 410)["msg"]
     assert server.get(base, "alice").status_code == 200  # the list says what was recorded
+
+
+def test_a_zip_is_written_while_it_is_sent(tmp_path: Path) -> None:
+    """No chunk holds much more than one read of a file: the zip is never built whole in memory."""
+    from faice.server.outputs import CHUNK, Member, tree_members, zip_stream
+
+    data = os.urandom(8 * 1024 * 1024)  # does not compress: each chunk is about as large as what was read
+    (tmp_path / "big").mkdir()
+    (tmp_path / "big" / "data.bin").write_bytes(data)
+    (tmp_path / "big" / "empty").mkdir()
+    chunks = list(zip_stream([*tree_members(str(tmp_path / "big"), "big"), Member("single.bin", str(tmp_path / "big" / "data.bin"), len(data))]))
+    assert len(chunks) > 16 and max(len(c) for c in chunks) < 2 * CHUNK
+    with zipfile.ZipFile(io.BytesIO(b"".join(chunks))) as archive:
+        assert archive.namelist() == ["big/", "big/data.bin", "big/empty/", "single.bin"]
+        assert archive.read("big/data.bin") == data and archive.read("single.bin") == data
