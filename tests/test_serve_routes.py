@@ -95,6 +95,10 @@ def test_each_error_class_has_its_status_once() -> None:
 
     assert [status_of(e) for e in (BadParameter("x"), Rejected("x"), InvalidInput("x"), LoadError("f", "x"), Unauthorized("x"), NotFound(), TooLarge("x"), NoRoom("x"))] == [
         400, 400, 400, 400, 401, 404, 413, 507]
+    from faice.server.errors import Changed, Gone, Refused, Unsatisfiable
+
+    assert [status_of(e) for e in (Refused("x"), Changed("x"), Gone("x"), Unsatisfiable("x", 10))] == [403, 409, 410, 416]
+    assert Unsatisfiable("x", 10).headers == {"Content-Range": "bytes */10"}  # answered with the error (answer_error)
     assert status_of(EnvironmentUnusable("x")) is None and status_of(ValueError("x")) is None  # a 500: a bug, not an answer
     assert status_of(no_room(sqlite3.OperationalError("database or disk is full"))) == 507
     assert no_room(sqlite3.OperationalError("no such table: x")) is None
