@@ -7,18 +7,13 @@ container) is library work, usable by anything that holds a store.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
 from faice.errors import InvalidInput
-from faice.runner.engine import recorded_engine
 from faice.state.cleanup import footprint
-from faice.state.states import BatchState
+from faice.state.livelog import POLL, LogFollower, attempt_marker
 from faice.state.store import FINAL_STATES, Store, log_path
-
-#: seconds between two looks at a followed batch that has not started its container yet
-FOLLOW_POLL = 0.5
 
 
 def experiment_summary(row: dict[str, Any], disk_bytes: int) -> dict[str, Any]:
@@ -59,11 +54,12 @@ def show(store: Store, id: str) -> Shown:
     return Shown("batch", {**batch.to_json(), "history": store.history(id)})
 
 
-def write_log(store: Store, batch_id: str, out: IO[bytes], engine: Callable[[str | None], Any], *, stderr: bool = False, follow: bool = False) -> None:
+def write_log(store: Store, batch_id: str, out: IO[bytes], *, stderr: bool = False, follow: bool = False, notes: IO[bytes] | None = None) -> None:
     """Write what a batch's tool wrote to stdout (or stderr) to ``out``.
 
-    With ``follow``, a batch that has not ended is waited for and its running container's output
-    streamed as it comes; the captured file is written once the batch has one.
+    With ``follow``, a batch that has not ended is followed: what its running attempt writes is
+    written as it comes, then each further attempt's (its start said on ``notes`` as
+    :func:`attempt_marker`, from the second attempt on), until the batch ends.
     """
     kind, batch_id = store.resolve_id(batch_id)
     if kind == "experiment":
@@ -71,18 +67,36 @@ def write_log(store: Store, batch_id: str, out: IO[bytes], engine: Callable[[str
         shown = ", ".join(f"{b.id} ({b.state})" for b in batches[:5]) + (f", and {len(batches) - 5} more (faice show {batch_id})" if len(batches) > 5 else "")
         raise InvalidInput(f"{batch_id} is an experiment; logs belong to its batches: {shown}")
     batch = store.batch(batch_id)
-    path = log_path(store.path, batch_id, "stderr" if stderr else "stdout")
-    while follow and not path.exists() and batch is not None and batch.state not in FINAL_STATES:
-        if batch.state == BatchState.PROCESSING and batch.container:
-            record = store.experiment(batch.experiment_id, red=False)
-            if engine(recorded_engine(record)).follow_logs(batch.container, stderr=stderr, out=out):
-                return
-        time.sleep(FOLLOW_POLL)
+    stream = "stderr" if stderr else "stdout"
+    if follow and batch is not None and batch.state not in FINAL_STATES:
+        if _follow_log(store, batch_id, stream, out, notes):
+            return
         batch = store.batch(batch_id)
+    path = log_path(store.path, batch_id, stream)
     if not path.exists():
-        raise InvalidInput(f"batch {batch_id} has no captured {'stderr' if stderr else 'stdout'} (state: {batch.state if batch else 'unknown'})")
+        raise InvalidInput(f"batch {batch_id} has no captured {stream} (state: {batch.state if batch else 'unknown'})")
     with open(path, "rb") as handle:
         out.write(handle.read())
+
+
+def _follow_log(store: Store, batch_id: str, stream: str, out: IO[bytes], notes: IO[bytes] | None) -> bool:
+    """Follow a batch to its end; False when it ended without a file to show."""
+    follower = LogFollower(store, batch_id, stream)
+    try:
+        while not follower.done:
+            for part in follower.poll():
+                if part.data is not None:
+                    out.write(part.data)
+                    out.flush()
+                elif part.attempt > 1 and notes is not None:
+                    out.flush()
+                    notes.write(attempt_marker(part.attempt))
+                    notes.flush()
+            if not follower.done and not follower.behind:
+                time.sleep(POLL)
+    finally:
+        follower.close()
+    return follower.attempt is not None
 
 
 def experiment_ids(store: Store, given: list[str]) -> list[str]:

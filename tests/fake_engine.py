@@ -105,9 +105,6 @@ class FakeEngine:
         stderr.write_bytes(b"")
         return ContainerOutcome(code)
 
-    def follow_logs(self, container: str, *, stderr: bool, out: object) -> bool:
-        return container in self.containers_by_id
-
     def kill(self, container: str) -> None:
         self._record("kill", container)
         if container in self.containers_by_id:

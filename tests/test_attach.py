@@ -100,8 +100,8 @@ def test_a_kill_from_another_thread_ends_the_copy(run: Runner):
 
 
 def test_the_files_appear_complete_once_the_container_ended(run: Runner):
-    """Until then the output is written beside them (``faice logs --follow`` streams the running
-    container as long as the files are missing), and nothing of that is left after."""
+    """Until then the output is written beside them (which ``faice logs --follow`` reads as it grows),
+    and nothing of that is left after."""
     stdout = run.tmp / "stdout"
     container = run.engine.create(run.spec(["sh", "-c", "echo early; sleep 2; echo late"], None))
     ended: list = []

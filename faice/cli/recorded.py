@@ -67,7 +67,7 @@ def logs(
     """
     from faice.records import write_log
 
-    write_log(open_store(ctx), batch_id, sys.stdout.buffer, engine_factory(ctx), stderr=stderr, follow=follow)
+    write_log(open_store(ctx), batch_id, sys.stdout.buffer, stderr=stderr, follow=follow, notes=sys.stderr.buffer)
 
 
 @app.command()

@@ -203,8 +203,8 @@ class DockerEngine:
         The container is attached to before it starts, as ``docker run`` does: its output is copied
         into the files as it comes, byte for byte, and its standard input file (when it has one) is
         fed on the same connection. The files appear when this returns, complete (they are written
-        as NAME.partial until then: ``faice logs --follow`` streams the running container as long
-        as they are missing); the copies end with the container at the latest (a tool need not
+        as NAME.partial until then, which ``faice logs --follow`` reads as it grows: see
+        faice.state.livelog); the copies end with the container at the latest (a tool need not
         read its input, a timeout kills it anyway)."""
         partial = {path: path.with_name(f"{path.name}.partial") for path in (stdout, stderr)}
         try:
@@ -276,16 +276,6 @@ class DockerEngine:
     def oom_killed(self, inspected: dict[str, Any], exit_code: int, timed_out: bool) -> bool:
         """Whether the kernel killed the container for its memory limit (the engine says so)."""
         return bool(inspected["State"].get("OOMKilled"))
-
-    def follow_logs(self, container: str, *, stderr: bool, out: Any) -> bool:
-        """Stream a running container's output until it ends; False when the container is gone."""
-        from faice.runner.dockerapi import NotFound
-
-        try:
-            self.api.logs(container, None if stderr else out, out if stderr else None, follow=True)
-        except NotFound:
-            return False
-        return True
 
     def kill(self, container: str) -> None:
         self._killed.add(container)

@@ -228,17 +228,15 @@ class DockerAPI:
     def inspect_container(self, container: str) -> Any:
         return self.call("GET", f"/containers/{container}/json")
 
-    def logs(self, container: str, stdout: IO[bytes] | None, stderr: IO[bytes] | None, follow: bool = False) -> None:
-        """Copy the container's output streams into ``stdout``/``stderr`` (demultiplexed, one call)."""
-        params = {"stdout": int(stdout is not None), "stderr": int(stderr is not None), "follow": int(follow)}
-        response = self._request("GET", f"/containers/{container}/logs", params=params, timeout=None if follow else self.timeout)
+    def logs(self, container: str, stdout: IO[bytes] | None, stderr: IO[bytes] | None) -> None:
+        """Copy the ended container's output streams into ``stdout``/``stderr`` (demultiplexed, one call)."""
+        params = {"stdout": int(stdout is not None), "stderr": int(stderr is not None)}
+        response = self._request("GET", f"/containers/{container}/logs", params=params, timeout=self.timeout)
         try:
             for kind, chunk in _frames(response):
                 target = stderr if kind == 2 else stdout
                 if target is not None:
                     target.write(chunk)
-                    if follow:
-                        target.flush()
         finally:
             response.close()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from faice.errors import InvalidInput
 
@@ -47,9 +47,6 @@ class Engine(Protocol):
 
     def start_and_wait(self, container: str, timeout: float | None, stdout: Path, stderr: Path) -> ContainerOutcome:
         """Run the created container to its end, killing it after ``timeout`` s; streams to files."""
-
-    def follow_logs(self, container: str, *, stderr: bool, out: IO[bytes]) -> bool:
-        """Stream a running container's output until it ends; False when it is gone."""
 
     def kill(self, container: str) -> None: ...
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+import anyio
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -14,6 +15,9 @@ from faice.server.dependencies import Page, caller, get_store, get_worker, objec
 from faice.server.errors import BadParameter, NotFound
 from faice.server.worker import Worker
 from faice.state.listing import Filters
+from faice.state.livelog import POLL as FOLLOW_POLL
+from faice.state.livelog import LogFollower, attempt_marker
+from faice.state.states import FINAL_STATES
 from faice.state.store import STATES, BatchRow, Store, log_path
 from faice.state.users import User
 
@@ -65,10 +69,17 @@ async def batch_cancel(user: User = Depends(caller), row: BatchRow = Depends(own
     return JSONResponse(batch_document(store, current), headers={"X-Faice-Cancelled": "true" if changed else "false"})
 
 
+FOLLOW_DOC = ("A faice extension: while the batch has not ended, answer chunked with its output as it is written, from every attempt "
+              "(an attempt after the first begins with the line '--- attempt N ---'), until the batch ends.")
+
+
 @router.get("/batches/{batch_id}/{filename}", summary="What the batch's process wrote to stdout or stderr (text/plain)", response_class=Response)
-async def batch_stream(filename: str, row: BatchRow = Depends(own_batch_stream), store: Store = Depends(get_store)) -> Response:
+async def batch_stream(request: Request, filename: str, row: BatchRow = Depends(own_batch_stream), store: Store = Depends(get_store),
+                       follow: bool = Query(False, description=FOLLOW_DOC)) -> Response:
     if filename not in ("stdout", "stderr"):
         raise BadParameter(f'Could not transfer "{filename}". Use "stdout" or "stderr" as filename.')
+    if follow and row.state not in FINAL_STATES:
+        return StreamingResponse(followed(request, LogFollower(store, row.id, filename)), media_type="text/plain; charset=utf-8")
     path = log_path(store.path, row.id, filename)
     try:
         handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
@@ -88,4 +99,25 @@ async def batch_stream(filename: str, row: BatchRow = Depends(own_batch_stream),
                 yield data
 
     return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)})
+
+
+async def followed(request: Request, follower: LogFollower) -> AsyncIterator[bytes]:
+    """A followed batch's output as it comes (``?follow=true``): the files are polled in a thread,
+    the waits are the event loop's; it ends with the batch or when the client went away."""
+    last = b"\n"
+    try:
+        while True:
+            for part in await anyio.to_thread.run_sync(follower.poll):
+                if part.data is None and part.attempt <= 1:
+                    continue
+                data = part.data if part.data is not None else (b"" if last == b"\n" else b"\n") + attempt_marker(part.attempt)
+                if data:
+                    last = data[-1:]
+                    yield data
+            if follower.done or await request.is_disconnected():
+                return
+            if not follower.behind:
+                await anyio.sleep(FOLLOW_POLL)
+    finally:
+        follower.close()
 
