@@ -97,3 +97,26 @@ def test_large_output_is_handed_out_in_steps(batch: tuple[Store, str], monkeypat
     assert got == [Part(1), Part(1, b"0123")] and follower.behind and not follower.done
     assert follower.poll() == [Part(1, b"4567")]
     assert follower.poll() == [Part(1, b"89")] and follower.done
+
+
+def test_a_follower_ends_when_the_run_died_without_recording_its_end(batch: tuple[Store, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL of the faice running the batch: it stays "processing" in the store and its .partial
+    is never renamed; the follower sees the process gone and ends with what was written."""
+    import sqlite3
+    import subprocess
+
+    store, batch_id = batch
+    partial, _ = paths(store, batch_id)
+    monkeypatch.setattr(livelog, "LIVENESS", 0.0)
+    monkeypatch.setattr(livelog, "FINAL_GRACE", 0.0)
+    start_attempt(store, batch_id, 1)
+    partial.write_bytes(b"half")
+    follower = LogFollower(store, batch_id, "stdout")
+    assert follower.poll() == [Part(1), Part(1, b"half")] and not follower.done  # this test's process runs it: alive
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("UPDATE experiments SET pid = ?", (gone.pid,))
+    follower.poll()
+    assert follower.poll() == [] and follower.done
+    follower.close()

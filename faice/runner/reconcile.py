@@ -7,27 +7,13 @@ directories it had mounted (found by name) are unmounted.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
+from faice.host import process_alive
 from faice.runner.lifecycle import EngineFactory, settle
 from faice.state.store import Store
 
 DEAD_RUN = "the faice process running it ended without recording a result"
-
-
-def _alive(pid: int | None, host: str | None) -> bool:
-    if host is not None and host != os.uname().nodename:
-        return True  # another machine's process: not ours to judge
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reconcile(store: Store, engine: EngineFactory) -> int:
@@ -35,7 +21,7 @@ def reconcile(store: Store, engine: EngineFactory) -> int:
 
     Experiments of ``faice serve`` are left to the server: it re-queues them when it starts again.
     """
-    stale = [e.id for e in store.open_experiments(runner="exec") if not _alive(e.pid, e.host)]
+    stale = [e.id for e in store.open_experiments(runner="exec") if not process_alive(e.pid, e.host)]
     return sum(settle(store, experiment_id, DEAD_RUN, engine, retries=None) for experiment_id in stale)
 
 

@@ -17,7 +17,7 @@ import re
 import stat
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -70,7 +70,7 @@ def recorded(row: BatchRow, key: str, index: str | None) -> dict[str, Any]:
     if isinstance(value, list):
         if index is None:
             raise BadParameter(f'output "{key}" is an array of {len(value)}: fetch {url_of(row.id, key)}/INDEX (0 to {len(value) - 1})')
-        if not index.isdigit():
+        if not (index.isascii() and index.isdigit()):
             raise BadParameter(f'the index of output "{key}" must be an integer >= 0.')
         if int(index) >= len(value):
             raise NotFound(f'output "{key}" of batch "{row.id}" has {len(value)} items, no item {int(index)}')
@@ -93,6 +93,7 @@ class Source:
     size: int
     mtime: float
     mode: int
+    mtime_ns: int = 0
 
 
 def root_of(store: Store, experiment_id: str) -> str:
@@ -130,7 +131,7 @@ def open_file(real: str, size: int | None, what: str) -> Source:
         if size is not None and found.st_size != size:
             raise Changed(f"{what} changed since it was recorded ({size} bytes then, {found.st_size} now): it is not served")
         os.set_blocking(fd, True)
-        return Source(os.fdopen(fd, "rb"), found.st_size, found.st_mtime, found.st_mode)
+        return Source(os.fdopen(fd, "rb"), found.st_size, found.st_mtime, found.st_mode, found.st_mtime_ns)
     except BaseException:
         os.close(fd)
         raise
@@ -177,7 +178,7 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return max(0, size - suffix), size - 1
 
 
-def send(source: Source, start: int, length: int) -> Iterator[bytes]:
+def send(source: Source, start: int, length: int) -> Generator[bytes, None, None]:
     """Exactly ``length`` bytes from ``start``; a file that shrank meanwhile breaks the answer off."""
     with source.handle as handle:
         handle.seek(start)
@@ -189,6 +190,20 @@ def send(source: Source, start: int, length: int) -> Iterator[bytes]:
                 raise CutShort("the file shrank while it was sent")
             left -= len(data)
             yield data
+
+
+async def closing(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
+    """A streamed answer's chunks, each made in a thread; the generator is closed when the answer
+    ends, also when the client went away, so its files close at once (left to the garbage
+    collector, an aborted download's file stayed open until the next collection)."""
+    import anyio
+
+    end = object()
+    try:
+        while (chunk := await anyio.to_thread.run_sync(next, chunks, end)) is not end:  # waits for a next() under way: then closing is safe
+            yield chunk  # type: ignore[misc]
+    finally:
+        chunks.close()
 
 
 def content_disposition(name: str) -> str:
@@ -235,7 +250,7 @@ def zip_time(mtime: float) -> tuple[int, int, int, int, int, int]:
     return max(ZIP_EPOCH, time.localtime(mtime)[:6])  # type: ignore[return-value]
 
 
-def zip_stream(members: Iterable[Member]) -> Iterator[bytes]:
+def zip_stream(members: Iterable[Member]) -> Generator[bytes, None, None]:
     """A zip of ``members``, written while it is sent: at most one chunk of it is held in memory.
     A file that vanished or changed after the answer began breaks the answer off (the client sees
     a cut connection, never a zip with other bytes)."""

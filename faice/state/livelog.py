@@ -26,6 +26,8 @@ CHUNK = 1 << 20
 #: seconds a batch recorded as ended (say, cancelled from elsewhere) may keep writing its ``.partial``
 #: before the follower ends with what is there (a process killed while it ran leaves one behind)
 FINAL_GRACE = 5.0
+#: how often a follower asks whether the faice process running the batch is still alive (seconds)
+LIVENESS = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class LogFollower:
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file read now
         self._read: tuple[int, int] | None = None  # that of the last attempt read to its end
         self._ended_at: float | None = None  # when the batch was first seen ended
+        self._alive_at = time.monotonic()  # when the run's process was last known to be alive
         self.attempt: int | None = None  # the attempt read now (or last)
         self.done = False
         self.behind = False  # the last poll stopped at CHUNK bytes: poll again at once
@@ -67,7 +70,7 @@ class LogFollower:
             return []
         row = self.store.batch(self.batch_id)  # first: a final state read here means its files were renamed before
         parts: list[Part] = []
-        ended = row is None or row.state in FINAL_STATES
+        ended = row is None or row.state in FINAL_STATES or self._runner_gone(row)
         if ended and self._ended_at is None:
             self._ended_at = time.monotonic()
         budget = CHUNK
@@ -91,6 +94,19 @@ class LogFollower:
         if ended and self._handle is None and not self.behind:
             self.done = True
         return parts
+
+    def _runner_gone(self, row: BatchRow) -> bool:
+        """Whether the faice process running the batch died without recording its end (SIGKILL):
+        then it never ends in the store until another faice command settles it. Asked every
+        ``LIVENESS`` seconds, not at every poll."""
+        now = time.monotonic()
+        if now - self._alive_at < LIVENESS:
+            return False
+        self._alive_at = now
+        from faice.host import process_alive
+
+        owner = self.store.experiment(row.experiment_id, red=False)
+        return owner is not None and not process_alive(owner.get("pid"), owner.get("host"))
 
     def _writer_done(self, ended: bool) -> bool:
         """Whether the attempt whose file is open wrote its last byte: its ``.partial`` was renamed

@@ -46,11 +46,12 @@ async def _output(row: BatchRow, store: Store, key: str, index: str | None, rang
     what = f'output "{key}"' + ("" if index is None else f" item {index}") + f' of batch "{row.id}"'
     if value.get("class") == "Directory":
         name, members = await run_in_threadpool(outputs.directory_members, store, row, value, what)
-        return StreamingResponse(outputs.zip_stream(members), media_type="application/zip",
+        return StreamingResponse(outputs.closing(outputs.zip_stream(members)), media_type="application/zip",
                                  headers={"Content-Disposition": outputs.content_disposition(name + ".zip")})
     source = await run_in_threadpool(outputs.checked_file, store, row, value, what)
     try:
-        etag = f'"{value["checksum"]}"' if value.get("checksum") else None
+        # the recorded checksum and the file's mtime: a rewrite that kept the size is another version, whose range is never mixed in
+        etag = f'"{value["checksum"]}-{source.mtime_ns}"' if value.get("checksum") else None
         wanted = outputs.byte_range(range_header if if_range is None or if_range == etag else None, source.size)
     except BaseException:
         source.handle.close()
@@ -62,7 +63,7 @@ async def _output(row: BatchRow, store: Store, key: str, index: str | None, rang
         headers["ETag"] = etag
     if wanted is not None:
         headers["Content-Range"] = f"bytes {start}-{end}/{source.size}"
-    return StreamingResponse(outputs.send(source, start, end - start + 1), status_code=206 if wanted else 200,
+    return StreamingResponse(outputs.closing(outputs.send(source, start, end - start + 1)), status_code=206 if wanted else 200,
                              media_type="application/octet-stream", headers=headers)
 
 
@@ -90,5 +91,5 @@ async def experiment_outputs(record: dict[str, Any] = Depends(own_experiment), s
         raise NotFound(f'experiment "{record["id"]}" has no batches')
     members = await run_in_threadpool(outputs.experiment_members, store, record["id"], rows)
     unfinished = sum(1 for r in rows if r.state not in FINAL_STATES)
-    return StreamingResponse(outputs.zip_stream(members), media_type="application/zip",
+    return StreamingResponse(outputs.closing(outputs.zip_stream(members)), media_type="application/zip",
                              headers={"Content-Disposition": outputs.content_disposition(f"{record['id']}-outputs.zip"), "X-Faice-Unfinished": str(unfinished)})
