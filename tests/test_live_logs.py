@@ -186,3 +186,46 @@ def test_a_client_that_leaves_does_not_keep_the_server_following(server: Server,
     assert time.monotonic() - started < 10
     assert state(server, batch_id) == "processing"
     assert server.delete(f"/batches/{batch_id}", "alice").status_code == 200
+
+
+def raw_follow(server: Server, path: str, user: str) -> Any:
+    """A follow over a plain socket, as curl -N makes it (requests' connection pool behaves otherwise)."""
+    import base64
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(server.url)
+    sock = socket.create_connection((where.hostname, where.port), timeout=30)
+    auth = base64.b64encode(f"{user}:{server.passwords[user]}".encode()).decode()
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {where.netloc}\r\nAuthorization: Basic {auth}\r\nAccept: */*\r\n\r\n".encode())
+    return sock
+
+
+def test_a_server_that_stops_ends_its_followed_logs_cleanly(tmp_path: Path, docker_image: str) -> None:
+    """SIGTERM while clients follow a running batch: each follow ends at once, as a complete answer
+    (not cut off when uvicorn's grace period is over, with tracebacks), and the server exits 0."""
+    import signal
+
+    stopping = serve_fixture.start_server(tmp_path)
+    try:
+        batch_id = only_batch(stopping, post_red(stopping, red("echo hi; sleep 60"), "alice"))
+        wait_state(stopping, batch_id, ("processing",), "alice")
+        socks = [raw_follow(stopping, f"/batches/{batch_id}/stdout?follow=true", "alice") for _ in range(3)]
+        received = [b""] * 3
+        for i, sock in enumerate(socks):
+            while b"hi\n" not in received[i]:
+                received[i] += sock.recv(65536)
+        time.sleep(1)
+        started = time.monotonic()
+        stopping.process.send_signal(signal.SIGTERM)
+        for i, sock in enumerate(socks):
+            while chunk := sock.recv(65536):
+                received[i] += chunk
+            sock.close()
+        took = time.monotonic() - started
+        assert stopping.process.wait(timeout=30) == 0
+        assert all(r.endswith(b"\r\n0\r\n\r\n") for r in received), received  # each a complete chunked answer
+        assert took < 4, f"held {took:.1f} s: until uvicorn's grace period was over"
+        assert "Exception in ASGI application" not in stopping.stderr() and "CancelledError" not in stopping.stderr()
+    finally:
+        stopping.stop()

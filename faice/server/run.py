@@ -154,6 +154,7 @@ def run_server(store: Store, options: ServeOptions, say: Callable[[str], None] =
                                 timeout_graceful_shutdown=5,
                                 proxy_headers=False)  # X-Forwarded-For from any local client would escape throttling
         server = uvicorn.Server(config)
+        app.state.stopping = lambda: server.should_exit  # what streams that would go on (followed logs) look at, to end cleanly
         # uvicorn shuts down on SIGINT/SIGTERM, then raises the signal again with the handlers it
         # found: these make that a normal end (exit 0) instead of a death by signal.
         try:

@@ -101,6 +101,13 @@ async def batch_stream(request: Request, filename: str, row: BatchRow = Depends(
     return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)})
 
 
+def _stopping(request: Request) -> bool:
+    """Whether faice serve is stopping: a followed log then ends, complete, instead of being cut off
+    when the server's grace period is over."""
+    stopping = getattr(request.app.state, "stopping", None)
+    return bool(stopping and stopping())
+
+
 async def followed(request: Request, follower: LogFollower) -> AsyncIterator[bytes]:
     """A followed batch's output as it comes (``?follow=true``): the files are polled in a thread,
     the waits are the event loop's; it ends with the batch or when the client went away."""
@@ -114,7 +121,7 @@ async def followed(request: Request, follower: LogFollower) -> AsyncIterator[byt
                 if data:
                     last = data[-1:]
                     yield data
-            if follower.done or await request.is_disconnected():
+            if follower.done or await request.is_disconnected() or _stopping(request):
                 return
             if not follower.behind:
                 await anyio.sleep(FOLLOW_POLL)
