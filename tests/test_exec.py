@@ -694,11 +694,13 @@ def test_rm_and_prune_remove_records_logs_and_only_their_own_outputs(run: Run):
     dry = run.faice("rm", doc1["experimentId"][:16], "--dry-run")
     assert dry.returncode == 0 and f"would remove {doc1['experimentId']}: " in dry.stdout and str(moved) in dry.stdout
     assert moved.exists()
+    left = run.db.parent / "logs" / f"{doc1['batches'][0]['batchId']}.stderr.partial"
+    left.write_bytes(b"an attempt's, as a killed run leaves it")
     removed = run.real().faice("rm", doc1["experimentId"])  # end to end: rm and prune as real programs
     assert removed.returncode == 0, removed.stderr
     assert not moved.exists() and (run.outdir / "result.txt").read_text() == "second\n"  # the newer run's set is not its to take
     assert run.faice("show", doc1["experimentId"]).returncode == 2
-    assert not (run.db.parent / "logs" / f"{doc1['batches'][0]['batchId']}.stdout").exists()
+    assert not (run.db.parent / "logs" / f"{doc1['batches'][0]['batchId']}.stdout").exists() and not left.exists()
     pruned = run.real().faice("prune", "--older-than", "0s", "--state", "failed")
     assert pruned.returncode == 0 and doc3["experimentId"] in pruned.stdout and doc2["experimentId"] not in pruned.stdout
     assert not (run.tmp / "elsewhere").exists() and (run.outdir / "result.txt").exists()

@@ -89,7 +89,7 @@ def footprint(store: Store, experiment: dict[str, Any]) -> Footprint:
     found = Footprint(experiment["id"])
     logs = str(logs_dir(store.path))
     for batch_id in store.batch_ids(experiment["id"]):
-        for stream in ("stdout", "stderr"):
+        for stream in ("stdout", "stderr", "stdout.partial", "stderr.partial"):  # .partial: an attempt's, left by a killed run
             path = os.path.join(logs, f"{batch_id}.{stream}")  # as log_path; os.path: a list of many batches stays fast
             try:
                 found.log_bytes += os.stat(path).st_size
