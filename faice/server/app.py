@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from faice import __version__
-from faice.server import errors
+from faice.server import docs, errors
 from faice.server.auth import Authenticator
 from faice.server.nodes import Node
 from faice.server.openapi import described
@@ -41,6 +41,8 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     """
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # docs.install: Swagger UI from the installed files, no CDN
+        redoc_url=None,  # ReDoc loads from a CDN, and PyPI has no copy of it to serve
         title="faice serve: the CC-Agency REST API on this machine",
         version=__version__,
         description="CC-Agency 9.3's routes, query parameters and JSON shapes (and 8.x GET /token), "
@@ -51,6 +53,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     app.state.store, app.state.worker, app.state.settings = store, worker, settings or Settings()
     app.state.users, app.state.auth, app.state.node = users, Authenticator(users), Node(worker.node)
     errors.install(app)
+    docs.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: described(app)  # type: ignore[method-assign]
