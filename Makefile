@@ -100,6 +100,7 @@ bench: test-deps images
 	benchmarks/connectors.sh
 	benchmarks/cache.sh
 	benchmarks/cwl.sh
+	benchmarks/live.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache outputs

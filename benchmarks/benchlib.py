@@ -239,3 +239,20 @@ def report_targets(ratios: list[Ratio], prog: str) -> int:
         return 1
     print("All targets met.")
     return 0
+
+
+def report_verdicts(verdicts: list[tuple[str, str, bool]], prog: str, began: float) -> int:
+    """report_targets for targets that are not ratios: (name, value shown, met) each, and the time
+    since began (perf_counter); returns the exit status (0 all met, 1 not)."""
+    print()
+    print("Targets:")
+    for name, value, ok in verdicts:
+        print(f"- {name}: {value} {'PASS' if ok else 'FAIL'}")
+    print(f"(whole benchmark: {time.perf_counter() - began:.0f} s)")
+    print()
+    failed = [name for name, _value, ok in verdicts if not ok]
+    if failed:
+        print(f"{prog}: {len(failed)} target(s) missed: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    print("All targets met.")
+    return 0

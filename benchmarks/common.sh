@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# What the benchmark wrappers (validate.sh, exec.sh, serve.sh) share; sourced by them, not run.
+# What the benchmark wrappers (validate.sh, exec.sh, serve.sh, live.sh, ...) share; sourced by them, not run.
 #
 # The wrapper sets bench_name (its name in messages) and here (its directory) before sourcing this
 # file, and runs under `set -euo pipefail`. This file sets root (the checkout) and defines:

@@ -60,7 +60,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # benchlib sits next to this file; python -P or PYTHONSAFEPATH leave it out
     sys.path.insert(0, HERE)
-from benchlib import BenchError, capture, machine, program, table  # noqa: E402
+from benchlib import BenchError, capture, machine, program, report_verdicts, table  # noqa: E402
 
 USER = "bench"
 OWNERS = ("bench", "alice", "bob")  # usernames of the seeded experiments (the admin sees them all)
@@ -494,6 +494,13 @@ def run_floor(db: Path, route: Route, requests: int, warmup: int) -> Result:
 # --------------------------------------------------------------------------- the server
 
 
+def add_admin(faice: str, db: Path, password: str, work: Path) -> None:
+    """The admin USER (who sees every experiment) in the state file at db, created if need be."""
+    added = subprocess.run([faice, "--db", str(db), "users", "add", USER, "--password-stdin", "--admin"], input=password + "\n", capture_output=True, text=True, cwd=work)
+    if added.returncode != 0:
+        raise BenchError(f"faice users add failed (exit status {added.returncode}): {added.stdout}{added.stderr}")
+
+
 @dataclass
 class Server:
     proc: subprocess.Popen[bytes]
@@ -602,11 +609,7 @@ def main() -> int:
         faice_version = capture([args.faice, "--version"], work)
         docker_version = capture([args.docker, "version", "--format", "{{.Server.Version}}"], work)
         # the user first (it creates the state file), then the seed in this process
-        added = subprocess.run(
-            [args.faice, "--db", str(db), "users", "add", USER, "--password-stdin", "--admin"], input=password + "\n", capture_output=True, text=True, cwd=work
-        )
-        if added.returncode != 0:
-            raise BenchError(f"faice users add failed (exit status {added.returncode}): {added.stdout}{added.stderr}")
+        add_admin(args.faice, db, password, work)
         print(f"  [seed] {args.batches:,} batches in {args.experiments} experiments ...", file=sys.stderr, flush=True)
         sd = seed(db, args.image, args.experiments, args.batches)
         print(f"  [seed] done in {sd.seconds:.1f} s: {sd.history:,} history rows", file=sys.stderr, flush=True)
@@ -895,18 +898,7 @@ def main() -> int:
     if "Traceback" in server_log or "ERROR" in server_log:
         print("NOTE: the server log has errors:\n" + server_log[-2000:])
 
-    print()
-    print("Targets:")
-    for name, value, ok in verdicts:
-        print(f"- {name}: {value} {'PASS' if ok else 'FAIL'}")
-    print(f"(whole benchmark: {time.perf_counter() - began:.0f} s)")
-    print()
-    failed = [name for name, _value, ok in verdicts if not ok]
-    if failed:
-        print(f"serve_bench: {len(failed)} target(s) missed: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    print("All targets met.")
-    return 0
+    return report_verdicts(verdicts, "serve_bench", began)
 
 
 if __name__ == "__main__":
