@@ -9,7 +9,7 @@
 #      neither the server's reconcile nor its worker touches them), states set with SQL (60 %
 #      succeeded, 20 % failed, 10 % cancelled, 5 % registered, 5 % processing) with a history
 #      entry for every state change (~390,000 history rows);
-#   2. the floor: the SQL of each route (faice/state/queries.py rows(), or a plain COUNT(*)) answered
+#   2. the floor: the SQL of each route (faice/state/listing.py rows(), or a plain COUNT(*)) answered
 #      by Python's sqlite3 on the same file, one client;
 #   3. starts the real server (`faice --db DB serve --host 127.0.0.1 --port 0 --jobs 2`), logs in
 #      (POST /login -> Bearer token) and measures HTTP Basic auth once (cold: scrypt; warm: cached);

@@ -17,9 +17,9 @@ user+system CPU time (/proc/PID/stat, all its threads) over the timed part, divi
 gen CPU" is the same for all client processes together: both share the machine's cores.
 
 The floor is the route's SQL run by Python's sqlite3 on the same file, one client, before the
-server starts: for a list, the statement of faice/state/queries.py rows() (fetched completely, each
+server starts: for a list, the statement of faice/state/listing.py rows() (fetched completely, each
 row's history included as its stored JSON); for a count, its COUNT(*). The statements are built
-with faice's own Filters and checked once against queries.rows()/count().
+with faice's own Filters and checked once against the store's rows()/count().
 
 The seeded experiments are faice exec records (runner "exec") whose pid is this process, alive
 while the server runs: the server's reconcile leaves them alone (it fails only dead runs) and its
@@ -448,10 +448,10 @@ def load(port: int, server_pid: int, route: Route, authorization: str, clients: 
 
 
 def floor_statements(conn: sqlite3.Connection, db: Path, route: Route, limit: int) -> None:
-    """The SQL the server runs for ``route`` (faice/state/queries.py), checked against queries.rows()/count()."""
-    from faice.state import queries
+    """The SQL the server runs for ``route`` (faice/state/listing.py), checked against the store's rows()/count()."""
+    from faice.state.listing import Filters
 
-    filters = queries.Filters(state=route.filters.get("state"), experiment_id=route.filters.get("experimentId"))
+    filters = Filters(state=route.filters.get("state"), experiment_id=route.filters.get("experimentId"))
     where, params = filters.where()
     from faice.state.store import Store
 
@@ -459,17 +459,17 @@ def floor_statements(conn: sqlite3.Connection, db: Path, route: Route, limit: in
     if route.kind == "count":
         route.floor_sql = [(f"SELECT COUNT(*) FROM batches{where}", params)]
         got = conn.execute(*route.floor_sql[0]).fetchone()[0]
-        if got != queries.count(store, "batches", filters) or got != route.expect_total:
+        if got != store.count("batches", filters) or got != route.expect_total:
             raise BenchError(f"the floor's count for {route.name} is {got}, expected {route.expect_total}")
         return
-    # queries.rows(): newest first, each with its history (stored as JSON beside the batch)
+    # the store's rows(): newest first, each with its history (stored as JSON beside the batch)
     rows_sql = f"SELECT id, username, created_at, state, experiment_id, node, idx, history_json FROM batches{where} ORDER BY created_at DESC, rowid DESC LIMIT ? OFFSET ?"
     route.floor_sql = [(rows_sql, [*params, limit, 0])]
     ids = [r[0] for r in conn.execute(rows_sql, [*params, limit, 0])]
-    expected = [r["id"] for r in queries.rows(store, "batches", filters, limit=limit)]
+    expected = [r["id"] for r in store.rows("batches", filters, limit=limit)]
     store.close()
     if ids != expected:
-        raise BenchError(f"the floor's rows for {route.name} differ from queries.rows()")
+        raise BenchError(f"the floor's rows for {route.name} differ from the store's rows()")
 
 
 def run_floor(db: Path, route: Route, requests: int, warmup: int) -> Result:
