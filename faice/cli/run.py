@@ -214,14 +214,13 @@ def exec_(
     from faice.red.source import read_source
 
     source, data = read_source(file)
-    tool = None
     if is_cwl(data):
         from faice.cwl.prepare import prepare_cwl
 
         if var or vars_file:
             raise InvalidInput("--var and --vars-file fill a RED file's {{variables}}; a CWL tool's values come from its job files")
         cwl = prepare_cwl(file, source, data, job_files or [], image)
-        prepared, plans, tool = cwl.prepared, cwl.plans, cwl.tool
+        prepared, plans = cwl.prepared, cwl.plans
         for remark in [] if quiet else cwl.remarks:
             err(str(remark))
     else:
@@ -249,7 +248,7 @@ def exec_(
     )
     for notice in [] if quiet else notices:
         err(f"{prepared.doc.source.name}: notice: {notice}")
-    _run(ctx, store, prepared, options, as_json, quiet, resumed, plans, tool)
+    _run(ctx, store, prepared, options, as_json, quiet, resumed, plans)
 
 
 def options_of(command: Callable[..., Any], *, leave_out: tuple[str, ...]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -337,10 +336,10 @@ def _print_dry_run(prepared: Any, plans: list[Any] | None, as_json: bool, mount:
 
 
 def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: bool, quiet: bool, resume: str | None,
-         plans: list[Any] | None = None, tool: dict[str, Any] | None = None) -> None:
+         plans: list[Any] | None = None) -> None:
     """Run the batches with a live view (or plain lines), then print the result; exit by its state.
     ``quiet``: only a line for each failed batch. ``resume``: the experiment to take up again.
-    ``plans`` and ``tool``: a CWL tool's batches, whose result is its output object on stdout."""
+    ``plans``: a CWL tool's batches, whose result is its output object on stdout."""
     from faice.runner.execute import execute
     from faice.signals import on_stop
     from faice.view import Progress, print_summary
@@ -354,20 +353,19 @@ def _run(ctx: typer.Context, store: Any, prepared: Any, options: Any, as_json: b
         document = result.to_json()
         if as_json:
             typer.echo(json.dumps(document, indent=2))
-        elif tool is not None:
-            _print_output_objects(tool, document, quiet)
+        elif plans is not None:
+            _print_output_objects([o.key for o in plans[0].cli.outputs], document, quiet)
         elif not quiet:
             print_summary(document)
             typer.echo(f"outputs: {result.outdir}")
     raise typer.Exit(EXIT_INTERRUPTED if result.interrupted else outcome_code(result.state))
 
 
-def _print_output_objects(tool: dict[str, Any], document: dict[str, Any], quiet: bool) -> None:
+def _print_output_objects(keys: list[str], document: dict[str, Any], quiet: bool) -> None:
     """cwltool's stdout: the output object of the job (a list for several jobs; null for one that
     failed); what failed, and where the outputs are, on stderr."""
-    from faice.cwl.outputs import output_keys, output_object
+    from faice.cwl.outputs import output_object
 
-    keys = output_keys(tool)
     objects = [output_object(b["outputs"], keys) if b["state"] == "succeeded" else None for b in document["batches"]]
     typer.echo(json.dumps(objects[0] if len(objects) == 1 else objects, indent=4, ensure_ascii=False))
     for batch in document["batches"]:

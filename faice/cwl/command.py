@@ -122,9 +122,15 @@ def _entries(section: Any, key: str, shorthand: str | None) -> list[dict[str, An
     return items
 
 
+def parameters(section: Any) -> list[dict[str, Any]]:
+    """An ``inputs`` or ``outputs`` section, map or list form, as a list of parameters with their
+    short ``id`` (a bare type becomes ``{type}``)."""
+    return _entries(section, "id", "type")
+
+
 def input_ids(tool: Mapping[str, Any]) -> list[str]:
     """The ids of the tool's inputs, in order."""
-    return [item["id"] for item in _entries(tool.get("inputs"), "id", "type")]
+    return [item["id"] for item in parameters(tool.get("inputs"))]
 
 
 def normalize_type(kind: Any) -> Any:

@@ -59,15 +59,3 @@ def _listing(path: Path) -> list[dict[str, Any]]:
                             "checksum": sha1_of(entry), "path": str(entry)})
     return entries
 
-
-def output_keys(tool: Mapping[str, Any]) -> list[str]:
-    """The ids of the tool's outputs (of ``#main`` in a ``$graph``)."""
-    from faice.cwl.command import shortname
-    from faice.cwl.support import Unsupported, main_process
-
-    found = main_process(dict(tool))
-    assert not isinstance(found, Unsupported)
-    section = found[1].get("outputs")
-    if isinstance(section, Mapping):
-        return [shortname(str(k)) for k in section]
-    return [shortname(str(item["id"])) for item in section or []]

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from faice.cwl.command import Invocation, Runtime, evaluate, input_ids, normalize_type, requirement, shortname, with_defaults
+from faice.cwl.command import Invocation, Runtime, evaluate, input_ids, normalize_type, parameters, requirement, with_defaults
 from faice.cwl.support import Unsupported, main_process, unsupported
 from faice.red.model import Cli, CliOutput, Connector
 from faice.red.paths import OUTPUTS_DIR, complete_file_value
@@ -264,11 +264,9 @@ def _base_command(process: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _outputs(process: Mapping[str, Any], invocation: Invocation) -> tuple[CliOutput, ...]:
     """Each output with its evaluated glob patterns, relative to the output directory as the runner globs."""
-    section = process.get("outputs")
-    items = [{"id": k, **(v if isinstance(v, Mapping) else {"type": v})} for k, v in section.items()] if isinstance(section, Mapping) else list(section or [])
     outputs = []
-    for item in items:
-        key = shortname(str(item["id"]))
+    for item in parameters(process.get("outputs")):
+        key = item["id"]
         kind = normalize_type(item.get("type"))
         members = kind if isinstance(kind, list) else [kind]
         rest = [m for m in members if m != "null"]

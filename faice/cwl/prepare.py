@@ -31,12 +31,11 @@ class NotRunHere(ValidationFailed, UnsupportedFeature):
 
 
 class CwlRun(NamedTuple):
-    """A tool and its jobs, prepared: the experiment the lifecycle registers, one plan per job,
-    and the tool's outputs for the output object."""
+    """A tool and its jobs, prepared: the experiment the lifecycle registers, and one plan per job
+    (its ``cli.outputs`` are the tool's, in order: what the output object holds)."""
 
     prepared: Prepared
     plans: list[BatchPlan]
-    tool: dict[str, Any]
     #: what to tell the user before it runs: cwltool's warnings, the hints faice ignores
     remarks: list[LocatedProblem]
 
@@ -71,4 +70,4 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
         batches=[BatchJob(p.index, p.values) for p in plans],
     )
     recorded = {"kind": RUN_KIND, "tool": data, "jobs": [job.values for job in jobs] if job_files else []}
-    return CwlRun(Prepared(Document(source, recorded), experiment, Masker([])), plans, data, report.remarks("run"))
+    return CwlRun(Prepared(Document(source, recorded), experiment, Masker([])), plans, report.remarks("run"))

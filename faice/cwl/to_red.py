@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from faice.cwl.command import JobError, shortname, with_defaults
+from faice.cwl.command import JobError, input_ids, parameters, with_defaults
 from faice.cwl.plan import CwlPlanError, docker_image, source_of
 from faice.cwl.support import RED_BINDING_FIELDS, Unsupported, main_process, type_shape
 
@@ -58,7 +58,7 @@ def unknown_inputs(tool_data: Mapping[str, Any], job: Mapping[str, Any]) -> list
     found = main_process(dict(tool_data))
     if isinstance(found, Unsupported):
         return []
-    declared = {name for name, _ in _parameters(found[1].get("inputs"))}
+    declared = set(input_ids(found[1]))
     return [key for key in job if key not in declared]
 
 
@@ -72,19 +72,12 @@ def red_cli(tool: Mapping[str, Any]) -> dict[str, Any]:
     if tool.get("baseCommand") is not None:
         cli["baseCommand"] = tool["baseCommand"]
     _doc(cli, tool)
-    cli["inputs"] = {name: _cli_input(spec) for name, spec in _parameters(tool.get("inputs"))}
-    cli["outputs"] = {name: _cli_output(spec) for name, spec in _parameters(tool.get("outputs"))}
+    cli["inputs"] = {spec["id"]: _cli_input(spec) for spec in parameters(tool.get("inputs"))}
+    cli["outputs"] = {spec["id"]: _cli_output(spec) for spec in parameters(tool.get("outputs"))}
     for stream in ("stdout", "stderr"):
         if isinstance(tool.get(stream), str):
             cli[stream] = tool[stream]
     return cli
-
-
-def _parameters(section: Any) -> list[tuple[str, dict[str, Any]]]:
-    """(name, spec) of each input or output, map or list form; a bare type becomes {type}."""
-    if isinstance(section, Mapping):
-        return [(str(k), dict(v) if isinstance(v, Mapping) else {"type": v}) for k, v in section.items()]
-    return [(shortname(str(item.get("id", ""))), dict(item)) for item in section or [] if isinstance(item, Mapping)]
 
 
 def _doc(target: dict[str, Any], spec: Mapping[str, Any]) -> None:
@@ -129,7 +122,7 @@ def _job_inputs(tool: Mapping[str, Any], job: Mapping[str, Any], base: str, tool
     """A job's RED inputs: its values for declared inputs, the tool's defaults for the rest,
     nulls left out (RED has no null: an optional input is left out)."""
     which = f"job {index + 1}: " if index is not None else ""
-    declared = [name for name, _ in _parameters(tool.get("inputs"))]
+    declared = input_ids(tool)
     known = {k: v for k, v in job.items() if k in declared}
     try:
         filled = with_defaults(tool, known)
