@@ -83,14 +83,12 @@ def plan_jobs(tool: Mapping[str, Any], jobs: list[Mapping[str, Any]], base_dir: 
     job file's folder), those of the tool's default Files to ``tool_dir`` (default ``base_dir``);
     ``image`` overrides the DockerRequirement.
     """
-    process = _process(tool)
-    chosen = image or docker_image(process)
-    if not chosen:
-        raise CwlPlanError("the tool has no DockerRequirement (dockerPull or dockerImageId): pass --image IMAGE")
-    return [_plan_job(process, job, i, chosen, base_dir, tool_dir or base_dir) for i, job in enumerate(jobs)]
+    process = runnable(tool)
+    chosen = image_of(process, image)
+    return [plan_job(process, job, i, chosen, base_dir, tool_dir or base_dir) for i, job in enumerate(jobs)]
 
 
-def _process(document: Mapping[str, Any]) -> dict[str, Any]:
+def runnable(document: Mapping[str, Any]) -> dict[str, Any]:
     """The CommandLineTool to run, after refusing every feature faice exec does not run."""
     refused = [u for u in unsupported(dict(document)) if u.level == "run"]
     if refused:
@@ -105,13 +103,22 @@ def _where(refusal: Unsupported) -> str:
     return ".".join(str(p) for p in refusal.path) + ": " if refusal.path else ""
 
 
+def image_of(process: Mapping[str, Any], image: str | None) -> str:
+    """``image`` (``--image``), else the DockerRequirement's."""
+    chosen = image or docker_image(process)
+    if not chosen:
+        raise CwlPlanError("the tool has no DockerRequirement (dockerPull or dockerImageId): pass --image IMAGE")
+    return chosen
+
+
 def docker_image(process: Mapping[str, Any]) -> str | None:
     """dockerPull, else dockerImageId, of the DockerRequirement (a requirement before a hint)."""
     docker = requirement(process, "DockerRequirement") or {}
     return docker.get("dockerPull") or docker.get("dockerImageId")
 
 
-def _plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path | str, tool_dir: Path | str) -> CwlPlan:
+def plan_job(process: dict[str, Any], job: Mapping[str, Any], index: int, image: str, base_dir: Path | str, tool_dir: Path | str) -> CwlPlan:
+    """One job's plan, for the :func:`runnable` process of the tool."""
     declared = input_ids(process)
     filled = {k: v for k, v in with_defaults(process, job).items() if k in declared}  # cwltool ignores other keys
     staged: list[StagedInput] = []

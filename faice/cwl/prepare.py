@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from faice.cwl import RUN_KIND
 from faice.cwl.command import ExpressionError, JobError
 from faice.cwl.jobs import Job, base_of, read_jobs
-from faice.cwl.plan import CwlPlanError, plan_jobs
+from faice.cwl.plan import CwlPlanError, image_of, plan_job, runnable
 from faice.errors import InvalidInput, UnsupportedFeature
 from faice.red.model import BatchJob, ContainerSettings, Experiment
 from faice.red.prepare import Prepared, ValidationFailed
@@ -50,18 +50,21 @@ def prepare_cwl(location: str, source: Source, data: dict[str, Any], job_files: 
     refused = report.refusals("run")
     if refused:
         raise NotRunHere(refused)
+    process = runnable(data)  # refused above already: the process, checked once for all jobs
+    try:
+        chosen = image_of(process, image)
+    except CwlPlanError as exc:
+        raise InvalidInput(f"{source.name}: {exc}") from None
     tool_dir = base_of(location)
     jobs = [job for name in job_files for job in read_jobs(name)] or [Job(f"{source.name} (no job file: the defaults only)", {}, tool_dir)]
     plans: list[BatchPlan] = []
-    for job in jobs:
+    for index, job in enumerate(jobs):
         try:
-            planned = plan_jobs(data, [job.values], job.base, image=image, tool_dir=tool_dir)[0]
-        except CwlPlanError as exc:  # about a value of the job, or the tool itself (no image)
+            plans.append(plan_job(process, job.values, index, chosen, job.base, tool_dir).plan)
+        except CwlPlanError as exc:  # about a value of the job, or an output of the tool
             raise InvalidInput(f"{job.name if str(exc).startswith('input ') and job_files else source.name}: {exc}") from None
         except (JobError, ExpressionError) as exc:
             raise InvalidInput(f"{job.name}: {exc}") from None
-        planned.plan.index = len(plans)
-        plans.append(planned.plan)
     rams = [p.ram_mib for p in plans if p.ram_mib]
     experiment = Experiment(
         cli=plans[0].cli,
