@@ -240,7 +240,8 @@ def test_a_changed_or_vanished_output_is_refused(server: Server, tampered: dict[
 
 def test_a_zip_is_written_while_it_is_sent(tmp_path: Path) -> None:
     """No chunk holds much more than one read of a file: the zip is never built whole in memory."""
-    from faice.server.outputs import CHUNK, Member, tree_members, zip_stream
+    from faice.server.outputs import Member, tree_members, zip_stream
+    from faice.server.streaming import CHUNK
 
     data = os.urandom(8 * 1024 * 1024)  # does not compress: each chunk is about as large as what was read
     (tmp_path / "big").mkdir()
@@ -272,7 +273,7 @@ def test_an_answer_given_up_closes_its_file_at_once() -> None:
     closed then, not when the garbage collector gets to it."""
     import anyio
 
-    from faice.server.outputs import closing
+    from faice.server.streaming import closing
 
     closed = []
 

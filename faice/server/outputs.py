@@ -17,25 +17,21 @@ import re
 import stat
 import time
 import zipfile
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
 
 from faice.server.errors import BadParameter, Changed, Gone, NotFound, Refused, Unsatisfiable
+from faice.server.streaming import CHUNK, CutShort, send
 from faice.state.cleanup import MARKER, outputs_of
 from faice.state.store import FINAL_STATES, BatchRow, Store
 
 log = logging.getLogger(__name__)
 
-CHUNK = 256 * 1024
 RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class CutShort(Exception):
-    """A file shrank while it was being sent: the answer is broken off, never padded or finished."""
 
 
 # --- what a batch recorded ------------------------------------------------------------------------
@@ -178,34 +174,6 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return max(0, size - suffix), size - 1
 
 
-def send(source: Source, start: int, length: int) -> Generator[bytes, None, None]:
-    """Exactly ``length`` bytes from ``start``; a file that shrank meanwhile breaks the answer off."""
-    with source.handle as handle:
-        handle.seek(start)
-        left = length
-        while left > 0:
-            data = handle.read(min(CHUNK, left))
-            if not data:
-                log.warning("an output shrank while it was sent: the answer was broken off")
-                raise CutShort("the file shrank while it was sent")
-            left -= len(data)
-            yield data
-
-
-async def closing(chunks: Generator[bytes, None, None]) -> AsyncIterator[bytes]:
-    """A streamed answer's chunks, each made in a thread; the generator is closed when the answer
-    ends, also when the client went away, so its files close at once (left to the garbage
-    collector, an aborted download's file stayed open until the next collection)."""
-    import anyio
-
-    end = object()
-    try:
-        while (chunk := await anyio.to_thread.run_sync(next, chunks, end)) is not end:  # waits for a next() under way: then closing is safe
-            yield chunk  # type: ignore[misc]
-    finally:
-        chunks.close()
-
-
 def content_disposition(name: str) -> str:
     plain = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in name) or "output"
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
@@ -276,7 +244,7 @@ def zip_stream(members: Iterable[Member]) -> Generator[bytes, None, None]:
             info.external_attr = (stat.S_IFREG | (source.mode & 0o777)) << 16
             info.file_size = source.size
             with archive.open(info, "w") as target:
-                for data in send(source, 0, source.size):
+                for data in send(source.handle, 0, source.size):
                     target.write(data)
                     if pipe.buffered >= CHUNK:
                         yield pipe.take()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from faice.server import actions, documents
 from faice.server.dependencies import Page, caller, get_store, get_worker, object_id, off_loop, own_batch, own_batch_stream, owner, paging
 from faice.server.errors import BadParameter, NotFound
+from faice.server.streaming import closing, send
 from faice.server.worker import Worker
 from faice.state.listing import Filters
 from faice.state.livelog import POLL as FOLLOW_POLL
@@ -80,25 +82,13 @@ async def batch_stream(request: Request, filename: str, row: BatchRow = Depends(
         raise BadParameter(f'Could not transfer "{filename}". Use "stdout" or "stderr" as filename.')
     if follow and row.state not in FINAL_STATES:
         return StreamingResponse(followed(request, LogFollower(store, row.id, filename)), media_type="text/plain; charset=utf-8")
-    path = log_path(store.path, row.id, filename)
     try:
-        handle = open(path, "rb")  # noqa: SIM115 - closed by the generator
+        handle = open(log_path(store.path, row.id, filename), "rb")  # noqa: SIM115 - closed by send()
     except OSError:
         raise NotFound(f'Could not find "{filename}" of batch "{row.id}"') from None
-    size = path.stat().st_size
+    size = os.fstat(handle.fileno()).st_size  # exactly the bytes there were when the answer began (a retry may rewrite the file)
 
-    def chunks() -> Iterator[bytes]:
-        """Exactly the bytes there were when the answer began (a retry may rewrite the file)."""
-        with handle:
-            left = size
-            while left > 0:
-                data = handle.read(min(65536, left))
-                if not data:
-                    return
-                left -= len(data)
-                yield data
-
-    return StreamingResponse(chunks(), media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)})
+    return StreamingResponse(closing(send(handle, 0, size)), media_type="text/plain; charset=utf-8", headers={"Content-Length": str(size)})
 
 
 def _stopping(request: Request) -> bool:

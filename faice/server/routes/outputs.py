@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from faice.server import outputs
 from faice.server.dependencies import get_store, own_batch_stream, own_experiment
 from faice.server.errors import NotFound
+from faice.server.streaming import closing, send
 from faice.state.store import FINAL_STATES, BatchRow, Store
 
 router = APIRouter()
@@ -46,7 +47,7 @@ async def _output(row: BatchRow, store: Store, key: str, index: str | None, rang
     what = f'output "{key}"' + ("" if index is None else f" item {index}") + f' of batch "{row.id}"'
     if value.get("class") == "Directory":
         name, members = await run_in_threadpool(outputs.directory_members, store, row, value, what)
-        return StreamingResponse(outputs.closing(outputs.zip_stream(members)), media_type="application/zip",
+        return StreamingResponse(closing(outputs.zip_stream(members)), media_type="application/zip",
                                  headers={"Content-Disposition": outputs.content_disposition(name + ".zip")})
     source = await run_in_threadpool(outputs.checked_file, store, row, value, what)
     try:
@@ -63,7 +64,7 @@ async def _output(row: BatchRow, store: Store, key: str, index: str | None, rang
         headers["ETag"] = etag
     if wanted is not None:
         headers["Content-Range"] = f"bytes {start}-{end}/{source.size}"
-    return StreamingResponse(outputs.closing(outputs.send(source, start, end - start + 1)), status_code=206 if wanted else 200,
+    return StreamingResponse(closing(send(source.handle, start, end - start + 1)), status_code=206 if wanted else 200,
                              media_type="application/octet-stream", headers=headers)
 
 
@@ -91,5 +92,5 @@ async def experiment_outputs(record: dict[str, Any] = Depends(own_experiment), s
         raise NotFound(f'experiment "{record["id"]}" has no batches')
     members = await run_in_threadpool(outputs.experiment_members, store, record["id"], rows)
     unfinished = sum(1 for r in rows if r.state not in FINAL_STATES)
-    return StreamingResponse(outputs.closing(outputs.zip_stream(members)), media_type="application/zip",
+    return StreamingResponse(closing(outputs.zip_stream(members)), media_type="application/zip",
                              headers={"Content-Disposition": outputs.content_disposition(f"{record['id']}-outputs.zip"), "X-Faice-Unfinished": str(unfinished)})
