@@ -87,9 +87,8 @@ class Source:
 
     handle: BinaryIO
     size: int
-    mtime: float
+    mtime_ns: int
     mode: int
-    mtime_ns: int = 0
 
 
 def root_of(store: Store, experiment_id: str) -> str:
@@ -127,7 +126,7 @@ def open_file(real: str, size: int | None, what: str) -> Source:
         if size is not None and found.st_size != size:
             raise Changed(f"{what} changed since it was recorded ({size} bytes then, {found.st_size} now): it is not served")
         os.set_blocking(fd, True)
-        return Source(os.fdopen(fd, "rb"), found.st_size, found.st_mtime, found.st_mode, found.st_mtime_ns)
+        return Source(os.fdopen(fd, "rb"), found.st_size, found.st_mtime_ns, found.st_mode)
     except BaseException:
         os.close(fd)
         raise
@@ -239,7 +238,7 @@ def zip_stream(members: Iterable[Member]) -> Generator[bytes, None, None]:
             except (Gone, Changed) as exc:
                 log.warning("a zip of outputs was broken off: %s", exc)
                 raise CutShort(str(exc)) from None
-            info = zipfile.ZipInfo(member.name, zip_time(source.mtime))
+            info = zipfile.ZipInfo(member.name, zip_time(source.mtime_ns / 1e9))
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = (stat.S_IFREG | (source.mode & 0o777)) << 16
             info.file_size = source.size
