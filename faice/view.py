@@ -195,9 +195,10 @@ def print_experiment(document: dict[str, Any]) -> None:
 
 
 def _each_output(outputs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(key, found output) pairs; an array output (CWL ``File[]``) gives one pair per item, ``KEY[N]``."""
-    return [(f"{key}[{i}]", item) for key, value in outputs.items() if isinstance(value, list) for i, item in enumerate(value)] \
-        + [(key, value) for key, value in outputs.items() if isinstance(value, dict)]
+    """(label, found output) pairs; an array output's items are ``KEY[N]``."""
+    from faice.runner.outputs import each_recorded
+
+    return [(key if index is None else f"{key}[{index}]", item) for key, index, item in each_recorded(outputs)]
 
 
 def print_batch(document: dict[str, Any]) -> None:

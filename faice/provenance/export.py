@@ -31,6 +31,7 @@ from faice.errors import EnvironmentUnusable, InvalidInput
 from faice.provenance.ro_crate import RED_FILE, TOOL_FILE, BatchRun, DataEntity, ExperimentRun, Parameter, metadata
 from faice.red.model import job_sections
 from faice.red.secrets import MASK
+from faice.runner.outputs import each_recorded
 from faice.state.cleanup import outputs_of
 from faice.state.states import BatchState
 from faice.state.store import BatchRow, Store, UnknownId, log_path
@@ -289,10 +290,8 @@ class _OutputSet:
 
     def entities(self, crate: Crate, batch: BatchRow, *, by_reference: bool) -> list[str]:
         found = []
-        for key, values in batch.outputs.items():
-            for value in values if isinstance(values, list) else [values]:
-                if not isinstance(value, dict) or not value.get("path"):
-                    continue
+        for key, _index, value in each_recorded(batch.outputs):
+            if value.get("path"):
                 current = self.where(value["path"])
                 name = f"output {key} of batch {batch.index}"
                 if current.is_symlink():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob as globbing
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -35,6 +36,15 @@ class FoundOutput(NamedTuple):
         if self.items is not None:
             return [item.to_json(outdir) for item in self.items]
         return {"class": self.cls, "path": str(self.path) if self.path else None, "size": self.size, "checksum": self.checksum}
+
+
+def each_recorded(outputs: dict[str, Any]) -> Iterator[tuple[str, int | None, dict[str, Any]]]:
+    """A batch's recorded outputs one by one, in the record's order: (key, the index in an array
+    output (CWL ``File[]``) or None, the found output as :meth:`FoundOutput.to_json` wrote it)."""
+    for key, value in outputs.items():
+        for index, item in enumerate(value) if isinstance(value, list) else [(None, value)]:
+            if isinstance(item, dict):
+                yield key, index, item
 
 
 def stream_file_name(cli: Cli, stream: str) -> str | None:

@@ -279,6 +279,7 @@ def experiment_members(store: Store, experiment_id: str, rows: list[BatchRow]) -
     """Every recorded output of every batch, under ``batch_N/`` as it lies in the batch's output
     directory; each checked before the answer begins (a problem is answered, not streamed)."""
     from faice.runner.batch import output_dir
+    from faice.runner.outputs import each_recorded
 
     root = root_of(store, experiment_id)
     members: list[Member] = []
@@ -286,19 +287,17 @@ def experiment_members(store: Store, experiment_id: str, rows: list[BatchRow]) -
         batch_dir = os.path.realpath(output_dir(Path(root), len(rows), row.index))
         prefix = f"batch_{row.index}"
         members.append(Member(prefix + "/"))
-        for key, value in sorted(row.outputs.items()):
-            items = value if isinstance(value, list) else [value]
-            for i, item in enumerate(items):
-                if not isinstance(item, dict) or not item.get("path"):
-                    continue
-                what = f'output "{key}"' + (f" item {i}" if isinstance(value, list) else "") + f" of batch {row.index}"
-                directory = item.get("class") == "Directory"
-                real = checked_directory(root, item, what) if directory else resolved(root, str(item["path"]), what)
-                relative = os.path.relpath(real, batch_dir)
-                inner = f"{prefix}/{Path(relative).as_posix()}" if not relative.startswith("..") else f"{prefix}/{os.path.basename(real)}"
-                if directory:
-                    members += list(tree_members(real, inner.removesuffix("/.")))
-                else:
-                    open_file(real, item.get("size"), what).handle.close()  # checked now; opened again when its turn comes
-                    members.append(Member(inner, real, item.get("size")))
+        for key, i, item in each_recorded(dict(sorted(row.outputs.items()))):
+            if not item.get("path"):
+                continue
+            what = f'output "{key}"' + (f" item {i}" if i is not None else "") + f" of batch {row.index}"
+            directory = item.get("class") == "Directory"
+            real = checked_directory(root, item, what) if directory else resolved(root, str(item["path"]), what)
+            relative = os.path.relpath(real, batch_dir)
+            inner = f"{prefix}/{Path(relative).as_posix()}" if not relative.startswith("..") else f"{prefix}/{os.path.basename(real)}"
+            if directory:
+                members += list(tree_members(real, inner.removesuffix("/.")))
+            else:
+                open_file(real, item.get("size"), what).handle.close()  # checked now; opened again when its turn comes
+                members.append(Member(inner, real, item.get("size")))
     return members
