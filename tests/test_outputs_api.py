@@ -293,3 +293,27 @@ def test_an_answer_given_up_closes_its_file_at_once() -> None:
 
     anyio.run(give_up)
     assert closed == [True]
+
+
+@pytest.mark.docker
+def test_a_real_array_output_of_a_cwl_run_is_served_item_by_item(server: Server, docker_image: str, tmp_path: Path) -> None:
+    """A CWL ``File[]`` recorded by ``faice exec tool.cwl`` on the server's state file (no fake
+    record): listed as a list, each item fetched by its index, the whole set in the experiment's zip."""
+    import json
+
+    import yaml
+
+    from tests.conftest import run_faice
+
+    tool = {"cwlVersion": "v1.2", "class": "CommandLineTool", "hints": {"DockerRequirement": {"dockerPull": docker_image}},
+            "baseCommand": ["sh", "-c", "echo one > p1.txt; echo second > p2.txt"],
+            "inputs": {}, "outputs": {"parts": {"type": "File[]", "outputBinding": {"glob": "p*.txt"}}}}
+    (tmp_path / "tool.cwl").write_text(yaml.safe_dump(tool))
+    ran = run_faice("--db", str(server.db), "exec", "tool.cwl", "--outdir", "out", "--json", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    done = json.loads(ran.stdout)
+    batch_id = done["batches"][0]["batchId"]
+    listed = server.get(f"/batches/{batch_id}/outputs", "admin").json()["parts"]
+    assert [(p["name"], p["size"], p["url"]) for p in listed] == [("p1.txt", 4, f"/batches/{batch_id}/outputs/parts/0"), ("p2.txt", 7, f"/batches/{batch_id}/outputs/parts/1")]
+    assert server.get(f"/batches/{batch_id}/outputs/parts/1", "admin").content == b"second\n"
+    assert unzipped(server.get(f"/experiments/{done['experimentId']}/outputs.zip", "admin")) == {"batch_0/": b"", "batch_0/p1.txt": b"one\n", "batch_0/p2.txt": b"second\n"}
