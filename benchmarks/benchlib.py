@@ -134,11 +134,11 @@ def capture(argv: list[str], cwd: Path) -> str:
     return (proc.stdout + proc.stderr).strip()
 
 
-def tool_versions(faice: str, cwltool: str, docker: str, cwd: Path) -> dict[str, str]:
-    """The versions the reports name: faice's, cwltool's and the Docker engine's."""
+def tool_versions(faice: str, cwltool: str | None, docker: str, cwd: Path) -> dict[str, str]:
+    """The versions the reports name: faice's, cwltool's (when it is measured) and the Docker engine's."""
     return {
         "faice": capture([faice, "--version"], cwd),
-        "cwltool": capture([cwltool, "--version"], cwd).split()[-1],
+        **({"cwltool": capture([cwltool, "--version"], cwd).split()[-1]} if cwltool else {}),
         "docker": capture([docker, "version", "--format", "{{.Server.Version}}"], cwd),
     }
 

@@ -60,7 +60,7 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # benchlib sits next to this file; python -P or PYTHONSAFEPATH leave it out
     sys.path.insert(0, HERE)
-from benchlib import BenchError, capture, machine, program, report_verdicts, table  # noqa: E402
+from benchlib import BenchError, capture, machine, program, report_verdicts, table, tool_versions  # noqa: E402
 
 USER = "bench"
 OWNERS = ("bench", "alice", "bob")  # usernames of the seeded experiments (the admin sees them all)
@@ -606,8 +606,8 @@ def main() -> int:
     try:
         args.faice, args.docker = program(args.faice), program(args.docker)
         db.parent.mkdir(parents=True)
-        faice_version = capture([args.faice, "--version"], work)
-        docker_version = capture([args.docker, "version", "--format", "{{.Server.Version}}"], work)
+        versions = tool_versions(args.faice, None, args.docker, work)
+        faice_version, docker_version = versions["faice"], versions["docker"]
         # the user first (it creates the state file), then the seed in this process
         add_admin(args.faice, db, password, work)
         print(f"  [seed] {args.batches:,} batches in {args.experiments} experiments ...", file=sys.stderr, flush=True)
