@@ -36,9 +36,9 @@ from pathlib import Path
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:  # the other helpers sit next to this file; python -P or PYTHONSAFEPATH leave it out
     sys.path.insert(0, HERE)
-from benchlib import MEASURED, BenchError, machine, no_containers_left, program, report_verdicts, table, tool_versions  # noqa: E402
+from benchlib import MEASURED, BenchError, machine, no_containers_left, report_verdicts, table  # noqa: E402
 from exec_bench import red_header  # noqa: E402
-from serve_bench import HOST, USER, Result, add_admin, call, fmt_ms, start_server, stop_server  # noqa: E402
+from serve_bench import HOST, USER, Result, call, fmt_ms, set_up, start_server, stop_server  # noqa: E402
 
 PERIOD = 0.2  # seconds between two lines of the tool
 WATCH_INTERVAL = 0.005  # seconds between two looks at the .partial file
@@ -193,11 +193,8 @@ def main() -> int:
     stop = threading.Event()
     began = time.perf_counter()
     try:
-        args.faice, args.docker = program(args.faice), program(args.docker)
-        db.parent.mkdir(parents=True)
-        versions = tool_versions(args.faice, None, args.docker, work)
+        versions = set_up(args, db, password, work)
         faice_version, docker_version = versions["faice"], versions["docker"]
-        add_admin(args.faice, db, password, work)
         server = start_server(args.faice, db, work / "server.log", work)
         basic = "Basic " + base64.b64encode(f"{USER}:{password}".encode()).decode()
         token = call(server.port, "POST", "/login", {"Authorization": basic})[2]["access_token"]

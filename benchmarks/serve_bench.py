@@ -494,6 +494,16 @@ def run_floor(db: Path, route: Route, requests: int, warmup: int) -> Result:
 # --------------------------------------------------------------------------- the server
 
 
+def set_up(args: argparse.Namespace, db: Path, password: str, work: Path) -> dict[str, str]:
+    """The programs found (``args.faice``, ``args.docker``), a new state file holding the admin
+    USER with ``password``; the versions the report names."""
+    args.faice, args.docker = program(args.faice), program(args.docker)
+    db.parent.mkdir(parents=True)
+    versions = tool_versions(args.faice, None, args.docker, work)
+    add_admin(args.faice, db, password, work)  # the user first: it creates the state file
+    return versions
+
+
 def add_admin(faice: str, db: Path, password: str, work: Path) -> None:
     """The admin USER (who sees every experiment) in the state file at db, created if need be."""
     added = subprocess.run([faice, "--db", str(db), "users", "add", USER, "--password-stdin", "--admin"], input=password + "\n", capture_output=True, text=True, cwd=work)
@@ -604,12 +614,8 @@ def main() -> int:
     posted: list[str] = []
     began = time.perf_counter()
     try:
-        args.faice, args.docker = program(args.faice), program(args.docker)
-        db.parent.mkdir(parents=True)
-        versions = tool_versions(args.faice, None, args.docker, work)
+        versions = set_up(args, db, password, work)
         faice_version, docker_version = versions["faice"], versions["docker"]
-        # the user first (it creates the state file), then the seed in this process
-        add_admin(args.faice, db, password, work)
         print(f"  [seed] {args.batches:,} batches in {args.experiments} experiments ...", file=sys.stderr, flush=True)
         sd = seed(db, args.image, args.experiments, args.batches)
         print(f"  [seed] done in {sd.seconds:.1f} s: {sd.history:,} history rows", file=sys.stderr, flush=True)
