@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from faice import __version__
 from faice.connectors.network import REFUSED, private_host
 from faice.events import EXPERIMENT, Event, page_events
+from faice.server.events import QUERY_EVERY
 from faice.state.events import EventFilter
 from faice.state.store import Store
 
@@ -182,14 +184,24 @@ class Webhooks:
     # --- the dispatcher ---------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        """Hand out new events, looking at the history when the state file changed (as the event
+        stream's publisher does), or a catch-up is due, or a second has passed."""
+        marker, queried = None, 0.0
         while not self._stop.is_set():
-            try:
-                more = self._dispatch_once()
-            except Exception:  # a locked or busy file: the next look tries again
-                log.exception("webhooks: reading the state file failed")
-                more = False
-            if not more:
-                self._wake.wait(POLL)
+            seen, now = self.store.write_marker(), time.monotonic()
+            more = False
+            if seen != marker or self._catch_up or now - queried >= QUERY_EVERY:
+                marker, queried = seen, now
+                try:
+                    more = self._dispatch_once()
+                except Exception:  # a locked or busy file: the next look tries again
+                    log.exception("webhooks: reading the state file failed")
+            if more:
+                marker = None
+            else:
+                with self._lock:
+                    idle = not self._subscriptions
+                self._wake.wait(QUERY_EVERY if idle else POLL)  # add() wakes it
                 self._wake.clear()
 
     def _dispatch_once(self) -> bool:
