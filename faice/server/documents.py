@@ -74,6 +74,7 @@ def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> 
         "usedSpecifiedStdout": bool(cli.get("stdout")), "usedSpecifiedStderr": bool(cli.get("stderr")),
         "cliStdout": cli.get("stdout"), "cliStderr": cli.get("stderr"),
         "argv": row.argv, "exitCode": row.exit_code, "error": row.error, "results": row.outputs, "updatedAt": row.updated_at,
+        "peakMemory": row.peak_memory, "cpuSeconds": row.cpu_seconds,
     }
     if row.cache_key is not None:  # a faice extension: the batch's cache key, and whose result a hit reused
         doc["cacheKey"], doc["cachedFrom"] = row.cache_key, row.cached_from
