@@ -2,7 +2,8 @@
 
 Field names and types follow CC-Agency 9.3 (``_id`` as 24 hex characters, float epoch times,
 ``batchesListIndex``, ``history`` entries with ``state``, ``time``, ``node``, ``debugInfo`` and
-``ccagent``). Fields faice adds (``exitCode``, ``error``, ``argv``, ``results``, ``reason``)
+``ccagent``). Fields faice adds (``exitCode``, ``error``, ``argv``, ``results``, ``reason``, and
+``peakMemory`` and ``cpuSeconds`` on a full batch)
 are extensions a CC-Agency client ignores. Credentials never appear: stored RED data is
 redacted before it is written.
 """
