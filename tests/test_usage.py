@@ -54,6 +54,8 @@ def test_a_namespaced_mount_root_is_taken_off_the_path():
     assert mounts(namespaced)["2"] == ("/docker", Path("/sys/fs/cgroup"))
     assert locate(f"0::/docker/{ID}\n", namespaced, ID).peak == Path(f"/sys/fs/cgroup/{ID}/memory.peak")
     assert locate(f"0::/other/{ID}\n", namespaced, ID) is None
+    spaced = "50 40 0:27 / /mnt/cgroup\\040two rw - cgroup2 cgroup2 rw\n"  # mountinfo writes a space as \040
+    assert mounts(spaced)["2"] == ("/", Path("/mnt/cgroup two"))
 
 
 def test_reading_v2_and_v1_files_and_a_kernel_without_memory_peak(tmp_path: Path):

@@ -17,6 +17,7 @@ container that ends before its first reading, or a kernel without the files, giv
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -196,4 +197,4 @@ class Meter:
 
 def _unescape(field: str) -> str:
     """mountinfo's octal escapes (a space is ``\\040``)."""
-    return field.encode().decode("unicode_escape") if "\\" in field else field
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
