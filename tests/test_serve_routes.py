@@ -497,6 +497,16 @@ def test_experiment_document(api: Api, finished: Finished) -> None:
     assert doc["registrationTime"] == api.get(f"/batches/{finished.batches['alice'][0]}", "alice").json()["registrationTime"]
 
 
+def test_a_full_batch_carries_what_its_container_used(api: Api, finished: Finished) -> None:
+    """faice's extension: peakMemory (bytes) and cpuSeconds as recorded, null where not measured."""
+    measured, unmeasured = finished.batches["admin"][0], finished.batches["admin"][1]
+    api.store.update(measured, peak_memory=55_574_528, cpu_seconds=1.25)
+    shown = api.get(f"/batches/{measured}", "admin").json()
+    assert (shown["peakMemory"], shown["cpuSeconds"]) == (55_574_528, 1.25)
+    other = api.get(f"/batches/{unmeasured}", "admin").json()
+    assert (other["peakMemory"], other["cpuSeconds"]) == (None, None)
+
+
 def test_a_finished_batch_document(api: Api, finished: Finished) -> None:
     batch = api.get(f"/batches/{finished.batches['alice'][1]}", "alice").json()
     assert batch["_id"] == finished.batches["alice"][1] and batch["experimentId"] == finished.alice and batch["username"] == "alice"
