@@ -198,9 +198,9 @@ def test_a_killed_client_is_let_go(server: Server, tmp_path: Path):
 
 def test_a_stalled_client_is_dropped_while_a_reading_one_misses_nothing(tmp_path: Path):
     """Cancellations 150 at a time: the stalled client (it never reads) fills its socket, then its
-    500-event buffer, and is dropped; the reading one (faice's own reader) gets every event. A
-    burst of 1,000 at once then overflows the reader too: it reconnects with Last-Event-ID and
-    still misses nothing."""
+    500-event buffer, and is dropped; the reading one (faice's own reader) gets every event, also
+    of a burst of 1,000 at once (handed out a handful at a time; were it dropped, it would
+    reconnect with Last-Event-ID)."""
     from faice.submit import AgencyClient, Credentials
     from faice.watch import remote_events
 
@@ -241,11 +241,9 @@ def test_a_stalled_client_is_dropped_while_a_reading_one_misses_nothing(tmp_path
         # cut off while a write to it waited (or, on a loaded machine where one look at the state
         # file found more than 500 new events, told so and ended while its socket still had room)
         assert not received.endswith(b"0\r\n\r\n") or received.endswith(b"event: overflow\ndata: {}\n\n\r\n0\r\n\r\n"), received[-300:]
-        dropped = clients(agency)["dropped"]
         store.set_states(burst, "cancelled", "cancelled by the test")
         reader.join(30)
         assert sorted(e.batch_id for e in got if e.kind == BATCH) == sorted(batch_ids)  # every one, none twice
-        assert clients(agency)["dropped"] > dropped  # the burst did overflow the reader
         events.close()
         store.close()
 

@@ -30,7 +30,7 @@ podman_image = podman_image  # test_podman's fixture: the test image in podman's
 #: 2 s between lines: a follower's start-up on a loaded machine still comes before the batch ends
 THREE_LINES = "for i in 1 2 3; do echo line $i; echo err $i >&2; sleep 2; done"
 #: a new container each attempt: its host name tells the attempts apart
-TWO_ATTEMPTS = "echo run $(hostname); sleep 1; echo end; exit 3"
+TWO_ATTEMPTS = "echo run $(hostname); sleep 3; echo end; exit 3"  # 3 s: a follower started on a loaded machine still sees the first
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def batch_row(db: Path) -> tuple[str, str] | None:
 def follow(run: Run, batch_id: str, *args: str) -> subprocess.Popen[bytes]:
     """``faice logs BATCH --follow`` as a real program, its output in bytes."""
     return subprocess.Popen([*faice_command(), "--db", str(run.db), "logs", batch_id, "--follow", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=faice_env(run.env))
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=faice_env(run.env), bufsize=0)  # unbuffered: a readline takes no more than its line
 
 
 def test_follow_prints_each_line_while_the_batch_runs_and_ends_with_it(run: Run):
