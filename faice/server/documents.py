@@ -38,7 +38,9 @@ def list_batches_json(rows: list[dict[str, Any]]) -> bytes:
     ) + "]").encode()
 
 
-def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None, states: dict[str, int] | None = None) -> dict[str, Any]:
+    """The full experiment; with ``states`` (a faice extension, what /ui shows) how many of its
+    batches are in each state and whether they have all ended (``batchStates``, ``finished``)."""
     red = record["red"]
     doc: dict[str, Any] = {
         "_id": record["id"], "username": record["username"], "registrationTime": record["created_at"],
@@ -51,6 +53,9 @@ def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None) -
         if settings:
             kept.update({k: v for k, v in settings.items() if v is not None})
         doc["execution"] = {"engine": execution.get("engine"), "settings": kept}
+    if states is not None:
+        doc["batchStates"] = states
+        doc["finished"] = not any(n for state, n in states.items() if state not in FINAL_STATES)
     return doc
 
 

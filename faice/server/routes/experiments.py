@@ -67,8 +67,8 @@ async def experiments_list(
 
 
 @router.get("/experiments/{experiment_id}", summary="The full experiment (credentials never included)")
-async def experiment_get(record: dict[str, Any] = Depends(own_experiment)) -> dict[str, Any]:
-    return documents.experiment(record, json.loads(record.get("settings") or "{}"))
+async def experiment_get(record: dict[str, Any] = Depends(own_experiment), store: Store = Depends(get_store)) -> dict[str, Any]:
+    return documents.experiment(record, json.loads(record.get("settings") or "{}"), store.state_counts(record["id"]))
 
 
 @router.delete("/experiments/{experiment_id}", summary="faice extension: cancel every unfinished batch of an experiment")
