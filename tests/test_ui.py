@@ -9,6 +9,7 @@ skip: ``make test`` installs Debian's chromium and chromium-driver.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -265,6 +266,70 @@ def test_an_invalid_upload_is_shown_at_its_line_and_column_and_a_valid_one_regis
     shot(browser, "09-upload-registered")
 
 
+# --- the event stream ---------------------------------------------------------------------------
+
+#: a stand-in for GET /events in the page (installed before its scripts run): the test writes the
+#: stream's text, and sees each request's Authorization and Last-Event-ID
+FAKE_EVENTS = """
+(() => {
+  const real = window.fetch;
+  window.fakeEvents = { requests: [], streams: [] };
+  window.fetch = (input, options = {}) => {
+    const url = String(input);
+    if (!url.startsWith("/events")) return real(input, options);
+    const headers = options.headers || {};
+    window.fakeEvents.requests.push({ url, authorization: headers.Authorization || "", lastEventId: headers["Last-Event-ID"] ?? null });
+    let controller;
+    const body = new ReadableStream({ start(c) { controller = c; } });
+    const encoder = new TextEncoder();
+    window.fakeEvents.streams.push({ push: (text) => controller.enqueue(encoder.encode(text)), end: () => controller.close() });
+    return Promise.resolve(new Response(body, { status: 200, headers: { "Content-Type": "text/event-stream" } }));
+  };
+})();
+"""
+
+
+def test_the_page_follows_an_event_stream_and_reconnects_after_an_overflow(browser: Any, server: Server) -> None:
+    """What live.js does with GET /events: batch and experiment events (split anywhere, between
+    heartbeats) change the page, and an overflow makes it reconnect with Last-Event-ID."""
+    experiment_id = post_red(server, red('echo "$1"', ["a", "b"]), USER)
+    serve_fixture.wait_final(server, experiment_id, USER)
+    first, second = batch_of(server, experiment_id, 0), batch_of(server, experiment_id, 1)
+    script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": FAKE_EVENTS})["identifier"]
+    try:
+        signed_in(browser, server, f"#/batches?experimentId={experiment_id}")
+        browser.refresh()  # the stand-in is installed from the next document on
+        states = lambda: browser.execute_script("return [...document.querySelectorAll('#main tbody [data-state]')].map(e => e.dataset.state)")  # noqa: E731
+        eventually(lambda: states() == ["succeeded", "succeeded"], 10, what=states)
+        requests = lambda: browser.execute_script("return window.fakeEvents.requests")  # noqa: E731
+        eventually(lambda: len(requests()) == 1, 10, what=requests)
+        assert requests()[0]["url"] == f"/events?experimentId={experiment_id}" and requests()[0]["authorization"].startswith("Bearer ")
+        wait_text(browser, "#live", "streaming")
+        push = lambda text, stream=0: browser.execute_script("window.fakeEvents.streams[arguments[1]].push(arguments[0])", text, stream)  # noqa: E731
+        event = f'{{"batchId": "{second}", "experimentId": "{experiment_id}", "state": "failed", "time": 1733250000.12, "node": "elsewhere"}}'
+        push(": keep-alive\n\nevent: batch\nid: 41\ndata: " + event[:30])
+        push(event[30:] + "\n\n: keep-alive\n\n")
+        eventually(lambda: states() == ["failed", "succeeded"], 10, what=states)  # newest first: the second batch is on top
+        assert text_of(browser, f"tr[data-id='{second}'] td:nth-child(5)") == "elsewhere" and text_of(browser, f"tr[data-id='{first}'] td:nth-child(5)") != "elsewhere"
+        shot(browser, "10-streamed-batch-event")
+        push("event: overflow\ndata: {}\n\n")
+        eventually(lambda: len(requests()) == 2, 10, what=requests)
+        assert requests()[1]["lastEventId"] == "41" and requests()[1]["authorization"].startswith("Bearer ")
+
+        browser.get(f"{server.url}/ui#/experiments")
+        cell = f"tr[data-id='{experiment_id}'] td[data-state=cancelled]"
+        eventually(lambda: text_of(browser, cell) == "0", 10, what=lambda: text_of(browser, cell))
+        eventually(lambda: browser.execute_script("return window.fakeEvents.streams.length") >= 3, 10, what="the experiments view's stream")
+        counts = {"registered": 0, "scheduled": 1, "processing": 0, "succeeded": 3, "failed": 0, "cancelled": 7}
+        push(f'event: experiment\ndata: {{"experimentId": "{experiment_id}", "batches": {json.dumps(counts)}, "finished": false}}\n\n',
+             browser.execute_script("return window.fakeEvents.streams.length - 1"))
+        eventually(lambda: text_of(browser, cell) == "7", 10, what=lambda: text_of(browser, cell))
+        assert browser.execute_script(f"return !!document.querySelector(\"tr[data-id='{experiment_id}'] button\")")  # unfinished: it can be cancelled
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": script})
+        browser.refresh()
+
+
 # --- a narrow window ----------------------------------------------------------------------------
 
 
@@ -272,7 +337,7 @@ def test_a_narrow_window_reflows_without_horizontal_overflow(browser: Any, serve
     signed_in(browser, server, "#/batches")
     browser.set_window_size(400, 900)
     try:
-        for step, hash_ in (("10-narrow-batches", "#/batches"), ("11-narrow-experiments", "#/experiments"), ("12-narrow-upload", "#/upload")):
+        for step, hash_ in (("11-narrow-batches", "#/batches"), ("12-narrow-experiments", "#/experiments"), ("13-narrow-upload", "#/upload")):
             browser.get(f"{server.url}/ui{hash_}")
             eventually(lambda: text_of(browser, "h2") and "Loading" not in text_of(browser, "#main"), 10, what="the view")
             assert browser.execute_script("return window.innerWidth") <= 400
