@@ -821,6 +821,11 @@ def test_openapi_lists_every_cc_agency_route_and_docs_are_served(api: Api) -> No
     assert expected == routes, routes ^ expected
     docs = api.get("/docs", user=None)
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+    # /ui, the web page, and its files: no credentials (the page signs in), no API, so not in the document
+    from faice.server.webui import FILES
+
+    assert all(api.get(f"/ui/{name}", user=None).status_code == 200 for name in FILES) and api.get("/ui", user=None).status_code == 200
+    assert not [path for path in schema["paths"] if path.startswith("/ui")]
 
 
 def test_the_openapi_document_says_what_the_server_answers(api: Api) -> None:

@@ -190,7 +190,7 @@ async function experimentsView(params) {
     }));
     info.textContent = total ? `${total} experiment${total === 1 ? "" : "s"}` : "No experiments yet: register one with Upload.";
     pager.replaceChildren(...pagerLinks(page, total, EXPERIMENT_PAGE, (p) => `#/experiments?page=${p}`));
-    await Promise.all(list.map(async (e) => {
+    await Promise.allSettled(list.map(async (e) => { // one that went away meanwhile keeps its "…"
       const { body: doc } = await getJSON(`/experiments/${e._id}`);
       const row = rows.get(e._id);
       if (row) counts(row, { batches: doc.batchStates, finished: doc.finished });
@@ -353,7 +353,7 @@ function follow(batchId, name, pre, signal) {
     .catch((error) => {
       if (signal.aborted) return;
       pre.dataset.ended = "true";
-      if (!text) pre.textContent = error.status === 404 ? "(nothing yet)" : `(${error.message})`;
+      if (!text) pre.textContent = error.status === 404 ? "(no output recorded)" : `(${error.message})`;
     });
 }
 
