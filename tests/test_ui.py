@@ -232,6 +232,21 @@ def test_cancel_a_running_batch_and_an_experiment_from_the_page(browser: Any, se
     shot(browser, "07-experiment-cancelled")
 
 
+def test_an_expired_access_token_is_renewed_and_sign_out_forgets_the_session(browser: Any, server: Server) -> None:
+    from selenium.webdriver.common.by import By
+
+    signed_in(browser, server)
+    browser.execute_script("const s = JSON.parse(sessionStorage.getItem('faice.session')); s.access = 'expired'; sessionStorage.setItem('faice.session', JSON.stringify(s))")
+    browser.refresh()
+    wait_text(browser, "h2", "^Experiments$")
+    wait_text(browser, "#main tbody", "alice")  # the list came: the refresh token gave a new access token
+    assert browser.execute_script("return JSON.parse(sessionStorage.getItem('faice.session')).access") not in ("expired", None)
+    browser.find_element(By.ID, "sign-out").click()
+    wait_text(browser, "h2", "Sign in")
+    assert browser.execute_script("return sessionStorage.length") == 0 and not browser.find_element(By.ID, "nav").is_displayed()
+    signed_in(browser, server)
+
+
 # --- upload --------------------------------------------------------------------------------------
 
 

@@ -57,7 +57,7 @@ function stateBadge(state) {
 
 function tableWrap(label, head, body) {
   return h("div", { class: "table-wrap", role: "region", "aria-label": label, tabindex: "0" },
-    h("table", {}, h("thead", {}, h("tr", {}, head.map((name) => h("th", { scope: "col" }, name)))), body));
+    h("table", {}, h("thead", {}, h("tr", {}, head.map((name) => h("th", { scope: "col", class: STATES.includes(name) || name === "#" ? "num" : null }, name)))), body));
 }
 
 function errorBox(error) {
