@@ -352,7 +352,9 @@ def test_a_narrow_window_reflows_without_horizontal_overflow(browser: Any, serve
     signed_in(browser, server, "#/batches")
     browser.set_window_size(400, 900)
     try:
-        for step, hash_ in (("11-narrow-batches", "#/batches"), ("12-narrow-experiments", "#/experiments"), ("13-narrow-upload", "#/upload")):
+        batch_id = batch_of(server, post_red(server, red("echo narrow"), USER))
+        views = (("11-narrow-batches", "#/batches"), ("12-narrow-experiments", "#/experiments"), ("13-narrow-batch", f"#/batch/{batch_id}"), ("14-narrow-upload", "#/upload"))
+        for step, hash_ in views:
             browser.get(f"{server.url}/ui{hash_}")
             eventually(lambda: text_of(browser, "h2") and "Loading" not in text_of(browser, "#main"), 10, what="the view")
             assert browser.execute_script("return window.innerWidth") <= 400
