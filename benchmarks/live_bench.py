@@ -171,6 +171,81 @@ def delays(file: Arrivals, follower: Arrivals) -> tuple[Result, int, int]:
     return Result(1, sorted(lat), 0.0), catch_up, missing
 
 
+EVENT_CLIENTS = 20  # connected GET /events clients
+EVENT_TARGET_P99 = 0.1  # seconds: from a batch's state change to the event, at EVENT_CLIENTS clients (p99)
+EVENT_GAP = 0.02  # seconds between two state changes
+
+
+class EventClient:
+    """One GET /events reader: when (wall clock) each batch event arrived, by its id."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.arrived: dict[int, float] = {}
+        self.error: str | None = None
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
+        self.conn.request("GET", "/events", headers={"Authorization": f"Bearer {token}"})
+        self.response = self.conn.getresponse()
+        if self.response.status != 200:
+            raise BenchError(f"GET /events answered {self.response.status}")
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        event_id = None
+        kind = None
+        try:
+            while line := self.response.fp.readline():  # the chunked framing's size lines are skipped: they match nothing below
+                now = time.time()
+                if line.startswith(b"id: "):
+                    event_id = int(line[4:])
+                elif line.startswith(b"event: "):
+                    kind = line[7:].strip()
+                elif line.startswith(b"data: ") and kind == b"batch" and event_id is not None:
+                    self.arrived.setdefault(event_id, now)
+        except (OSError, ValueError) as exc:
+            self.error = str(exc)
+        except AttributeError:  # closed by close() while reading: the measurement is over
+            pass
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def event_latency(port: int, token: str, db: Path, changes: int) -> Result:
+    """EVENT_CLIENTS readers of GET /events; ``changes`` batch state changes written to the state
+    file one at a time (as faice's worker writes them), EVENT_GAP apart; each event's delay is its
+    arrival minus the time its change recorded in the history (both wall clock, same machine)."""
+    from faice.state.store import Store
+
+    readers = [EventClient(port, token) for _ in range(EVENT_CLIENTS)]
+    store = Store(db)
+    try:
+        experiment_id, batch_ids = store.create_experiment(source="events-bench", red={}, argvs=[["true"]] * changes, image="none", engine=None, username=USER,
+                                               runner="exec")
+        time.sleep(0.5)
+        for batch_id in batch_ids:
+            store.set_state(batch_id, "cancelled", "events benchmark")
+            time.sleep(EVENT_GAP)
+        from faice.state.events import EventFilter
+
+        changed = {row.id: row.time for row in store.events_after(0, changes * 2, EventFilter(experiment_id=experiment_id)) if row.state == "cancelled"}
+        if len(changed) != changes:
+            raise BenchError(f"{len(changed)} of {changes} state changes in the history")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(len(r.arrived.keys() & changed.keys()) < len(changed) for r in readers):
+            time.sleep(0.05)
+        latencies: list[float] = []
+        for reader in readers:
+            if reader.error or len(reader.arrived.keys() & changed.keys()) < len(changed):
+                raise BenchError(f"an event client saw {len(reader.arrived.keys() & changed.keys())} of {len(changed)} events ({reader.error})")
+            latencies += [reader.arrived[i] - t for i, t in changed.items()]
+        return Result(EVENT_CLIENTS, sorted(latencies), changes * EVENT_GAP)
+    finally:
+        for reader in readers:
+            reader.close()
+        store.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faice", required=True)
@@ -243,6 +318,8 @@ def main() -> int:
         final_text = final.read_bytes()
         if [int(m.group(1)) for m in LINE.finditer(final_text)] != sorted(expected):
             raise BenchError(f"{final} does not hold lines 1..{args.lines} in order")
+        print(f"  [events] {EVENT_CLIENTS} clients of GET /events, {args.lines * 2} state changes", file=sys.stderr, flush=True)
+        events = event_latency(server.port, token, db, args.lines * 2)
         stop_seconds = stop_server(server)
         server = None
         no_containers_left(args.docker, work)
@@ -292,6 +369,14 @@ def main() -> int:
         )
     print(table(rows, right={1, 2, 3, 4, 5, 6}))
     print("(catch-up: lines already in the file when the follower started, received in its first read; left out)")
+    print()
+    print(f"Events: {EVENT_CLIENTS} clients of GET /events; {args.lines * 2} batch state changes written to the state file {EVENT_GAP * 1000:.0f} ms apart;"
+          " delay = arrival at a client - the change's time in the history")
+    ok = events.pct(0.99) <= EVENT_TARGET_P99 * 1000
+    verdicts.append((f"GET /events at {EVENT_CLIENTS} clients: p99 <= {EVENT_TARGET_P99 * 1000:.0f} ms", f"{events.pct(0.99):.1f} ms", ok))
+    print(table([["face", "events", "p50 ms", "p95 ms", "p99 ms", "max ms", "target", "result"],
+                 ["GET /events", str(events.n), fmt_ms(events.pct(0.5)), fmt_ms(events.pct(0.95)), fmt_ms(events.pct(0.99)),
+                  fmt_ms(events.latencies[-1] * 1000), f"<= {EVENT_TARGET_P99 * 1000:.0f}", "PASS" if ok else "FAIL"]], right={1, 2, 3, 4, 5}))
     print(f"(faice serve stopped {stop_seconds:.2f} s after SIGTERM; no container left)")
 
     return report_verdicts(verdicts, "live_bench", began)

@@ -7,8 +7,10 @@ requests and rich are imported where they are used, so that importing this modul
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -289,6 +291,30 @@ class AgencyClient:
                 return " | ".join(lines[-3:]) or None
         return None
 
+    def stream(self, path: str, params: Mapping[str, str], last_id: int | None) -> Any:
+        """An open streamed answer of GET ``path`` (server-sent events), resuming after ``last_id``."""
+        from faice.watch import NoEventStream
+
+        headers = {"Accept": "text/event-stream", **({"Last-Event-ID": str(last_id)} if last_id is not None else {})}
+        response = self._request("GET", path, params=dict(params), headers=headers, stream=True)
+        if response.status_code == 404:
+            response.close()
+            raise NoEventStream(f"{self.shown_url} has no event stream (GET {path}: a faice serve extension)")
+        if response.status_code != 200:
+            with response:
+                self._check(response)
+        return response
+
+    def kind_of(self, object_id: str) -> tuple[str, dict[str, Any]]:
+        """Whether an id is an experiment's or a batch's the user may see ("experiment" or
+        "batch"), with its document."""
+        for kind, path in (("experiment", "/experiments/"), ("batch", "/batches/")):
+            response = self._request("GET", path + object_id)
+            if response.status_code != 404:
+                document = self._check(response)
+                return kind, document if isinstance(document, dict) else {}
+        raise InvalidInput(f"{self.shown_url} has no experiment or batch {object_id} that {self.creds.username} may see")
+
     def batches(self, experiment_id: str) -> list[dict[str, Any]]:
         """GET /batches of one experiment, oldest first (filtered here too: upstream's tests do the same)."""
         answer = self._check(self._request("GET", "/batches", params={"experimentId": experiment_id, "ascending": "1"}))
@@ -351,6 +377,39 @@ class Display(LiveView):
 
 
 def wait(client: AgencyClient, experiment_id: str, total: int, poll: float, display: Display) -> list[RemoteBatch]:
+    """Follow the experiment's events until every batch has ended (faice serve); poll an agency
+    without an event stream."""
+    from faice.watch import NoEventStream
+
+    try:
+        return follow_events(client, experiment_id, total, display)
+    except NoEventStream:
+        return poll_batches(client, experiment_id, total, poll, display)
+
+
+def follow_events(client: AgencyClient, experiment_id: str, total: int, display: Display) -> list[RemoteBatch]:
+    """Batch states from ``GET /events`` (subscribed before the first list, so no change is
+    missed); the list once more when the experiment has ended, for the final states."""
+    from faice.events import BATCH, EXPERIMENT
+    from faice.watch import remote_events
+
+    with contextlib.closing(remote_events(client, {"experimentId": experiment_id})) as events:
+        first = next(events)  # the stream opens with where the experiment stands: subscribed from here on
+        states = {s.index: s for s in batch_states(client.batches(experiment_id))}
+        display.update(sorted(states.values(), key=lambda s: s.index))
+        for event in itertools.chain([first], events):
+            if event.kind == BATCH and isinstance(event.data.get("index"), int):
+                states[event.data["index"]] = RemoteBatch(event.data["index"], str(event.batch_id), str(event.data.get("state")))
+                display.update(sorted(states.values(), key=lambda s: s.index))
+            elif event.kind == EXPERIMENT and event.data.get("finished"):
+                final = batch_states(client.batches(experiment_id))
+                if len(final) >= total and all(s.state in FINAL_STATES for s in final):
+                    display.update(final)
+                    return final
+    raise FaiceError("the event stream ended")  # remote_events is endless: not reached
+
+
+def poll_batches(client: AgencyClient, experiment_id: str, total: int, poll: float, display: Display) -> list[RemoteBatch]:
     """Poll until every batch of the experiment is in a final state; a few failed polls in a row are tolerated."""
     failures = 0
     while True:

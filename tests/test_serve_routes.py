@@ -817,7 +817,9 @@ def test_openapi_lists_every_cc_agency_route_and_docs_are_served(api: Api) -> No
                 ("GET", "/batches/{batch_id}/{filename}"), ("GET", "/nodes"), ("GET", "/schema/red"), ("GET", "/schema/engines/container"),
                 # faice extensions: outputs over the API
                 ("GET", "/batches/{batch_id}/outputs"), ("GET", "/batches/{batch_id}/outputs/{key}"), ("GET", "/batches/{batch_id}/outputs/{key}/{index}"),
-                ("GET", "/experiments/{experiment_id}/outputs.zip")}
+                ("GET", "/experiments/{experiment_id}/outputs.zip"),
+                # faice extensions: the event stream
+                ("GET", "/events"), ("GET", "/events/clients")}
     assert expected == routes, routes ^ expected
     docs = api.get("/docs", user=None)
     assert docs.status_code == 200 and "/openapi.json" in docs.text

@@ -79,6 +79,7 @@ def serve(
     ssl_keyfile: Path | None = typer.Option(None, "--ssl-keyfile", exists=True, dir_okay=False, help="The certificate's private key (PEM)."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request on stderr."),
     max_batches: int = typer.Option(100_000, "--max-batches", min=1, help="Most batches POST /red takes in one experiment."),
+    event_buffer: int = typer.Option(1000, "--event-buffer", min=1, help="Events a GET /events client may be behind before it is dropped (it resumes with Last-Event-ID)."),
     no_mount: bool = NoMountOption,
     pids_limit: int = PidsLimitOption,
     engine: str | None = EngineOption,
@@ -88,7 +89,8 @@ def serve(
 
     Clients written for CC-Agency (requests scripts, upstream faice exec with the ccagency
     engine, dashboards) work unchanged: POST /red registers an experiment, GET /batches and
-    /experiments list them, DELETE /batches/ID cancels. Experiments started with faice exec in
+    /experiments list them, DELETE /batches/ID cancels, GET /events streams every state change
+    (faice watch --url reads it). Experiments started with faice exec in
     any terminal are listed too, under your user name. OpenAPI at /openapi.json, docs at /docs.
 
     Users: faice users add NAME [--admin]. With no users, the first start creates "admin" and
@@ -115,5 +117,6 @@ def serve(
 
     options = ServeOptions(host=host, port=port, jobs=jobs or cpu_count(), ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile,
                            access_log=access_log, token_seconds=token_seconds, network=network, user_network=user_network, max_batches=max_batches,
+                           event_buffer=event_buffer,
                            mount=not no_mount, pids_limit=pids_limit, engine=engine_name(engine), cache=cache_default() if cache is None else cache)
     run_server(Store(settings(ctx).db), options)

@@ -7,6 +7,7 @@ share in :mod:`faice.server.dependencies`, every error's answer in :mod:`faice.s
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from faice import __version__
 from faice.server import docs, errors, webui
 from faice.server.auth import Authenticator
+from faice.server.events import Hub
 from faice.server.nodes import Node
 from faice.server.openapi import described
 from faice.server.routes import ROUTERS
@@ -29,8 +31,12 @@ __all__ = ["Settings", "create_app"]
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    yield
-    await run_in_threadpool(app.state.worker.stop)  # before uvicorn returns: nothing is left running
+    publisher = asyncio.create_task(app.state.hub.run())
+    try:
+        yield
+    finally:
+        publisher.cancel()
+        await run_in_threadpool(app.state.worker.stop)  # before uvicorn returns: nothing is left running
 
 
 def create_app(store: Store, worker: Worker, settings: Settings | None = None) -> FastAPI:
@@ -52,6 +58,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     users = Users(store)
     app.state.store, app.state.worker, app.state.settings = store, worker, settings or Settings()
     app.state.users, app.state.auth, app.state.node = users, Authenticator(users), Node(worker.node)
+    app.state.hub = Hub(store, app.state.settings.event_buffer)
     errors.install(app)
     docs.install(app)
     webui.install(app)

@@ -16,7 +16,7 @@ from fastapi import Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from faice.server.auth import Authenticator, Unauthorized, parse_header
-from faice.server.errors import BadParameter, NotFound
+from faice.server.errors import BadParameter, NotFound, Refused
 from faice.state.store import BatchRow, Store
 from faice.state.users import DEVICE_COOKIE, DEVICE_SECONDS, User
 
@@ -146,6 +146,13 @@ async def password_caller(request: Request, response: Response, auth: Authentica
     user = await run_in_threadpool(auth.basic, credentials.name, credentials.secret, client, tokens=False)
     assert user is not None
     remember_device(request, response, user, auth)
+    return user
+
+
+async def require_admin(user: User = Depends(caller)) -> User:
+    """The caller, who must be an admin (403 for anyone else)."""
+    if not user.is_admin:
+        raise Refused("Only admins may see this.")
     return user
 
 

@@ -43,6 +43,8 @@ class ServeOptions:
     #: non-admins' containers: no network unless the server says otherwise
     user_network: str = "none"
     max_batches: int = 100_000
+    #: events a GET /events client may be behind before it is dropped
+    event_buffer: int = 1000
     #: honour ``mount: true`` (False: copy those directories instead)
     mount: bool = True
     pids_limit: int = DEFAULT_PIDS_LIMIT
@@ -111,7 +113,7 @@ def first_admin(store: Store, say: Callable[[str], None]) -> None:
 
 def settings_for(options: ServeOptions) -> Settings:
     """The API's settings from ``faice serve``'s options (--token-seconds: access and GET /token tokens)."""
-    settings = Settings(max_batches=options.max_batches)
+    settings = Settings(max_batches=options.max_batches, event_buffer=options.event_buffer)
     if options.token_seconds is not None:
         settings.access_seconds = settings.password_token_seconds = options.token_seconds
     return settings

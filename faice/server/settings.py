@@ -16,3 +16,5 @@ class Settings:
     password_token_seconds: float = 86400.0
     max_body_bytes: int = MAX_BODY_BYTES
     max_batches: int = 100_000
+    #: events an event stream may be behind before its client is dropped (faice.server.events)
+    event_buffer: int = 1000

@@ -11,7 +11,7 @@ import json
 from typing import Any, Literal, NamedTuple
 
 from faice.state.database import Database
-from faice.state.states import RUNNING_STATES, STATES
+from faice.state.states import RUNNING_STATES
 
 Table = Literal["experiments", "batches"]
 
@@ -69,13 +69,6 @@ class Listing:
         sql = f"SELECT {columns} FROM {table}{where} ORDER BY created_at {order}, rowid {order} LIMIT ? OFFSET ?"  # noqa: S608
         with self._db.connection() as conn:
             return [dict(r) for r in conn.execute(sql, [*params, -1 if limit is None else limit, skip])]
-
-    def state_counts(self, experiment_id: str) -> dict[str, int]:
-        """How many of an experiment's batches are in each state (every state named, 0 included),
-        from the trigger-kept ``batch_counts``: a few rows however many batches it has."""
-        with self._db.connection() as conn:
-            found = dict(conn.execute("SELECT state, SUM(n) FROM batch_counts WHERE experiment_id = ? GROUP BY state", (experiment_id,)).fetchall())
-        return {str(state): found.get(state, 0) for state in STATES}
 
     def running_batches(self) -> list[RunningBatch]:
         """Batches scheduled or processing, with the ram of their experiment."""

@@ -167,9 +167,23 @@ def batch_input_sources(conn: sqlite3.Connection) -> None:
     _add_columns(conn, "batches", {"input_sources": "TEXT"})
 
 
+def history_event_ids(conn: sqlite3.Connection) -> None:
+    """History ids that are never used twice: each entry is an event of ``GET /events`` and its id
+    the event's, which a client sends back (``Last-Event-ID``) to resume. A plain rowid is reused
+    once the newest entries are deleted (``faice rm``); AUTOINCREMENT's is not. The table is
+    copied once into its new form, with an index for an experiment's events (and its deletion)."""
+    conn.execute('CREATE TABLE "history_new" ("id" INTEGER PRIMARY KEY AUTOINCREMENT, "batch_id" TEXT REFERENCES "batches"("id"),'
+                 ' "experiment_id" TEXT, "time" REAL, "state" TEXT, "reason" TEXT, "node" TEXT)')
+    conn.execute('INSERT INTO "history_new" (id, batch_id, experiment_id, time, state, reason, node)'
+                 ' SELECT id, batch_id, experiment_id, time, state, reason, node FROM "history" ORDER BY id')
+    conn.execute('DROP TABLE "history"')
+    conn.execute('ALTER TABLE "history_new" RENAME TO "history"')
+    _indexes(conn, "history", ("batch_id", "time"), ("experiment_id", "id"))
+
+
 MIGRATIONS = [Migration(step.__name__, step) for step in (experiments_batches_history, users_tokens_login_failures, serve_columns, history_json,
                                                           list_indexes, batch_counts, experiment_outdir, experiment_container_engine,
-                                                          cache_and_provenance, batch_input_sources)]
+                                                          cache_and_provenance, batch_input_sources, history_event_ids)]
 
 
 def applied(conn: sqlite3.Connection) -> dict[str, float]:

@@ -20,6 +20,7 @@ from faice.errors import InvalidInput
 from faice.state.accounts import AccountTables
 from faice.state.cache_tables import CacheTables
 from faice.state.database import Database
+from faice.state.events import EventTables
 from faice.state.listing import Listing
 from faice.state.states import FINAL_STATES, OPEN_STATES, RUNNING_STATES, STATES, BatchState
 
@@ -111,7 +112,7 @@ class Reopened(NamedTuple):
     batches: list[BatchRow]
 
 
-class Store(AccountTables, CacheTables, Listing):
+class Store(AccountTables, CacheTables, EventTables, Listing):
     """The state file, read and written only through these methods (and those of the bases).
 
     Its connections (one per thread) and their locks are :class:`faice.state.database.Database`'s,

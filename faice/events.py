@@ -1,0 +1,118 @@
+"""Experiment and batch state changes as events: built from the store's history, written and read
+as server-sent events (``GET /events``), shown by ``faice watch`` and ``faice submit --wait``.
+
+A ``batch`` event is one history entry (its id the entry's); a batch's registration is left out,
+its experiment's event says it. After the batch events of a page of history comes one
+``experiment`` event per experiment they touched, with that experiment's counts at that moment
+and the page's last id: a client that resumes after it has missed nothing, and one that resumes
+before it gets the page again (events may repeat, never go missing).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from faice.state.events import EventRow, ExperimentCounts
+from faice.state.states import FINAL_STATES, BatchState
+
+BATCH = "batch"
+EXPERIMENT = "experiment"
+#: sent before the server drops a client that fell too far behind: reconnect with Last-Event-ID
+OVERFLOW = "overflow"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One server-sent event: its kind (the SSE ``event:``), JSON data, and id (None: none sent)."""
+
+    kind: str
+    data: dict[str, Any]
+    id: int | None = None
+
+    def encode(self) -> bytes:
+        head = f"id: {self.id}\n" if self.id is not None else ""
+        return f"{head}event: {self.kind}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
+
+    @property
+    def experiment_id(self) -> str | None:
+        return self.data.get("experimentId")
+
+    @property
+    def batch_id(self) -> str | None:
+        return self.data.get("batchId")
+
+
+def finished(batches: dict[str, int]) -> bool:
+    """Whether every batch of an experiment has ended (one with no batches has not)."""
+    return sum(batches.values()) > 0 and all(n == 0 for state, n in batches.items() if state not in FINAL_STATES)
+
+
+def batch_event(row: EventRow) -> Event:
+    return Event(BATCH, {"batchId": row.batch_id, "experimentId": row.experiment_id, "index": row.index, "state": row.state,
+                         "time": row.time, "node": row.node, "username": row.username}, row.id)
+
+
+def experiment_event(counts: ExperimentCounts, event_id: int | None = None) -> Event:
+    return Event(EXPERIMENT, {"experimentId": counts.experiment_id, "username": counts.username, "batches": counts.batches,
+                              "finished": finished(counts.batches)}, event_id)
+
+
+class Source(Protocol):
+    """What experiment events are counted from: the store (faice.state.events.EventTables)."""
+
+    def experiment_counts(self, experiment_ids: Iterable[str]) -> list[ExperimentCounts]: ...
+
+
+def page_events(source: Source, rows: list[EventRow]) -> list[Event]:
+    """The events of one page of history rows (oldest first), in the order they are sent."""
+    if not rows:
+        return []
+    events = [batch_event(row) for row in rows if row.state != BatchState.REGISTERED]
+    touched = dict.fromkeys(row.experiment_id for row in rows)
+    events += [experiment_event(counts, rows[-1].id) for counts in source.experiment_counts(touched)]
+    return events
+
+
+class Decoder:
+    """Server-sent events from a stream's text, fed as it arrives (the SSE format: fields, blank line
+    ends an event, ``:`` starts a comment); events of unknown kinds and undecodable data are skipped."""
+
+    def __init__(self) -> None:
+        self._buffer = ""
+        self._fields: dict[str, str] = {}
+        self.last_id: int | None = None
+
+    def feed(self, text: str) -> Iterator[Event]:
+        self._buffer += text
+        *lines, self._buffer = self._buffer.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        for line in lines:
+            if not line:
+                yield from self._dispatch()
+                continue
+            if line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                self._fields["data"] = self._fields["data"] + "\n" + value if "data" in self._fields else value
+            elif name in ("event", "id"):
+                self._fields[name] = value
+
+    def _dispatch(self) -> Iterator[Event]:
+        fields, self._fields = self._fields, {}
+        event_id = None
+        if fields.get("id", "").isdigit():
+            event_id = self.last_id = int(fields["id"])
+        kind = fields.get("event", "message")
+        if kind == OVERFLOW:
+            yield Event(OVERFLOW, {}, event_id)
+            return
+        try:
+            data = json.loads(fields.get("data", ""))
+        except ValueError:
+            return
+        if isinstance(data, dict) and kind in (BATCH, EXPERIMENT):
+            yield Event(kind, data, event_id)

@@ -1,0 +1,81 @@
+"""The store's event queries: every history entry is an event (``GET /events``, ``faice watch``).
+
+An entry's id never repeats (the ``history_event_ids`` migration), so a client that names the
+last id it saw resumes exactly, across server restarts too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from faice.state.database import Database
+from faice.state.states import STATES
+
+
+class EventRow(NamedTuple):
+    """One batch state change, with whose batch it is (what a caller may see depends on it)."""
+
+    id: int
+    time: float
+    batch_id: str
+    experiment_id: str
+    state: str
+    node: str | None
+    username: str | None
+    index: int
+
+
+class ExperimentCounts(NamedTuple):
+    """An experiment's batches by state, now."""
+
+    experiment_id: str
+    username: str | None
+    batches: dict[str, int]
+
+
+class EventFilter(NamedTuple):
+    """Which events a reader wants and may see: ``owner`` restricts a non-admin to their own."""
+
+    owner: str | None = None
+    experiment_id: str | None = None
+    batch_id: str | None = None
+
+
+class EventTables:
+    """The event methods of :class:`faice.state.store.Store`."""
+
+    _db: Database
+
+    def last_event_id(self) -> int:
+        """The newest event's id (0: none yet)."""
+        with self._db.connection() as conn:
+            return conn.execute("SELECT COALESCE(MAX(id), 0) FROM history").fetchone()[0]
+
+    def events_after(self, after: int, limit: int, wanted: EventFilter = EventFilter(), upto: int | None = None) -> list[EventRow]:
+        """Up to ``limit`` events newer than ``after`` (and not newer than ``upto``), oldest first."""
+        clauses, params = ["h.id > ?"], [after]
+        for clause, value in (("h.id <= ?", upto), ("b.username = ?", wanted.owner), ("h.experiment_id = ?", wanted.experiment_id),
+                              ("h.batch_id = ?", wanted.batch_id)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        sql = ("SELECT h.id, h.time, h.batch_id, h.experiment_id, h.state, h.node, b.username, b.idx FROM history h JOIN batches b ON b.id = h.batch_id"
+               f" WHERE {' AND '.join(clauses)} ORDER BY h.id LIMIT ?")  # noqa: S608 - the clauses are the constants above
+        with self._db.connection() as conn:
+            return [EventRow(*row) for row in conn.execute(sql, [*params, limit])]
+
+    def experiment_counts(self, experiment_ids: Iterable[str]) -> list[ExperimentCounts]:
+        """Each existing experiment's batches counted by state (every state named, 0 included)."""
+        ids = list(dict.fromkeys(experiment_ids))
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        with self._db.connection() as conn:
+            owners = dict(conn.execute(f"SELECT id, username FROM experiments WHERE id IN ({marks})", ids).fetchall())  # noqa: S608
+            counted: dict[str, dict[str, Any]] = {i: dict.fromkeys(map(str, STATES), 0) for i in owners}
+            for experiment_id, state, n in conn.execute(
+                    f"SELECT experiment_id, state, SUM(n) FROM batch_counts WHERE experiment_id IN ({marks}) GROUP BY experiment_id, state", ids):  # noqa: S608
+                if experiment_id in counted:
+                    counted[experiment_id][state] = n
+        return [ExperimentCounts(i, owners[i], counted[i]) for i in ids if i in owners]
