@@ -84,7 +84,7 @@ def text_of(browser: Any, css: str) -> str:
 
 def wait_text(browser: Any, css: str, pattern: str, timeout: float = 30) -> str:
     return eventually(lambda: (t := text_of(browser, css)) and re.search(pattern, t) and t, timeout, 0.1,
-                      what=lambda: f"{css} matching {pattern!r}: {text_of(browser, css)!r}")
+                      what=lambda: f"{css} matching {pattern!r}: {text_of(browser, css)!r}; the page says: {text_of(browser, 'body')!r}")
 
 
 def signed_in(browser: Any, server: Server, hash_: str = "#/experiments") -> None:
@@ -235,11 +235,12 @@ def test_cancel_a_running_batch_and_an_experiment_from_the_page(browser: Any, se
 def test_an_expired_access_token_is_renewed_and_sign_out_forgets_the_session(browser: Any, server: Server) -> None:
     from selenium.webdriver.common.by import By
 
+    experiment_id = post_red(server, red("echo renewed"), USER)
     signed_in(browser, server)
     browser.execute_script("const s = JSON.parse(sessionStorage.getItem('faice.session')); s.access = 'expired'; sessionStorage.setItem('faice.session', JSON.stringify(s))")
     browser.refresh()
     wait_text(browser, "h2", "^Experiments$")
-    wait_text(browser, "#main tbody", "alice")  # the list came: the refresh token gave a new access token
+    wait_text(browser, "#main tbody", experiment_id)  # the list came: the refresh token gave a new access token
     assert browser.execute_script("return JSON.parse(sessionStorage.getItem('faice.session')).access") not in ("expired", None)
     browser.find_element(By.ID, "sign-out").click()
     wait_text(browser, "h2", "Sign in")
