@@ -147,7 +147,7 @@ function signInView(message) {
       password.value = "";
       route();
     } catch (failure) {
-      error.textContent = failure instanceof ApiError && failure.status === 401 ? "Sign-in failed: " + failure.message : "Sign-in failed: " + failure.message;
+      error.textContent = "Sign-in failed: " + failure.message;
       password.select();
     } finally {
       button.disabled = false;
