@@ -206,6 +206,23 @@ def test_a_batch_goes_from_waiting_to_succeeded_with_its_log_tail_without_a_relo
     shot(browser, "05-batch-succeeded")
 
 
+def test_a_recorded_output_is_downloaded_with_the_token(browser: Any, server: Server, tmp_path: Path) -> None:
+    """The page fetches the output with its Bearer token and hands the bytes to the browser as a file."""
+    from selenium.webdriver.common.by import By
+
+    data = shell_red("printf 'result of the run' > result.txt", outputs={"result": {"type": "File", "outputBinding": {"glob": "result.txt"}}})
+    data["outputs"] = {}
+    experiment_id = post_red(server, data, USER)
+    serve_fixture.wait_final(server, experiment_id, USER)
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    signed_in(browser, server, f"#/batch/{batch_of(server, experiment_id)}")
+    wait_text(browser, "#outputs", "Download result.txt")
+    browser.find_element(By.CSS_SELECTOR, "#outputs button").click()
+    saved = tmp_path / "result.txt"
+    eventually(lambda: saved.exists() and saved.read_bytes() == b"result of the run", 15, what=lambda: sorted(p.name for p in tmp_path.iterdir()))
+    shot(browser, "06-batch-output")
+
+
 def test_cancel_a_running_batch_and_an_experiment_from_the_page(browser: Any, server: Server) -> None:
     from selenium.webdriver.common.by import By
 
@@ -217,7 +234,7 @@ def test_cancel_a_running_batch_and_an_experiment_from_the_page(browser: Any, se
     browser.find_element(By.ID, "cancel-batch").click()
     browser.switch_to.alert.accept()
     eventually(lambda: state_shown(browser) == "cancelled", 15, 0.1, what=lambda: state_shown(browser))
-    shot(browser, "06-batch-cancelled")
+    shot(browser, "07-batch-cancelled")
     assert server.get(f"/batches/{batch_id}", USER).json()["state"] == "cancelled"
 
     two = post_red(server, red('echo "$1"; sleep 60', ["a", "b"]), USER)
@@ -229,7 +246,7 @@ def test_cancel_a_running_batch_and_an_experiment_from_the_page(browser: Any, se
     browser.switch_to.alert.accept()
     eventually(lambda: states() == ["cancelled", "cancelled"], 15, 0.1, what=states)
     assert browser.execute_script("return window.notReloaded === true")
-    shot(browser, "07-experiment-cancelled")
+    shot(browser, "08-experiment-cancelled")
 
 
 def test_an_expired_access_token_is_renewed_and_sign_out_forgets_the_session(browser: Any, server: Server) -> None:
@@ -267,7 +284,7 @@ def test_an_invalid_upload_is_shown_at_its_line_and_column_and_a_valid_one_regis
     assert browser.execute_script("return document.activeElement.classList.contains('problem-link')")  # the first problem has the focus
     browser.switch_to.active_element.click()
     assert browser.execute_script("return document.activeElement.id") == "line-15"
-    shot(browser, "08-upload-refused")
+    shot(browser, "09-upload-refused")
 
     good = tmp_path / "good.yml"
     data = shell_red("echo uploaded")
@@ -279,7 +296,7 @@ def test_an_invalid_upload_is_shown_at_its_line_and_column_and_a_valid_one_regis
     browser.find_element(By.CSS_SELECTOR, "#upload button[type=submit]").click()
     experiment_id = wait_text(browser, "#registered-link", "^[0-9a-f]{24}$")
     assert server.get(f"/experiments/{experiment_id}", USER).status_code == 200
-    shot(browser, "09-upload-registered")
+    shot(browser, "10-upload-registered")
 
 
 # --- the event stream ---------------------------------------------------------------------------
@@ -327,7 +344,7 @@ def test_the_page_follows_an_event_stream_and_reconnects_after_an_overflow(brows
         push(event[30:] + "\n\n: keep-alive\n\n")
         eventually(lambda: states() == ["failed", "succeeded"], 10, what=states)  # newest first: the second batch is on top
         assert text_of(browser, f"tr[data-id='{second}'] td:nth-child(5)") == "elsewhere" and text_of(browser, f"tr[data-id='{first}'] td:nth-child(5)") != "elsewhere"
-        shot(browser, "10-streamed-batch-event")
+        shot(browser, "11-streamed-batch-event")
         push("event: overflow\ndata: {}\n\n")
         eventually(lambda: len(requests()) == 2, 10, what=requests)
         assert requests()[1]["lastEventId"] == "41" and requests()[1]["authorization"].startswith("Bearer ")
@@ -354,7 +371,7 @@ def test_a_narrow_window_reflows_without_horizontal_overflow(browser: Any, serve
     browser.set_window_size(400, 900)
     try:
         batch_id = batch_of(server, post_red(server, red("echo narrow"), USER))
-        views = (("11-narrow-batches", "#/batches"), ("12-narrow-experiments", "#/experiments"), ("13-narrow-batch", f"#/batch/{batch_id}"), ("14-narrow-upload", "#/upload"))
+        views = (("12-narrow-batches", "#/batches"), ("13-narrow-experiments", "#/experiments"), ("14-narrow-batch", f"#/batch/{batch_id}"), ("15-narrow-upload", "#/upload"))
         for step, hash_ in views:
             browser.get(f"{server.url}/ui{hash_}")
             eventually(lambda: text_of(browser, "h2") and "Loading" not in text_of(browser, "#main"), 10, what="the view")
