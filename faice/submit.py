@@ -446,6 +446,7 @@ def submit(
     disable_connector_validation: bool,
     ask: Ask | None,
     environ: Mapping[str, str] = os.environ,
+    notify: list[str] | None = None,
 ) -> str:
     """Send the experiment, print its id, and with ``wait_for_batches`` follow it.
 
@@ -475,7 +476,10 @@ def submit(
     display: Display | None = None
     with on_stop():
         try:
-            experiment_id = client.submit(request_body(data), params)
+            body = request_body(data)
+            if notify:
+                body["notify"] = list(notify)  # a faice serve extension (an agency without it refuses the field)
+            experiment_id = client.submit(body, params)
             if not wait_for_batches:
                 print(json.dumps({"experimentId": experiment_id}) if as_json else f"experimentId: {experiment_id}", flush=True)
                 return "submitted"

@@ -190,8 +190,23 @@ def print_experiment(document: dict[str, Any]) -> None:
     disk = document.get("disk") or {}
     print(f"on disk: {size(disk.get('diskBytes', 0))} (logs {size(disk.get('logBytes', 0))}, outputs {size(disk.get('outputBytes', 0))}"
           + (f" in {disk['outputs']}" if disk.get("outputs") else "") + ")")
-    rows = [[str(b["index"]), b["batchId"], b["state"], str(b["attempts"]), "" if b["exitCode"] is None else str(b["exitCode"]), b["error"] or ""] for b in document["batches"]]
-    print_table(["batch", "id", "state", "attempts", "exit", "error"], rows)
+    rows = [[str(b["index"]), b["batchId"], b["state"], str(b["attempts"]), "" if b["exitCode"] is None else str(b["exitCode"]),
+             _used(b.get("peakMemory"), size), _used(b.get("cpuSeconds"), cpu_time), b["error"] or ""] for b in document["batches"]]
+    print_table(["batch", "id", "state", "attempts", "exit", "peak mem", "cpu", "error"], rows)
+
+
+def _used(value: Any, shown: Callable[[Any], str]) -> str:
+    return "" if value is None else shown(value)
+
+
+def cpu_time(seconds: float) -> str:
+    """CPU seconds for people: 0.42 s, 12.3 s, 3 m 05 s."""
+    if seconds < 10:
+        return f"{seconds:.2f} s"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} m {rest:02d} s"
 
 
 def _each_output(outputs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -213,6 +228,9 @@ def print_batch(document: dict[str, Any]) -> None:
         print(f"error: {document['error']}")
     for key, out in _each_output(document["outputs"]):
         print(f"output {key}: {out.get('path')} ({out.get('size')} bytes, {out.get('checksum')})")
+    if document.get("peakMemory") is not None or document.get("cpuSeconds") is not None:
+        print(f"used: peak memory {_used(document.get('peakMemory'), size) or 'not measured'}, "
+              f"CPU time {_used(document.get('cpuSeconds'), cpu_time) or 'not measured'}")
     if document.get("cachedFrom"):
         print(f"cache: hit, the result of batch {document['cachedFrom']} (key {document['cacheKey'][:12]})")
     elif document.get("cacheKey"):

@@ -426,11 +426,11 @@ def test_the_command_table_names_each_command_and_the_module_that_registers_it()
     (["--db", "exec", "validate", "x.yml"], {"run"}),
     (["--debug", "exec", "--help"], {"run"}),
     (["users", "list"], {"users"}),
-    (["--help"], {"run", "recorded", "watch", "cache", "export", "serve", "schema", "convert", "users"}),
-    (["--help", "exec"], {"run", "recorded", "watch", "cache", "export", "serve", "schema", "convert", "users"}),
-    (["--db", "x.db", "-h", "users"], {"run", "recorded", "watch", "cache", "export", "serve", "schema", "convert", "users"}),
+    (["--help"], {"run", "recorded", "watch", "cache", "export", "report", "serve", "schema", "convert", "users"}),
+    (["--help", "exec"], {"run", "recorded", "watch", "cache", "export", "report", "serve", "schema", "convert", "users"}),
+    (["--db", "x.db", "-h", "users"], {"run", "recorded", "watch", "cache", "export", "report", "serve", "schema", "convert", "users"}),
     (["exec", "--help"], {"run"}),
-    (["exce", "x.yml"], {"run", "recorded", "watch", "cache", "export", "serve", "schema", "convert", "users"}),
+    (["exce", "x.yml"], {"run", "recorded", "watch", "cache", "export", "report", "serve", "schema", "convert", "users"}),
 ])
 def test_a_command_line_loads_only_the_module_of_its_command(args, loaded):
     """A fresh interpreter: which faice.cli modules building the click command for ``args`` imports."""

@@ -155,7 +155,7 @@ def test_the_connection_guard_refuses_loopback_even_when_the_name_looked_public(
 
     session = requests.Session()
     session.trust_env = False
-    session.mount("http://", http_connector._public_only_adapter())
+    session.mount("http://", http_connector.public_only_adapter())
     with pytest.raises(requests.exceptions.ConnectionError, match=http_connector.PRIVATE):
         session.get(http_server.url + "/anything", timeout=10)
     assert http_server.received == []

@@ -505,6 +505,16 @@ def test_experiment_document(api: Api, finished: Finished) -> None:
     assert doc["registrationTime"] == api.get(f"/batches/{finished.batches['alice'][0]}", "alice").json()["registrationTime"]
 
 
+def test_a_full_batch_carries_what_its_container_used(api: Api, finished: Finished) -> None:
+    """faice's extension: peakMemory (bytes) and cpuSeconds as recorded, null where not measured."""
+    measured, unmeasured = finished.batches["admin"][0], finished.batches["admin"][1]
+    api.store.update(measured, peak_memory=55_574_528, cpu_seconds=1.25)
+    shown = api.get(f"/batches/{measured}", "admin").json()
+    assert (shown["peakMemory"], shown["cpuSeconds"]) == (55_574_528, 1.25)
+    other = api.get(f"/batches/{unmeasured}", "admin").json()
+    assert (other["peakMemory"], other["cpuSeconds"]) == (None, None)
+
+
 def test_a_finished_batch_document(api: Api, finished: Finished) -> None:
     batch = api.get(f"/batches/{finished.batches['alice'][1]}", "alice").json()
     assert batch["_id"] == finished.batches["alice"][1] and batch["experimentId"] == finished.alice and batch["username"] == "alice"
@@ -819,7 +829,7 @@ def test_openapi_lists_every_cc_agency_route_and_docs_are_served(api: Api) -> No
                 ("GET", "/batches/{batch_id}/outputs"), ("GET", "/batches/{batch_id}/outputs/{key}"), ("GET", "/batches/{batch_id}/outputs/{key}/{index}"),
                 ("GET", "/experiments/{experiment_id}/outputs.zip"),
                 # faice extensions: the event stream
-                ("GET", "/events"), ("GET", "/events/clients")}
+                ("GET", "/events"), ("GET", "/events/clients"), ("GET", "/webhooks/secret")}
     assert expected == routes, routes ^ expected
     docs = api.get("/docs", user=None)
     assert docs.status_code == 200 and "/openapi.json" in docs.text

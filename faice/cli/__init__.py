@@ -20,13 +20,13 @@ from faice.errors import EXIT_INTERRUPTED, FaiceError, LoadError
 __all__ = ["main"]
 
 #: the modules that register the commands, in the order ``faice --help`` lists them
-COMMAND_MODULES = ("run", "recorded", "watch", "cache", "export", "serve", "schema", "convert", "users")
+COMMAND_MODULES = ("run", "recorded", "watch", "cache", "export", "report", "serve", "schema", "convert", "users")
 #: the module that registers each command (and command group)
 COMMANDS = {
     "validate": "run", "exec": "run", "resume": "run",
     "list": "recorded", "show": "recorded", "logs": "recorded", "cancel": "recorded", "rm": "recorded", "prune": "recorded",
     "watch": "watch",
-    "why": "cache", "cache": "cache", "export": "export",
+    "why": "cache", "cache": "cache", "export": "export", "report": "report",
     "submit": "serve", "serve": "serve",
     "schema": "schema", "convert": "convert", "users": "users",
 }

@@ -27,10 +27,11 @@ def submit(
     file: str = typer.Argument(..., metavar="FILE", help="RED file: a path, - for stdin, or an http(s) URL."),
     url: str | None = typer.Option(None, "--url", help="The agency's base URL (default: execution.settings.access.url of the RED file)."),
     wait: bool = typer.Option(False, "--wait", help="Follow the batches until all have ended; exit by their result."),
-    poll: float = typer.Option(1.0, "--poll", min=0.1, metavar="SECONDS", help="With --wait: seconds between two looks at the batches."),
+    poll: float = typer.Option(1.0, "--poll", min=0.1, metavar="SECONDS", help="With --wait, at an agency without GET /events: seconds between two looks at the batches."),
     as_json: bool = typer.Option(False, "--json", help='Print only {"experimentId"} (with --wait: {"experimentId", "state", "batches"}) as JSON.'),
     disable_retry: bool = typer.Option(False, "--disable-retry", help="Ask the agency not to retry failed batches (RED 8 retryIfFailed: false does the same)."),
     disable_connector_validation: bool = typer.Option(False, "--disable-connector-validation", help="Ask the agency to skip the connectors' own *-validate checks."),
+    notify: list[str] = typer.Option([], "--notify", metavar="URL", help="faice serve: POST each state change of the experiment to URL, signed (repeatable; see GET /webhooks/secret)."),
     var: list[str] = VarOption,
     vars_file: Path | None = VarsFileOption,
     non_interactive: bool = typer.Option(False, "--non-interactive", help="Never prompt: fail when a variable or the credentials have no value."),
@@ -54,6 +55,8 @@ def submit(
       FAICE_AGENCY_USER=alice faice submit red.yml --url https://agency.example.org/cc --wait
 
       faice submit batches.yml --wait --json --disable-retry
+
+      faice submit red.yml --url http://127.0.0.1:8080 --notify https://hooks.example.org/faice
     """
     from faice.red.prepare import prepare
     from faice.submit import submit as send
@@ -62,7 +65,7 @@ def submit(
     prepared = prepare(file, variables=parse_vars(var, vars_file), prompt=prompt, connectors_required=False)
     print_notices(prepared)
     outcome = send(prepared, url=url, wait_for_batches=wait, poll=poll, as_json=as_json, disable_retry=disable_retry,
-                   disable_connector_validation=disable_connector_validation, ask=prompt)
+                   disable_connector_validation=disable_connector_validation, ask=prompt, notify=notify)
     raise typer.Exit(outcome_code(outcome))
 
 

@@ -70,7 +70,7 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
     if context.public_network_only:
         _check_public(url, method)
         session.trust_env = False  # no .netrc of the server's user, no proxies of its environment
-        adapter = _public_only_adapter()
+        adapter = public_only_adapter()
         session.mount("http://", adapter)
         session.mount("https://", adapter)
     try:
@@ -95,7 +95,7 @@ def _request(access: dict[str, Any], method: str, context: Context, url: str | N
     return response
 
 
-def _public_only_adapter() -> Any:
+def public_only_adapter() -> Any:
     """A requests adapter whose connections refuse, right after connecting and before sending
     anything, a peer that is not on the public internet: the address actually connected to is
     checked, whatever the URL parser or a second DNS answer made of the host."""

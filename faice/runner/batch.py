@@ -92,6 +92,13 @@ class AttemptResult:
     cache_parts: dict[str, Any] | None = None
     cached_from: str | None = None
     note: str | None = None
+    #: what the container used (faice.runner.usage): the most memory at once (bytes) and CPU time (s)
+    peak_memory: int | None = None
+    cpu_seconds: float | None = None
+
+    def usage_fields(self) -> dict[str, Any]:
+        """The store's columns for what the container used (None: not measured)."""
+        return {"peak_memory": self.peak_memory, "cpu_seconds": self.cpu_seconds}
 
     def cache_fields(self) -> dict[str, Any]:
         """The store's columns for the cache, when the run used it."""
@@ -259,27 +266,28 @@ class BatchRunner:
                 self.engine.remove(container)  # when Docker does not answer, the next run's sweep removes it
         self._check_cancel(batch_id)
         self._write_streams(plan.cli, outdir, stdout, stderr)
+        used = {"peak_memory": outcome.peak_memory, "cpu_seconds": outcome.cpu_seconds}
         if outcome.timed_out:
-            return AttemptResult(BatchState.FAILED, outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)")
+            return AttemptResult(BatchState.FAILED, outcome.exit_code, f"timed out after {self.options.timeout:g} s (container killed)", **used)
         code = outcome.exit_code
         if outcome.oom_killed or plan.exit_codes.judge(code) != "success":
             reason = f"killed: out of memory (ram limit {plan.ram_mib} MiB)" if outcome.oom_killed else f"exit code {code}"
-            return AttemptResult(BatchState.FAILED, code, self.mask(f"{reason}{_tail(stderr)}"), retryable=outcome.oom_killed or plan.exit_codes.retryable(code))
+            return AttemptResult(BatchState.FAILED, code, self.mask(f"{reason}{_tail(stderr)}"), retryable=outcome.oom_killed or plan.exit_codes.retryable(code), **used)
         phase("stage-out")
         found, problems = find_outputs(plan.cli, outdir, plan.values)
         self._check_cancel(batch_id)
         if problems:
-            return AttemptResult(BatchState.FAILED, code, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()})
+            return AttemptResult(BatchState.FAILED, code, "; ".join(problems), {k: v.to_json(outdir) for k, v in found.items()}, **used)
         sent_errors = self._stage_out(plan, found)
         outputs = {k: v.to_json(outdir) for k, v in found.items()}
         if sent_errors:
-            return AttemptResult(BatchState.FAILED, code, self.mask("; ".join(sent_errors)), outputs)
+            return AttemptResult(BatchState.FAILED, code, self.mask("; ".join(sent_errors)), outputs, **used)
         if use.keyed is not None and cache is not None:
             changed = self._cached(use, cache.changed, use.keyed)
             use.store = changed is None
             if changed:
                 use.notes.append(f"not cached: input {changed} changed while the batch ran")
-        return AttemptResult(BatchState.SUCCEEDED, code, None, outputs)
+        return AttemptResult(BatchState.SUCCEEDED, code, None, outputs, **used)
 
     def _cached(self, use: CacheUse, step: Callable[..., Any], *args: Any) -> Any:
         """A step of the cache; None when the cache cannot be used (its directory or table): the batch runs uncached."""

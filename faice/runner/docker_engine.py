@@ -63,11 +63,14 @@ class ContainerSpec:
 
 
 class ContainerOutcome(NamedTuple):
-    """How a container ended: its exit code, and whether memory or the timeout killed it."""
+    """How a container ended: its exit code, whether memory or the timeout killed it, and what it
+    used (faice.runner.usage: None where its cgroup could not be read)."""
 
     exit_code: int
     oom_killed: bool = False
     timed_out: bool = False
+    peak_memory: int | None = None
+    cpu_seconds: float | None = None
 
 
 def invoking_user() -> str:
@@ -221,8 +224,10 @@ class DockerEngine:
     def _run(self, container: str, timeout: float | None, out: Any, err: Any) -> ContainerOutcome:
         """``start_and_wait`` into open files."""
         attachment = self._attach(container, out, err)
+        meter = None
         try:
             self.start(container)
+            meter = self.meter(container)
             if container in self._killed:  # a kill (Ctrl-C, faice cancel) came before the start, which it cannot stop
                 self.api_kill(container)
             timed_out = False
@@ -235,13 +240,27 @@ class DockerEngine:
             if attachment is not None:
                 attachment.finish()
         finally:
+            used = meter.stop() if meter is not None else None
             if attachment is not None:
                 attachment.close()
         # Only a failed container can have been killed for its memory: a zero exit needs no inspect call.
         oom = code != 0 and self.oom_killed(self.api.inspect_container(container), code, timed_out)
         if attachment is None:
             self.api.logs(container, out, err)
-        return ContainerOutcome(code, oom, timed_out)
+        return ContainerOutcome(code, oom, timed_out, *(used or ()))
+
+    def meter(self, container: str) -> Any:
+        """A meter of the started container's cgroup (faice.runner.usage.Meter); None for an
+        engine on another machine, whose processes are not this machine's."""
+        if not self.api.host.startswith("unix://"):
+            return None
+        from faice.runner.usage import Meter, container_files
+
+        def find() -> Any:
+            inspected = self.api.inspect_container(container)
+            return container_files(int(inspected["State"].get("Pid") or 0), str(inspected.get("Id") or container))
+
+        return Meter(find)
 
     def _attach(self, container: str, out: Any, err: Any) -> Any:
         """The container's streams attached and copied (an Attachment), its standard input file too

@@ -159,7 +159,8 @@ def retry(store: Store, record: BatchRecord, result: AttemptResult, retries: int
     if not result.retryable or record.attempts - record.earlier_attempts > retries or stop.is_set():
         return False
     # set_state refuses to move a batch that was cancelled meanwhile: then it is finished.
-    if store.set_state(record.batch_id, BatchState.REGISTERED, f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error):
+    if store.set_state(record.batch_id, BatchState.REGISTERED, f"attempt {record.attempts} failed ({result.error}); retrying", exit_code=result.exit_code, error=result.error,
+                       **result.usage_fields()):
         on_event(record.plan.index, "retry", result.error or "")
         return True
     return False
@@ -172,7 +173,7 @@ def finish(store: Store, record: BatchRecord, result: AttemptResult, on_event: E
     if result.note:
         reason = f"{reason} ({result.note})"
     if not store.set_state(record.batch_id, result.state, reason, exit_code=result.exit_code, error=result.error, outputs=result.outputs,
-                           **result.cache_fields()):
+                           **result.cache_fields(), **result.usage_fields()):
         result = AttemptResult(BatchState.CANCELLED, result.exit_code, "cancelled", result.outputs)
         record.result = result
     on_event(record.plan.index, result.state, result.error or ("from the cache" if result.cached_from else ""))

@@ -12,13 +12,14 @@ from faice.errors import FaiceError
 from faice.runner import lifecycle
 from faice.server.errors import NotFound
 from faice.server.submission import Rejected, Submission
+from faice.server.webhooks import Webhooks
 from faice.server.worker import Active, Worker
 from faice.state.store import Store, UnknownId
 from faice.state.users import User
 
 
-def register(store: Store, worker: Worker, submission: Submission, user: User) -> str:
-    """Record an accepted experiment and hand it to the worker; its id."""
+def register(store: Store, worker: Worker, submission: Submission, user: User, webhooks: Webhooks) -> str:
+    """Record an accepted experiment, name its webhooks, and hand it to the worker; its id."""
     from faice.runner.execute import check_connectors
 
     try:
@@ -29,6 +30,7 @@ def register(store: Store, worker: Worker, submission: Submission, user: User) -
     experiment_id, _ids = lifecycle.register(store, submission.prepared, submission.plans, runner="serve", username=user.name, retries=submission.retries,
                                              connector_validation=submission.connector_validation, container_engine=worker.options.engine,
                                              source="POST /red", cache=worker.options.cache)
+    webhooks.add(experiment_id, user.name, submission.notify, public_only=not user.is_admin)
     worker.add(Active(experiment_id, submission.experiment, submission.masker, submission.retries, submission.connector_validation, user.name,
                       admin=user.is_admin))
     return experiment_id

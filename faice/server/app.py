@@ -22,6 +22,7 @@ from faice.server.nodes import Node
 from faice.server.openapi import described
 from faice.server.routes import ROUTERS
 from faice.server.settings import Settings
+from faice.server.webhooks import UserSecrets, Webhooks
 from faice.server.worker import Worker
 from faice.state.store import Store
 from faice.state.users import Users
@@ -32,10 +33,12 @@ __all__ = ["Settings", "create_app"]
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     publisher = asyncio.create_task(app.state.hub.run())
+    app.state.webhooks.start()
     try:
         yield
     finally:
         publisher.cancel()
+        app.state.webhooks.stop()
         await run_in_threadpool(app.state.worker.stop)  # before uvicorn returns: nothing is left running
 
 
@@ -59,6 +62,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     app.state.store, app.state.worker, app.state.settings = store, worker, settings or Settings()
     app.state.users, app.state.auth, app.state.node = users, Authenticator(users), Node(worker.node)
     app.state.hub = Hub(store, app.state.settings.event_buffer)
+    app.state.webhooks = Webhooks(store, UserSecrets(store.path, users))
     errors.install(app)
     docs.install(app)
     webui.install(app)

@@ -2,7 +2,8 @@
 
 Field names and types follow CC-Agency 9.3 (``_id`` as 24 hex characters, float epoch times,
 ``batchesListIndex``, ``history`` entries with ``state``, ``time``, ``node``, ``debugInfo`` and
-``ccagent``). Fields faice adds (``exitCode``, ``error``, ``argv``, ``results``, ``reason``)
+``ccagent``). Fields faice adds (``exitCode``, ``error``, ``argv``, ``results``, ``reason``, and
+``peakMemory`` and ``cpuSeconds`` on a full batch)
 are extensions a CC-Agency client ignores. Credentials never appear: stored RED data is
 redacted before it is written.
 """
@@ -81,6 +82,7 @@ def batch(row: BatchRow, history: list[dict[str, Any]], red: dict[str, Any]) -> 
         "usedSpecifiedStdout": bool(cli.get("stdout")), "usedSpecifiedStderr": bool(cli.get("stderr")),
         "cliStdout": cli.get("stdout"), "cliStderr": cli.get("stderr"),
         "argv": row.argv, "exitCode": row.exit_code, "error": row.error, "results": row.outputs, "updatedAt": row.updated_at,
+        "peakMemory": row.peak_memory, "cpuSeconds": row.cpu_seconds,
     }
     if row.cache_key is not None:  # a faice extension: the batch's cache key, and whose result a hit reused
         doc["cacheKey"], doc["cachedFrom"] = row.cache_key, row.cached_from

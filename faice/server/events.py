@@ -25,8 +25,10 @@ from faice.state.store import Store
 
 log = logging.getLogger(__name__)
 
-#: how often the publisher looks for new history (seconds): well under the 100 ms an event may take
+#: how often the publisher looks whether the state file changed (seconds): well under the 100 ms an
+#: event may take; it reads the history when it did, and once a second in any case
 POLL = 0.025
+QUERY_EVERY = 1.0
 #: history rows read at a time
 PAGE = 1000
 #: events a client may be behind before it is dropped
@@ -81,20 +83,35 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.cursor = store.last_event_id()
         self.dropped = 0
+        #: set while anyone listens: without listeners the publisher looks only once a second
+        self._listened = asyncio.Event()
 
     def subscribe(self, wanted: EventFilter) -> Subscriber:
         subscriber = Subscriber(wanted, self.cursor, self.buffer)
         self.subscribers.add(subscriber)
+        self._listened.set()
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
+        if not self.subscribers:
+            self._listened.clear()
         if subscriber.overflowed_at is not None:
             self.dropped += 1
 
     async def run(self) -> None:
         """Publish until cancelled (the app's lifespan ends it)."""
+        marker, queried = None, 0.0
         while True:
+            now = time.monotonic()
+            if not self._listened.is_set():
+                with anyio.move_on_after(QUERY_EVERY):
+                    await self._listened.wait()
+            seen = self.store.write_marker()
+            if seen == marker and time.monotonic() - queried < QUERY_EVERY:
+                await asyncio.sleep(POLL)
+                continue
+            marker, queried = seen, now
             try:
                 rows = await anyio.to_thread.run_sync(self.store.events_after, self.cursor, PAGE)
                 events = await anyio.to_thread.run_sync(page_events, self.store, rows) if rows else []
@@ -105,7 +122,9 @@ class Hub:
             if rows:
                 self.cursor = rows[-1].id
                 self.publish(events)
-            if len(rows) < PAGE:
+            if len(rows) == PAGE:
+                marker = None  # more to read at once
+            else:
                 await asyncio.sleep(POLL)
 
     def publish(self, events: list[Event]) -> None:

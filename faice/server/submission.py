@@ -8,7 +8,7 @@ object, in memory; what is stored is redacted.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from faice.errors import InvalidInput, LoadError
@@ -20,6 +20,7 @@ from faice.red.secrets import Masker
 from faice.red.source import TOO_DEEP
 from faice.red.variables import variable_uses
 from faice.runner.plan import BatchPlan, plan
+from faice.server.webhooks import WebhookProblem, check_urls
 
 BODY_NAME = "request body"
 INVALID = "Given RED data is invalid. Consider using the FAICE commandline tools for local validation."
@@ -46,6 +47,8 @@ class Submission:
     plans: list[BatchPlan]
     retries: int
     connector_validation: bool
+    #: webhook URLs (the body's ``notify``, a faice extension: faice.server.webhooks)
+    notify: list[str] = field(default_factory=list)
 
     @property
     def experiment(self) -> Experiment:
@@ -109,6 +112,10 @@ def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connec
         raise Rejected(f"Did not send RED data as JSON: {exc}", [LocatedProblem.of_load_error(exc)]) from None
     if not doc.data:
         raise Rejected("Did not send RED data as JSON.")
+    try:
+        notify = check_urls(doc.data.pop("notify", None), public_only=not admin)  # not RED's: taken out before validation
+    except WebhookProblem as exc:
+        raise Rejected(str(exc)) from None
     batches = doc.data.get("batches")
     if isinstance(batches, list) and len(batches) > max_batches:
         raise Rejected(f"{len(batches)} batches are more than this server takes in one experiment ({max_batches}; faice serve --max-batches)")
@@ -118,7 +125,7 @@ def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connec
     except ValidationFailed as exc:
         raise Rejected(INVALID, exc.problems) from None
     retries = 0 if disable_retry else (doc.retries if doc.retries is not None else 1)
-    return Submission(prepared, plan(prepared.experiment, prepared.masker), retries, not disable_connector_validation)
+    return Submission(prepared, plan(prepared.experiment, prepared.masker), retries, not disable_connector_validation, notify)
 
 
 def agency_problems(data: dict[str, Any]) -> list[Problem]:

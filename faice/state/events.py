@@ -6,7 +6,9 @@ last id it saw resumes exactly, across server restarts too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from faice.state.database import Database
@@ -46,6 +48,21 @@ class EventTables:
     """The event methods of :class:`faice.state.store.Store`."""
 
     _db: Database
+    path: Path
+
+    def write_marker(self) -> tuple[int, ...]:
+        """What changes when any process commits to the file (its write-ahead log's and its own
+        size and modification time): a look costs two stat calls instead of a query, so readers of
+        new events may look often. File times are coarse: readers also query now and then."""
+        marker: list[int] = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                found = os.stat(path)
+            except OSError:
+                marker += [-1, -1]
+                continue
+            marker += [found.st_size, found.st_mtime_ns]
+        return tuple(marker)
 
     def last_event_id(self) -> int:
         """The newest event's id (0: none yet)."""

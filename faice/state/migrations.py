@@ -181,9 +181,15 @@ def history_event_ids(conn: sqlite3.Connection) -> None:
     _indexes(conn, "history", ("batch_id", "time"), ("experiment_id", "id"))
 
 
+def batch_usage(conn: sqlite3.Connection) -> None:
+    """What each batch's container used, read from its cgroup (faice.runner.usage): the most memory
+    at once in bytes and the CPU time in seconds; NULL where it could not be read (issue 13)."""
+    _add_columns(conn, "batches", {"peak_memory": "INTEGER", "cpu_seconds": "REAL"})
+
+
 MIGRATIONS = [Migration(step.__name__, step) for step in (experiments_batches_history, users_tokens_login_failures, serve_columns, history_json,
                                                           list_indexes, batch_counts, experiment_outdir, experiment_container_engine,
-                                                          cache_and_provenance, batch_input_sources, history_event_ids)]
+                                                          cache_and_provenance, batch_input_sources, history_event_ids, batch_usage)]
 
 
 def applied(conn: sqlite3.Connection) -> dict[str, float]:

@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from faice.server.routes import batches, events, experiments, misc, nodes, outputs, tokens
+from faice.server.routes import batches, events, experiments, misc, nodes, outputs, tokens, webhooks
 
-ROUTERS = [misc.router, tokens.router, experiments.router, outputs.router, batches.router, nodes.router, events.router]
+ROUTERS = [misc.router, tokens.router, experiments.router, outputs.router, batches.router, nodes.router, events.router, webhooks.router]

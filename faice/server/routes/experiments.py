@@ -20,7 +20,9 @@ from faice.state.store import Store
 from faice.state.users import User
 
 router = APIRouter()
-RED_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "description": "A RED document (GET /schema/red)"}}}}}
+RED_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object", "description": (
+    "A RED document (GET /schema/red); faice extension: a top-level \"notify\": [URL, ...] (up to 5) gets a signed POST per state"
+    " change of the experiment (GET /webhooks/secret)")}}}}}
 
 
 @router.post("/red", summary="Register a RED experiment; its batches run here", openapi_extra=RED_BODY)
@@ -43,7 +45,7 @@ async def post_red(
         values.add(chunk)  # millions of values are refused before they are all read, let alone parsed
     submission = await run_in_threadpool(accept, body, admin=user.is_admin, disable_retry=str_to_bool(disableRetry),
                                          disable_connector_validation=str_to_bool(disableConnectorValidation), max_batches=settings.max_batches)
-    experiment_id = await run_in_threadpool(actions.register, store, worker, submission, user)
+    experiment_id = await run_in_threadpool(actions.register, store, worker, submission, user, request.app.state.webhooks)
     return {"experimentId": experiment_id}
 
 

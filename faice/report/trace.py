@@ -1,0 +1,79 @@
+"""A Nextflow-like trace of an experiment: one tab-separated line per batch, with Nextflow's field
+names and its default (not ``trace.raw``) formats, so tools that read Nextflow traces read it.
+
+Only the fields faice can fill truthfully. ``-`` marks a value that is not known (not measured, not
+reached yet), as in Nextflow's own traces.
+"""
+
+from __future__ import annotations
+
+import time
+
+from faice.report.model import BatchFacts, ExperimentFacts
+
+#: the columns, in order: Nextflow's names
+FIELDS = ("task_id", "native_id", "name", "status", "exit", "container", "attempt", "submit", "start", "complete",
+          "duration", "realtime", "%cpu", "peak_rss", "error")
+#: faice's batch states as Nextflow's task statuses
+STATUS = {"registered": "SUBMITTED", "scheduled": "SUBMITTED", "processing": "RUNNING", "succeeded": "COMPLETED",
+          "failed": "FAILED", "cancelled": "ABORTED"}
+NONE = "-"
+
+
+def render_trace(facts: ExperimentFacts) -> str:
+    """The whole trace: a header line and a line per batch in index order."""
+    lines = ["\t".join(FIELDS)]
+    lines += ["\t".join(row(facts, batch)) for batch in facts.batches]
+    return "\n".join(lines) + "\n"
+
+
+def row(facts: ExperimentFacts, batch: BatchFacts) -> list[str]:
+    realtime = batch.realtime
+    cpu = NONE if batch.cpu_seconds is None or not realtime else f"{100 * batch.cpu_seconds / realtime:.1f}%"
+    status = "CACHED" if batch.cached and batch.state == "succeeded" else STATUS.get(batch.state, batch.state.upper())
+    return [
+        str(batch.index), batch.batch_id, f"batch_{batch.index}", status,
+        NONE if batch.exit_code is None else str(batch.exit_code), _field(facts.image), str(batch.attempts),
+        timestamp(batch.submitted), timestamp(batch.start), timestamp(batch.end),
+        NONE if batch.end is None else duration(batch.end - batch.submitted), NONE if realtime is None else duration(realtime),
+        cpu, NONE if batch.peak_memory is None else memory(batch.peak_memory), _field(batch.error) if batch.error else NONE,
+    ]
+
+
+def timestamp(when: float | None) -> str:
+    """Nextflow's ``yyyy-MM-dd HH:mm:ss.SSS``, local time."""
+    if when is None:
+        return NONE
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when)) + f".{int(when * 1000) % 1000:03d}"
+
+
+def duration(seconds: float) -> str:
+    """As Nextflow writes durations: ``850ms``, ``4.2s``, ``3m 7s``, ``2h 5m 0s``."""
+    millis = round(max(0.0, seconds) * 1000)
+    if millis < 1000:
+        return f"{millis}ms"
+    if millis < 60_000:
+        return f"{millis / 1000:.1f}".removesuffix(".0") + "s"
+    whole = millis // 1000
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    while parts[0][0] == 0:
+        parts.pop(0)
+    return " ".join(f"{n}{unit}" for n, unit in parts)
+
+
+def memory(size: int) -> str:
+    """As Nextflow writes memory: ``512 B``, ``53.1 MB``, ``1.5 GB`` (units of 1024)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if value < 1024 or unit == "TB":
+            break
+        value /= 1024
+    return f"{size} B" if unit == "B" else f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def _field(text: str) -> str:
+    """A value on one line without tabs: a tab or line break would split the row."""
+    return " ".join(text.split())
