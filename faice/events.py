@@ -3,19 +3,21 @@ as server-sent events (``GET /events``), shown by ``faice watch`` and ``faice su
 
 A ``batch`` event is one history entry (its id the entry's); a batch's registration is left out,
 its experiment's event says it. After the batch events of a page of history comes one
-``experiment`` event per experiment they touched, with that experiment's counts at that moment
-and the page's last id: a client that resumes after it has missed nothing, and one that resumes
-before it gets the page again (events may repeat, never go missing).
+``experiment`` event per experiment they touched and left settled (no later change of it in the
+file when the page was read), with its counts read in the same snapshot and the page's last id:
+so ``finished`` comes after an experiment's last batch event, a client that resumes after an id
+has missed nothing, and one that resumes before it gets the page again (events may repeat, never
+go missing).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from faice.state.events import EventRow, ExperimentCounts
+from faice.state.events import EventPage, EventRow, ExperimentCounts
 from faice.state.states import FINAL_STATES, BatchState
 
 BATCH = "batch"
@@ -60,20 +62,14 @@ def experiment_event(counts: ExperimentCounts, event_id: int | None = None) -> E
                               "finished": finished(counts.batches)}, event_id)
 
 
-class Source(Protocol):
-    """What experiment events are counted from: the store (faice.state.events.EventTables)."""
-
-    def experiment_counts(self, experiment_ids: Iterable[str]) -> list[ExperimentCounts]: ...
-
-
-def page_events(source: Source, rows: list[EventRow]) -> list[Event]:
-    """The events of one page of history rows (oldest first), in the order they are sent."""
-    if not rows:
+def page_events(page: EventPage) -> list[Event]:
+    """The events of one page of history (oldest first), in the order they are sent: its batch
+    events, then an experiment event for each experiment the page leaves settled, with the page's
+    last id (faice.state.events.EventTables.events_page)."""
+    if not page.rows:
         return []
-    events = [batch_event(row) for row in rows if row.state != BatchState.REGISTERED]
-    touched = dict.fromkeys(row.experiment_id for row in rows)
-    events += [experiment_event(counts, rows[-1].id) for counts in source.experiment_counts(touched)]
-    return events
+    events = [batch_event(row) for row in page.rows if row.state != BatchState.REGISTERED]
+    return events + [experiment_event(counts, page.rows[-1].id) for counts in page.counts]
 
 
 class Decoder:
@@ -84,6 +80,11 @@ class Decoder:
         self._buffer = ""
         self._fields: dict[str, str] = {}
         self.last_id: int | None = None
+
+    def reset(self) -> None:
+        """Forget a half-read event (a new connection begins), keeping the last id."""
+        self._buffer = ""
+        self._fields = {}
 
     def feed(self, text: str) -> Iterator[Event]:
         self._buffer += text

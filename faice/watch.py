@@ -41,11 +41,11 @@ def local_events(store: Any, wanted: EventFilter, *, poll: float = POLL, after: 
     if wanted.experiment_id is not None:
         yield from (experiment_event(counts) for counts in store.experiment_counts([wanted.experiment_id]))
     while True:
-        rows = store.events_after(cursor, PAGE, wanted)
-        yield from page_events(store, rows)
-        if rows:
-            cursor = rows[-1].id
-        if len(rows) < PAGE:
+        page = store.events_page(cursor, PAGE, wanted)
+        yield from page_events(page)
+        if page.rows:
+            cursor = page.rows[-1].id
+        if len(page.rows) < PAGE:
             time.sleep(poll)
 
 
@@ -65,6 +65,7 @@ def remote_events(client: Any, params: dict[str, str], *, pause: float = RECONNE
             time.sleep(pause)
             continue
         failures = 0
+        decoder.reset()  # a new connection: nothing half-read carries over
         try:
             for chunk in response.iter_content(chunk_size=None):
                 for event in decoder.feed(chunk.decode("utf-8", errors="replace")):

@@ -11,14 +11,13 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
 from faice.events import BATCH, EXPERIMENT, Decoder, Event, finished, page_events
 from faice.server.events import Subscriber
-from faice.state.events import EventFilter, EventRow, ExperimentCounts
+from faice.state.events import EventFilter, EventPage, EventRow, ExperimentCounts
 from faice.state.store import Store
 from tests import serve_fixture
 from tests.conftest import communicate, eventually, faice_command, faice_env
@@ -47,22 +46,28 @@ def test_an_event_encodes_to_what_the_decoder_reads_back():
     assert list(Decoder().feed(event.encode().decode())) == [event]
 
 
-class Counts:
-    def __init__(self, counts: dict[str, dict[str, int]]) -> None:
-        self.counts = counts
-
-    def experiment_counts(self, ids: Any) -> list[ExperimentCounts]:
-        return [ExperimentCounts(i, "alice", self.counts[i]) for i in ids if i in self.counts]
-
-
-def test_a_page_gives_its_batch_events_but_no_registrations_then_one_experiment_event_each_with_the_pages_last_id():
+def test_a_page_gives_its_batch_events_but_no_registrations_then_the_counts_of_the_experiments_it_settles():
     rows = [EventRow(1, 1.0, "b1", "e1", "registered", None, "alice", 0), EventRow(2, 2.0, "b1", "e1", "scheduled", "n", "alice", 0),
             EventRow(3, 3.0, "b2", "e2", "succeeded", "n", "alice", 0)]
-    counts = {"e1": {"registered": 0, "scheduled": 1, "succeeded": 0}, "e2": {"registered": 0, "scheduled": 0, "succeeded": 1}}
-    events = page_events(Counts(counts), rows)
-    assert [(e.kind, e.id, e.batch_id or e.experiment_id) for e in events] == [(BATCH, 2, "b1"), (BATCH, 3, "b2"), (EXPERIMENT, 3, "e1"), (EXPERIMENT, 3, "e2")]
-    assert [e.data["finished"] for e in events[2:]] == [False, True]
+    counts = [ExperimentCounts("e2", "alice", {"registered": 0, "scheduled": 0, "succeeded": 1})]  # e1 has later changes: no counts yet
+    events = page_events(EventPage(rows, counts))
+    assert [(e.kind, e.id, e.batch_id or e.experiment_id) for e in events] == [(BATCH, 2, "b1"), (BATCH, 3, "b2"), (EXPERIMENT, 3, "e2")]
+    assert events[-1].data["finished"]
     assert not finished({"registered": 0, "succeeded": 0})  # no batches: not finished
+
+
+def test_an_experiment_is_counted_only_in_the_page_that_holds_its_last_change(tmp_path: Path):
+    """Counts read with rows that do not reach an experiment's last change would say more than the
+    rows (a "finished" before the last batch events): they wait for the page that holds it."""
+    store = Store(tmp_path / "faice.db")
+    experiment_id, batch_ids = store.create_experiment(source="a", red={}, argvs=[["true"]] * 3, image="i", engine=None, username="u")
+    store.set_states(batch_ids, "cancelled", "test")
+    first = store.events_page(0, 4)  # 3 registrations and 1 cancellation of 6 rows
+    assert len(first.rows) == 4 and first.counts == []
+    rest = store.events_page(first.rows[-1].id, 4)
+    assert [r.state for r in rest.rows] == ["cancelled", "cancelled"] and rest.counts[0].batches["cancelled"] == 3
+    events = page_events(first) + page_events(rest)
+    assert [e.kind for e in events] == [BATCH, BATCH, BATCH, EXPERIMENT] and events[-1].data["finished"]
 
 
 def test_a_subscriber_sees_only_what_it_may_and_overflows_instead_of_growing():
@@ -258,7 +263,7 @@ def watch_command(server: Server, *args: str, url: bool = False, user: str = "al
 @pytest.mark.docker
 @pytest.mark.parametrize("url", [False, True], ids=["state-file", "url"])
 def test_watch_follows_an_experiment_until_it_ends_and_exits_by_its_outcome(server: Server, url: bool):
-    experiment_id = post_red(server, red('sleep 1; test "$1" = good', ["good", "bad"]), "alice")
+    experiment_id = post_red(server, red('sleep 4; test "$1" = good', ["good", "bad"]), "alice")
     watcher = watch_command(server, experiment_id if url else experiment_id[:10], "--json", url=url)
     out, err = communicate(watcher, 60)
     assert watcher.returncode == 1, err  # a batch failed
@@ -273,17 +278,20 @@ def test_watch_follows_an_experiment_until_it_ends_and_exits_by_its_outcome(serv
 @pytest.mark.docker
 def test_watch_of_a_batch_ends_with_it_and_a_watch_of_everything_ends_with_ctrl_c(server: Server):
     everything = watch_command(server)
-    time.sleep(1.5)  # its start-up, so the experiment comes after it
-    experiment_id = post_red(server, red("sleep 1"), "alice")
-    batch_id = server.get("/batches", "alice", params={"experimentId": experiment_id}).json()[0]["_id"]
-    one = watch_command(server, batch_id, url=True)
-    out, err = communicate(one, 60)
-    assert one.returncode == 0, err
-    assert out.strip().splitlines()[-1].endswith(f"batch 0 {batch_id} of {experiment_id}: succeeded")
-    eventually(lambda: server.get(f"/batches/{batch_id}", "alice").json()["state"] == "succeeded", 10)
-    time.sleep(0.5)
-    everything.send_signal(signal.SIGINT)
-    out, err = communicate(everything, 20)
+    try:
+        time.sleep(1.5)  # its start-up, so the experiment comes after it
+        experiment_id = post_red(server, red("sleep 5"), "alice")
+        batch_id = server.get("/batches", "alice", params={"experimentId": experiment_id}).json()[0]["_id"]
+        one = watch_command(server, batch_id, url=True)
+        out, err = communicate(one, 60)
+        assert one.returncode == 0, err
+        assert out.strip().splitlines()[-1].endswith(f"batch 0 {batch_id} of {experiment_id}: succeeded")
+        eventually(lambda: server.get(f"/batches/{batch_id}", "alice").json()["state"] == "succeeded", 10)
+        time.sleep(0.5)
+        everything.send_signal(signal.SIGINT)
+        out, err = communicate(everything, 20)
+    finally:
+        everything.kill()
     assert everything.returncode == 0, err
     assert f"experiment {experiment_id}: 1 batch (1 succeeded) — finished" in out
     again = watch_command(server, batch_id)  # already ended: said at once
@@ -322,3 +330,45 @@ def test_a_stopping_server_ends_its_streams_as_complete_answers(tmp_path: Path):
     assert time.monotonic() - started < 5  # the stream did not hold up the stop
     reader.thread.join(5)
     assert not reader.thread.is_alive() and reader.text.startswith("retry: 1000")
+
+
+def test_a_watch_ends_only_after_the_last_change_of_a_large_cancelled_experiment(server: Server):
+    """1,500 cancellations in one transaction span two pages of history: "finished" comes after
+    every one of them, locally and over GET /events."""
+    store = Store(server.db)
+    experiment_id, batch_ids = store.create_experiment(source="big", red={}, argvs=[["true"]] * 1500, image="i", engine=None, username="alice",
+                                                       runner="exec")
+    watchers = [watch_command(server, experiment_id, "--json"), watch_command(server, experiment_id, "--json", url=True)]
+    try:
+        time.sleep(3)  # both started and subscribed
+        store.set_states(batch_ids, "cancelled", "cancelled by the test")
+        for watcher in watchers:
+            out, err = communicate(watcher, 60)
+            assert watcher.returncode == 130, err  # cancelled
+            lines = [json.loads(line) for line in out.splitlines()]
+            assert sum(1 for line in lines if line["event"] == "batch" and line["state"] == "cancelled") == 1500
+            assert lines[-1]["event"] == "experiment" and lines[-1]["finished"]
+    finally:
+        for watcher in watchers:
+            watcher.kill()
+        store.close()
+
+
+def test_a_stream_ends_when_its_user_is_removed_and_an_unknown_last_id_starts_afresh(tmp_path: Path):
+    from faice.state.users import Users
+
+    with serving(tmp_path, users={"admin": ("admin-password-1", True), "carol": ("carol-password-1", False)}) as agency:
+        reader = Reader(agency, "carol")
+        eventually(lambda: clients(agency)["clients"] == 1, 10, what=lambda: clients(agency))
+        store = Store(agency.db)
+        Users(store).remove("carol")
+        reader.thread.join(15)
+        assert not reader.thread.is_alive()  # ended within a recheck
+        assert clients(agency)["clients"] == 0
+        assert agency.get("/events", "admin", headers={"Last-Event-ID": "9" * 30}).status_code == 400
+        far = Reader(agency, "admin", last_id=10**9)  # an id this state file never gave: from now on, not never
+        experiment_id, batch_ids = store.create_experiment(source="x", red={}, argvs=[["true"]], image="i", engine=None, username="admin", runner="exec")
+        store.set_state(batch_ids[0], "cancelled", "test")
+        eventually(lambda: far.finished(experiment_id), 10, what=lambda: far.text)
+        far.close()
+        store.close()

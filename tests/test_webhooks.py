@@ -19,7 +19,7 @@ import pytest
 from faice.server.webhooks import WebhookProblem, check_urls, shown, signature
 from tests import serve_fixture
 from tests.conftest import eventually, faice_command, faice_env
-from tests.serve_fixture import Server, post_red, wait_final
+from tests.serve_fixture import Server, post_red, serving, wait_final
 from tests.serve_fixture import agency_red as red
 
 server = serve_fixture.server  # the module-scoped faice serve (users admin, alice, bob)
@@ -153,3 +153,66 @@ def test_submit_notify_sends_the_url_with_the_experiment(server: Server, tmp_pat
         eventually(lambda: receiver.finished(experiment_id), 15, what=lambda: receiver.events())
     finally:
         receiver.close()
+
+
+@pytest.mark.docker
+def test_a_cancelled_large_experiment_notifies_every_cancellation_before_finished(server: Server):
+    receiver = Receiver()
+    try:
+        data = red("sleep 60", [str(i) for i in range(1500)])
+        data["notify"] = [receiver.url]
+        experiment_id = post_red(server, data, "admin")
+        assert server.delete(f"/experiments/{experiment_id}").status_code == 200
+        eventually(lambda: receiver.finished(experiment_id), 60, what=lambda: len(receiver.received))
+        events = receiver.events()
+        assert events[-1]["event"] == "experiment" and events[-1]["finished"]
+        cancelled = {e["batchId"] for e in events if e["event"] == "batch" and e["state"] == "cancelled"}
+        assert len(cancelled) == 1500
+    finally:
+        receiver.close()
+
+
+@pytest.mark.docker
+def test_a_stopping_server_notifies_the_cancellations_it_makes(tmp_path: Path):
+    receiver = Receiver()
+    try:
+        with serving(tmp_path) as agency:
+            data = red("sleep 60")
+            data["notify"] = [receiver.url]
+            experiment_id = post_red(agency, data, "admin")
+            eventually(lambda: any(e.get("state") == "processing" for e in receiver.events()), 30, what=lambda: receiver.events())
+        states = [e.get("state") for e in receiver.events() if e["event"] == "batch"]
+        assert states[-1] == "cancelled" and receiver.finished(experiment_id)
+    finally:
+        receiver.close()
+
+
+def test_malformed_urls_and_too_many_in_use_are_refused_in_one_line(server: Server, tmp_path: Path):
+    from faice.server.webhooks import MAX_USER_URLS, Webhooks
+
+    for bad in ("http://[::1/x", "http://[zz]/x", "http://example.org:port/x"):
+        data = red("true")
+        data["notify"] = [bad]
+        answer = server.post("/red", "alice", json=data)
+        assert answer.status_code == 400 and "not a valid URL" in answer.text, answer.text
+    assert "Traceback" not in server.stderr()
+
+    from faice.state.store import Store
+
+    store = Store(tmp_path / "faice.db")
+    hooks = Webhooks(store, lambda name: "s")
+    hooks.add("e1", "carol", [f"https://h{i}.example.org/" for i in range(MAX_USER_URLS)], public_only=True)
+    with pytest.raises(WebhookProblem, match=f"at most {MAX_USER_URLS}"):
+        hooks.check_room("carol", ["https://another.example.org/"])
+    hooks.check_room("dave", ["https://another.example.org/"])  # another user's room
+
+
+def test_a_damaged_key_file_stops_the_server_at_its_start(tmp_path: Path):
+    from tests.serve_fixture import add_users
+
+    db = tmp_path / "faice.db"
+    add_users(db, {"admin": ("admin-password-1", True)})
+    (tmp_path / "faice.db.webhook-key").write_text("abcd\n")
+    started = subprocess.run([*faice_command(), "--db", str(db), "serve", "--port", "0"], capture_output=True, text=True, timeout=60,
+                             env=faice_env(), stdin=subprocess.DEVNULL)
+    assert started.returncode == 3 and "holds no webhook key" in started.stderr and "Traceback" not in started.stderr, started.stderr

@@ -12,7 +12,7 @@ from faice.errors import FaiceError
 from faice.runner import lifecycle
 from faice.server.errors import NotFound
 from faice.server.submission import Rejected, Submission
-from faice.server.webhooks import Webhooks
+from faice.server.webhooks import WebhookProblem, Webhooks
 from faice.server.worker import Active, Worker
 from faice.state.store import Store, UnknownId
 from faice.state.users import User
@@ -22,6 +22,11 @@ def register(store: Store, worker: Worker, submission: Submission, user: User, w
     """Record an accepted experiment, name its webhooks, and hand it to the worker; its id."""
     from faice.runner.execute import check_connectors
 
+    try:
+        if not user.is_admin:
+            webhooks.check_room(user.name, submission.notify)
+    except WebhookProblem as exc:
+        raise Rejected(str(exc)) from None
     try:
         check_connectors(submission.plans, submission.prepared, remote_validation=submission.connector_validation, mount=worker.mount,
                          base_dir=Path.cwd())  # where the worker finds an admin's local inputs

@@ -38,8 +38,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         publisher.cancel()
-        app.state.webhooks.stop()
         await run_in_threadpool(app.state.worker.stop)  # before uvicorn returns: nothing is left running
+        await run_in_threadpool(app.state.webhooks.close)  # after the worker: its cancellations are notified too
 
 
 def create_app(store: Store, worker: Worker, settings: Settings | None = None) -> FastAPI:

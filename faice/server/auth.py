@@ -18,6 +18,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from faice.errors import FaiceError
@@ -146,6 +147,25 @@ class Authenticator:
             if len(self._locks) >= CACHE_SIZE:
                 self._locks = {k: v for k, v in self._locks.items() if v.locked()}
             return self._locks.setdefault((name, client), threading.Lock())
+
+    def lasting(self, header: str | None, user: User) -> Callable[[], bool]:
+        """Whether credentials that were accepted still hold, asked again and again by an answer
+        that lasts (an event stream): the same user (not removed, nor created again under the name)
+        and, for a password, the same stored hash; for a Bearer token, the token not revoked (it
+        expiring while the answer goes on does not end it)."""
+        credentials = parse_header(header)
+        stored = self.users.password_hash(user.name)
+
+        def holds() -> bool:
+            now = self.users.get(user.name)
+            if now is None or now.created_at != user.created_at:
+                return False
+            if credentials is not None and credentials.scheme == "bearer":
+                found, expired = self.users.check_token(credentials.secret)
+                return found is not None or expired
+            return self.users.password_hash(user.name) == stored
+
+        return holds
 
     def authenticate(self, header: str | None, address: str, device: str | None = None, *, slow: bool = True) -> User | None:
         """The caller; without ``slow``, None when only the slow password hash can tell."""

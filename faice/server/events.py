@@ -31,6 +31,8 @@ POLL = 0.025
 QUERY_EVERY = 1.0
 #: history rows read at a time
 PAGE = 1000
+#: events handed to the streams between two chances for them to send
+HANDFUL = 100
 #: events a client may be behind before it is dropped
 BUFFER = 1000
 #: idle seconds between heartbeats (an SSE comment), so that proxies and clients see the stream alive
@@ -39,6 +41,8 @@ HEARTBEAT = 15.0
 STALL = 2.0
 #: how often an idle stream looks whether the server is stopping
 TICK = 0.5
+#: how often a stream asks whether its caller's credentials still hold
+RECHECK = 5.0
 RETRY = b"retry: 1000\n\n"
 
 
@@ -113,26 +117,29 @@ class Hub:
                 continue
             marker, queried = seen, now
             try:
-                rows = await anyio.to_thread.run_sync(self.store.events_after, self.cursor, PAGE)
-                events = await anyio.to_thread.run_sync(page_events, self.store, rows) if rows else []
+                page = await anyio.to_thread.run_sync(self.store.events_page, self.cursor, PAGE)
             except Exception:  # a locked or busy file: try again, the stream must not die with it
                 log.exception("events: reading the state file failed")
                 await asyncio.sleep(1)
                 continue
-            if rows:
-                self.cursor = rows[-1].id
-                self.publish(events)
-            if len(rows) == PAGE:
+            if page.rows:
+                self.cursor = page.rows[-1].id
+                await self.publish(page_events(page))
+            if len(page.rows) == PAGE:
                 marker = None  # more to read at once
             else:
                 await asyncio.sleep(POLL)
 
-    def publish(self, events: list[Event]) -> None:
-        for event in events:
-            data = event.encode()
-            for subscriber in self.subscribers:
-                if subscriber.accepts(event):
-                    subscriber.offer(event.id, data)
+    async def publish(self, events: list[Event]) -> None:
+        """Hand the events out, letting the streams take each handful before the next: a burst (a
+        cancelled experiment) overflows only a client that does not keep up."""
+        for start in range(0, len(events), HANDFUL):
+            for event in events[start:start + HANDFUL]:
+                data = event.encode()
+                for subscriber in self.subscribers:
+                    if subscriber.accepts(event):
+                        subscriber.offer(event.id, data)
+            await asyncio.sleep(0)
 
 
 class EventStream(Response):
@@ -142,10 +149,13 @@ class EventStream(Response):
     A resuming reader first catches up from the store, a page at a time at its own pace, and
     subscribes only then: a long way behind, it would overflow its buffer while catching up."""
 
-    def __init__(self, hub: Hub, wanted: EventFilter, *, resume_after: int | None, heartbeat: float, stopping: Callable[[], bool]) -> None:
+    def __init__(self, hub: Hub, wanted: EventFilter, *, resume_after: int | None, heartbeat: float, stopping: Callable[[], bool],
+                 holds: Callable[[], bool] = lambda: True) -> None:
+        """``holds``: whether the caller's credentials still hold (asked every RECHECK seconds: a
+        removed user, a new password or a revoked token ends the stream)."""
         super().__init__(media_type="text/event-stream; charset=utf-8", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         self.hub, self.wanted, self.subscriber = hub, wanted, None
-        self.resume_after, self.heartbeat, self.stopping = resume_after, heartbeat, stopping
+        self.resume_after, self.heartbeat, self.stopping, self.holds = resume_after, heartbeat, stopping, holds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = [(name, value) for name, value in self.raw_headers if name != b"content-length"]  # a cookie the caller got is kept
@@ -176,11 +186,16 @@ class EventStream(Response):
         subscriber = self.subscriber = self.hub.subscribe(self.wanted)
         if self.resume_after is not None and sent < subscriber.start:  # what came between the catching up and the subscribing
             sent = await self._replay(write, sent, subscriber.start)
+        await write(f"id: {max(sent, subscriber.start)}\n\n".encode())  # a client that breaks off before its first event resumes from here
         if self.wanted.experiment_id is not None:  # where the experiment stands now, before what changes next
             for counts in await anyio.to_thread.run_sync(self.hub.store.experiment_counts, [self.wanted.experiment_id]):
                 await write(experiment_event(counts).encode())
-        idle = time.monotonic()
+        idle = checked = time.monotonic()
         while not self.stopping():
+            if time.monotonic() - checked >= RECHECK:
+                if not await anyio.to_thread.run_sync(self.holds):
+                    return
+                checked = time.monotonic()
             if subscriber.pending:
                 chunk = b"".join(data for event_id, data in subscriber.pending if event_id is None or event_id > sent)  # not twice
                 subscriber.pending.clear()
@@ -203,13 +218,12 @@ class EventStream(Response):
         """The events after ``after`` (up to ``upto``) read from the store, a page at a time; the
         last id sent."""
         while True:
-            rows = await anyio.to_thread.run_sync(self.hub.store.events_after, after, PAGE, self.wanted, upto)
-            if not rows:
+            page = await anyio.to_thread.run_sync(self.hub.store.events_page, after, PAGE, self.wanted, upto)
+            if not page.rows:
                 return after
-            events = await anyio.to_thread.run_sync(page_events, self.hub.store, rows)
-            await write(b"".join(event.encode() for event in events))
-            after = rows[-1].id
-            if len(rows) < PAGE:
+            await write(b"".join(event.encode() for event in page_events(page)))
+            after = page.rows[-1].id
+            if len(page.rows) < PAGE:
                 return after
 
     async def _until_disconnected(self, receive: Any, scope: anyio.CancelScope) -> None:

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from faice import __version__
 from faice.connectors.network import REFUSED, private_host
+from faice.errors import EnvironmentUnusable
 from faice.events import EXPERIMENT, Event, page_events
 from faice.server.events import QUERY_EVERY
 from faice.state.events import EventFilter
@@ -50,6 +51,10 @@ QUEUE_LIMIT = 10_000
 POLL = 0.1
 PAGE = 1000
 MAX_URLS = 5
+#: webhook URLs a non-admin may have in use at once (each has a sender thread while it has events)
+MAX_USER_URLS = 20
+#: seconds a stopping server gives the last events (its cancellations) to reach their receivers
+DRAIN_SECONDS = 3.0
 
 
 class WebhookProblem(ValueError):
@@ -68,10 +73,15 @@ def check_urls(value: Any, public_only: bool) -> list[str]:
     if len(value) > MAX_URLS:
         raise WebhookProblem(f"notify names {len(value)} URLs; at most {MAX_URLS}")
     for url in value:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError:
+            raise WebhookProblem("a notify URL is not a valid URL") from None
+        if parts.scheme not in ("http", "https") or not host:
             raise WebhookProblem(f"notify URL {shown(url)} must be an http:// or https:// URL with a host")
-        if public_only and private_host(parts.hostname):
+        if public_only and private_host(host):
             raise WebhookProblem(f"notify URL {shown(url)}: {REFUSED}")
     return list(dict.fromkeys(value))
 
@@ -79,24 +89,44 @@ def check_urls(value: Any, public_only: bool) -> list[str]:
 def shown(url: str) -> str:
     """A webhook URL as messages and logs may show it: scheme and host only (its path and query
     are often its secret)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(not a URL)"
     return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/…" if parts.path.strip("/") or parts.query else "", "", ""))
 
 
+KEY_BYTES = 32
+
+
+class BadKey(EnvironmentUnusable):
+    """The webhook key file holds no usable key (truncated, edited): never signed with."""
+
+
 def signing_key(db_path: Path) -> bytes:
-    """The server's webhook key, beside the state file (created once, mode 0600)."""
+    """The server's webhook key, beside the state file: made once (written to a private temporary
+    file, then linked into place, so no reader ever sees half of it), 32 bytes or refused."""
     path = db_path.with_name(db_path.name + ".webhook-key")
+    if not path.exists():
+        temporary = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_bytes(KEY_BYTES).hex() + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                pass  # made by another process meanwhile: that one counts
+        finally:
+            os.unlink(temporary)
     try:
-        return bytes.fromhex(path.read_text().strip())
+        key = bytes.fromhex(path.read_text().strip())
     except (OSError, ValueError):
-        pass
-    key = secrets.token_bytes(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # made by another process meanwhile
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.hex() + "\n")
+        key = b""
+    if len(key) != KEY_BYTES:
+        raise BadKey(f"{path} holds no webhook key ({KEY_BYTES} bytes in hex): remove it to make a new one (every user's secret changes)")
     return key
 
 
@@ -105,22 +135,15 @@ def user_secret(key: bytes, username: str, created_at: float) -> str:
 
 
 class UserSecrets:
-    """Each user's webhook secret (None for a user that no longer exists); the key is read or
-    made when first needed."""
+    """Each user's webhook secret (None for a user that no longer exists)."""
 
     def __init__(self, db_path: Path, users: Any) -> None:
-        self.db_path, self.users = db_path, users
-        self._key: bytes | None = None
-        self._lock = threading.Lock()
+        self.users = users
+        self._key = signing_key(db_path)  # a damaged key file stops faice serve at its start, not a delivery later
 
     def __call__(self, username: str) -> str | None:
         user = self.users.get(username)
-        if user is None:
-            return None
-        with self._lock:
-            if self._key is None:
-                self._key = signing_key(self.db_path)
-        return user_secret(self._key, user.name, user.created_at)
+        return None if user is None else user_secret(self._key, user.name, user.created_at)
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -134,6 +157,8 @@ def body_of(event: Event) -> bytes:
 
 @dataclass
 class Subscription:
+    """An experiment's webhooks: whose they are (the signing secret) and where they go."""
+
     username: str
     urls: list[str]
     public_only: bool
@@ -161,6 +186,7 @@ class Webhooks:
         self._catch_up: list[str] = []
         self._destinations: dict[str, Destination] = {}
         self._stop = threading.Event()
+        self._closing = threading.Event()
         self._wake = threading.Event()
         self._cursor = store.last_event_id()
         self._thread = threading.Thread(target=self._dispatch, name="faice-webhooks", daemon=True)
@@ -168,9 +194,33 @@ class Webhooks:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def close(self, seconds: float = DRAIN_SECONDS) -> None:
+        """Stop once what the history holds now is handed out and sent (the stopping worker's
+        cancellations too: call this after it), or ``seconds`` have passed; log what was not sent."""
+        deadline = time.monotonic() + seconds
+        self._closing.set()
         self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(seconds)
+        while time.monotonic() < deadline and self._sending():
+            time.sleep(0.05)
+        self._stop.set()
+        with self._lock:
+            left = sum(len(destination.queue) for destination in self._destinations.values())
+        if left:
+            log.warning("webhooks: %d deliveries not sent: faice serve stopped", left)
+
+    def _sending(self) -> bool:
+        with self._lock:
+            return bool(self._destinations)
+
+    def check_room(self, username: str, urls: list[str]) -> None:
+        """Refuse (WebhookProblem) more than MAX_USER_URLS URLs in use by one user at once."""
+        with self._lock:
+            used = {url for subscription in self._subscriptions.values() if subscription.username == username for url in subscription.urls}
+        if len(used | set(urls)) > MAX_USER_URLS:
+            raise WebhookProblem(f"{len(used | set(urls))} webhook URLs would be in use by {username}: at most {MAX_USER_URLS} at once"
+                                 " (an experiment's end frees its URLs)")
 
     def add(self, experiment_id: str, username: str, urls: list[str], public_only: bool) -> None:
         """Notify ``urls`` of the experiment's events, from its registration on."""
@@ -185,9 +235,14 @@ class Webhooks:
 
     def _dispatch(self) -> None:
         """Hand out new events, looking at the history when the state file changed (as the event
-        stream's publisher does), or a catch-up is due, or a second has passed."""
+        stream's publisher does), or a catch-up is due, or a second has passed; when closing, all
+        there is, then end."""
         marker, queried = None, 0.0
         while not self._stop.is_set():
+            if self._closing.is_set():
+                while self._dispatch_once():
+                    pass
+                return
             seen, now = self.store.write_marker(), time.monotonic()
             more = False
             if seen != marker or self._catch_up or now - queried >= QUERY_EVERY:
@@ -209,18 +264,17 @@ class Webhooks:
             catch_up, self._catch_up = self._catch_up, []
         for experiment_id in catch_up:  # what it had before the dispatcher knew of its webhooks
             after = 0
-            while rows := self.store.events_after(after, PAGE, EventFilter(experiment_id=experiment_id), upto=self._cursor):
-                self._hand_out(page_events(self.store, rows))
-                after = rows[-1].id
-        rows = self.store.events_after(self._cursor, PAGE)
-        if not rows:
+            while (page := self.store.events_page(after, PAGE, EventFilter(experiment_id=experiment_id), upto=self._cursor)).rows:
+                self._hand_out(page_events(page))
+                after = page.rows[-1].id
+        page = self.store.events_page(self._cursor, PAGE)
+        if not page.rows:
             return False
         with self._lock:
-            wanted = [row for row in rows if row.experiment_id in self._subscriptions]
-        if wanted:
-            self._hand_out(page_events(self.store, wanted))
-        self._cursor = rows[-1].id
-        return len(rows) == PAGE
+            wanted = set(self._subscriptions)
+        self._hand_out([event for event in page_events(page) if event.experiment_id in wanted])
+        self._cursor = page.rows[-1].id
+        return len(page.rows) == PAGE
 
     def _hand_out(self, events: list[Event]) -> None:
         for event in events:

@@ -117,6 +117,17 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection inside a read transaction: its statements see one state of the
+        file, whatever other processes commit meanwhile (WAL readers never block writers)."""
+        with self.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
+
     def close(self) -> None:
         """Close every thread's connection (a thread that uses the file again opens a new one)."""
         with self._opened_lock:

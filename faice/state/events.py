@@ -7,6 +7,7 @@ last id it saw resumes exactly, across server restarts too.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -71,28 +72,61 @@ class EventTables:
 
     def events_after(self, after: int, limit: int, wanted: EventFilter = EventFilter(), upto: int | None = None) -> list[EventRow]:
         """Up to ``limit`` events newer than ``after`` (and not newer than ``upto``), oldest first."""
-        clauses, params = ["h.id > ?"], [after]
-        for clause, value in (("h.id <= ?", upto), ("b.username = ?", wanted.owner), ("h.experiment_id = ?", wanted.experiment_id),
-                              ("h.batch_id = ?", wanted.batch_id)):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        sql = ("SELECT h.id, h.time, h.batch_id, h.experiment_id, h.state, h.node, b.username, b.idx FROM history h JOIN batches b ON b.id = h.batch_id"
-               f" WHERE {' AND '.join(clauses)} ORDER BY h.id LIMIT ?")  # noqa: S608 - the clauses are the constants above
         with self._db.connection() as conn:
-            return [EventRow(*row) for row in conn.execute(sql, [*params, limit])]
+            return _rows(conn, after, limit, wanted, upto)
+
+    def events_page(self, after: int, limit: int, wanted: EventFilter = EventFilter(), upto: int | None = None) -> EventPage:
+        """``events_after`` and, read in the same snapshot of the file, the counts of each experiment
+        the rows touched that has no later history in that snapshot: counts that say no more than
+        the rows do (an experiment with later changes gets its counts with the page holding them)."""
+        with self._db.snapshot() as conn:
+            rows = _rows(conn, after, limit, wanted, upto)
+            if not rows:
+                return EventPage([], [])
+            last = rows[-1].id
+            settled = [e for e in dict.fromkeys(row.experiment_id for row in rows)
+                       if conn.execute("SELECT 1 FROM history WHERE experiment_id = ? AND id > ? LIMIT 1", (e, last)).fetchone() is None]
+            return EventPage(rows, _counts(conn, settled))
 
     def experiment_counts(self, experiment_ids: Iterable[str]) -> list[ExperimentCounts]:
         """Each existing experiment's batches counted by state (every state named, 0 included)."""
-        ids = list(dict.fromkeys(experiment_ids))
-        if not ids:
-            return []
-        marks = ",".join("?" * len(ids))
-        with self._db.connection() as conn:
-            owners = dict(conn.execute(f"SELECT id, username FROM experiments WHERE id IN ({marks})", ids).fetchall())  # noqa: S608
-            counted: dict[str, dict[str, Any]] = {i: dict.fromkeys(map(str, STATES), 0) for i in owners}
-            for experiment_id, state, n in conn.execute(
-                    f"SELECT experiment_id, state, SUM(n) FROM batch_counts WHERE experiment_id IN ({marks}) GROUP BY experiment_id, state", ids):  # noqa: S608
-                if experiment_id in counted:
-                    counted[experiment_id][state] = n
-        return [ExperimentCounts(i, owners[i], counted[i]) for i in ids if i in owners]
+        with self._db.snapshot() as conn:
+            return _counts(conn, list(dict.fromkeys(experiment_ids)))
+
+
+class EventPage(NamedTuple):
+    """A page of events and the counts of the experiments it leaves settled."""
+
+    rows: list[EventRow]
+    counts: list[ExperimentCounts]
+
+
+def _rows(conn: sqlite3.Connection, after: int, limit: int, wanted: EventFilter, upto: int | None) -> list[EventRow]:
+    clauses, params = ["h.id > ?"], [after]
+    for clause, value in (("h.id <= ?", upto), ("b.username = ?", wanted.owner), ("h.experiment_id = ?", wanted.experiment_id),
+                          ("h.batch_id = ?", wanted.batch_id)):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
+    sql = ("SELECT h.id, h.time, h.batch_id, h.experiment_id, h.state, h.node, b.username, b.idx FROM history h JOIN batches b ON b.id = h.batch_id"
+           f" WHERE {' AND '.join(clauses)} ORDER BY h.id LIMIT ?")  # noqa: S608 - the clauses are the constants above
+    return [EventRow(*row) for row in conn.execute(sql, [*params, limit])]
+
+
+#: experiments counted per statement (SQLite before 3.32 takes at most 999 parameters)
+COUNT_CHUNK = 500
+
+
+def _counts(conn: sqlite3.Connection, ids: list[str]) -> list[ExperimentCounts]:
+    owners: dict[str, str | None] = {}
+    counted: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), COUNT_CHUNK):
+        chunk = ids[start:start + COUNT_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        owners.update(conn.execute(f"SELECT id, username FROM experiments WHERE id IN ({marks})", chunk).fetchall())  # noqa: S608
+        counted.update({i: dict.fromkeys(map(str, STATES), 0) for i in chunk if i in owners})
+        for experiment_id, state, n in conn.execute(
+                f"SELECT experiment_id, state, SUM(n) FROM batch_counts WHERE experiment_id IN ({marks}) GROUP BY experiment_id, state", chunk):  # noqa: S608
+            if experiment_id in counted:
+                counted[experiment_id][state] = n
+    return [ExperimentCounts(i, owners[i], counted[i]) for i in ids if i in owners]

@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from faice.server.dependencies import caller, get_store, object_id, owner, require_admin
+from faice.server.dependencies import MAX_INTEGER, caller, get_store, object_id, owner, require_admin
 from faice.server.errors import BadParameter, NotFound
 from faice.server.events import HEARTBEAT, EventStream, Hub
 from faice.state.events import EventFilter
@@ -51,26 +52,36 @@ async def events(
     heartbeat: str | None = Query(None, description=f"seconds between heartbeats while nothing happens (1 to 300, default {HEARTBEAT:g})"),
     last_event_id: str | None = Header(None, alias="Last-Event-ID", description="the id of the last event received: resume after it"),
 ) -> Any:
-    wanted = EventFilter(owner=owner(user))
-    if batchId is not None:
-        row = store.batch(object_id(batchId, "Not a valid batch ID."))
-        if row is None or (wanted.owner is not None and row.username != wanted.owner) or (experimentId and row.experiment_id != experimentId.lower()):
-            raise NotFound(f'Could not find batch with id "{batchId}".')
-        wanted = wanted._replace(batch_id=row.id, experiment_id=row.experiment_id)
-    elif experimentId is not None:
-        record = store.experiment(object_id(experimentId, "Experiment is not a valid BSON ObjectId."), red=False)
-        if record is None or (wanted.owner is not None and record["username"] != wanted.owner):
-            raise NotFound(f'Could not find experiment with id "{experimentId}".')
-        wanted = wanted._replace(experiment_id=record["id"])
+    wanted = await run_in_threadpool(_wanted, store, user, experimentId, batchId)
     seconds = _heartbeat(heartbeat)
     resume_after = None
     if last_event_id is not None and last_event_id.strip():
-        if not last_event_id.strip().isdigit():
+        text = last_event_id.strip()
+        if not text.isdigit() or int(text) > MAX_INTEGER:
             raise BadParameter("Last-Event-ID must be the id of an event (an integer).")
-        resume_after = int(last_event_id.strip())
+        newest = await run_in_threadpool(store.last_event_id)
+        resume_after = int(text) if int(text) <= newest else None  # an id this file never gave (another state file): from now on
     hub = _hub(request)
     stopping = getattr(request.app.state, "stopping", None) or (lambda: False)
-    return EventStream(hub, wanted, resume_after=resume_after, heartbeat=seconds, stopping=stopping)
+    holds = request.app.state.auth.lasting(request.headers.get("authorization"), user)
+    return EventStream(hub, wanted, resume_after=resume_after, heartbeat=seconds, stopping=stopping, holds=holds)
+
+
+def _wanted(store: Store, user: User, experiment_id: str | None, batch_id: str | None) -> EventFilter:
+    """The stream's filter: the caller's own (for a non-admin), and the experiment or batch asked
+    for, which must be one the caller may see."""
+    wanted = EventFilter(owner=owner(user))
+    if batch_id is not None:
+        row = store.batch(object_id(batch_id, "Not a valid batch ID."))
+        if row is None or (wanted.owner is not None and row.username != wanted.owner) or (experiment_id and row.experiment_id != experiment_id.lower()):
+            raise NotFound(f'Could not find batch with id "{batch_id}".')
+        return wanted._replace(batch_id=row.id, experiment_id=row.experiment_id)
+    if experiment_id is not None:
+        record = store.experiment(object_id(experiment_id, "Experiment is not a valid BSON ObjectId."), red=False)
+        if record is None or (wanted.owner is not None and record["username"] != wanted.owner):
+            raise NotFound(f'Could not find experiment with id "{experiment_id}".')
+        return wanted._replace(experiment_id=record["id"])
+    return wanted
 
 
 @router.get("/events/clients", summary="faice extension (admins): how many event streams are open, and how many were dropped")
