@@ -418,6 +418,7 @@ function uploadView() {
 // The refusal: every problem as a link to its line, and the file's lines with each problem under its line and column.
 function problemsView(name, text, message, problems) {
   const lines = text.split(/\r\n|\r|\n/);
+  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop(); // the file's last line break starts no line
   const byLine = new Map();
   for (const p of problems) {
     const line = Math.min(Math.max(1, p.line || 1), lines.length);
