@@ -43,8 +43,8 @@ test-deps: $(VENV)/.test-installed $(ROC_VALIDATOR)
 # The images are FROM scratch around Debian's static busybox: no registry needed. sshfs (with
 # fuse3) mounts ssh directories for `mount: true`; the tests and the ssh demo start OpenSSH's sshd.
 # podman is faice's second engine (FAICE_ENGINE=podman); rootless, it needs uidmap's newuidmap
-# and slirp4netns for its containers' network.
-SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client iproute2 procps podman uidmap slirp4netns
+# and slirp4netns for its containers' network. chromium and its driver run /ui's tests (tests/test_ui.py).
+SYSTEM_PACKAGES := busybox-static sshfs fuse3 openssh-server openssh-client iproute2 procps podman uidmap slirp4netns chromium chromium-driver
 # Podman gives its containers higher open-files and process limits than a machine whose own hard
 # limits are lower (a sandbox, a CI runner) lets it set, and then starts none: there, a drop-in
 # makes its containers inherit the limits instead.

@@ -49,6 +49,7 @@ fi
 
 bench_workdir faice-live-bench.XXXXXX
 
+"$py" "$here/ui_bench.py" --faice "$faice" --docker "$docker" --work "$work/ui" || exit $? # /ui's first table pages at 100,000 batches (issue 13)
 bench_run "$here/live_bench.py" \
 	--faice "$faice" \
 	--docker "$docker" \

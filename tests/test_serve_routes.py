@@ -384,6 +384,13 @@ def test_post_red_refuses_what_is_no_red_document(api: Api, name: str) -> None:
         assert error["msg"].startswith("Did not send RED data as JSON"), error
 
 
+def test_post_red_locates_a_syntax_error_of_a_yaml_body(api: Api) -> None:
+    """What /ui shows beside the file's lines: the parser's line and column, as a problem."""
+    error = error_object(api.post("/red", "alice", content=b'redVersion: "9"\ncli:\n  inputs: [1\ncontainer: {}\n', headers={"Content-Type": "application/yaml"}), 400)
+    assert error["msg"].startswith("Did not send RED data as JSON") and len(error["problems"]) == 1
+    assert {k: error["problems"][0][k] for k in ("line", "column")} == {"line": 4, "column": 10} and "not valid YAML" in error["problems"][0]["message"]
+
+
 def test_post_red_refuses_a_yaml_alias_bomb_at_once(api: Api) -> None:
     from tests.test_load import _alias_bomb
 
@@ -493,6 +500,7 @@ def test_experiment_document(api: Api, finished: Finished) -> None:
     doc = response.json()
     assert doc["_id"] == finished.alice and doc["username"] == "alice" and isinstance(doc["registrationTime"], float)
     assert doc["redVersion"] == "9" and doc["batchCount"] == 2
+    assert doc["batchStates"] == {"registered": 0, "scheduled": 0, "processing": 0, "succeeded": 2, "failed": 0, "cancelled": 0} and doc["finished"] is True
     assert doc["cli"] == finished.red_alice["cli"] and doc["container"] == finished.red_alice["container"]
     assert doc["registrationTime"] == api.get(f"/batches/{finished.batches['alice'][0]}", "alice").json()["registrationTime"]
 
@@ -825,6 +833,11 @@ def test_openapi_lists_every_cc_agency_route_and_docs_are_served(api: Api) -> No
     assert expected == routes, routes ^ expected
     docs = api.get("/docs", user=None)
     assert docs.status_code == 200 and "/openapi.json" in docs.text
+    # /ui, the web page, and its files: no credentials (the page signs in), no API, so not in the document
+    from faice.server.webui import FILES
+
+    assert all(api.get(f"/ui/{name}", user=None).status_code == 200 for name in FILES) and api.get("/ui", user=None).status_code == 200
+    assert not [path for path in schema["paths"] if path.startswith("/ui")]
 
 
 def test_the_openapi_document_says_what_the_server_answers(api: Api) -> None:

@@ -74,7 +74,7 @@ def validate(
         try:
             result = _validate_one(location, as_json)
         except LoadError as exc:
-            error = LocatedProblem(exc.name, exc.line or 1, exc.column or 1, "", exc.message, "error")
+            error = LocatedProblem.of_load_error(exc)
             result = {"file": error.file, "valid": False, "errors": [error.to_json()], "warnings": []}
             if not as_json:
                 err(str(error))

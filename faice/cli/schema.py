@@ -60,7 +60,7 @@ def schema_validate(
         source, data = read_source(file)
         errors = locate_problems(source, schema_problems(name, data))
     except LoadError as exc:
-        errors = [LocatedProblem(exc.name, exc.line or 1, exc.column or 1, "", exc.message, "error")]
+        errors = [LocatedProblem.of_load_error(exc)]
     if as_json:
         typer.echo(json.dumps({"valid": not errors, "errors": [e.to_json() for e in errors]}, indent=2))
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
+from faice.errors import LoadError
 from faice.red.yamlload import Path
 
 Severity = Literal["error", "warning", "notice"]
@@ -36,6 +37,12 @@ class LocatedProblem(NamedTuple):
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "line": self.line, "column": self.column, "message": self.message}
+
+    @classmethod
+    def of_load_error(cls, exc: LoadError) -> LocatedProblem:
+        """A document that could not be read at all, as the one problem of its file (at 1:1 when
+        the parser could not say where)."""
+        return cls(exc.name, exc.line or 1, exc.column or 1, "", exc.message, "error")
 
 
 def format_path(path: Path) -> str:

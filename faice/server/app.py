@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from faice import __version__
-from faice.server import docs, errors
+from faice.server import docs, errors, webui
 from faice.server.auth import Authenticator
 from faice.server.events import Hub
 from faice.server.nodes import Node
@@ -65,6 +65,7 @@ def create_app(store: Store, worker: Worker, settings: Settings | None = None) -
     app.state.webhooks = Webhooks(store, UserSecrets(store.path, users))
     errors.install(app)
     docs.install(app)
+    webui.install(app)
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: described(app)  # type: ignore[method-assign]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from faice.events import finished
 from faice.red.model import job_sections
 from faice.state.states import BatchState
 from faice.state.store import FINAL_STATES, BatchRow
@@ -39,7 +40,10 @@ def list_batches_json(rows: list[dict[str, Any]]) -> bytes:
     ) + "]").encode()
 
 
-def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None) -> dict[str, Any]:
+def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None, states: dict[str, int] | None = None) -> dict[str, Any]:
+    """The full experiment; with ``states`` (a faice extension, what /ui shows) how many of its
+    batches are in each state and whether they have all ended (``batchStates``, ``finished``: as
+    GET /events' experiment event says them)."""
     red = record["red"]
     doc: dict[str, Any] = {
         "_id": record["id"], "username": record["username"], "registrationTime": record["created_at"],
@@ -52,6 +56,9 @@ def experiment(record: dict[str, Any], settings: dict[str, Any] | None = None) -
         if settings:
             kept.update({k: v for k, v in settings.items() if v is not None})
         doc["execution"] = {"engine": execution.get("engine"), "settings": kept}
+    if states is not None:
+        doc["batchStates"] = states
+        doc["finished"] = finished(states)
     return doc
 
 

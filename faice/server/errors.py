@@ -107,12 +107,19 @@ def no_room(exc: BaseException) -> NoRoom | None:
     return None
 
 
+def scripted(request: Request) -> bool:
+    """A page's script (``X-Requested-With: XMLHttpRequest``, as /ui sends): its 401 comes without
+    the Basic realm, which would make a browser open its own password dialog instead of answering
+    the script (the convention of other frameworks too)."""
+    return request.headers.get("x-requested-with", "").lower() == "xmlhttprequest"
+
+
 async def answer_error(request: Request, exc: Exception) -> JSONResponse:
     error = no_room(exc) or exc
     status = status_of(error)
     if status is None:
         raise exc  # a bug: the server's own 500
-    headers = {"WWW-Authenticate": REALM} if isinstance(error, Unauthorized) else getattr(error, "headers", None)
+    headers = ({} if scripted(request) else {"WWW-Authenticate": REALM}) if isinstance(error, Unauthorized) else getattr(error, "headers", None)
     return JSONResponse(body_of(error, status), status_code=status, headers=headers)
 
 

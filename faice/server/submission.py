@@ -108,8 +108,8 @@ def _accept(body: bytes | bytearray, admin: bool, disable_retry: bool, disable_c
 def _parse_and_check(text: str, admin: bool, disable_retry: bool, disable_connector_validation: bool, max_batches: int) -> Submission:
     try:
         doc = load_text(BODY_NAME, text)
-    except LoadError as exc:
-        raise Rejected(f"Did not send RED data as JSON: {exc}") from None
+    except LoadError as exc:  # located too: a client shows a YAML or JSON syntax error at its line and column
+        raise Rejected(f"Did not send RED data as JSON: {exc}", [LocatedProblem.of_load_error(exc)]) from None
     if not doc.data:
         raise Rejected("Did not send RED data as JSON.")
     try:

@@ -69,8 +69,9 @@ async def experiments_list(
 
 
 @router.get("/experiments/{experiment_id}", summary="The full experiment (credentials never included)")
-async def experiment_get(record: dict[str, Any] = Depends(own_experiment)) -> dict[str, Any]:
-    return documents.experiment(record, json.loads(record.get("settings") or "{}"))
+async def experiment_get(record: dict[str, Any] = Depends(own_experiment), store: Store = Depends(get_store)) -> dict[str, Any]:
+    counts = store.experiment_counts([record["id"]])
+    return documents.experiment(record, json.loads(record.get("settings") or "{}"), counts[0].batches if counts else None)
 
 
 @router.delete("/experiments/{experiment_id}", summary="faice extension: cancel every unfinished batch of an experiment")
