@@ -3,6 +3,8 @@ found for each engine and cgroup layout, and the figures real containers on Dock
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,7 +35,8 @@ def test_docker_cgroupfs_on_cgroup_v1_is_found_by_the_container_process():
 def test_podman_and_systemd_layouts_on_cgroup_v2():
     systemd = locate(f"0::/system.slice/docker-{ID}.scope\n", V2_MOUNTS, ID)
     assert systemd == CgroupFiles(Path(f"/sys/fs/cgroup/system.slice/docker-{ID}.scope/memory.peak"),
-                                  Path(f"/sys/fs/cgroup/system.slice/docker-{ID}.scope/cpu.stat"), 2)
+                                  Path(f"/sys/fs/cgroup/system.slice/docker-{ID}.scope/cpu.stat"), 2,
+                                  Path(f"/sys/fs/cgroup/system.slice/docker-{ID}.scope/memory.current"))
     # podman may put the tool in a sub-cgroup of the container's: the container's whole cgroup counts
     rootless = locate(f"0::/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope/container\n", V2_MOUNTS, ID)
     assert rootless is not None and rootless.peak == Path(f"/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/libpod-{ID}.scope/memory.peak")
@@ -62,8 +65,10 @@ def test_reading_v2_and_v1_files_and_a_kernel_without_memory_peak(tmp_path: Path
     (tmp_path / "memory.peak").write_text("73400320\n")
     (tmp_path / "cpu.stat").write_text("usage_usec 1520000\nuser_usec 1500000\nsystem_usec 20000\n")
     assert read(CgroupFiles(tmp_path / "memory.peak", tmp_path / "cpu.stat", 2)) == Usage(73400320, 1.52)
-    # before Linux 5.19 there is no memory.peak: nothing, never memory.current in its place
+    # before Linux 5.19 there is no memory.peak: memory.current stands in, and without it nothing
     assert read(CgroupFiles(tmp_path / "missing.peak", tmp_path / "cpu.stat", 2)) == Usage(None, 1.52)
+    (tmp_path / "memory.current").write_text("5000\n")
+    assert read(CgroupFiles(tmp_path / "missing.peak", tmp_path / "cpu.stat", 2, tmp_path / "memory.current")) == Usage(5000, 1.52)
     (tmp_path / "cpuacct.usage").write_text("2500000000\n")
     assert read(CgroupFiles(None, tmp_path / "cpuacct.usage", 1)) == Usage(None, 2.5)
 
@@ -73,12 +78,35 @@ def test_the_meter_keeps_the_last_reading_once_the_cgroup_is_gone(tmp_path: Path
     peak.write_text("1000\n")
     cpu.write_text("usage_usec 2000000\n")
     meter = Meter(lambda: CgroupFiles(peak, cpu, 2), interval=0.01)
-    while meter.last == Usage():
-        pass
+    wait_for_a_reading(meter)
     peak.unlink()
     cpu.unlink()
     assert meter.stop() == Usage(1000, 2.0)
     assert Meter(lambda: None).stop() == Usage()
+
+
+def test_without_memory_peak_the_meter_keeps_the_highest_memory_current(tmp_path: Path):
+    """A kernel before 5.19 has no memory.peak: the highest memory.current read is the (sampled) peak."""
+    current, cpu = tmp_path / "memory.current", tmp_path / "cpu.stat"
+    current.write_text("3000\n")
+    cpu.write_text("usage_usec 1000000\n")
+    meter = Meter(lambda: CgroupFiles(tmp_path / "memory.peak", cpu, 2, current), interval=0.01)
+    wait_for_a_reading(meter)
+    current.write_text("1000\n")
+    time.sleep(0.05)  # a few readings of the lower figure
+    assert meter.stop() == Usage(3000, 1.0)
+
+
+def wait_for_a_reading(meter: Meter) -> None:
+    wait_for(lambda: meter.last != Usage())
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Until ``condition`` holds; a failure after ``timeout`` seconds, not a test that spins forever."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not so within {timeout} s"
+        time.sleep(0.005)
 
 
 MIB = 1024 * 1024

@@ -1,6 +1,7 @@
 """What a batch's container used: its peak memory and CPU time, read from its cgroup.
 
-The kernel keeps both per cgroup: cgroup v2 in ``memory.peak`` (bytes, since Linux 5.19) and
+The kernel keeps both per cgroup: cgroup v2 in ``memory.peak`` (bytes, since Linux 5.19; before it,
+the highest ``memory.current`` of the meter's readings stands in: sampled, not a true peak) and
 ``cpu.stat``'s ``usage_usec``; cgroup v1 in ``memory.max_usage_in_bytes`` and ``cpuacct.usage``
 (nanoseconds). The container's cgroup is found from its first process (``/proc/PID/cgroup`` and
 this machine's cgroup mounts), so whatever the engine (Docker, Podman) and cgroup driver (cgroupfs:
@@ -41,6 +42,8 @@ class CgroupFiles(NamedTuple):
     cpu: Path | None
     #: 1 or 2: the files' formats
     version: int
+    #: v2's ``memory.current``: read where ``peak`` is missing (kernels before 5.19)
+    current: Path | None = None
 
 
 def mounts(mountinfo: str) -> dict[str, tuple[str, Path]]:
@@ -86,7 +89,7 @@ def locate(proc_cgroup: str, mountinfo: str, container_id: str) -> CgroupFiles |
         return CgroupFiles(peak and peak / "memory.max_usage_in_bytes", cpu and cpu / "cpuacct.usage", 1)
     if "2" in paths and "2" in hierarchies:
         directory = _directory(hierarchies["2"], paths["2"], container_id)
-        return None if directory is None else CgroupFiles(directory / "memory.peak", directory / "cpu.stat", 2)
+        return None if directory is None else CgroupFiles(directory / "memory.peak", directory / "cpu.stat", 2, directory / "memory.current")
     return None
 
 
@@ -108,8 +111,12 @@ def _directory(mount: tuple[str, Path], path: str, container_id: str) -> Path | 
 
 
 def read(files: CgroupFiles) -> Usage:
-    """The figures the files hold now; None for a file that is missing (gone, an older kernel) or unreadable."""
+    """The figures the files hold now; None for a file that is missing (gone, an older kernel) or
+    unreadable. Without ``memory.peak`` the memory is ``memory.current``: the :class:`Meter` keeps
+    the highest it reads."""
     peak = _read_int(files.peak)
+    if peak is None:
+        peak = _read_int(files.current)
     cpu: float | None = None
     if files.cpu is not None:
         if files.version == 2:
@@ -156,7 +163,8 @@ def container_files(pid: int, container_id: str) -> CgroupFiles | None:
 
 class Meter:
     """Reads a running container's cgroup every ``interval`` seconds until :meth:`stop`, keeping
-    the last figures it could read (the cgroup is gone once the container has ended).
+    the last figures it could read (the cgroup is gone once the container has ended) and the
+    highest memory (a sampled peak where the kernel has no ``memory.peak``).
 
     Its cgroup is located (``find``: an engine call and two files) in the meter's own thread, so a
     batch's container starts and is waited for no later than without it."""
@@ -184,7 +192,8 @@ class Meter:
         if self.files is None:
             return
         now = read(self.files)
-        self.last = Usage(now.peak_memory if now.peak_memory is not None else self.last.peak_memory,
+        peaks = [p for p in (now.peak_memory, self.last.peak_memory) if p is not None]
+        self.last = Usage(max(peaks) if peaks else None,
                           now.cpu_seconds if now.cpu_seconds is not None else self.last.cpu_seconds)
 
     def stop(self) -> Usage:
