@@ -238,3 +238,23 @@ def test_an_experiment_is_as_old_as_its_last_run_for_prune(tmp_path: Path):
     with contextlib.closing(raw(store)) as conn:
         conn.execute("UPDATE batches SET updated_at = ?", (now - 50 * day,))
     assert store.finished_before(now - 30 * day) == [experiment_id]
+
+
+def test_batch_times_start_belongs_to_the_last_attempt(tmp_path: Path):
+    """A batch resumed and then cancelled before its new run began has no start: the earlier run's
+    would give it a run time spanning both runs."""
+    from faice.state.states import BatchState
+    from faice.state.store import Store
+
+    store = Store(tmp_path / "faice.db")
+    experiment_id, (resumed, ran) = store.create_experiment(source="x", red={}, argvs=[["a"], ["b"]], image="i", engine=None, username="u")
+    for batch_id in (resumed, ran):
+        store.set_state(batch_id, BatchState.SCHEDULED, "scheduled")
+        store.set_state(batch_id, BatchState.PROCESSING, "started")
+    store.set_state(resumed, BatchState.FAILED, "exit code 1")
+    store.set_state(ran, BatchState.SUCCEEDED, "done")
+    store.set_state(resumed, BatchState.REGISTERED, "resumed (run 2)")
+    store.set_state(resumed, BatchState.CANCELLED, "cancelled")
+    times = store.batch_times(experiment_id)
+    assert times[resumed].start is None and times[resumed].first_start is not None and times[resumed].end is not None
+    assert times[ran].start is not None and times[ran].start == times[ran].first_start

@@ -92,7 +92,8 @@ class BatchRow(NamedTuple):
 
 
 class BatchTimes(NamedTuple):
-    """When a batch first began to run, when its last attempt began, when it ended (None: not yet)."""
+    """When a batch first began to run, when its last attempt began, when it ended (None: not yet;
+    ``start`` also None while an attempt after a retry or resume has not begun)."""
 
     first_start: float | None
     start: float | None
@@ -403,14 +404,20 @@ class Store(AccountTables, CacheTables, EventTables, Listing):
 
     def batch_times(self, experiment_id: str) -> dict[str, BatchTimes]:
         """When each batch of an experiment first and last began to run and when it ended, from its
-        history in one query (a report of 10,000 batches asks once, not per batch)."""
+        history in one query (a report of 10,000 batches asks once, not per batch).
+
+        The last start counts only when it follows the batch's last move to ``registered`` (a retry,
+        a resumed run): a batch cancelled before its new attempt began has no start, rather than
+        one from an earlier run that would give it a run time spanning both."""
         with self._db.connection() as conn:
             rows = conn.execute(
                 "SELECT batch_id, MIN(CASE WHEN state = ? THEN time END) AS first_start, MAX(CASE WHEN state = ? THEN time END) AS start, "
+                "MAX(CASE WHEN state = ? THEN id END) AS started, MAX(CASE WHEN state = ? THEN id END) AS queued, "
                 f"MAX(CASE WHEN state IN ({','.join('?' * len(FINAL_STATES))}) THEN time END) AS ended "
                 "FROM history WHERE experiment_id = ? GROUP BY batch_id",
-                (BatchState.PROCESSING, BatchState.PROCESSING, *FINAL_STATES, experiment_id)).fetchall()
-        return {r["batch_id"]: BatchTimes(r["first_start"], r["start"], r["ended"]) for r in rows}
+                (BatchState.PROCESSING, BatchState.PROCESSING, BatchState.PROCESSING, BatchState.REGISTERED, *FINAL_STATES, experiment_id)).fetchall()
+        return {r["batch_id"]: BatchTimes(r["first_start"], r["start"] if r["queued"] is None or (r["started"] or 0) > r["queued"] else None, r["ended"])
+                for r in rows}
 
     def history(self, batch_id: str) -> list[dict[str, Any]]:
         with self._db.connection() as conn:
