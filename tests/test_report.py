@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faice.report.html import MAX_BARS, MAX_ROWS, esc, render_html
+from faice.report.html import MAX_BARS, MAX_ROWS, esc, render_html, timeline
 from faice.report.model import BatchFacts, ExperimentFacts
 from faice.report.trace import FIELDS, duration, memory, render_trace, timestamp
 from tests.redfiles import as_batches, shell_red
@@ -90,6 +90,27 @@ def test_the_page_summarises_the_experiment():
     assert "47.7 MiB (batch 9)" in text
     for i in range(10):
         assert f"{i:024x}" in page
+
+
+def test_batches_still_running_end_at_the_reports_time_in_summary_and_timeline():
+    """An unfinished experiment: its running batches last until the report was made, not until
+    the latest event recorded, and the summary's wall time is the timeline's extent."""
+    t0 = 1_765_000_000.0
+    running = [BatchFacts(i, f"{i:024x}", "processing", 1, None, None, t0, t0 + i, t0 + i, None, None, None) for i in range(2)]
+    unfinished = ExperimentFacts("6751a3c2e4b0a1b2c3d4e5f6", "/data/red.yml", "img", "docker", "alice", t0, running)
+    page = render_html(unfinished, t0 + 30)
+    text = " ".join(" ".join(checked(page).text).split())
+    assert "not run yet" not in text and "30s" in text and "2 still running" in text
+    assert unfinished.span(t0 + 30) == (t0, t0 + 30)
+    assert timeline(unfinished, t0 + 30).count('text-anchor="end">+30s</text>') == 1  # the axis ends at the report's time
+    # a batch cancelled before it began (its end the latest event) counts in neither
+    cancelled = BatchFacts(2, "c" * 24, "cancelled", 0, None, None, t0, None, None, t0 + 100, None, None)
+    ended = BatchFacts(3, "e" * 24, "succeeded", 1, 0, None, t0, t0 + 1, t0 + 1, t0 + 5, None, None)
+    mixed = ExperimentFacts("6751a3c2e4b0a1b2c3d4e5f6", "/data/red.yml", "img", "docker", "alice", t0, [ended, cancelled])
+    assert mixed.span(t0 + 200) == (t0 + 1, t0 + 5)
+    text = " ".join(" ".join(checked(render_html(mixed, t0 + 200)).text).split())
+    assert "wall time 4s" in text and "still running" not in text
+    assert 'text-anchor="end">+4s</text>' in timeline(mixed, t0 + 200)
 
 
 def test_ten_thousand_batches_make_a_small_page_quickly():

@@ -49,14 +49,15 @@ def esc(text: object) -> str:
 
 
 def render_html(facts: ExperimentFacts, generated: float | None = None) -> str:
-    """The whole report."""
+    """The whole report; ``generated`` (its time) is where batches still running end, in the
+    summary and on the timeline alike."""
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
         f"<title>faice report {esc(facts.experiment_id)}</title><style>{STYLE}</style></head><body>",
         f"<h1>Experiment <span class=\"id\">{esc(facts.experiment_id)}</span></h1>",
         summary(facts, generated),
-        "<h2>Timeline</h2>", timeline(facts),
+        "<h2>Timeline</h2>", timeline(facts, generated),
         "<h2>Failures</h2>", failures(facts),
         "<h2>Batches</h2>", batch_table(facts),
         "</body></html>",
@@ -66,7 +67,8 @@ def render_html(facts: ExperimentFacts, generated: float | None = None) -> str:
 
 def summary(facts: ExperimentFacts, generated: float | None) -> str:
     counts = facts.counts()
-    span = facts.span()
+    span = facts.span(generated)
+    running = len(facts.running())
     cpu = facts.cpu_seconds()
     peak = facts.peak()
     measured = sum(1 for b in facts.batches if b.cpu_seconds is not None or b.peak_memory is not None)
@@ -75,7 +77,8 @@ def summary(facts: ExperimentFacts, generated: float | None) -> str:
         ("source", esc(facts.source)), ("image", f"<code>{esc(facts.image)}</code>"), ("engine", esc(facts.engine)),
         ("user", esc(facts.username or "")), ("created", esc(when(facts.created_at))),
         ("batches", f"{len(facts.batches)}: {states}" if facts.batches else "0"),
-        ("wall time", esc(duration(span[1] - span[0])) + f" ({esc(when(span[0]))} to {esc(when(span[1]))})" if span else "not run yet"),
+        ("wall time", esc(duration(span[1] - span[0])) + f" ({esc(when(span[0]))} to {esc(when(span[1]))}"
+         + (f"; {running} still running)" if running else ")") if span else "not run yet"),
         ("total CPU time", esc(duration(cpu)) if cpu is not None else "not measured"),
         ("max peak memory", f"{esc(mib(peak.peak_memory))} (batch {peak.index})" if peak is not None and peak.peak_memory is not None else "not measured"),
         ("measured", f"{measured} of {len(facts.batches)} batches (read from each container's cgroup while it ran)"),
@@ -85,23 +88,17 @@ def summary(facts: ExperimentFacts, generated: float | None) -> str:
     return "<dl>" + "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows) + "</dl>"
 
 
-def timeline(facts: ExperimentFacts) -> str:
-    """Bars from start to end per batch, or for many batches how many ran in each slice of the time."""
+def timeline(facts: ExperimentFacts, now: float | None = None) -> str:
+    """Bars from start to end per batch (one still running up to ``now``), or for many batches how
+    many ran in each slice of the time; over the summary's wall time."""
     ran = [b for b in facts.batches if b.start is not None]
-    span = _extent(ran)
+    span = facts.span(now)
     if span is None:
         return '<p class="note">No batch has started yet.</p>'
+    span = (span[0], max(span[1], span[0] + 0.001))
     if len(ran) <= MAX_BARS:
         return _bars(ran, span)
     return _counts(ran, span)
-
-
-def _extent(ran: list[BatchFacts]) -> tuple[float, float] | None:
-    if not ran:
-        return None
-    now = max((b.end or b.start or 0.0) for b in ran)
-    first = min((b.first_start or b.start or 0.0) for b in ran)
-    return first, max(now, first + 0.001)
 
 
 def _x(t: float, span: tuple[float, float]) -> float:

@@ -56,13 +56,24 @@ class ExperimentFacts:
             counted[batch.state] = counted.get(batch.state, 0) + 1
         return counted
 
-    def span(self) -> tuple[float, float] | None:
-        """From the first batch's first start to the last end; None before any batch ran and ended."""
-        starts = [b.first_start for b in self.batches if b.first_start is not None]
-        ends = [b.end for b in self.batches if b.end is not None]
-        if not starts or not ends:
+    def running(self) -> list[BatchFacts]:
+        """The batches whose last attempt began and has not ended."""
+        return [b for b in self.batches if b.start is not None and b.end is None]
+
+    def span(self, now: float | None = None) -> tuple[float, float] | None:
+        """From the first start to the last end of the batches whose last attempt began (a batch
+        cancelled before it began has no place on the timeline, so none in the wall time either);
+        None before any began. A batch still running ends at ``now``, the report's time (without
+        it, at the latest start recorded) rather than at whatever event happened to come last."""
+        ran = [b for b in self.batches if b.start is not None]
+        if not ran:
             return None
-        return min(starts), max(max(ends), min(starts))
+        first = min(b.first_start if b.first_start is not None else b.start or 0.0 for b in ran)
+        ends = [b.end for b in ran if b.end is not None]
+        running = [b.start or 0.0 for b in ran if b.end is None]
+        if running:
+            ends.append(max(running) if now is None else max(now, *running))
+        return first, max(*ends, first)
 
     def cpu_seconds(self) -> float | None:
         measured = [b.cpu_seconds for b in self.batches if b.cpu_seconds is not None]
