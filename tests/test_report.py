@@ -129,8 +129,11 @@ def test_ten_thousand_batches_make_a_small_page_quickly():
 
 
 def test_trace_formats_are_nextflows():
-    assert [duration(0.35), duration(4.25), duration(60), duration(187), duration(7500)] == ["350ms", "4.2s", "1m 0s", "3m 7s", "2h 5m 0s"]
-    assert [memory(512), memory(2048), memory(55_700_000), memory(3 * 1024**3)] == ["512 B", "2 KB", "53.1 MB", "3 GB"]
+    """Nextflow's Duration.toString and MemoryUnit.toString: zero parts left out, half-up rounding."""
+    given = [0, 0.35, 0.9996, 1, 4, 4.25, 4.24, 59.94, 60, 89.4, 89.6, 187, 7500, 86400, 90061]
+    assert [duration(s) for s in given] == ["0ms", "350ms", "1s", "1s", "4s", "4.3s", "4.2s", "59.9s", "1m", "1m 29s", "1m 30s",
+                                            "3m 7s", "2h 5m", "1d", "1d 1h 1m 1s"]
+    assert [memory(0), memory(512), memory(2048), memory(55_700_000), memory(3 * 1024**3)] == ["0", "512 B", "2 KB", "53.1 MB", "3 GB"]
     assert timestamp(None) == "-" and timestamp(1_765_000_000.25).endswith(".250")
 
 

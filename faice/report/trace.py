@@ -7,6 +7,7 @@ reached yet), as in Nextflow's own traces.
 
 from __future__ import annotations
 
+import math
 import time
 
 from faice.report.model import BatchFacts, ExperimentFacts
@@ -48,27 +49,30 @@ def timestamp(when: float | None) -> str:
 
 
 def duration(seconds: float) -> str:
-    """As Nextflow writes durations: ``850ms``, ``4.2s``, ``3m 7s``, ``2h 5m 0s``."""
-    millis = round(max(0.0, seconds) * 1000)
+    """As Nextflow's ``Duration.toString`` writes durations, so a trace reads the same: ``850ms``;
+    under a minute to a tenth of a second, half up, a whole one without ``.0`` (``4.3s``, ``4s``);
+    from a minute on whole seconds, half up, leaving out the parts that are zero (``3m 7s``,
+    ``2h 5m``, ``1d``)."""
+    millis = math.floor(max(0.0, seconds) * 1000 + 0.5)
     if millis < 1000:
         return f"{millis}ms"
     if millis < 60_000:
-        return f"{millis / 1000:.1f}".removesuffix(".0") + "s"
-    whole = millis // 1000
-    days, rest = divmod(whole, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
-    while parts[0][0] == 0:
-        parts.pop(0)
-    return " ".join(f"{n}{unit}" for n, unit in parts)
+        tenths = (millis + 50) // 100
+        return f"{tenths // 10}s" if tenths % 10 == 0 else f"{tenths // 10}.{tenths % 10}s"
+    minutes, secs = divmod((millis + 500) // 1000, 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return " ".join(f"{n}{unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")) if n)
 
 
 def memory(size: int) -> str:
-    """As Nextflow writes memory: ``512 B``, ``53.1 MB``, ``1.5 GB`` (units of 1024)."""
+    """As Nextflow's ``MemoryUnit.toString`` writes memory: ``0``, ``512 B``, ``53.1 MB``, ``1.5 GB``
+    (units of 1024, one decimal at most, half even as its DecimalFormat)."""
+    if size <= 0:
+        return "0"
     value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if value < 1024 or unit == "TB":
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if value < 1024 or unit == "EB":
             break
         value /= 1024
     return f"{size} B" if unit == "B" else f"{value:.1f}".removesuffix(".0") + f" {unit}"
