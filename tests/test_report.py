@@ -150,6 +150,38 @@ def test_trace_has_a_line_per_batch_with_unknowns_as_dashes():
     assert all(rows[4][k] == "-" for k in ("exit", "start", "complete", "duration", "realtime", "%cpu", "peak_rss", "error"))
 
 
+def test_report_targets_one_file_each_and_dash_is_standard_output(tmp_path: Path, faice):
+    """-o and --trace naming one file are refused (the trace would replace the page); - writes to
+    standard output, the other file's note then going to stderr."""
+    from faice.state.store import Store
+
+    db = tmp_path / "faice.db"
+    experiment_id, _ = Store(db).create_experiment(source="x", red={}, argvs=[["a"], ["b"]], image="i", engine=None, username="u")
+    page = tmp_path / "r.html"
+    same = faice("--db", str(db), "report", experiment_id, "-o", str(page), "--trace", f"{tmp_path}/./r.html", cwd=tmp_path)
+    assert same.returncode == 2 and same.stderr.count("\n") == 1 and "the same file" in same.stderr and not page.exists()
+    both = faice("--db", str(db), "report", experiment_id, "-o", "-", "--trace", "-", cwd=tmp_path)
+    assert both.returncode == 2 and "the same file" in both.stderr
+    piped = faice("--db", str(db), "report", experiment_id, "-o", str(page), "--trace", "-", cwd=tmp_path)
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.splitlines()[0].split("\t") == list(FIELDS) and len(piped.stdout.splitlines()) == 3
+    assert piped.stderr == f"wrote {page}\n" and page.exists() and not (tmp_path / "-").exists()
+    html_out = faice("--db", str(db), "report", experiment_id, "-o", "-", cwd=tmp_path)
+    assert html_out.returncode == 0 and html_out.stdout.startswith("<!DOCTYPE html>") and not (tmp_path / "-").exists()
+
+
+def test_an_experiment_removed_while_reported_is_an_unknown_id(tmp_path: Path, monkeypatch):
+    """``faice rm`` between resolving the id and reading the experiment: UnknownId (exit 2), not an AssertionError."""
+    from faice.report.model import gather
+    from faice.state.store import Store, UnknownId
+
+    store = Store(tmp_path / "faice.db")
+    experiment_id, _ = store.create_experiment(source="x", red={}, argvs=[["a"]], image="i", engine=None, username="u")
+    monkeypatch.setattr(store, "experiment", lambda *args, **kwargs: None)
+    with pytest.raises(UnknownId, match=experiment_id):
+        gather(store, experiment_id)
+
+
 @pytest.mark.docker
 def test_report_of_a_real_run(tmp_path: Path, docker_image: str):
     """Three batches, one failing with markup in its stderr: the page names each and the escaped

@@ -96,7 +96,8 @@ def gather(store: Store, given_id: str) -> ExperimentFacts:
         named = f" (faice report {batch.experiment_id})" if batch else ""
         raise InvalidInput(f"{experiment_id} is a batch; faice report reports whole experiments{named}")
     record = store.experiment(experiment_id, red=False)
-    assert record is not None
+    if record is None:  # removed (faice rm) since its id was resolved
+        raise UnknownId(f'no experiment with id "{experiment_id}" in {store.path}')
     times = store.batch_times(experiment_id)
     batches = []
     for row in store.batches(experiment_id):
