@@ -53,6 +53,8 @@ def remote_events(client: Any, params: dict[str, str], *, pause: float = RECONNE
     """The events of ``GET /events`` with ``params``, endless: reconnects with ``Last-Event-ID``
     after a break; raises NoEventStream when the server has none, EnvironmentUnusable when it
     cannot be reached RECONNECTS times in a row."""
+    import requests
+
     decoder = Decoder()
     failures = 0
     while True:
@@ -72,11 +74,8 @@ def remote_events(client: Any, params: dict[str, str], *, pause: float = RECONNE
                     if event.kind == OVERFLOW:
                         break
                     yield event
-        except OSError:
-            pass  # broken off: connect again below
-        except Exception as exc:  # requests' ChunkedEncodingError and kin: a stream cut off
-            if type(exc).__module__.split(".")[0] not in ("requests", "urllib3"):
-                raise
+        except (OSError, requests.RequestException):
+            pass  # broken off (requests' ChunkedEncodingError and kin): connect again below
         finally:
             response.close()
         time.sleep(min(pause, 0.2))
