@@ -13,6 +13,7 @@ go missing).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,33 @@ def page_events(page: EventPage) -> list[Event]:
         return []
     events = [batch_event(row) for row in page.rows if row.state != BatchState.REGISTERED]
     return events + [experiment_event(counts, page.rows[-1].id) for counts in page.counts]
+
+
+#: seconds after which a reader of new history queries the file even though its marker looks unchanged
+#: (file times are coarse: two commits within one tick may leave size and time as they were)
+QUERY_EVERY = 1.0
+
+
+class Changes:
+    """When a reader of the store's history should query it again: the file's write marker
+    (``write_marker``: two stat calls) changed, QUERY_EVERY passed, or it asked for ``again``
+    (its last page was full). The event stream's publisher and the webhooks' dispatcher share it."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._marker: tuple[int, ...] | None = None
+        self._queried = 0.0
+
+    def due(self) -> bool:
+        seen, now = self.store.write_marker(), time.monotonic()
+        if seen == self._marker and now - self._queried < QUERY_EVERY:
+            return False
+        self._marker, self._queried = seen, now
+        return True
+
+    def again(self) -> None:
+        """The next ``due`` says yes: there is more to read at once."""
+        self._marker = None
 
 
 class Decoder:

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 from starlette.responses import Response
 
-from faice.events import BATCH, OVERFLOW, Event, experiment_event, page_events
+from faice.events import BATCH, OVERFLOW, QUERY_EVERY, Changes, Event, experiment_event, page_events
 from faice.state.events import EventFilter
 from faice.state.store import Store
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 #: how often the publisher looks whether the state file changed (seconds): well under the 100 ms an
 #: event may take; it reads the history when it did, and once a second in any case
 POLL = 0.025
-QUERY_EVERY = 1.0
 #: history rows read at a time
 PAGE = 1000
 #: events handed to the streams between two chances for them to send
@@ -105,17 +104,14 @@ class Hub:
 
     async def run(self) -> None:
         """Publish until cancelled (the app's lifespan ends it)."""
-        marker, queried = None, 0.0
+        changes = Changes(self.store)
         while True:
-            now = time.monotonic()
             if not self._listened.is_set():
                 with anyio.move_on_after(QUERY_EVERY):
                     await self._listened.wait()
-            seen = self.store.write_marker()
-            if seen == marker and time.monotonic() - queried < QUERY_EVERY:
+            if not changes.due():
                 await asyncio.sleep(POLL)
                 continue
-            marker, queried = seen, now
             try:
                 page = await anyio.to_thread.run_sync(self.store.events_page, self.cursor, PAGE)
             except Exception:  # a locked or busy file: try again, the stream must not die with it
@@ -126,7 +122,7 @@ class Hub:
                 self.cursor = page.rows[-1].id
                 await self.publish(page_events(page))
             if len(page.rows) == PAGE:
-                marker = None  # more to read at once
+                changes.again()
             else:
                 await asyncio.sleep(POLL)
 

@@ -33,8 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from faice import __version__
 from faice.connectors.network import REFUSED, private_host
 from faice.errors import EnvironmentUnusable
-from faice.events import EXPERIMENT, Event, page_events
-from faice.server.events import QUERY_EVERY
+from faice.events import EXPERIMENT, QUERY_EVERY, Changes, Event, page_events
 from faice.state.events import EventFilter
 from faice.state.store import Store
 
@@ -237,22 +236,20 @@ class Webhooks:
         """Hand out new events, looking at the history when the state file changed (as the event
         stream's publisher does), or a catch-up is due, or a second has passed; when closing, all
         there is, then end."""
-        marker, queried = None, 0.0
+        changes = Changes(self.store)
         while not self._stop.is_set():
             if self._closing.is_set():
                 while self._dispatch_once():
                     pass
                 return
-            seen, now = self.store.write_marker(), time.monotonic()
             more = False
-            if seen != marker or self._catch_up or now - queried >= QUERY_EVERY:
-                marker, queried = seen, now
+            if changes.due() or self._catch_up:
                 try:
                     more = self._dispatch_once()
                 except Exception:  # a locked or busy file: the next look tries again
                     log.exception("webhooks: reading the state file failed")
             if more:
-                marker = None
+                changes.again()
             else:
                 with self._lock:
                     idle = not self._subscriptions
